@@ -1,0 +1,112 @@
+import type { Config } from "./config";
+import type { Database } from "./db/database";
+import { migrate, pendingMigrations } from "./db/migrate";
+import { openDatabase } from "./db/open";
+import { getSchema } from "./graphql/schema";
+import type { Services } from "./graphql/context";
+import { createHttpApp, type HttpApp } from "./http/server";
+import { Metrics } from "./http/metrics";
+import { createLogger, type Logger } from "./logger";
+import { ChangeFeed } from "./read/changeFeed";
+import { Projector, type ProjectorOptions } from "./read/projector";
+import { allProjections } from "./read/projections";
+import { CatalogQueries } from "./read/queries/catalog.queries";
+import { OrderQueries } from "./read/queries/orders.queries";
+import { ProjectionQueries } from "./read/queries/projections.queries";
+import { systemClock, uuid } from "./shared/clock";
+import { CommandBus } from "./write/commandBus";
+
+export interface App {
+  readonly config: Config;
+  readonly db: Database;
+  readonly projector: Projector | undefined;
+  readonly services: Services;
+  readonly http: HttpApp;
+  /** The port actually listened on (config.port 0 picks a free one). */
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+export interface AppOverrides {
+  db?: Database;
+  logger?: Logger;
+  /** Test hooks for the projector (fault injection). */
+  projector?: Partial<Pick<ProjectorOptions, "beforeCheckpoint">>;
+}
+
+/** The composition root: config → database → migrations → projector → change feed → server. */
+export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
+  const logger = overrides.logger ?? createLogger(config.logLevel);
+  const db = overrides.db ?? (await openDatabase(config));
+  const ownsDb = !overrides.db;
+  logger.info({ database: db.kind, location: db.location }, db.kind === "embedded" ? `embedded Postgres (PGlite), data in ${db.location}` : `Postgres at ${db.location}`);
+  try {
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+
+    const catalog = new CatalogQueries(db);
+    const orders = new OrderQueries(db);
+    const projections = new ProjectionQueries(db);
+    const feed = new ChangeFeed(db, catalog, orders, logger);
+    const metrics = new Metrics(projections, () => feed.subscriberCount);
+    const bus = new CommandBus(db, systemClock, uuid, metrics);
+    const services: Services = { bus, feed, catalog, orders, projections, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs };
+
+    const projector = config.runProjector
+      ? new Projector(db, allProjections, {
+          batchSize: config.projectorBatchSize,
+          pollMs: config.projectorPollMs,
+          logger,
+          observer: metrics,
+          ...overrides.projector,
+        })
+      : undefined;
+    await feed.start();
+    await projector?.start();
+
+    const http = await createHttpApp({
+      schema: await getSchema(),
+      services,
+      jwtSecret: config.jwtSecret,
+      maxQueryDepth: config.maxQueryDepth,
+      maxQueryComplexity: config.maxQueryComplexity,
+      logger,
+      metrics,
+      readiness: () => readiness(db, projections, config.readyMaxLagSeconds),
+    });
+    const port = await http.start(config.port);
+    logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);
+
+    let stopping: Promise<void> | undefined;
+    return {
+      config, db, projector, services, http, port,
+      stop() {
+        stopping ??= (async () => {
+          await http.stop();
+          await projector?.stop();
+          await feed.stop();
+          if (ownsDb) await db.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (error) {
+    if (ownsDb) await db.close().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function readiness(db: Database, projections: ProjectionQueries, maxLagSeconds: number): Promise<string | null> {
+  try {
+    const pending = await pendingMigrations(db);
+    if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
+    // A FAILED projection is reported by /metrics and `projections`, not here: taking every
+    // instance out of service would not fix a poison event.
+    for (const s of await projections.statuses()) {
+      if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds) return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
+    }
+    return null;
+  } catch (error) {
+    return `database unreachable: ${(error as Error).message}`;
+  }
+}

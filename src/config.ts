@@ -1,0 +1,56 @@
+// Environment parsed and validated once; nothing else reads process.env.
+export interface Config {
+  port: number;
+  /** Unset: an embedded Postgres (PGlite) persisted under dataDir. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  jwtSecret: string;
+  logLevel: string;
+  /** Pool size for the Postgres driver. */
+  dbPoolSize: number;
+  /** How long a mutation waits for its read row before returning it as null. */
+  readYourWritesTimeoutMs: number;
+  /** Safety-net poll of the projector when no notification arrives. */
+  projectorPollMs: number;
+  projectorBatchSize: number;
+  /** /readyz fails when the projector lags further than this. */
+  readyMaxLagSeconds: number;
+  maxQueryDepth: number;
+  maxQueryComplexity: number;
+  /** Run the projector in this process (it still needs the leader lock to project). */
+  runProjector: boolean;
+}
+
+export class ConfigError extends Error {}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  return value;
+}
+
+const DEV_SECRET = "dev-secret-change-me";
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const production = env.NODE_ENV === "production";
+  const jwtSecret = env.JWT_SECRET || (production ? "" : DEV_SECRET);
+  if (!jwtSecret) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
+  if (production && jwtSecret.length < 32) throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
+  return {
+    port: int(env, "PORT", 4000),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.DATA_DIR || ".data/pglite",
+    jwtSecret,
+    logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),
+    dbPoolSize: int(env, "DB_POOL_SIZE", 20, 1),
+    readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 2000),
+    projectorPollMs: int(env, "PROJECTOR_POLL_MS", 1000, 10),
+    projectorBatchSize: int(env, "PROJECTOR_BATCH_SIZE", 500, 1),
+    readyMaxLagSeconds: int(env, "READY_MAX_LAG_SECONDS", 30),
+    maxQueryDepth: int(env, "MAX_QUERY_DEPTH", 8, 1),
+    maxQueryComplexity: int(env, "MAX_QUERY_COMPLEXITY", 2000, 1),
+    runProjector: env.RUN_PROJECTOR !== "false",
+  };
+}

@@ -1,0 +1,129 @@
+import pg from "pg";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaClient } from "../generated/prisma/client";
+import type { Database, Listener, ListenHandlers, SqlSession } from "./database";
+
+// bigint columns (event positions) come back as strings; int8 stays exact.
+const RECONNECT_MIN_MS = 100;
+const RECONNECT_MAX_MS = 2000;
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres";
+  }
+}
+
+export function openPostgres(url: string, poolSize: number): Database {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle pooled connection killed by the server must not crash the process.
+  pool.on("error", () => undefined);
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const listeners = new Set<Listener>();
+  const sessions = new Set<SqlSession>();
+
+  async function openSession(onLost?: (error: Error) => void): Promise<SqlSession> {
+    const client = new pg.Client({ connectionString: url });
+    let closed = false;
+    client.on("error", (error) => {
+      if (!closed) onLost?.(error);
+    });
+    client.on("end", () => {
+      if (!closed) onLost?.(new Error("session connection ended"));
+    });
+    await client.connect();
+    const session: SqlSession = {
+      async query<T>(sql: string, params: unknown[] = []) {
+        return (await client.query(sql, params)).rows as T[];
+      },
+      async exec(sql: string) {
+        await client.query(sql);
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        sessions.delete(session);
+        await client.end().catch(() => undefined);
+      },
+    };
+    sessions.add(session);
+    return session;
+  }
+
+  async function listen(channels: string[], handlers: ListenHandlers): Promise<Listener> {
+    let closed = false;
+    let client: pg.Client | undefined;
+    let delay = RECONNECT_MIN_MS;
+    let timer: NodeJS.Timeout | undefined;
+
+    const connect = async (): Promise<void> => {
+      const c = new pg.Client({ connectionString: url });
+      c.on("notification", (msg) => handlers.onNotify(msg.channel, msg.payload ?? ""));
+      const lost = (error: Error) => {
+        if (closed || client !== c) return;
+        client = undefined;
+        c.removeAllListeners("error");
+        c.on("error", () => undefined);
+        c.end().catch(() => undefined);
+        handlers.onLost?.(error);
+        scheduleReconnect();
+      };
+      c.on("error", lost);
+      c.on("end", () => lost(new Error("listen connection ended")));
+      await c.connect();
+      for (const channel of channels) await c.query(`LISTEN "${channel.replace(/"/g, "")}"`);
+      client = c;
+    };
+
+    const scheduleReconnect = () => {
+      if (closed) return;
+      timer = setTimeout(() => {
+        connect().then(
+          () => {
+            delay = RECONNECT_MIN_MS;
+            handlers.onReconnect?.();
+          },
+          () => {
+            delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+            scheduleReconnect();
+          },
+        );
+      }, delay);
+      timer.unref();
+    };
+
+    await connect();
+    const listener: Listener = {
+      async close() {
+        closed = true;
+        listeners.delete(listener);
+        if (timer) clearTimeout(timer);
+        const c = client;
+        client = undefined;
+        if (c) {
+          c.removeAllListeners("end");
+          await c.end().catch(() => undefined);
+        }
+      },
+    };
+    listeners.add(listener);
+    return listener;
+  }
+
+  return {
+    kind: "postgres",
+    location: redactUrl(url),
+    prisma,
+    openSession,
+    listen,
+    async close() {
+      await Promise.all([...listeners].map((l) => l.close()));
+      await Promise.all([...sessions].map((s) => s.close()));
+      await prisma.$disconnect();
+      await pool.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { Actor } from "../shared/auth";
+import { AppError } from "../shared/errors";
+import type { CommandBus } from "../write/commandBus";
+import type { ChangeFeed } from "../read/changeFeed";
+import type { CatalogQueries } from "../read/queries/catalog.queries";
+import type { OrderQueries } from "../read/queries/orders.queries";
+import type { ProjectionQueries } from "../read/queries/projections.queries";
+
+/** What resolvers may use: the command bus for mutations, read repositories for everything else. */
+export interface Services {
+  bus: CommandBus;
+  feed: ChangeFeed;
+  catalog: CatalogQueries;
+  orders: OrderQueries;
+  projections: ProjectionQueries;
+  readYourWritesTimeoutMs: number;
+}
+
+export interface GraphQLContext {
+  actor: Actor;
+  correlationId: string;
+  services: Services;
+}
+
+export type User = Extract<Actor, { kind: "user" }>;
+
+export function requireUser(ctx: GraphQLContext): User {
+  if (ctx.actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
+  return ctx.actor;
+}
+
+export function requireAdmin(ctx: GraphQLContext): User {
+  const user = requireUser(ctx);
+  if (user.role !== "admin") throw new AppError("FORBIDDEN", "only an admin may do this");
+  return user;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function assertId(value: string, field: string): string {
+  if (!UUID.test(value)) throw new AppError("BAD_USER_INPUT", `${field} must be a UUID`, { field });
+  return value.toLowerCase();
+}

@@ -1,0 +1,47 @@
+import type { GraphQLFormattedError } from "graphql";
+import { AppError, sqlState } from "../shared/errors";
+
+/**
+ * Every error leaves with an `extensions.code`: the contract's codes for expected failures,
+ * GraphQL's own for parse/validation, INTERNAL_SERVER_ERROR (message hidden) for the rest.
+ */
+export function makeFormatError(onInternal: (error: unknown) => void) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => formatError(formatted, error, onInternal);
+}
+
+function formatError(formatted: GraphQLFormattedError, error: unknown, onInternal: (error: unknown) => void): GraphQLFormattedError {
+  // Not `instanceof GraphQLError`: graphql may be loaded twice (ESM and CJS builds).
+  const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
+  if (original instanceof AppError) {
+    return { ...formatted, message: original.message, extensions: { ...original.details, code: original.code } };
+  }
+  const validation = (original as { validationErrors?: { property: string; constraints?: Record<string, string>; children?: unknown[] }[] })?.validationErrors;
+  if (original instanceof Error && original.name === "ArgumentValidationError" && validation) {
+    return {
+      ...formatted,
+      message: "invalid input",
+      extensions: { code: "BAD_USER_INPUT", validationErrors: flattenValidation(validation) },
+    };
+  }
+  if (sqlState(original) === "23505") {
+    return { ...formatted, message: "this conflicts with existing data", extensions: { code: "CONFLICT" } };
+  }
+  const code = formatted.extensions?.code;
+  if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;
+  onInternal(original);
+  return { message: "internal server error", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
+}
+
+interface ValidationErrorLike {
+  property: string;
+  constraints?: Record<string, string>;
+  children?: unknown[];
+}
+
+function flattenValidation(errors: ValidationErrorLike[], prefix = ""): { field: string; messages: string[] }[] {
+  return errors.flatMap((e) => {
+    const field = prefix ? `${prefix}.${e.property}` : e.property;
+    const own = e.constraints ? [{ field, messages: Object.values(e.constraints) }] : [];
+    return [...own, ...flattenValidation((e.children ?? []) as ValidationErrorLike[], field)];
+  });
+}

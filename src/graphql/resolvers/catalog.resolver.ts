@@ -1,0 +1,62 @@
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import { AppError } from "../../shared/errors";
+import { productCursor, type ProductRow } from "../../read/queries/catalog.queries";
+import { createProduct } from "../../write/catalog/commands/createProduct";
+import { restockProduct } from "../../write/catalog/commands/restockProduct";
+import { assertId, type GraphQLContext } from "../context";
+import { readBack } from "../readYourWrites";
+import { toConnection } from "../types/connection.type";
+import { CreateProductInput, Product, ProductConnection, ProductFilter, ProductPayload, RestockProductInput } from "../types/product.type";
+
+@Resolver(() => Product)
+export class CatalogResolver {
+  @Query(() => ProductConnection)
+  async products(
+    @Ctx() ctx: GraphQLContext,
+    @Arg("filter", () => ProductFilter, { nullable: true }) filter: ProductFilter | null,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+  ) {
+    return toConnection(await ctx.services.catalog.list(filter ?? {}, first, after), productCursor);
+  }
+
+  @Query(() => Product, { nullable: true, description: "By id or by sku (exactly one)." })
+  async product(
+    @Ctx() ctx: GraphQLContext,
+    @Arg("id", () => ID, { nullable: true }) id: string | null,
+    @Arg("sku", () => String, { nullable: true }) sku: string | null,
+  ): Promise<ProductRow | null> {
+    if ((id == null) === (sku == null)) throw new AppError("BAD_USER_INPUT", "give exactly one of id and sku");
+    return id != null ? ctx.services.catalog.byId(assertId(id, "id")) : ctx.services.catalog.bySku(sku!);
+  }
+
+  @Mutation(() => ProductPayload, { description: "Admin." })
+  async createProduct(@Ctx() ctx: GraphQLContext, @Arg("input", () => CreateProductInput) input: CreateProductInput) {
+    const outcome = await ctx.services.bus.dispatch(createProduct, input, ctx.actor, { correlationId: ctx.correlationId });
+    const { position, row } = await readBack(ctx, outcome, "catalog", () => ctx.services.catalog.byId(outcome.result.productId));
+    return { position, product: row };
+  }
+
+  @Mutation(() => ProductPayload, { description: "Admin. Adds quantity (> 0) to stock." })
+  async restockProduct(@Ctx() ctx: GraphQLContext, @Arg("input", () => RestockProductInput) input: RestockProductInput) {
+    const outcome = await ctx.services.bus.dispatch(restockProduct, { ...input, productId: input.productId.toLowerCase() }, ctx.actor, { correlationId: ctx.correlationId });
+    const { position, row } = await readBack(ctx, outcome, "catalog", () => ctx.services.catalog.byId(outcome.result.productId));
+    return { position, product: row };
+  }
+
+  @Subscription(() => Product, {
+    description: "Anyone. Every change of the given products (all products when productIds is absent), read from the catalog table.",
+    subscribe: ({ args, context }: { args: { productIds?: string[] | null }; context: GraphQLContext; info: GraphQLResolveInfo }) => {
+      const ids = args.productIds?.map((id) => assertId(id, "productIds"));
+      if (ids && ids.length > 1000) throw new AppError("BAD_USER_INPUT", "at most 1000 productIds", { field: "productIds" });
+      return context.services.feed.products.subscribe(ids);
+    },
+  })
+  inventoryChanged(
+    @Root() product: ProductRow,
+    @Arg("productIds", () => [ID], { nullable: true }) _productIds: string[] | null,
+  ): ProductRow {
+    return product;
+  }
+}

@@ -1,0 +1,86 @@
+import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import { AppError } from "../../shared/errors";
+import { orderCursor, type OrderRow } from "../../read/queries/orders.queries";
+import { cancelOrder } from "../../write/orders/commands/cancelOrder";
+import { payOrder } from "../../write/orders/commands/payOrder";
+import { placeOrder } from "../../write/orders/commands/placeOrder";
+import { shipOrder } from "../../write/orders/commands/shipOrder";
+import type { CommandDefinition } from "../../write/command";
+import { assertId, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
+import { readBack } from "../readYourWrites";
+import { toConnection } from "../types/connection.type";
+import { CancelOrderInput, Order, OrderConnection, OrderIdInput, OrderPayload, OrderStatus, PlaceOrderInput } from "../types/order.type";
+
+const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.customerId === user.id;
+
+async function dispatchOrderCommand<I>(ctx: GraphQLContext, command: CommandDefinition<I, { orderId: string }>, input: I) {
+  const outcome = await ctx.services.bus.dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
+  const { position, row } = await readBack(ctx, outcome, "orders", () => ctx.services.orders.byId(outcome.result.orderId));
+  return { position, order: row };
+}
+
+@Resolver(() => Order)
+export class OrdersResolver {
+  @Query(() => Order, { nullable: true, description: "The order's customer or an admin; null for anyone else." })
+  async order(@Ctx() ctx: GraphQLContext, @Arg("id", () => ID) id: string): Promise<OrderRow | null> {
+    const user = requireUser(ctx);
+    const order = await ctx.services.orders.byId(assertId(id, "id"));
+    return order && canSee(user, order) ? order : null;
+  }
+
+  @Query(() => OrderConnection, { description: "The signed-in customer's orders, newest first." })
+  async myOrders(
+    @Ctx() ctx: GraphQLContext,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+  ) {
+    const user = requireUser(ctx);
+    return toConnection(await ctx.services.orders.list({ customerId: user.id }, first, after), orderCursor);
+  }
+
+  @Query(() => OrderConnection, { description: "Admin. All orders, newest first." })
+  async orders(
+    @Ctx() ctx: GraphQLContext,
+    @Arg("status", () => OrderStatus, { nullable: true }) status: OrderStatus | null,
+    @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
+    @Arg("after", () => String, { nullable: true }) after: string | null,
+  ) {
+    requireAdmin(ctx);
+    return toConnection(await ctx.services.orders.list({ status }, first, after), orderCursor);
+  }
+
+  @Mutation(() => OrderPayload, { description: "Customer. Reserves stock; idempotent per idempotencyKey." })
+  placeOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => PlaceOrderInput) input: PlaceOrderInput) {
+    const lines = input.lines.map((l) => ({ productId: l.productId.toLowerCase(), quantity: l.quantity }));
+    return dispatchOrderCommand(ctx, placeOrder, { idempotencyKey: input.idempotencyKey, lines });
+  }
+
+  @Mutation(() => OrderPayload, { description: "The order's customer or an admin; PLACED or PAID orders; releases the stock." })
+  cancelOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => CancelOrderInput) input: CancelOrderInput) {
+    return dispatchOrderCommand(ctx, cancelOrder, { orderId: input.orderId.toLowerCase() });
+  }
+
+  @Mutation(() => OrderPayload, { description: "Admin. PLACED → PAID." })
+  payOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
+    return dispatchOrderCommand(ctx, payOrder, { orderId: input.orderId.toLowerCase() });
+  }
+
+  @Mutation(() => OrderPayload, { description: "Admin. PAID → SHIPPED." })
+  shipOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
+    return dispatchOrderCommand(ctx, shipOrder, { orderId: input.orderId.toLowerCase() });
+  }
+
+  @Subscription(() => Order, {
+    description: "The order's customer or an admin. Every change of the order, read from the order table.",
+    subscribe: async ({ args, context }: { args: { orderId: string }; context: GraphQLContext }) => {
+      const user = requireUser(context);
+      const orderId = assertId(args.orderId, "orderId");
+      const existing = await context.services.orders.byId(orderId);
+      if (existing && !canSee(user, existing)) throw new AppError("NOT_FOUND", `order ${orderId} not found`);
+      return context.services.feed.orders.subscribe([orderId], (order) => canSee(user, order));
+    },
+  })
+  orderUpdated(@Root() order: OrderRow, @Arg("orderId", () => ID) _orderId: string): OrderRow {
+    return order;
+  }
+}

@@ -1,0 +1,23 @@
+import { ClassType, Field, Int, ObjectType } from "type-graphql";
+
+@ObjectType()
+export class PageInfo {
+  @Field(() => Boolean) hasNextPage!: boolean;
+  @Field(() => String, { nullable: true }) endCursor!: string | null;
+}
+
+/** Relay-style connection over an edge type. */
+export function Connection<TEdge extends object>(Edge: ClassType<TEdge>) {
+  @ObjectType()
+  abstract class ConnectionClass {
+    @Field(() => [Edge]) edges!: TEdge[];
+    @Field(() => PageInfo) pageInfo!: PageInfo;
+    @Field(() => Int) totalCount!: number;
+  }
+  return ConnectionClass;
+}
+
+export function toConnection<T>(page: { rows: T[]; hasNextPage: boolean; totalCount: number }, cursor: (row: T) => string) {
+  const edges = page.rows.map((node) => ({ cursor: cursor(node), node }));
+  return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: page.totalCount };
+}

@@ -1,0 +1,13 @@
+import { Field, Float, GraphQLISODateTime, Int, ObjectType } from "type-graphql";
+
+@ObjectType({ description: "How far a projection is behind the event log." })
+export class ProjectionStatus {
+  @Field(() => String) name!: string;
+  @Field(() => String, { description: "Event log position of the last applied event." }) position!: string;
+  @Field(() => Int, { description: "Committed events not yet applied." }) lagEvents!: number;
+  @Field(() => Float, { description: "Age of the oldest event not yet applied." }) lagSeconds!: number;
+  @Field(() => String, { description: "RUNNING, FAILED (halted on a poison event) or REBUILDING." }) status!: string;
+  @Field(() => String, { nullable: true }) lastError!: string | null;
+  @Field(() => String, { nullable: true, description: "Position of the event it failed on." }) failedPosition!: string | null;
+  @Field(() => GraphQLISODateTime) updatedAt!: Date;
+}

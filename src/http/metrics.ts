@@ -1,0 +1,81 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ProjectionQueries } from "../read/queries/projections.queries";
+import type { CommandObserver } from "../write/commandBus";
+import type { ProjectorObserver } from "../read/projector";
+
+/** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
+export class Metrics implements CommandObserver, ProjectorObserver {
+  readonly registry = new Registry();
+  private readonly commandSeconds = new Histogram({
+    name: "shop_command_duration_seconds",
+    help: "Command latency, from dispatch to commit, retries included.",
+    labelNames: ["command", "outcome"],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+  private readonly commandAttempts = new Counter({
+    name: "shop_command_retries_total",
+    help: "Command attempts retried after a serialization failure, deadlock or concurrent change.",
+    labelNames: ["command"],
+    registers: [this.registry],
+  });
+  private readonly batchSeconds = new Histogram({
+    name: "shop_projection_batch_duration_seconds",
+    help: "Time to apply one batch of events to a projection (one transaction).",
+    labelNames: ["projection"],
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  private readonly projectedEvents = new Counter({
+    name: "shop_projection_events_total",
+    help: "Events applied, per projection.",
+    labelNames: ["projection"],
+    registers: [this.registry],
+  });
+  private readonly leader = new Gauge({ name: "shop_projector_leader", help: "1 when this instance is the projector leader.", registers: [this.registry] });
+
+  constructor(projections: ProjectionQueries, subscribers: () => number) {
+    collectDefaultMetrics({ register: this.registry, prefix: "shop_" });
+    // Lag is read from the database when scraped: once, by the first of the three gauges
+    // (metrics are collected in registration order).
+    const lagSeconds = () => lagSecondsGauge;
+    const failed = () => failedGauge;
+    new Gauge({
+      name: "shop_projection_lag_events",
+      help: "Committed events not yet applied.",
+      labelNames: ["projection"],
+      registers: [this.registry],
+      async collect() {
+        for (const s of await projections.statuses()) {
+          this.set({ projection: s.name }, s.lagEvents);
+          lagSeconds().set({ projection: s.name }, s.lagSeconds);
+          failed().set({ projection: s.name }, s.status === "FAILED" ? 1 : 0);
+        }
+      },
+    });
+    const lagSecondsGauge = new Gauge({ name: "shop_projection_lag_seconds", help: "Age of the oldest event not yet applied.", labelNames: ["projection"], registers: [this.registry] });
+    const failedGauge = new Gauge({ name: "shop_projection_failed", help: "1 when the projection is halted on a poison event.", labelNames: ["projection"], registers: [this.registry] });
+    new Gauge({
+      name: "shop_graphql_subscriptions",
+      help: "Live graphql-ws subscriptions on this instance.",
+      registers: [this.registry],
+      collect() {
+        this.set(subscribers());
+      },
+    });
+  }
+
+  onCommand(name: string, outcome: "ok" | "rejected" | "error", seconds: number, attempts: number): void {
+    this.commandSeconds.observe({ command: name, outcome }, seconds);
+    if (attempts > 1) this.commandAttempts.inc({ command: name }, attempts - 1);
+  }
+
+  onBatch(projection: string, events: number, seconds: number): void {
+    this.batchSeconds.observe({ projection }, seconds);
+    this.projectedEvents.inc({ projection }, events);
+  }
+
+  onLeadership(leading: boolean): void {
+    this.leader.set(leading ? 1 : 0);
+  }
+}

@@ -1,0 +1,198 @@
+import { randomUUID } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { ApolloServer, HeaderMap } from "@apollo/server";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { specifiedRules, validate, type GraphQLError, type GraphQLSchema } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { WebSocketServer } from "ws";
+import type { Logger } from "../logger";
+import { AppError } from "../shared/errors";
+import { anonymous, type Actor } from "../shared/auth";
+import type { GraphQLContext, Services } from "../graphql/context";
+import { makeFormatError } from "../graphql/errors";
+import { complexityLimit, depthLimit } from "../graphql/limits";
+import { actorFromAuthorization } from "./auth";
+import type { Metrics } from "./metrics";
+
+export const MAX_BODY_BYTES = 1_000_000;
+
+export interface HttpOptions {
+  schema: GraphQLSchema;
+  services: Services;
+  jwtSecret: string;
+  maxQueryDepth: number;
+  maxQueryComplexity: number;
+  logger: Logger;
+  metrics: Metrics;
+  /** /readyz: null when ready, else the reason. */
+  readiness: () => Promise<string | null>;
+}
+
+export interface HttpApp {
+  server: Server;
+  start(port: number, host?: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.end(text);
+}
+
+const errorBody = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
+
+class BodyError extends Error {
+  constructor(readonly status: number, readonly code: string, message: string) {
+    super(message);
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > MAX_BODY_BYTES) throw new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new BodyError(400, "BAD_REQUEST", "request body is not valid UTF-8");
+  }
+}
+
+function correlationIdOf(req: IncomingMessage): string {
+  const given = req.headers["x-correlation-id"];
+  return typeof given === "string" && /^[\w.:-]{1,100}$/.test(given) ? given : randomUUID();
+}
+
+/** Apollo Server 5 on Node's http server; graphql-ws on the same port and path. */
+export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
+  const { schema, services, jwtSecret, logger, metrics } = options;
+  const server = createServer();
+  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
+  const validationRules = [depthLimit(options.maxQueryDepth)];
+  const formatError = makeFormatError((error) => logger.error({ err: error }, "unexpected error in a GraphQL operation"));
+
+  const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
+    {
+      schema,
+      validate: (schema, document) => validate(schema, document, [...specifiedRules, ...validationRules]),
+      onConnect(ctx) {
+        try {
+          ctx.extra.actor = actorFromAuthorization(ctx.connectionParams?.authorization, jwtSecret);
+          return true;
+        } catch {
+          return false; // closes with 4403 Forbidden
+        }
+      },
+      context: (ctx): GraphQLContext => ({ actor: ctx.extra.actor ?? anonymous, correlationId: randomUUID(), services }),
+      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
+    },
+    wss,
+  );
+
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    validationRules,
+    formatError,
+    includeStacktraceInErrorResponses: false,
+    introspection: true,
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer: server }),
+      complexityLimit(options.maxQueryComplexity),
+      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+    ],
+  });
+  await apollo.start();
+
+  async function handleGraphQL(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const correlationId = correlationIdOf(req);
+    const baseHeaders = { "x-correlation-id": correlationId };
+    let actor: Actor;
+    let body: unknown;
+    try {
+      actor = actorFromAuthorization(req.headers.authorization, jwtSecret);
+      if (req.method === "POST") {
+        const text = await readBody(req);
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new BodyError(400, "BAD_REQUEST", "request body is not valid JSON");
+        }
+      }
+    } catch (error) {
+      if (error instanceof AppError) return sendJson(res, 401, errorBody(error.message, error.code), baseHeaders);
+      if (error instanceof BodyError) return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
+      throw error;
+    }
+    const headers = new HeaderMap();
+    for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const response = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: { method: req.method ?? "GET", headers, search: url.search, body },
+      context: async () => ({ actor, correlationId, services }),
+    });
+    for (const [key, value] of response.headers) res.setHeader(key, value);
+    res.setHeader("x-correlation-id", correlationId);
+    res.statusCode = response.status ?? 200;
+    if (response.body.kind === "complete") {
+      res.end(response.body.string);
+      return;
+    }
+    for await (const chunk of response.body.asyncIterator) res.write(chunk);
+    res.end();
+  }
+
+  server.on("request", (req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const route = async () => {
+      switch (path) {
+        case "/graphql":
+          return handleGraphQL(req, res);
+        case "/healthz":
+          return sendJson(res, 200, { status: "ok" });
+        case "/readyz": {
+          const reason = await options.readiness();
+          return sendJson(res, reason ? 503 : 200, reason ? { status: "not ready", reason } : { status: "ready" });
+        }
+        case "/metrics": {
+          const text = await metrics.registry.metrics();
+          res.writeHead(200, { "content-type": metrics.registry.contentType });
+          res.end(text);
+          return;
+        }
+        default:
+          return sendJson(res, 404, { error: "not found" });
+      }
+    };
+    route().catch((error: unknown) => {
+      logger.error({ err: error, path }, "request failed");
+      if (!res.headersSent) sendJson(res, 500, errorBody("internal server error", "INTERNAL_SERVER_ERROR"));
+      else res.end();
+    });
+  });
+
+  return {
+    server,
+    start(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(port, host, () => {
+          const address = server.address();
+          resolve(typeof address === "object" && address ? address.port : port);
+        });
+      });
+    },
+    async stop() {
+      await apollo.stop(); // drains HTTP connections and disposes graphql-ws
+      wss.close();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+

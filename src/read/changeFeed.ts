@@ -1,0 +1,128 @@
+import type { Database, Listener } from "../db/database";
+import type { Logger } from "../logger";
+import { comparePositions, LOG_START, type LogPosition } from "../shared/events";
+import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "./checkpoints";
+import type { CatalogQueries, ProductRow } from "./queries/catalog.queries";
+import type { OrderQueries, OrderRow } from "./queries/orders.queries";
+import { Topic } from "./subscriptionHub";
+
+interface Waiter {
+  target: LogPosition;
+  resolve: (reached: boolean) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * Every API instance LISTENs to read_changed. From it, the instance knows each projection's
+ * checkpoint without asking the database (read-your-writes waits on it) and which rows changed
+ * (loaded once from the read tables, then fanned out to the subscribers of this instance).
+ */
+export class ChangeFeed {
+  readonly products = new Topic<ProductRow>();
+  readonly orders = new Topic<OrderRow>();
+  private readonly checkpoints = new Map<string, LogPosition>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private listener: Listener | undefined;
+
+  constructor(
+    private readonly db: Database,
+    private readonly catalog: CatalogQueries,
+    private readonly ordersQueries: OrderQueries,
+    private readonly logger: Logger,
+  ) {}
+
+  async start(): Promise<void> {
+    this.listener = await this.db.listen([READ_CHANGED], {
+      onNotify: (_channel, payload) => this.onMessage(payload),
+      // Notifications sent while the connection was down are lost: re-read the checkpoints.
+      onReconnect: () => void this.refreshCheckpoints(),
+      onLost: (error) => this.logger.warn({ err: error }, "change feed: LISTEN connection lost; reconnecting"),
+    });
+    await this.refreshCheckpoints();
+  }
+
+  async stop(): Promise<void> {
+    await this.listener?.close();
+    this.products.closeAll();
+    this.orders.closeAll();
+    for (const set of this.waiters.values()) for (const w of set) this.settle(w, false);
+  }
+
+  get subscriberCount(): number {
+    return this.products.size + this.orders.size;
+  }
+
+  checkpoint(projection: string): LogPosition {
+    return this.checkpoints.get(projection) ?? LOG_START;
+  }
+
+  /** Resolves true once the projection has applied `target`, false after timeoutMs. No polling. */
+  waitFor(projection: string, target: LogPosition, timeoutMs: number): Promise<boolean> {
+    if (comparePositions(this.checkpoint(projection), target) >= 0) return Promise.resolve(true);
+    if (timeoutMs <= 0) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      let set = this.waiters.get(projection);
+      if (!set) this.waiters.set(projection, (set = new Set()));
+      const waiter: Waiter = { target, resolve, timer: setTimeout(() => this.settle(waiter, false, projection), timeoutMs) };
+      set.add(waiter);
+    });
+  }
+
+  private settle(waiter: Waiter, reached: boolean, projection?: string): void {
+    clearTimeout(waiter.timer);
+    if (projection) this.waiters.get(projection)?.delete(waiter);
+    waiter.resolve(reached);
+  }
+
+  private advance(projection: string, at: LogPosition): void {
+    const current = this.checkpoints.get(projection);
+    if (current && comparePositions(current, at) >= 0) return;
+    this.checkpoints.set(projection, at);
+    const set = this.waiters.get(projection);
+    if (!set) return;
+    for (const waiter of set) {
+      if (comparePositions(at, waiter.target) >= 0) this.settle(waiter, true, projection);
+    }
+  }
+
+  private async refreshCheckpoints(): Promise<void> {
+    try {
+      for (const c of await listCheckpoints(this.db.prisma)) this.advance(c.name, c);
+    } catch (error) {
+      this.logger.warn({ err: error }, "change feed: could not read checkpoints");
+    }
+  }
+
+  private onMessage(payload: string): void {
+    let message: ReadChangedMessage;
+    try {
+      message = JSON.parse(payload) as ReadChangedMessage;
+    } catch {
+      return;
+    }
+    this.advance(message.projection, { txId: BigInt(message.txId), position: BigInt(message.position) });
+    if (message.ids.length === 0) return;
+    if (message.table === "products") void this.publishProducts(message.ids);
+    else if (message.table === "orders") void this.publishOrders(message.ids);
+  }
+
+  private async publishProducts(ids: string[]): Promise<void> {
+    const wanted = ids.filter((id) => this.products.hasSubscribers(id));
+    if (wanted.length === 0) return;
+    try {
+      for (const row of await this.catalog.byIds(wanted)) this.products.publish(row.id, row);
+    } catch (error) {
+      this.logger.warn({ err: error }, "change feed: could not load changed products");
+    }
+  }
+
+  private async publishOrders(ids: string[]): Promise<void> {
+    const wanted = ids.filter((id) => this.orders.hasSubscribers(id));
+    if (wanted.length === 0) return;
+    try {
+      for (const row of await this.ordersQueries.byIds(wanted)) this.orders.publish(row.id, row);
+    } catch (error) {
+      this.logger.warn({ err: error }, "change feed: could not load changed orders");
+    }
+  }
+}

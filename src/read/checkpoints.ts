@@ -1,0 +1,96 @@
+import type { Tx } from "../db/database";
+import type { LogPosition } from "../shared/events";
+
+// read.projection_checkpoints is written only by the projector (and the operator CLI that
+// retries or rebuilds a projection); queries read it through read/queries/projections.queries.ts.
+
+export type ProjectionRunStatus = "RUNNING" | "FAILED" | "REBUILDING";
+
+export interface Checkpoint extends LogPosition {
+  name: string;
+  status: ProjectionRunStatus;
+}
+
+type Sql = Pick<Tx, "$queryRawUnsafe" | "$executeRawUnsafe">;
+
+export async function ensureCheckpoints(db: Sql, names: string[]): Promise<void> {
+  await db.$executeRawUnsafe(
+    `INSERT INTO "read"."projection_checkpoints" (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+    names,
+  );
+}
+
+/** Locks the checkpoint row for the rest of the transaction: two projectors can never apply the same batch. */
+export async function lockCheckpoint(tx: Sql, name: string): Promise<Checkpoint | undefined> {
+  const [row] = await tx.$queryRawUnsafe<{ name: string; tx_id: string; position: bigint; status: ProjectionRunStatus }[]>(
+    `SELECT name, tx_id::text AS tx_id, position, status FROM "read"."projection_checkpoints" WHERE name = $1 FOR UPDATE`,
+    name,
+  );
+  return row && { name: row.name, txId: BigInt(row.tx_id), position: BigInt(row.position), status: row.status };
+}
+
+export async function saveCheckpoint(tx: Sql, name: string, at: LogPosition): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `UPDATE "read"."projection_checkpoints"
+        SET tx_id = $2::text::xid8, position = $3::bigint, status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
+      WHERE name = $1`,
+    name,
+    at.txId.toString(),
+    at.position,
+  );
+}
+
+export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint): Promise<void> {
+  await db.$executeRawUnsafe(
+    `UPDATE "read"."projection_checkpoints" SET status = 'FAILED', last_error = $2, failed_position = $3::bigint, updated_at = now() WHERE name = $1`,
+    name,
+    error.slice(0, 2000),
+    failedPosition,
+  );
+}
+
+/** Operator action after fixing the cause of a failure: the projector picks the projection up again. */
+export async function markRunning(db: Sql, name: string): Promise<number> {
+  return db.$executeRawUnsafe(
+    `UPDATE "read"."projection_checkpoints" SET status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
+      WHERE name = $1 AND status = 'FAILED'`,
+    name,
+  );
+}
+
+export async function listCheckpoints(db: Sql): Promise<Checkpoint[]> {
+  const rows = await db.$queryRawUnsafe<{ name: string; tx_id: string; position: bigint; status: ProjectionRunStatus }[]>(
+    `SELECT name, tx_id::text AS tx_id, position, status FROM "read"."projection_checkpoints" ORDER BY name`,
+  );
+  return rows.map((r) => ({ name: r.name, txId: BigInt(r.tx_id), position: BigInt(r.position), status: r.status }));
+}
+
+export const READ_CHANGED = "read_changed";
+
+/** The payload of NOTIFY read_changed (kept under Postgres' 8000-byte limit by chunking ids). */
+export interface ReadChangedMessage {
+  projection: string;
+  table: string | null;
+  ids: string[];
+  txId: string;
+  position: string;
+}
+
+const IDS_PER_NOTIFY = 100;
+
+export async function notifyReadChanged(tx: Sql, projection: string, at: LogPosition, changes: { table: string; ids: string[] }[]): Promise<void> {
+  const messages: ReadChangedMessage[] = [];
+  const base = { projection, txId: at.txId.toString(), position: at.position.toString() };
+  for (const change of changes) {
+    for (let i = 0; i < change.ids.length; i += IDS_PER_NOTIFY) {
+      messages.push({ ...base, table: change.table, ids: change.ids.slice(i, i + IDS_PER_NOTIFY) });
+    }
+  }
+  // Every message carries the new checkpoint (what waiting mutations compare against); a batch
+  // that changed no row still announces it. Notifications are delivered after the commit.
+  if (messages.length === 0) messages.push({ ...base, table: null, ids: [] });
+  await tx.$executeRawUnsafe(
+    `SELECT pg_notify('${READ_CHANGED}', m) FROM unnest($1::text[]) AS t(m)`,
+    messages.map((m) => JSON.stringify(m)),
+  );
+}

@@ -1,0 +1,23 @@
+import type { Tx } from "../db/database";
+import type { RecordedEvent } from "../shared/events";
+
+/** The read table a projection writes, by logical name → qualified SQL name. Rebuilds write to a copy. */
+export type TableMap<Names extends string = string> = Record<Names, string>;
+
+/** Which rows of which read table a batch changed: sent with NOTIFY read_changed to every API instance. */
+export interface ReadChange {
+  table: string;
+  ids: string[];
+}
+
+/**
+ * A projection: events in → rows out. It is the only writer of its tables. `apply` runs inside
+ * the projector's transaction together with the checkpoint, so a batch is applied exactly
+ * once; the row guards make a replay harmless anyway.
+ */
+export interface Projection<Names extends string = string> {
+  readonly name: string;
+  /** Logical table name → live table in schema "read". */
+  readonly tables: TableMap<Names>;
+  apply(tx: Tx, events: RecordedEvent[], tables: TableMap<Names>): Promise<ReadChange[]>;
+}

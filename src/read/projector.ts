@@ -1,0 +1,216 @@
+import type { Database, Listener, SqlSession } from "../db/database";
+import { readEventsAfter } from "../eventLog/eventLog";
+import type { Logger } from "../logger";
+import { sqlState, isRetryableTransactionError } from "../shared/errors";
+import type { RecordedEvent } from "../shared/events";
+import { ensureCheckpoints, listCheckpoints, lockCheckpoint, markFailed, notifyReadChanged, saveCheckpoint } from "./checkpoints";
+import type { Projection } from "./projection";
+
+const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
+export const EVENTS_APPENDED = "events_appended";
+
+export interface ProjectorObserver {
+  onBatch?(projection: string, events: number, seconds: number): void;
+  onFailed?(projection: string): void;
+  onLeadership?(leading: boolean): void;
+}
+
+export interface ProjectorOptions {
+  batchSize: number;
+  /** Safety-net poll and leadership retry interval. */
+  pollMs: number;
+  logger: Logger;
+  observer?: ProjectorObserver;
+  /** Fault injection for tests: runs inside a batch's transaction after the rows, before the checkpoint. */
+  beforeCheckpoint?: (projection: string, events: RecordedEvent[]) => Promise<void> | void;
+}
+
+/** A failure of the infrastructure, not of the event: retry later, do not mark the projection failed. */
+function isTransient(error: unknown): boolean {
+  if (isRetryableTransactionError(error)) return true;
+  if ((error as { transient?: unknown })?.transient === true) return true;
+  const state = sqlState(error);
+  if (state && (state.startsWith("08") || state.startsWith("57P") || state.startsWith("53"))) return true;
+  const code = (error as { code?: unknown })?.code;
+  if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET") return true;
+  const message = String((error as Error)?.message ?? "");
+  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(message);
+}
+
+class BatchError extends Error {
+  constructor(override readonly cause: unknown, readonly first: RecordedEvent | undefined) {
+    super(String((cause as Error)?.message ?? cause));
+  }
+}
+
+/**
+ * Applies the event log to the read tables. Only the instance holding the leader advisory lock
+ * projects; the others retry the lock every pollMs, so a standby takes over when the leader's
+ * session dies. Woken by NOTIFY events_appended, with a poll as safety net.
+ */
+export class Projector {
+  private leaderSession: SqlSession | undefined;
+  private listener: Listener | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private again = false;
+  private stopped = true;
+  private acquiring = false;
+
+  constructor(
+    private readonly db: Database,
+    private readonly projections: Projection[],
+    private readonly options: ProjectorOptions,
+  ) {}
+
+  get isLeader(): boolean {
+    return this.leaderSession !== undefined;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await ensureCheckpoints(this.db.prisma, this.projections.map((p) => p.name));
+    await this.tryLead();
+    this.timer = setInterval(() => (this.isLeader ? this.wake() : void this.tryLead()), this.options.pollMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.running?.catch(() => undefined);
+    await this.resign();
+  }
+
+  /** Run now (or again right after the current run). */
+  wake(): void {
+    if (this.stopped || !this.isLeader) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = this.runAll().finally(() => {
+      this.running = undefined;
+      if (this.again) {
+        this.again = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** Projects until every running projection has caught up with the committed log (CLI, tests). */
+  async catchUp(): Promise<void> {
+    await ensureCheckpoints(this.db.prisma, this.projections.map((p) => p.name));
+    await this.runAll();
+  }
+
+  private async tryLead(): Promise<void> {
+    if (this.stopped || this.isLeader || this.acquiring) return;
+    this.acquiring = true;
+    let session: SqlSession | undefined;
+    try {
+      session = await this.db.openSession((error) => this.onLeaderSessionLost(session, error));
+      const [row] = await session.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
+      if (!row?.locked || this.stopped) {
+        await session.close();
+        return;
+      }
+      this.leaderSession = session;
+      this.listener = await this.db.listen([EVENTS_APPENDED], {
+        onNotify: () => this.wake(),
+        onReconnect: () => this.wake(),
+      });
+      this.options.logger.info("projector: became leader");
+      this.options.observer?.onLeadership?.(true);
+      this.wake();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "projector: could not try for leadership");
+      if (session && this.leaderSession !== session) await session.close().catch(() => undefined);
+    } finally {
+      this.acquiring = false;
+    }
+  }
+
+  private onLeaderSessionLost(session: SqlSession | undefined, error: Error): void {
+    if (!session || session !== this.leaderSession) return;
+    this.options.logger.warn({ err: error }, "projector: lost the leader session; will try again");
+    void this.resign();
+  }
+
+  private async resign(): Promise<void> {
+    const session = this.leaderSession;
+    const listener = this.listener;
+    this.leaderSession = undefined;
+    this.listener = undefined;
+    if (session) this.options.observer?.onLeadership?.(false);
+    await listener?.close().catch(() => undefined);
+    await session?.close().catch(() => undefined); // closing the session releases the lock
+  }
+
+  private async runAll(): Promise<void> {
+    try {
+      const statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
+      for (const projection of this.projections) {
+        if (statuses.get(projection.name) !== "RUNNING") continue;
+        await this.runProjection(projection);
+      }
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "projector: run failed; the next poll retries");
+    }
+  }
+
+  private async runProjection(projection: Projection): Promise<void> {
+    let batchSize = this.options.batchSize;
+    // After a failed batch, go one event at a time to find the poison event (or get past a flake).
+    let singleStepsLeft = 0;
+    while (!this.stopped) {
+      try {
+        const applied = await this.applyBatch(projection, batchSize);
+        if (singleStepsLeft > 0 && --singleStepsLeft === 0) batchSize = this.options.batchSize;
+        if (applied < batchSize) return;
+      } catch (error) {
+        const cause = error instanceof BatchError ? error.cause : error;
+        if (isTransient(cause)) throw cause;
+        if (batchSize > 1) {
+          singleStepsLeft = batchSize;
+          batchSize = 1;
+          continue;
+        }
+        const first = error instanceof BatchError ? error.first : undefined;
+        const message = String((cause as Error)?.message ?? cause);
+        this.options.logger.error({ err: cause, projection: projection.name, position: first?.position?.toString() }, "projector: poison event; projection halted");
+        await markFailed(this.db.prisma, projection.name, message, first?.position ?? 0n);
+        this.options.observer?.onFailed?.(projection.name);
+        return;
+      }
+    }
+  }
+
+  /** One transaction: rows + checkpoint + NOTIFY read_changed. Returns the number of events read. */
+  private async applyBatch(projection: Projection, limit: number): Promise<number> {
+    const started = performance.now();
+    let first: RecordedEvent | undefined;
+    try {
+      const count = await this.db.prisma.$transaction(
+        async (tx) => {
+          const checkpoint = await lockCheckpoint(tx, projection.name);
+          if (!checkpoint || checkpoint.status !== "RUNNING") return 0;
+          const events = await readEventsAfter(tx, checkpoint, limit);
+          first = events[0];
+          const last = events.at(-1);
+          if (!last) return 0;
+          const changes = await projection.apply(tx, events, projection.tables);
+          await this.options.beforeCheckpoint?.(projection.name, events);
+          await saveCheckpoint(tx, projection.name, last);
+          await notifyReadChanged(tx, projection.name, last, changes);
+          return events.length;
+        },
+        { maxWait: 10_000, timeout: 120_000 },
+      );
+      if (count > 0) this.options.observer?.onBatch?.(projection.name, count, (performance.now() - started) / 1000);
+      return count;
+    } catch (error) {
+      throw new BatchError(error, first);
+    }
+  }
+}

@@ -1,0 +1,71 @@
+import type { Database } from "../../db/database";
+import type { Prisma } from "../../generated/prisma/client";
+import { badInput } from "../../shared/errors";
+import { decodeCursor, encodeCursor, pageSize, type Page } from "./cursor";
+
+export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
+
+export interface OrderLineRow {
+  productId: string;
+  sku: string;
+  name: string;
+  quantity: number;
+  unitPriceCents: number;
+}
+
+export interface OrderRow {
+  id: string;
+  customerId: string;
+  status: OrderStatusValue;
+  totalCents: number;
+  itemCount: number;
+  lines: OrderLineRow[];
+  placedAt: Date;
+  updatedAt: Date;
+}
+
+const SELECT = {
+  id: true, customerId: true, status: true, totalCents: true, itemCount: true, lines: true, placedAt: true, updatedAt: true,
+} as const satisfies Prisma.OrderViewSelect;
+
+type Selected = Prisma.OrderViewGetPayload<{ select: typeof SELECT }>;
+const toRow = (o: Selected): OrderRow => ({ ...o, status: o.status as OrderStatusValue, lines: o.lines as unknown as OrderLineRow[] });
+
+export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
+
+/** The only code that reads read.orders. Newest first. */
+export class OrderQueries {
+  constructor(private readonly db: Pick<Database, "prisma">) {}
+
+  async byId(id: string): Promise<OrderRow | null> {
+    const row = await this.db.prisma.orderView.findUnique({ where: { id }, select: SELECT });
+    return row && toRow(row);
+  }
+
+  async byIds(ids: string[]): Promise<OrderRow[]> {
+    return (await this.db.prisma.orderView.findMany({ where: { id: { in: ids } }, select: SELECT })).map(toRow);
+  }
+
+  list(filter: { customerId?: string; status?: OrderStatusValue | null }, first: number | null | undefined, after: string | null | undefined): Promise<Page<OrderRow>> {
+    const where: Prisma.OrderViewWhereInput = {};
+    if (filter.customerId !== undefined) where.customerId = filter.customerId;
+    if (filter.status) where.status = filter.status;
+    return this.page(where, first, after);
+  }
+
+  private async page(where: Prisma.OrderViewWhereInput, first: number | null | undefined, after: string | null | undefined): Promise<Page<OrderRow>> {
+    const take = pageSize(first);
+    const cursor = decodeCursor(after);
+    let pageWhere = where;
+    if (cursor) {
+      const placedAt = new Date(cursor[0]);
+      if (Number.isNaN(placedAt.getTime())) throw badInput("after is not a cursor returned by this API", { field: "after" });
+      pageWhere = { AND: [where, { OR: [{ placedAt: { lt: placedAt } }, { placedAt, id: { lt: cursor[1] } }] }] };
+    }
+    const [rows, totalCount] = await Promise.all([
+      take === 0 ? Promise.resolve([]) : this.db.prisma.orderView.findMany({ where: pageWhere, orderBy: [{ placedAt: "desc" }, { id: "desc" }], take: take + 1, select: SELECT }),
+      this.db.prisma.orderView.count({ where }),
+    ]);
+    return { rows: rows.slice(0, take).map(toRow), hasNextPage: rows.length > take, totalCount };
+  }
+}

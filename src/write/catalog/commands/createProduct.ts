@@ -1,0 +1,62 @@
+import { conflict, badInput } from "../../../shared/errors";
+import type { NewEvent } from "../../../shared/events";
+import { defineCommand } from "../../command";
+import { PRODUCT_STREAM, type ProductCreated } from "../catalog.events";
+
+export interface CreateProduct {
+  sku: string;
+  name: string;
+  description?: string | null;
+  priceCents: number;
+  initialStock: number;
+}
+
+interface State {
+  skuTaken: boolean;
+}
+
+/** Pure: state + command → events, or a domain error. */
+export function decide(state: State, cmd: CreateProduct, productId: string): NewEvent<ProductCreated["type"], ProductCreated["data"]>[] {
+  const sku = cmd.sku.trim();
+  const name = cmd.name.trim();
+  if (!sku) throw badInput("sku must not be empty", { field: "sku" });
+  if (!name) throw badInput("name must not be empty", { field: "name" });
+  if (!Number.isInteger(cmd.priceCents) || cmd.priceCents < 0) throw badInput("priceCents must be an integer >= 0", { field: "priceCents" });
+  if (!Number.isInteger(cmd.initialStock) || cmd.initialStock < 0) throw badInput("initialStock must be an integer >= 0", { field: "initialStock" });
+  if (state.skuTaken) throw conflict(`a product with sku ${sku} already exists`, { sku });
+  return [
+    {
+      streamId: productId,
+      streamType: PRODUCT_STREAM,
+      streamVersion: 1,
+      type: "ProductCreated",
+      data: { productId, sku, name, description: cmd.description?.trim() || null, priceCents: cmd.priceCents, initialStock: cmd.initialStock },
+    },
+  ];
+}
+
+export const createProduct = defineCommand<CreateProduct, { productId: string }>({
+  name: "createProduct",
+  roles: ["admin"],
+  async handle(tx, input, { now, newId }) {
+    const productId = newId();
+    const existing = await tx.product.findUnique({ where: { sku: input.sku.trim() }, select: { id: true } });
+    const events = decide({ skuTaken: existing !== null }, input, productId);
+    const { data } = events[0]!;
+    // A concurrent create with the same sku fails on the unique index (→ CONFLICT at the edge).
+    await tx.product.create({
+      data: {
+        id: productId,
+        sku: data.sku,
+        name: data.name,
+        description: data.description,
+        priceCents: data.priceCents,
+        version: 1,
+        createdAt: now,
+        updatedAt: now,
+        inventory: { create: { onHand: data.initialStock, reserved: 0, available: data.initialStock } },
+      },
+    });
+    return { kind: "decided", events, result: { productId } };
+  },
+});

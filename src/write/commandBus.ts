@@ -1,0 +1,95 @@
+import { setTimeout as delay } from "node:timers/promises";
+import type { Database } from "../db/database";
+import { appendEvents, ConcurrencyError } from "../eventLog/eventLog";
+import type { Actor } from "../shared/auth";
+import { AppError, isRetryableTransactionError } from "../shared/errors";
+import type { Clock, IdGenerator } from "../shared/clock";
+import type { LogPosition } from "../shared/events";
+import type { CommandDefinition } from "./command";
+
+export interface CommandOutcome<Result> {
+  result: Result;
+  /** Log position of the command's last event (of the first identical request, for a replay). */
+  position: LogPosition;
+}
+
+export interface DispatchOptions {
+  correlationId: string;
+  causationId?: string | null;
+}
+
+export interface CommandObserver {
+  onCommand(name: string, outcome: "ok" | "rejected" | "error", seconds: number, attempts: number): void;
+}
+
+const MAX_ATTEMPTS = 6;
+
+/**
+ * The one transaction boundary of the write side: authorization by role, then
+ * handler (load → decide → save) + event append in ONE transaction. Serialization failures,
+ * deadlocks and optimistic-concurrency conflicts are retried a bounded number of times;
+ * every other failure rolls the whole transaction back.
+ */
+export class CommandBus {
+  constructor(
+    private readonly db: Database,
+    private readonly clock: Clock,
+    private readonly newId: IdGenerator,
+    private readonly observer?: CommandObserver,
+  ) {}
+
+  async dispatch<Input, Result>(
+    command: CommandDefinition<Input, Result>,
+    input: Input,
+    actor: Actor,
+    options: DispatchOptions,
+  ): Promise<CommandOutcome<Result>> {
+    const started = performance.now();
+    let attempts = 0;
+    try {
+      if (actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
+      if (!command.roles.includes(actor.role)) throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
+      for (;;) {
+        attempts += 1;
+        try {
+          const outcome = await this.runOnce(command, input, actor, options);
+          this.observer?.onCommand(command.name, "ok", (performance.now() - started) / 1000, attempts);
+          return outcome;
+        } catch (error) {
+          const retryable = error instanceof ConcurrencyError || isRetryableTransactionError(error);
+          if (!retryable || attempts >= MAX_ATTEMPTS) throw error;
+          // Jittered backoff so that colliding transactions do not collide again.
+          await delay(Math.random() * 5 * attempts);
+        }
+      }
+    } catch (error) {
+      const kind = error instanceof AppError ? "rejected" : "error";
+      this.observer?.onCommand(command.name, kind, (performance.now() - started) / 1000, attempts);
+      if (error instanceof ConcurrencyError) throw new AppError("CONFLICT", "the resource was changed concurrently; try again");
+      throw error;
+    }
+  }
+
+  private async runOnce<Input, Result>(
+    command: CommandDefinition<Input, Result>,
+    input: Input,
+    actor: Extract<Actor, { kind: "user" }>,
+    options: DispatchOptions,
+  ): Promise<CommandOutcome<Result>> {
+    const now = this.clock.now();
+    return this.db.prisma.$transaction(
+      async (tx) => {
+        const outcome = await command.handle(tx, input, { actor, now, newId: this.newId });
+        if (outcome.kind === "replayed") return { result: outcome.result, position: outcome.position };
+        const position = await appendEvents(tx, outcome.events, {
+          correlationId: options.correlationId,
+          causationId: options.causationId ?? null,
+          actor: { id: actor.id, role: actor.role },
+          command: command.name,
+        }, now);
+        return { result: outcome.result, position };
+      },
+      { maxWait: 5_000, timeout: 10_000 },
+    );
+  }
+}

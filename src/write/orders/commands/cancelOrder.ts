@@ -1,0 +1,42 @@
+import { invalidState } from "../../../shared/errors";
+import type { NewEvent } from "../../../shared/events";
+import { defineCommand } from "../../command";
+import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
+import { ORDER_STREAM, type OrderCancelled } from "../orders.events";
+
+export interface CancelOrder {
+  orderId: string;
+}
+
+/** Cancelling is allowed until the order ships; it releases the reserved stock. */
+export function decide(order: OrderState): NewEvent<OrderCancelled["type"], OrderCancelled["data"]>[] {
+  if (order.status !== "PLACED" && order.status !== "PAID") {
+    throw invalidState(`an order that is ${order.status} cannot be cancelled`, { status: order.status });
+  }
+  return [
+    {
+      streamId: order.id,
+      streamType: ORDER_STREAM,
+      streamVersion: order.version + 1,
+      type: "OrderCancelled",
+      data: { orderId: order.id, customerId: order.customerId, previousStatus: order.status, lines: order.lines },
+    },
+  ];
+}
+
+export const cancelOrder = defineCommand<CancelOrder, { orderId: string }>({
+  name: "cancelOrder",
+  roles: ["customer", "admin"],
+  async handle(tx, input, { actor, now }) {
+    const order = await loadOrder(tx, input.orderId, actor);
+    const events = decide(order);
+    await saveOrderStatus(tx, order, "CANCELLED", events[0]!.streamVersion, now);
+    for (const line of order.lines) {
+      await tx.inventory.update({
+        where: { productId: line.productId },
+        data: { reserved: { decrement: line.quantity }, available: { increment: line.quantity } },
+      });
+    }
+    return { kind: "decided", events, result: { orderId: order.id } };
+  },
+});

@@ -1,0 +1,39 @@
+import { invalidState } from "../../../shared/errors";
+import type { NewEvent } from "../../../shared/events";
+import { defineCommand } from "../../command";
+import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
+import { ORDER_STREAM, type OrderShipped } from "../orders.events";
+
+export interface ShipOrder {
+  orderId: string;
+}
+
+export function decide(order: OrderState): NewEvent<OrderShipped["type"], OrderShipped["data"]>[] {
+  if (order.status !== "PAID") throw invalidState(`only a PAID order can be shipped; this one is ${order.status}`, { status: order.status });
+  return [
+    {
+      streamId: order.id,
+      streamType: ORDER_STREAM,
+      streamVersion: order.version + 1,
+      type: "OrderShipped",
+      data: { orderId: order.id, customerId: order.customerId, lines: order.lines },
+    },
+  ];
+}
+
+export const shipOrder = defineCommand<ShipOrder, { orderId: string }>({
+  name: "shipOrder",
+  roles: ["admin"],
+  async handle(tx, input, { actor, now }) {
+    const order = await loadOrder(tx, input.orderId, actor);
+    const events = decide(order);
+    await saveOrderStatus(tx, order, "SHIPPED", events[0]!.streamVersion, now);
+    for (const line of order.lines) {
+      await tx.inventory.update({
+        where: { productId: line.productId },
+        data: { onHand: { decrement: line.quantity }, reserved: { decrement: line.quantity } },
+      });
+    }
+    return { kind: "decided", events, result: { orderId: order.id } };
+  },
+});

@@ -1,0 +1,36 @@
+/** Events of the order stream (stream type "order"). Versioned facts: add new types, never change old ones. */
+export type OrderStatus = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
+
+export interface PlacedLine {
+  productId: string;
+  sku: string;
+  name: string;
+  quantity: number;
+  unitPriceCents: number;
+}
+
+export type OrderPlaced = {
+  type: "OrderPlaced";
+  data: { orderId: string; customerId: string; lines: PlacedLine[]; totalCents: number; itemCount: number; placedAt: string };
+};
+
+/** Releases the reserved stock of every line. */
+export type OrderCancelled = {
+  type: "OrderCancelled";
+  data: { orderId: string; customerId: string; previousStatus: OrderStatus; lines: { productId: string; quantity: number }[] };
+};
+
+export type OrderPaid = {
+  type: "OrderPaid";
+  data: { orderId: string; customerId: string };
+};
+
+/** The reserved stock leaves the warehouse: on hand and reserved both go down. */
+export type OrderShipped = {
+  type: "OrderShipped";
+  data: { orderId: string; customerId: string; lines: { productId: string; quantity: number }[] };
+};
+
+export type OrderEvent = OrderPlaced | OrderCancelled | OrderPaid | OrderShipped;
+
+export const ORDER_STREAM = "order";

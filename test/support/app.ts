@@ -1,0 +1,54 @@
+import { startApp, type App, type AppOverrides } from "../../src/app";
+import { loadConfig, type Config } from "../../src/config";
+import { freshDatabase, type TestDatabase } from "./db";
+import { GraphQLClient, TEST_JWT_SECRET, token } from "./client";
+
+export interface TestApp {
+  app: App;
+  url: string;
+  anonymous: GraphQLClient;
+  admin: GraphQLClient;
+  customer(id: string): GraphQLClient;
+  stop(): Promise<void>;
+}
+
+export function testConfig(databaseUrl: string | undefined, overrides: Partial<Config> = {}): Config {
+  return {
+    ...loadConfig({ NODE_ENV: "test", JWT_SECRET: TEST_JWT_SECRET }),
+    databaseUrl,
+    port: 0,
+    dbPoolSize: 10,
+    projectorPollMs: 100,
+    logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...overrides,
+  };
+}
+
+/** Starts a real API instance (HTTP + graphql-ws + projector) on a database. */
+export async function startTestApp(db: Pick<TestDatabase, "url">, config: Partial<Config> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+  const app = await startApp(testConfig(db.url, config), overrides);
+  const url = `http://127.0.0.1:${app.port}`;
+  const anonymous = new GraphQLClient(url);
+  return {
+    app,
+    url,
+    anonymous,
+    admin: anonymous.as(token("admin", "ops")),
+    customer: (id) => anonymous.as(token("customer", id)),
+    stop: () => app.stop(),
+  };
+}
+
+/** One fresh database and one API instance for a test file. */
+export async function setupFile(config: Partial<Config> = {}, overrides: AppOverrides = {}): Promise<TestApp & { db: TestDatabase; teardown(): Promise<void> }> {
+  const db = await freshDatabase();
+  const t = await startTestApp(db, config, overrides);
+  return {
+    ...t,
+    db,
+    async teardown() {
+      await t.stop();
+      await db.drop();
+    },
+  };
+}

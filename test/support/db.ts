@@ -1,0 +1,43 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { inject } from "vitest";
+import { ADMIN_URL, databaseUrl } from "./globalSetup";
+
+export interface TestDatabase {
+  name: string;
+  url: string;
+  /** A plain pg client on this database, for assertions on tables (tests only). */
+  sql<T extends pg.QueryResultRow = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;
+  drop(): Promise<void>;
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A fresh, migrated database for one test file. */
+export async function freshDatabase(): Promise<TestDatabase> {
+  const template = inject("templateDatabase");
+  const name = `shop_test_f_${randomBytes(6).toString("hex")}`;
+  await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
+  const url = databaseUrl(name);
+  const pool = new pg.Pool({ connectionString: url, max: 3 });
+  pool.on("error", () => undefined);
+  return {
+    name,
+    url,
+    async sql(text, params) {
+      return (await pool.query(text, params)).rows;
+    },
+    async drop() {
+      await pool.end();
+      await admin((c) => c.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`));
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { createHash } from "node:crypto";
+import pg from "pg";
+import type { TestProject } from "vitest/node";
+import { openPostgres } from "../../src/db/postgres";
+import { loadMigrations, migrate } from "../../src/db/migrate";
+
+export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
+
+export function databaseUrl(name: string): string {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/**
+ * Migrates one template database per migration set; each test file then gets its own
+ * database copied from it (CREATE DATABASE ... TEMPLATE, a file copy: fast).
+ */
+export default async function setup(project: TestProject): Promise<void> {
+  const migrations = await loadMigrations();
+  const hash = createHash("sha256").update(migrations.map((m) => m.checksum).join()).digest("hex").slice(0, 12);
+  const template = `shop_test_template_${hash}`;
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  try {
+    const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template]);
+    if (!rowCount) {
+      const building = `${template}_building_${process.pid}`;
+      await admin.query(`CREATE DATABASE "${building}"`);
+      const db = openPostgres(databaseUrl(building), 2);
+      try {
+        await migrate(db);
+      } finally {
+        await db.close();
+      }
+      await admin.query(`ALTER DATABASE "${building}" RENAME TO "${template}"`).catch(async (error: unknown) => {
+        await admin.query(`DROP DATABASE IF EXISTS "${building}"`);
+        if (!String(error).includes("already exists")) throw error;
+      });
+    }
+    // Databases of earlier runs that were killed before their cleanup.
+    const stale = await admin.query<{ datname: string }>(
+      `SELECT datname FROM pg_database WHERE datname LIKE 'shop_test_f_%' OR (datname LIKE 'shop_test_template_%' AND datname <> $1)`,
+      [template],
+    );
+    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
+  } finally {
+    await admin.end();
+  }
+  project.provide("templateDatabase", template);
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    templateDatabase: string;
+  }
+}

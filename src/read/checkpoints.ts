@@ -29,18 +29,33 @@ export async function lockCheckpoint(tx: Sql, name: string): Promise<Checkpoint 
   return row && { name: row.name, txId: BigInt(row.tx_id), position: BigInt(row.position), status: row.status };
 }
 
-export async function saveCheckpoint(tx: Sql, name: string, at: LogPosition): Promise<void> {
+export async function saveCheckpoint(tx: Sql, name: string, at: LogPosition, status: ProjectionRunStatus = "RUNNING"): Promise<void> {
   await tx.$executeRawUnsafe(
     `UPDATE "read"."projection_checkpoints"
-        SET tx_id = $2::text::xid8, position = $3::bigint, status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
+        SET tx_id = $2::text::xid8, position = $3::bigint, status = $4, last_error = NULL, failed_position = NULL, updated_at = now()
       WHERE name = $1`,
     name,
     at.txId.toString(),
     at.position,
+    status,
   );
 }
 
-export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint): Promise<void> {
+/** Starts a checkpoint over at the beginning of the log (a rebuild's own checkpoint). */
+export async function resetCheckpoint(tx: Sql, name: string, status: ProjectionRunStatus): Promise<void> {
+  await tx.$executeRawUnsafe(
+    `INSERT INTO "read"."projection_checkpoints" (name, tx_id, position, status) VALUES ($1, '0', 0, $2)
+     ON CONFLICT (name) DO UPDATE SET tx_id = '0', position = 0, status = $2, last_error = NULL, failed_position = NULL, updated_at = now()`,
+    name,
+    status,
+  );
+}
+
+export async function deleteCheckpoint(tx: Sql, name: string): Promise<void> {
+  await tx.$executeRawUnsafe(`DELETE FROM "read"."projection_checkpoints" WHERE name = $1`, name);
+}
+
+export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint | null): Promise<void> {
   await db.$executeRawUnsafe(
     `UPDATE "read"."projection_checkpoints" SET status = 'FAILED', last_error = $2, failed_position = $3::bigint, updated_at = now() WHERE name = $1`,
     name,

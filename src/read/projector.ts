@@ -1,4 +1,4 @@
-import type { Database, Listener, SqlSession } from "../db/database";
+import type { Database, Listener, SqlSession, Tx } from "../db/database";
 import { readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { sqlState, isRetryableTransactionError } from "../shared/errors";
@@ -8,6 +8,11 @@ import type { Projection } from "./projection";
 
 const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
 export const EVENTS_APPENDED = "events_appended";
+
+/** Wakes the projector leader, wherever it runs (after an operator changed a checkpoint). */
+export async function wakeProjectors(db: Pick<Tx, "$executeRawUnsafe">): Promise<void> {
+  await db.$executeRawUnsafe(`SELECT pg_notify($1, '')`, EVENTS_APPENDED);
+}
 
 export interface ProjectorObserver {
   onBatch?(projection: string, events: number, seconds: number): void;

@@ -1,6 +1,6 @@
 import type { Config } from "./config";
 import type { Database } from "./db/database";
-import { migrate, pendingMigrations } from "./db/migrate";
+import { loadMigrations, migrate, pendingMigrations } from "./db/migrate";
 import { openDatabase } from "./db/open";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
@@ -43,6 +43,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
+    const migrations = (await loadMigrations()).map((m) => m.name);
 
     const catalog = new CatalogQueries(db);
     const orders = new OrderQueries(db);
@@ -72,7 +73,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       maxQueryComplexity: config.maxQueryComplexity,
       logger,
       metrics,
-      readiness: () => readiness(db, projections, config.readyMaxLagSeconds),
+      readiness: () => readiness(db, migrations, projections, config.readyMaxLagSeconds),
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);
@@ -96,9 +97,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 }
 
-async function readiness(db: Database, projections: ProjectionQueries, maxLagSeconds: number): Promise<string | null> {
+async function readiness(db: Database, migrations: string[], projections: ProjectionQueries, maxLagSeconds: number): Promise<string | null> {
   try {
-    const pending = await pendingMigrations(db);
+    const pending = await pendingMigrations(db, migrations);
     if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
     // A FAILED projection is reported by /metrics and `projections`, not here: taking every
     // instance out of service would not fix a poison event.

@@ -80,12 +80,11 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<strin
   }
 }
 
-/** For /readyz: every migration on disk is applied. */
-export async function pendingMigrations(db: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
-  const migrations = await loadMigrations(dir);
+/** For /readyz: which of the expected migrations the database lacks. */
+export async function pendingMigrations(db: Database, expected: string[]): Promise<string[]> {
   const rows = await db.prisma.$queryRawUnsafe<{ migration_name: string }[]>(
     `SELECT migration_name FROM "public"."_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
   ).catch(() => []);
   const applied = new Set(rows.map((r) => r.migration_name));
-  return migrations.filter((m) => !applied.has(m.name)).map((m) => m.name);
+  return expected.filter((name) => !applied.has(name));
 }

@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from "graphql";
-import { AppError, sqlState } from "../shared/errors";
+import { AppError } from "../shared/errors";
 
 /**
  * Every error leaves with an `extensions.code`: the contract's codes for expected failures,
@@ -22,9 +22,6 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, onInterna
       message: "invalid input",
       extensions: { code: "BAD_USER_INPUT", validationErrors: flattenValidation(validation) },
     };
-  }
-  if (sqlState(original) === "23505") {
-    return { ...formatted, message: "this conflicts with existing data", extensions: { code: "CONFLICT" } };
   }
   const code = formatted.extensions?.code;
   if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;

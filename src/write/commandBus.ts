@@ -2,7 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Database } from "../db/database";
 import { appendEvents, ConcurrencyError } from "../eventLog/eventLog";
 import type { Actor } from "../shared/auth";
-import { AppError, isRetryableTransactionError } from "../shared/errors";
+import { AppError, isRetryableTransactionError, sqlState } from "../shared/errors";
 import type { Clock, IdGenerator } from "../shared/clock";
 import type { LogPosition } from "../shared/events";
 import type { CommandDefinition } from "./command";
@@ -62,10 +62,9 @@ export class CommandBus {
           await delay(Math.random() * 5 * attempts);
         }
       }
-    } catch (error) {
-      const kind = error instanceof AppError ? "rejected" : "error";
-      this.observer?.onCommand(command.name, kind, (performance.now() - started) / 1000, attempts);
-      if (error instanceof ConcurrencyError) throw new AppError("CONFLICT", "the resource was changed concurrently; try again");
+    } catch (caught) {
+      const error = asAppError(caught);
+      this.observer?.onCommand(command.name, error instanceof AppError ? "rejected" : "error", (performance.now() - started) / 1000, attempts);
       throw error;
     }
   }
@@ -92,4 +91,12 @@ export class CommandBus {
       { maxWait: 5_000, timeout: 10_000 },
     );
   }
+}
+
+/** Failures that are the caller's to handle, said in the contract's terms. */
+function asAppError(error: unknown): unknown {
+  if (error instanceof ConcurrencyError) return new AppError("CONFLICT", "the resource was changed concurrently; try again");
+  // A unique index refused the write: a concurrent command created the same thing first.
+  if (sqlState(error) === "23505") return new AppError("CONFLICT", "this conflicts with existing data");
+  return error;
 }

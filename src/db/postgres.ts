@@ -75,6 +75,12 @@ export function openPostgres(url: string, poolSize: number): Database {
       c.on("end", () => lost(new Error("listen connection ended")));
       await c.connect();
       for (const channel of channels) await c.query(`LISTEN "${channel.replace(/"/g, "")}"`);
+      if (closed) {
+        // close() ran while this (re)connect was under way
+        c.removeAllListeners("end");
+        await c.end().catch(() => undefined);
+        return;
+      }
       client = c;
     };
 

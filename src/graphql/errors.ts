@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from "graphql";
-import { AppError } from "../shared/errors";
+import { AppError, sqlState } from "../shared/errors";
 
 /**
  * Every error leaves with an `extensions.code`: the contract's codes for expected failures,
@@ -22,6 +22,11 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, onInterna
       message: "invalid input",
       extensions: { code: "BAD_USER_INPUT", validationErrors: flattenValidation(validation) },
     };
+  }
+  // Text Postgres cannot store (a NUL character in a string argument): the client's input is at fault.
+  const state = sqlState(original);
+  if (state === "22021" || state === "22P05") {
+    return { ...formatted, message: "a text value contains a character that cannot be stored (e.g. NUL)", extensions: { code: "BAD_USER_INPUT" } };
   }
   const code = formatted.extensions?.code;
   if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;

@@ -4,6 +4,12 @@ import {
 } from "graphql";
 import type { ApolloServerPlugin } from "@apollo/server";
 
+/**
+ * The standard introspection query (GraphiQL, Apollo Sandbox, codegen from a URL) nests 15
+ * levels; an operation that asks only for __schema / __type gets this bound instead.
+ */
+export const INTROSPECTION_MAX_DEPTH = 15;
+
 /** Rejects documents nested deeper than maxDepth (counting fields, through fragments). */
 export function depthLimit(maxDepth: number) {
   return (context: ValidationContext): ASTVisitor => {
@@ -25,8 +31,10 @@ export function depthLimit(maxDepth: number) {
     return {
       OperationDefinition(node) {
         const depth = depthOf(node.selectionSet, new Set());
-        if (depth > maxDepth) {
-          context.reportError(new GraphQLError(`query depth ${depth} exceeds the limit of ${maxDepth}`, { nodes: [node], extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
+        const introspectionOnly = node.selectionSet.selections.every((sel) => sel.kind === Kind.FIELD && sel.name.value.startsWith("__"));
+        const limit = introspectionOnly ? Math.max(maxDepth, INTROSPECTION_MAX_DEPTH) : maxDepth;
+        if (depth > limit) {
+          context.reportError(new GraphQLError(`query depth ${depth} exceeds the limit of ${limit}`, { nodes: [node], extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
         }
       },
     };
@@ -34,9 +42,10 @@ export function depthLimit(maxDepth: number) {
 }
 
 /**
- * Cost of an operation: 1 per field, and a paged field (with `first`) costs `first` times its
- * children (default page size when `first` is omitted). Variables are resolved, so the limit
- * cannot be dodged by passing `first` as a variable.
+ * Cost of an operation: 1 per field, and in a paged field (with `first`) its `edges` / `nodes`
+ * cost `first` times (default page size when `first` is omitted); pageInfo and totalCount exist
+ * once per page and cost once. Variables are resolved, so the limit cannot be dodged by passing
+ * `first` as a variable.
  */
 export function operationCost(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
@@ -55,16 +64,17 @@ export function operationCost(document: DocumentNode, operationName: string | nu
     }
     return DEFAULT_PAGE;
   };
-  const costOf = (set: SelectionSetNode | undefined, seen: Set<string>): number => {
+  /** pageSize: set for the selections of a paged field, whose item fields repeat per item. */
+  const costOf = (set: SelectionSetNode | undefined, seen: Set<string>, pageSize?: number): number => {
     if (!set) return 0;
     let total = 0;
     for (const sel of set.selections) {
       if (sel.kind === Kind.FIELD) {
-        const children = costOf(sel.selectionSet, seen);
         const first = firstOf(sel);
-        total += 1 + (first === undefined ? children : Math.max(first, 1) * children);
-      } else if (sel.kind === Kind.INLINE_FRAGMENT) total += costOf(sel.selectionSet, seen);
-      else if (!seen.has(sel.name.value)) total += costOf(fragments.get(sel.name.value)?.selectionSet, new Set([...seen, sel.name.value]));
+        const cost = 1 + costOf(sel.selectionSet, seen, first === undefined ? undefined : Math.max(first, 1));
+        total += pageSize !== undefined && ITEM_FIELDS.has(sel.name.value) ? pageSize * cost : cost;
+      } else if (sel.kind === Kind.INLINE_FRAGMENT) total += costOf(sel.selectionSet, seen, pageSize);
+      else if (!seen.has(sel.name.value)) total += costOf(fragments.get(sel.name.value)?.selectionSet, new Set([...seen, sel.name.value]), pageSize);
     }
     return total;
   };
@@ -73,18 +83,25 @@ export function operationCost(document: DocumentNode, operationName: string | nu
 
 const DEFAULT_PAGE = 20;
 const PAGED_FIELDS = new Set(["products", "orders", "myOrders"]);
+/** The fields of a connection that repeat once per item. */
+const ITEM_FIELDS = new Set(["edges", "nodes"]);
+
+/** The complexity error for an operation over the limit (Apollo plugin and graphql-ws alike), else undefined. */
+export function complexityError(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>, maxComplexity: number): GraphQLError | undefined {
+  const cost = operationCost(document, operationName, variables);
+  if (cost <= maxComplexity) return undefined;
+  return new GraphQLError(`query complexity ${cost} exceeds the limit of ${maxComplexity}`, {
+    extensions: { code: "GRAPHQL_VALIDATION_FAILED", http: { status: 400 } },
+  });
+}
 
 export function complexityLimit(maxComplexity: number): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
         async didResolveOperation({ request, document }) {
-          const cost = operationCost(document, request.operationName, request.variables ?? {});
-          if (cost > maxComplexity) {
-            throw new GraphQLError(`query complexity ${cost} exceeds the limit of ${maxComplexity}`, {
-              extensions: { code: "GRAPHQL_VALIDATION_FAILED", http: { status: 400 } },
-            });
-          }
+          const error = complexityError(document, request.operationName, request.variables ?? {}, maxComplexity);
+          if (error) throw error;
         },
       };
     },

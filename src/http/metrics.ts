@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ProjectionQueries } from "../read/queries/projections.queries";
+import type { ProjectionQueries, ProjectionStatusRow } from "../read/queries/projections.queries";
 import type { CommandObserver } from "../write/commandBus";
 import type { ProjectorObserver } from "../read/projector";
 
@@ -36,25 +36,25 @@ export class Metrics implements CommandObserver, ProjectorObserver {
 
   constructor(projections: ProjectionQueries, subscribers: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: "shop_" });
-    // Lag is read from the database when scraped: once, by the first of the three gauges
-    // (metrics are collected in registration order).
-    const lagSeconds = () => lagSecondsGauge;
-    const failed = () => failedGauge;
-    new Gauge({
-      name: "shop_projection_lag_events",
-      help: "Committed events not yet applied.",
-      labelNames: ["projection"],
-      registers: [this.registry],
-      async collect() {
-        for (const s of await projections.statuses()) {
-          this.set({ projection: s.name }, s.lagEvents);
-          lagSeconds().set({ projection: s.name }, s.lagSeconds);
-          failed().set({ projection: s.name }, s.status === "FAILED" ? 1 : 0);
-        }
-      },
-    });
-    const lagSecondsGauge = new Gauge({ name: "shop_projection_lag_seconds", help: "Age of the oldest event not yet applied.", labelNames: ["projection"], registers: [this.registry] });
-    const failedGauge = new Gauge({ name: "shop_projection_failed", help: "1 when the projection is halted on a poison event.", labelNames: ["projection"], registers: [this.registry] });
+    // Lag is read from the database when scraped, once per scrape: prom-client collects the
+    // gauges concurrently, so each one awaits the same read (setting one gauge from another's
+    // collect() would leave the others a scrape behind, or empty on the first scrape).
+    let scrape: Promise<ProjectionStatusRow[]> | undefined;
+    const statuses = () => (scrape ??= projections.statuses().finally(() => (scrape = undefined)));
+    const projectionGauge = (name: string, help: string, value: (s: ProjectionStatusRow) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["projection"],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const s of await statuses()) this.set({ projection: s.name }, value(s));
+        },
+      });
+    projectionGauge("shop_projection_lag_events", "Committed events not yet applied.", (s) => s.lagEvents);
+    projectionGauge("shop_projection_lag_seconds", "Age of the oldest event not yet applied.", (s) => s.lagSeconds);
+    projectionGauge("shop_projection_failed", "1 when the projection is halted on a poison event.", (s) => (s.status === "FAILED" ? 1 : 0));
     new Gauge({
       name: "shop_graphql_subscriptions",
       help: "Live graphql-ws subscriptions on this instance.",

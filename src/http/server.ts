@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { specifiedRules, validate, type GraphQLError, type GraphQLSchema } from "graphql";
+import { parse, specifiedRules, validate, type DocumentNode, type GraphQLError, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "../logger";
@@ -10,7 +10,8 @@ import { AppError } from "../shared/errors";
 import { anonymous, type Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
-import { complexityLimit, depthLimit } from "../graphql/limits";
+import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
+import { subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
 import { actorFromAuthorization } from "./auth";
 import type { Metrics } from "./metrics";
 
@@ -90,8 +91,22 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           return false; // closes with 4403 Forbidden
         }
       },
+      // The complexity limit needs the variables, which graphql-ws's validate() does not get.
+      onSubscribe(_ctx, _id, payload) {
+        let document: DocumentNode;
+        try {
+          document = parse(payload.query);
+        } catch {
+          return undefined; // graphql-ws reports the syntax error itself
+        }
+        const error = complexityError(document, payload.operationName, payload.variables ?? {}, options.maxQueryComplexity);
+        return error ? [error] : undefined;
+      },
       context: (ctx): GraphQLContext => ({ actor: ctx.extra.actor ?? anonymous, correlationId: randomUUID(), services }),
       onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
+      // Errors inside results (a subscribe() that refuses, a resolver that throws) get their codes too.
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
     },
     wss,
   );
@@ -101,10 +116,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     validationRules,
     formatError,
     includeStacktraceInErrorResponses: false,
+    // main.ts owns SIGTERM/SIGINT (server, projector, database, in order). Apollo's own handler
+    // would call stop() concurrently with ours, and Apollo 5's stop() never releases a
+    // concurrent caller (its barrier is only resolved on failure): shutdown hung until the
+    // 10 s force-exit, with exit code 1.
+    stopOnTerminationSignals: false,
     introspection: true,
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
+      subscriptionsOnlyOverWebSocket(),
       { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
     ],
   });

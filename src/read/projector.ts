@@ -54,12 +54,15 @@ class BatchError extends Error {
  * session dies. Woken by NOTIFY events_appended, with a poll as safety net.
  */
 export class Projector {
-  private leaderSession: SqlSession | undefined;
+  /** The session that holds (leader) or tries for (standby) the advisory lock. */
+  private session: SqlSession | undefined;
+  private leading = false;
   private listener: Listener | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
-  private stopped = true;
+  // Not stopped until stop(): catchUp() must also work on a projector that never start()ed (CLI, tests).
+  private stopped = false;
   private acquiring = false;
 
   constructor(
@@ -69,7 +72,7 @@ export class Projector {
   ) {}
 
   get isLeader(): boolean {
-    return this.leaderSession !== undefined;
+    return this.leading;
   }
 
   async start(): Promise<void> {
@@ -112,44 +115,51 @@ export class Projector {
   private async tryLead(): Promise<void> {
     if (this.stopped || this.isLeader || this.acquiring) return;
     this.acquiring = true;
-    let session: SqlSession | undefined;
     try {
-      session = await this.db.openSession((error) => this.onLeaderSessionLost(session, error));
-      const [row] = await session.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
-      if (!row?.locked || this.stopped) {
-        await session.close();
-        return;
+      // A standby keeps its session between tries instead of reconnecting every poll.
+      if (!this.session) {
+        const opened: SqlSession = await this.db.openSession((error) => this.onSessionLost(opened, error));
+        this.session = opened;
       }
-      this.leaderSession = session;
-      this.listener = await this.db.listen([EVENTS_APPENDED], {
+      const session = this.session;
+      const [row] = await session.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
+      if (!row?.locked) return;
+      const listener = await this.db.listen([EVENTS_APPENDED], {
         onNotify: () => this.wake(),
         onReconnect: () => this.wake(),
       });
+      if (this.stopped || this.session !== session) {
+        await listener.close(); // stopped, or the session died, while we were subscribing
+        return;
+      }
+      this.listener = listener;
+      this.leading = true;
       this.options.logger.info("projector: became leader");
       this.options.observer?.onLeadership?.(true);
       this.wake();
     } catch (error) {
       this.options.logger.warn({ err: error }, "projector: could not try for leadership");
-      if (session && this.leaderSession !== session) await session.close().catch(() => undefined);
+      await this.resign();
     } finally {
       this.acquiring = false;
     }
   }
 
-  private onLeaderSessionLost(session: SqlSession | undefined, error: Error): void {
-    if (!session || session !== this.leaderSession) return;
-    this.options.logger.warn({ err: error }, "projector: lost the leader session; will try again");
+  private onSessionLost(session: SqlSession, error: Error): void {
+    if (session !== this.session) return;
+    if (this.leading) this.options.logger.warn({ err: error }, "projector: lost the leader session; will try again");
     void this.resign();
   }
 
+  /** Gives up leadership (closing the session releases the lock) or the standby's session. */
   private async resign(): Promise<void> {
-    const session = this.leaderSession;
-    const listener = this.listener;
-    this.leaderSession = undefined;
+    const { session, listener, leading } = this;
+    this.session = undefined;
     this.listener = undefined;
-    if (session) this.options.observer?.onLeadership?.(false);
+    this.leading = false;
+    if (leading) this.options.observer?.onLeadership?.(false);
     await listener?.close().catch(() => undefined);
-    await session?.close().catch(() => undefined); // closing the session releases the lock
+    await session?.close().catch(() => undefined);
   }
 
   private async runAll(): Promise<void> {

@@ -24,7 +24,7 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 /** A fresh, migrated database for one test file. */
 export async function freshDatabase(): Promise<TestDatabase> {
   const template = inject("templateDatabase");
-  const name = `shop_test_f_${randomBytes(6).toString("hex")}`;
+  const name = `shop_test_f_${inject("testRunPid")}_${randomBytes(6).toString("hex")}`;
   await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   const url = databaseUrl(name);
   const pool = new pg.Pool({ connectionString: url, max: 3 });

@@ -38,20 +38,36 @@ export default async function setup(project: TestProject): Promise<void> {
         if (!String(error).includes("already exists")) throw error;
       });
     }
-    // Databases of earlier runs that were killed before their cleanup.
+    // Databases of earlier runs that were killed before their cleanup. A file database carries
+    // the pid of its vitest run: another run going on at the same time keeps its databases.
     const stale = await admin.query<{ datname: string }>(
       `SELECT datname FROM pg_database WHERE datname LIKE 'shop_test_f_%' OR (datname LIKE 'shop_test_template_%' AND datname <> $1)`,
       [template],
     );
-    for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
+    for (const { datname } of stale.rows) {
+      const runPid = /^shop_test_f_(\d+)_/.exec(datname)?.[1];
+      if (runPid && isAlive(Number(runPid))) continue;
+      await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
+    }
   } finally {
     await admin.end();
   }
   project.provide("templateDatabase", template);
+  project.provide("testRunPid", process.pid);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 declare module "vitest" {
   export interface ProvidedContext {
     templateDatabase: string;
+    testRunPid: number;
   }
 }

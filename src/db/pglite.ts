@@ -1,5 +1,5 @@
-import { mkdir } from "node:fs/promises";
-import { resolve } from "node:path";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { PGlite, types, type QueryOptions, type Transaction } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
@@ -44,10 +44,48 @@ interface OpenTransaction {
   completed: Promise<void>;
 }
 
+/**
+ * PGlite's files belong to one process: a second one (a server left running, a seed) would
+ * corrupt them. A lock file with the owner's pid refuses that; a stale one (dead pid) is taken over.
+ */
+async function lockDataDir(location: string): Promise<() => Promise<void>> {
+  const lockFile = join(location, "shop-api.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(lockFile, String(process.pid), { flag: "wx" });
+      return () => rm(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number(await readFile(lockFile, "utf8").catch(() => ""));
+      if (owner && owner !== process.pid && isAlive(owner)) {
+        throw new Error(`the embedded database in ${location} is in use by process ${owner}; stop it first (or set DATA_DIR / DATABASE_URL)`);
+      }
+      await rm(lockFile, { force: true });
+    }
+  }
+  throw new Error(`could not lock ${lockFile}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
 export async function openEmbedded(dataDir: string): Promise<Database> {
   const location = resolve(dataDir);
   await mkdir(location, { recursive: true });
-  const pg = await PGlite.create({ dataDir: location });
+  const unlock = await lockDataDir(location);
+  let pg: PGlite;
+  try {
+    pg = await PGlite.create({ dataDir: location });
+  } catch (error) {
+    await unlock();
+    throw error;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pg) });
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
@@ -198,6 +236,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
       await Promise.all([...sessions].map((s) => s.close()));
       await prisma.$disconnect();
       if (!pg.closed) await pg.close();
+      await unlock();
     },
   };
 }

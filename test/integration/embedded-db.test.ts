@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -222,5 +222,16 @@ describe("embedded database (PGlite)", () => {
       `SELECT type FROM "write"."events" ORDER BY position DESC LIMIT 1`,
     );
     expect(last!.type).toBe("BeforeReopen");
+  }, SLOW);
+
+  it("refuses a folder that another live process holds, and takes over a stale lock", async () => {
+    const other = join(dir, "locked");
+    await mkdir(other, { recursive: true });
+    await writeFile(join(other, "shop-api.lock"), String(process.ppid)); // a live process that is not us
+    await expect(openEmbedded(other)).rejects.toThrow(/in use by process/);
+
+    await writeFile(join(other, "shop-api.lock"), "999999999"); // no such process: a crash left it
+    const reopened = await openEmbedded(other);
+    await reopened.close();
   }, SLOW);
 });

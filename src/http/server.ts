@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { parse, specifiedRules, validate, type DocumentNode, type GraphQLError, type GraphQLSchema } from "graphql";
+import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "../logger";
@@ -16,6 +16,12 @@ import { actorFromAuthorization } from "./auth";
 import type { Metrics } from "./metrics";
 
 export const MAX_BODY_BYTES = 1_000_000;
+/**
+ * graphql-js parses recursively: a document nested a few thousand levels deep can overflow the
+ * stack in a later pass after the parse itself succeeded (an HTTP 500). A token cap rejects it at
+ * parse time with GRAPHQL_PARSE_FAILED; real operations are far smaller (introspection: ~200).
+ */
+export const MAX_QUERY_TOKENS = 5_000;
 
 export interface HttpOptions {
   schema: GraphQLSchema;
@@ -91,13 +97,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           return false; // closes with 4403 Forbidden
         }
       },
-      // The complexity limit needs the variables, which graphql-ws's validate() does not get.
+      // The token cap and the complexity limit (which needs the variables, unlike validate()).
       onSubscribe(_ctx, _id, payload) {
         let document: DocumentNode;
         try {
-          document = parse(payload.query);
-        } catch {
-          return undefined; // graphql-ws reports the syntax error itself
+          document = parse(payload.query, { maxTokens: MAX_QUERY_TOKENS });
+        } catch (error) {
+          return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
         }
         const error = complexityError(document, payload.operationName, payload.variables ?? {}, options.maxQueryComplexity);
         return error ? [error] : undefined;
@@ -114,6 +120,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
     validationRules,
+    parseOptions: { maxTokens: MAX_QUERY_TOKENS },
     formatError,
     includeStacktraceInErrorResponses: false,
     // main.ts owns SIGTERM/SIGINT (server, projector, database, in order). Apollo's own handler

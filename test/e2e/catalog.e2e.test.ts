@@ -416,4 +416,16 @@ describe("query limits", () => {
       expect(sub.results.filter((r) => r.data)).toEqual([]);
     }
   });
+
+  it("refuses a document of thousands of nested fragments at parse time, over HTTP and graphql-ws alike", async () => {
+    const huge = `subscription Huge { inventoryChanged { ${"... on Product { ".repeat(3000)}id${" }".repeat(3000)} } }`;
+    const http = await t.anonymous.raw(JSON.stringify({ query: huge }));
+    expect(http.errors?.[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+    const ws = t.anonymous.ws();
+    cleanups.push(() => ws.dispose());
+    const errors: unknown[] = [];
+    ws.subscribe({ query: huge }, { next: () => undefined, error: (e) => void errors.push(e), complete: () => undefined });
+    await eventually(() => errors.length > 0, { ...SLOW, what: "the parse error" });
+    expect((errors[0] as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
+  });
 });

@@ -422,7 +422,7 @@ describe("query limits", () => {
     const http = await t.anonymous.raw(JSON.stringify({ query: huge }));
     expect(http.errors?.[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
     const ws = t.anonymous.ws();
-    cleanups.push(() => ws.dispose());
+    cleanups.push(async () => ws.dispose());
     const errors: unknown[] = [];
     ws.subscribe({ query: huge }, { next: () => undefined, error: (e) => void errors.push(e), complete: () => undefined });
     await eventually(() => errors.length > 0, { ...SLOW, what: "the parse error" });

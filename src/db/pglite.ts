@@ -4,6 +4,7 @@ import { PGlite, types, type QueryOptions, type Transaction } from "@electric-sq
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
 import type { Database, Listener, ListenHandlers, SqlSession } from "./database";
+import { isAlive } from "../shared/process";
 
 // The embedded database: one PGlite (Postgres compiled to WASM, single-user mode) in this process.
 //
@@ -64,15 +65,6 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
     }
   }
   throw new Error(`could not lock ${lockFile}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 export async function openEmbedded(dataDir: string): Promise<Database> {

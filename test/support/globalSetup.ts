@@ -3,6 +3,7 @@ import pg from "pg";
 import type { TestProject } from "vitest/node";
 import { openPostgres } from "../../src/db/postgres";
 import { loadMigrations, migrate } from "../../src/db/migrate";
+import { isAlive } from "../../src/shared/process";
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
@@ -54,15 +55,6 @@ export default async function setup(project: TestProject): Promise<void> {
   }
   project.provide("templateDatabase", template);
   project.provide("testRunPid", process.pid);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 declare module "vitest" {

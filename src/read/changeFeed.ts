@@ -6,6 +6,8 @@ import type { CatalogQueries, ProductRow } from "./queries/catalog.queries";
 import type { OrderQueries, OrderRow } from "./queries/orders.queries";
 import { Topic } from "./subscriptionHub";
 
+const REPUBLISH_MARGIN_MS = 5_000;
+
 interface Waiter {
   target: LogPosition;
   resolve: (reached: boolean) => void;
@@ -22,6 +24,9 @@ export class ChangeFeed {
   readonly orders = new Topic<OrderRow>();
   private readonly checkpoints = new Map<string, LogPosition>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Last notification received; on reconnect, rows changed since shortly before are pushed again. */
+  private lastMessageAt = new Date();
+  private lostAt: Date | undefined;
   private listener: Listener | undefined;
 
   constructor(
@@ -34,9 +39,10 @@ export class ChangeFeed {
   async start(): Promise<void> {
     this.listener = await this.db.listen([READ_CHANGED], {
       onNotify: (_channel, payload) => this.onMessage(payload),
-      // Notifications sent while the connection was down are lost: re-read the checkpoints.
-      onReconnect: () => void this.refreshCheckpoints(),
-      onLost: (error) => this.logger.warn({ err: error }, "change feed: LISTEN connection lost; reconnecting"),
+      // Notifications sent while the connection was down are lost: re-read the checkpoints and
+      // push subscribers the current rows of what may have changed meanwhile.
+      onReconnect: () => void this.refreshCheckpoints().then(() => this.republish()),
+      onLost: () => (this.lostAt ??= new Date()),
     });
     await this.refreshCheckpoints();
   }
@@ -93,7 +99,25 @@ export class ChangeFeed {
     }
   }
 
+  /** After a LISTEN outage: rows a subscriber cares about that may have changed unseen. */
+  private async republish(): Promise<void> {
+    // Rows carry their event's time, taken before its commit: look back a margin further.
+    const since = new Date(this.lastMessageAt.getTime() - REPUBLISH_MARGIN_MS);
+    this.logger.warn({ since, lostAt: this.lostAt }, "change feed: LISTEN re-established; pushing rows changed meanwhile");
+    this.lostAt = undefined;
+    try {
+      const products = this.products.subscribedKeys();
+      const productRows = products.all ? await this.catalog.changedSince(since) : await this.catalog.byIds(products.keys);
+      for (const row of productRows) if (products.all || row.updatedAt >= since) this.products.publish(row.id, row);
+      const orders = this.orders.subscribedKeys();
+      for (const row of await this.ordersQueries.byIds(orders.keys)) if (row.updatedAt >= since) this.orders.publish(row.id, row);
+    } catch (error) {
+      this.logger.warn({ err: error }, "change feed: could not push the rows changed during the outage");
+    }
+  }
+
   private onMessage(payload: string): void {
+    this.lastMessageAt = new Date();
     let message: ReadChangedMessage;
     try {
       message = JSON.parse(payload) as ReadChangedMessage;

@@ -86,6 +86,11 @@ export class Topic<T> {
     for (const channel of this.byKey.get(ALL) ?? []) channel.push(value);
   }
 
+  /** The keys someone subscribed to; `all` when someone takes everything published. */
+  subscribedKeys(): { all: boolean; keys: string[] } {
+    return { all: this.byKey.has(ALL), keys: [...this.byKey.keys()].filter((k) => k !== ALL) };
+  }
+
   hasSubscribers(key: string): boolean {
     return this.byKey.has(key) || this.byKey.has(ALL);
   }

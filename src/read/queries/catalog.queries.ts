@@ -41,6 +41,11 @@ export class CatalogQueries {
     return this.db.prisma.productView.findMany({ where: { id: { in: ids } }, select: SELECT });
   }
 
+  /** Rows changed since a moment (at most `limit`, newest last): to catch subscribers up after an outage. */
+  changedSince(since: Date, limit = 1000): Promise<ProductRow[]> {
+    return this.db.prisma.productView.findMany({ where: { updatedAt: { gte: since } }, orderBy: { updatedAt: "asc" }, take: limit, select: SELECT });
+  }
+
   /** Sorted by name, then id; keyset pagination. */
   async list(filter: ProductFilter, first: number | null | undefined, after: string | null | undefined): Promise<Page<ProductRow>> {
     const take = pageSize(first);

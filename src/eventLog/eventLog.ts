@@ -81,17 +81,30 @@ export async function readEventsAfter(
   limit: number,
 ): Promise<RecordedEvent[]> {
   const rows = await db.$queryRawUnsafe<EventRow[]>(
-    `SELECT position, tx_id::text AS tx_id, stream_id::text AS stream_id, stream_type, stream_version, type, data, metadata, occurred_at
-       FROM "write"."events"
-      WHERE (tx_id, position) > ($1::text::xid8, $2::bigint)
-        AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-      ORDER BY tx_id, position
+    // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
+    // sorting '100' before '99' (skipping events) and defeating the index (a sort of the whole tail).
+    `SELECT e.position, e.tx_id::text AS tx_id, e.stream_id::text AS stream_id, e.stream_type, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
+       FROM "write"."events" AS e
+      WHERE (e.tx_id, e.position) > ($1::text::xid8, $2::bigint)
+        AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+      ORDER BY e.tx_id, e.position
       LIMIT $3::int`,
     after.txId.toString(),
     after.position,
     limit,
   );
   return rows.map(toRecorded);
+}
+
+/**
+ * True when committed events exist that readEventsAfter still holds back because an older
+ * transaction (of any database of the cluster) is open: their tx_id is not below xmin yet.
+ */
+export async function hasHeldBackEvents(db: Pick<Tx, "$queryRawUnsafe">): Promise<boolean> {
+  const [row] = await db.$queryRawUnsafe<{ held: boolean }[]>(
+    `SELECT EXISTS (SELECT 1 FROM "write"."events" WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held`,
+  );
+  return row?.held === true;
 }
 
 export interface Backlog {

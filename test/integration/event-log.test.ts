@@ -1,0 +1,38 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { openPostgres } from "../../src/db/postgres";
+import type { Database } from "../../src/db/database";
+import { readEventsAfter } from "../../src/eventLog/eventLog";
+import { LOG_START } from "../../src/shared/events";
+import { freshDatabase, type TestDatabase } from "../support/db";
+
+let tdb: TestDatabase;
+let db: Database;
+beforeAll(async () => {
+  tdb = await freshDatabase();
+  db = openPostgres(tdb.url, 2);
+});
+afterAll(async () => {
+  await db?.close();
+  await tdb?.drop();
+});
+
+const insertWithTx = (txId: string) =>
+  tdb.sql<{ position: string }>(
+    `INSERT INTO "write".events (tx_id, stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+     VALUES ($1::xid8, $2, 'test', 1, 'Probe', '{}', '{}', now()) RETURNING position`,
+    [txId, randomUUID()],
+  );
+
+describe("reading the event log", () => {
+  it("orders by transaction id as a number, not as text, across a change in digit count", async () => {
+    // Transaction ids 99 and 100 (long finished): as text "100" < "99", which would return 100
+    // first and then, reading after it, skip 99 for ever.
+    const [second] = await insertWithTx("100");
+    const [first] = await insertWithTx("99");
+    const all = await readEventsAfter(db.prisma, LOG_START, 10);
+    expect(all.slice(0, 2).map((e) => [e.txId, e.position])).toEqual([[99n, BigInt(first!.position)], [100n, BigInt(second!.position)]]);
+    const afterFirst = await readEventsAfter(db.prisma, { txId: 99n, position: BigInt(first!.position) }, 10);
+    expect(afterFirst.map((e) => e.txId)).toEqual([100n]);
+  });
+});

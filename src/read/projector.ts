@@ -1,5 +1,5 @@
 import type { Database, Listener, SqlSession, Tx } from "../db/database";
-import { readEventsAfter } from "../eventLog/eventLog";
+import { hasHeldBackEvents, readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { sqlState, isRetryableTransactionError } from "../shared/errors";
 import type { RecordedEvent } from "../shared/events";
@@ -61,6 +61,10 @@ export class Projector {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  /** Events applied by this projector (progress, for the held-back backoff below). */
+  private appliedEvents = 0;
+  private heldBackTimer: NodeJS.Timeout | undefined;
+  private heldBackDelayMs = 0;
   // Not stopped until stop(): catchUp() must also work on a projector that never start()ed (CLI, tests).
   private stopped = false;
   private acquiring = false;
@@ -86,6 +90,7 @@ export class Projector {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    if (this.heldBackTimer) clearTimeout(this.heldBackTimer);
     await this.running?.catch(() => undefined);
     await this.resign();
   }
@@ -164,14 +169,39 @@ export class Projector {
 
   private async runAll(): Promise<void> {
     try {
+      const appliedBefore = this.appliedEvents;
       const statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
       for (const projection of this.projections) {
         if (statuses.get(projection.name) !== "RUNNING") continue;
         await this.runProjection(projection);
       }
+      await this.recheckHeldBack(this.appliedEvents > appliedBefore);
     } catch (error) {
       this.options.logger.warn({ err: error }, "projector: run failed; the next poll retries");
     }
+  }
+
+  /**
+   * Committed events that an older open transaction still holds back (gap safety) are read only
+   * once it ends; if it never NOTIFYs us (a transaction of another database of the cluster, an
+   * operator's session, a rebuild), nothing would wake us before the next poll. So look again
+   * soon unless another run comes first, backing off from 5 ms to pollMs while no progress is made.
+   */
+  private async recheckHeldBack(progressed: boolean): Promise<void> {
+    // The look is due only if no other run comes first (under load, NOTIFYs keep waking us anyway).
+    clearTimeout(this.heldBackTimer);
+    this.heldBackTimer = undefined;
+    if (this.stopped || !(await hasHeldBackEvents(this.db.prisma))) {
+      this.heldBackDelayMs = 0;
+      return;
+    }
+    if (this.stopped) return;
+    this.heldBackDelayMs = progressed || this.heldBackDelayMs === 0 ? 5 : Math.min(this.heldBackDelayMs * 2, this.options.pollMs);
+    this.heldBackTimer = setTimeout(() => {
+      this.heldBackTimer = undefined;
+      this.wake();
+    }, this.heldBackDelayMs);
+    this.heldBackTimer.unref();
   }
 
   private async runProjection(projection: Projection): Promise<void> {
@@ -222,6 +252,7 @@ export class Projector {
         },
         { maxWait: 10_000, timeout: 120_000 },
       );
+      this.appliedEvents += count;
       if (count > 0) this.options.observer?.onBatch?.(projection.name, count, (performance.now() - started) / 1000);
       return count;
     } catch (error) {

@@ -1,0 +1,507 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Worker } from "node:worker_threads";
+import { print } from "graphql";
+import pg from "pg";
+import { PlaceOrderDocument, ProductsDocument, RestockProductDocument } from "../../generated/graphql";
+import { countRows, SEARCH_TERMS, seedOrders, waitForProjections, type BenchDatabase, type BenchProduct } from "./database";
+import { getText, scrapeMetrics, serverSideDelta, type HttpGraphQL, type ServerSideStats } from "./http";
+import { closedLoop, openLoop, type LoadResult } from "./load";
+import { NodeProcess, type PhaseMemory } from "./processes";
+import { RawOrderWriter } from "./rawOrder";
+import { nowMs, round, summarize, type LatencySummary } from "./stats";
+import type { SubscriberWorkerData, SubscriberWorkerMessage } from "./subscribers.worker";
+
+export interface Settings {
+  warmupMs: number;
+  writeMs: number;
+  lagMs: number;
+  subscribers: number;
+  restocks: number;
+  readMs: number;
+  readConcurrency: number;
+  minOrders: number;
+  rebuildEvents: number;
+  subscriberWorkers: number;
+}
+
+export interface Server {
+  name: string;
+  proc: NodeProcess;
+  url: string;
+  gql: HttpGraphQL;
+}
+
+export interface Bench {
+  settings: Settings;
+  db: BenchDatabase;
+  products: BenchProduct[];
+  customerTokens: string[];
+  adminToken: string;
+  notes: string[];
+  /** Raw latency samples for the plot, by series label. */
+  samples: Record<string, number[]>;
+  log(message: string): void;
+  /** Starts a node child (server, naive server, CLI) with the bench's env and flags. */
+  spawn(name: string, script: string, env?: Record<string, string>, args?: string[]): NodeProcess;
+}
+
+export interface RunSummary extends LatencySummary {
+  perSecond: number;
+  completed: number;
+  /** CPU time of the serving process per request, over the whole run (warm-up included). */
+  serverCpuMsPerRequest?: number;
+  errors: number;
+  concurrency: number;
+}
+
+function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
+  const cpu = phase?.cpuSeconds;
+  return {
+    perSecond: round(result.perSecond, 1), completed: result.completed, errors: result.errors, concurrency,
+    ...(cpu !== undefined && result.total > 0 ? { serverCpuMsPerRequest: round((cpu * 1000) / result.total, 2) } : {}),
+    ...summarize(result.latencies),
+  };
+}
+
+const PLACE_ORDER = print(PlaceOrderDocument);
+const RESTOCK = print(RestockProductDocument);
+const PRODUCTS = print(ProductsDocument);
+
+function placeOrderBody(products: BenchProduct[], n: number): string {
+  const product = products[Math.floor(Math.random() * products.length)]!;
+  return JSON.stringify({
+    query: PLACE_ORDER,
+    variables: { input: { idempotencyKey: randomUUID(), lines: [{ productId: product.id, quantity: 1 + (n % 3) }] } },
+  });
+}
+
+async function placeOrder(bench: Bench, gql: HttpGraphQL, n: number): Promise<string> {
+  const res = await gql.post<{ placeOrder: { position: string } }>(placeOrderBody(bench.products, n), bench.customerTokens[n % bench.customerTokens.length]);
+  const position = res.data?.placeOrder?.position;
+  if (res.status !== 200 || res.errors?.length || !position) throw new Error(`placeOrder failed (${res.status}): ${JSON.stringify(res.errors)}`);
+  return position;
+}
+
+// ---------------------------------------------------------------- write
+
+export interface WriteResult {
+  graphql: Record<string, RunSummary>;
+  rawSql: Record<string, RunSummary>;
+  ratioAt: Record<string, number>;
+  /** From the server's /metrics over each GraphQL run. */
+  serverSide: Record<string, ServerSideStats>;
+}
+
+export async function writePhase(bench: Bench, server: Server, concurrencies: number[]): Promise<WriteResult> {
+  const { settings } = bench;
+  const result: WriteResult = { graphql: {}, rawSql: {}, ratioAt: {}, serverSide: {} };
+  for (const c of concurrencies) {
+    // Raw SQL first, then GraphQL, at each concurrency: both see the same table sizes, give or take.
+    const writers = await Promise.all(Array.from({ length: c }, () => RawOrderWriter.connect(bench.db.url)));
+    server.proc.memory.begin(`raw SQL @${c} (server idle but projecting)`);
+    try {
+      const raw = await closedLoop({
+        concurrency: c, warmupMs: settings.warmupMs, durationMs: settings.writeMs,
+        task: async (n, worker) => {
+          const product = bench.products[Math.floor(Math.random() * bench.products.length)]!;
+          await writers[worker]!.placeOrder(`bench-raw-${n % 500}`, randomUUID(), product.id, 1 + (n % 3));
+        },
+      });
+      await waitForProjections(bench.db.pool);
+      // The server only projects these orders: its CPU per order is the projector's share.
+      result.rawSql[c] = runSummary(raw, c, server.proc.memory.end());
+      bench.samples[`raw SQL order tx @${c}`] = raw.latencies;
+      if (raw.errors) bench.notes.push(`raw SQL @${c}: ${raw.errors} errors, first: ${raw.firstError}`);
+    } finally {
+      await Promise.all(writers.map((w) => w.close()));
+    }
+    bench.log(`  raw SQL @${c}: ${result.rawSql[c]!.perSecond} tx/s, p50 ${result.rawSql[c]!.p50} ms, p99 ${result.rawSql[c]!.p99} ms`);
+
+    server.proc.memory.begin(`placeOrder GraphQL @${c}`);
+    const before = await scrapeMetrics(server.url);
+    const gqlRun = await closedLoop({
+      concurrency: c, warmupMs: settings.warmupMs, durationMs: settings.writeMs,
+      task: async (n) => void (await placeOrder(bench, server.gql, n)),
+    });
+    const after = await scrapeMetrics(server.url);
+    await waitForProjections(bench.db.pool);
+    result.graphql[c] = runSummary(gqlRun, c, server.proc.memory.end());
+    result.serverSide[c] = serverSideDelta(before, after, "placeOrder");
+    bench.samples[`placeOrder GraphQL @${c}`] = gqlRun.latencies;
+    if (gqlRun.errors) bench.notes.push(`placeOrder @${c}: ${gqlRun.errors} errors, first: ${gqlRun.firstError}`);
+    result.ratioAt[c] = round(result.graphql[c]!.perSecond / result.rawSql[c]!.perSecond, 3);
+    bench.log(`  placeOrder GraphQL @${c}: ${result.graphql[c]!.perSecond} orders/s, p50 ${result.graphql[c]!.p50} ms, p99 ${result.graphql[c]!.p99} ms; server-side ${JSON.stringify(result.serverSide[c])}`);
+  }
+  return result;
+}
+
+// ---------------------------------------------------------------- read_changed listener
+
+interface ReadChanged {
+  projection: string;
+  table: string | null;
+  ids: string[];
+  txId: string;
+  position: string;
+}
+
+/** A LISTEN read_changed client in the bench: when each row became visible to every API instance. */
+async function listenReadChanged(url: string, onMessage: (m: ReadChanged, t: number) => void): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("notification", (msg) => {
+    const t = nowMs();
+    try {
+      onMessage(JSON.parse(msg.payload ?? "") as ReadChanged, t);
+    } catch {
+      // not ours
+    }
+  });
+  await client.connect();
+  await client.query("LISTEN read_changed");
+  return client;
+}
+
+// ---------------------------------------------------------------- projection lag
+
+export interface LagResult extends LatencySummary {
+  ratePerSecond: number;
+  sent: number;
+  errors: number;
+  missing: number;
+  /** From the request's start (the whole mutation + projection), for comparison. */
+  fromRequestStart: LatencySummary;
+  /** Server CPU per order: placeOrder without the read-your-writes wait, plus projecting it. */
+  serverCpuMsPerOrder: number | undefined;
+  serverSide: ServerSideStats;
+}
+
+/**
+ * Commit → read row visible. The server runs with READ_YOUR_WRITES_TIMEOUT_MS=0, so placeOrder
+ * answers right after its commit; the row is visible when read_changed names it (the projector
+ * sends it in the transaction that wrote the row, delivered on commit). Lag of an order =
+ * t(read_changed naming it, for table "orders") − t(placeOrder response): it slightly
+ * underestimates by the response's trip back to the bench (sub-millisecond on loopback).
+ */
+export async function lagPhase(bench: Bench, server: Server, ratePerSecond: number): Promise<LagResult> {
+  // Warm up (JIT, Prisma's compiled queries, pool connections) at the same rate, unrecorded.
+  await openLoop({ ratePerSecond, durationMs: bench.settings.warmupMs, maxInFlight: 256, task: async (n) => void (await placeOrder(bench, server.gql, n)) });
+  await waitForProjections(bench.db.pool);
+  const seen = new Map<string, number>();
+  const listener = await listenReadChanged(bench.db.url, (m, t) => {
+    if (m.table !== "orders") return;
+    for (const id of m.ids) if (!seen.has(id)) seen.set(id, t);
+  });
+  const sentAt: { position: string; start: number; end: number }[] = [];
+  try {
+    server.proc.memory.begin(`projection lag (${Math.round(ratePerSecond)} orders/s)`);
+    const before = await scrapeMetrics(server.url);
+    const run = await openLoop({
+      ratePerSecond, durationMs: bench.settings.lagMs, maxInFlight: 256,
+      task: async (n) => {
+        const start = nowMs();
+        const position = await placeOrder(bench, server.gql, n);
+        sentAt.push({ position, start, end: nowMs() });
+      },
+    });
+    await waitForProjections(bench.db.pool);
+    await sleep(200); // let the last notifications arrive
+    const phase = server.proc.memory.end();
+    const serverSide = serverSideDelta(before, await scrapeMetrics(server.url), "placeOrder");
+    const { rows } = await bench.db.pool.query<{ position: string; id: string }>(
+      `SELECT position::text AS position, stream_id::text AS id FROM "write"."events" WHERE position = ANY($1::bigint[])`,
+      [sentAt.map((s) => s.position)],
+    );
+    const idOf = new Map(rows.map((r) => [r.position, r.id]));
+    const lags: number[] = [];
+    const fromStart: number[] = [];
+    let missing = 0;
+    for (const s of sentAt) {
+      const t = seen.get(idOf.get(s.position) ?? "");
+      if (t === undefined) {
+        missing += 1;
+        continue;
+      }
+      lags.push(t - s.end);
+      fromStart.push(t - s.start);
+    }
+    bench.samples[`projection lag @${Math.round(ratePerSecond)}/s (commit → row visible)`] = lags;
+    if (run.errors) bench.notes.push(`projection lag: ${run.errors} errors, first: ${run.firstError}`);
+    if (run.skipped) bench.notes.push(`projection lag: ${run.skipped} requests skipped (256 in flight)`);
+    return {
+      ratePerSecond: round(ratePerSecond, 1), sent: run.sent, errors: run.errors, missing, ...summarize(lags), fromRequestStart: summarize(fromStart),
+      serverCpuMsPerOrder: phase?.cpuSeconds === undefined || run.sent === 0 ? undefined : round((phase.cpuSeconds * 1000) / run.sent, 2),
+      serverSide,
+    };
+  } finally {
+    await listener.end();
+  }
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+export interface SubscriptionResult extends LatencySummary {
+  subscribers: number;
+  connected: number;
+  restocks: number;
+  expectedDeliveries: number;
+  delivered: number;
+  /** From the bench's own read_changed (the projection's commit) to each client. */
+  fromReadChanged: LatencySummary;
+  /** Restock commit → read_changed (the projection's share). */
+  projection: LatencySummary;
+  connectSeconds: number;
+  workers: number;
+  /** Server CPU over the phase: connecting the clients, the restocks and every push. */
+  serverCpuSecondsWithDeliveries: number | undefined;
+}
+
+async function subscriptionCount(url: string): Promise<number> {
+  const { text } = await getText(`${url}/metrics`);
+  const match = /^shop_graphql_subscriptions (\d+)/m.exec(text);
+  return match ? Number(match[1]) : 0;
+}
+
+/**
+ * N graphql-ws clients (spread over worker threads) subscribe to inventoryChanged, half of them
+ * for one product, half for every product. Each restock of that product is committed over HTTP
+ * (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0); delivery time is
+ * t(client received the push) − t(restock response), for every client and every restock.
+ */
+export async function subscriptionPhase(bench: Bench, server: Server): Promise<SubscriptionResult> {
+  const { subscribers, restocks, subscriberWorkers } = bench.settings;
+  const product = bench.products[0]!;
+  const deliveries: [number, number][] = [];
+  const notified = new Map<number, number>(); // restock index → read_changed time
+  let restockIndex = -1;
+  const listener = await listenReadChanged(bench.db.url, (m, t) => {
+    if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex)) notified.set(restockIndex, t);
+  });
+  const workers: Worker[] = [];
+  const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
+  server.proc.memory.begin(`subscriptions (${subscribers} clients)`);
+  try {
+    const connectStart = performance.now();
+    let connected = 0;
+    await Promise.all(
+      Array.from({ length: workerCount }, (_, w) => {
+        const count = Math.floor(subscribers / workerCount) + (w < subscribers % workerCount ? 1 : 0);
+        const worker = new Worker(new URL("./subscribers.worker.mjs", import.meta.url), {
+          workerData: { wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`, count, productId: product.id, filteredEvery: 2 } satisfies SubscriberWorkerData,
+        });
+        workers.push(worker);
+        return new Promise<void>((resolve, reject) => {
+          worker.on("error", reject);
+          worker.on("message", (m: SubscriberWorkerMessage) => {
+            if (m.type === "connected") {
+              connected += m.connected;
+              if (m.failed) bench.notes.push(`subscriptions: ${m.failed} clients failed to connect`);
+              resolve();
+            } else if (m.type === "deliveries") {
+              deliveries.push(...m.records);
+            } else if (m.type === "errors") {
+              bench.notes.push(`subscription error: ${m.message}`);
+            }
+          });
+        });
+      }),
+    );
+    // Subscribed = registered in the server's hub (the metrics gauge), not merely connected.
+    const deadline = Date.now() + 30_000;
+    while ((await subscriptionCount(server.url)) < connected && Date.now() < deadline) await sleep(100);
+    const connectSeconds = (performance.now() - connectStart) / 1000;
+    bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
+
+    const { rows } = await bench.db.pool.query<{ available: number }>(`SELECT available FROM "read"."products" WHERE id = $1`, [product.id]);
+    const base = rows[0]!.available;
+    const committed: number[] = [];
+    const latencies: number[] = [];
+    const fromNotify: number[] = [];
+    const projection: number[] = [];
+    for (let k = 0; k < restocks; k++) {
+      restockIndex = k;
+      const expected = base + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
+      await server.gql.ok(JSON.stringify({ query: RESTOCK, variables: { input: { productId: product.id, quantity: 1 } } }), bench.adminToken);
+      committed[k] = nowMs();
+      const until = Date.now() + 10_000;
+      while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
+      for (const [t, available] of deliveries) {
+        if (available !== expected) continue;
+        latencies.push(t - committed[k]!);
+        const n = notified.get(k);
+        if (n !== undefined) fromNotify.push(t - n);
+      }
+      const n = notified.get(k);
+      if (n !== undefined) projection.push(n - committed[k]!);
+      await sleep(100);
+    }
+    const phase = server.proc.memory.end();
+    bench.samples["subscription delivery (commit → client)"] = latencies;
+    return {
+      subscribers, connected, restocks, expectedDeliveries: connected * restocks, delivered: latencies.length,
+      ...summarize(latencies), fromReadChanged: summarize(fromNotify), projection: summarize(projection),
+      connectSeconds: round(connectSeconds, 1), workers: workerCount,
+      serverCpuSecondsWithDeliveries: phase?.cpuSeconds,
+    };
+  } finally {
+    await Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 5_000);
+            w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
+            w.on("exit", () => (clearTimeout(timer), resolve()));
+            w.postMessage({ type: "close" });
+          }),
+      ),
+    );
+    await listener.end();
+  }
+}
+
+// ---------------------------------------------------------------- read
+
+export interface ReadResult {
+  orders: number;
+  products: number;
+  concurrency: number;
+  readTables: RunSummary;
+  naive: RunSummary;
+  naiveIndexed: RunSummary;
+  /** read tables ÷ naive join on the write schema as it is. */
+  ratioNoIndex: number;
+  /** read tables ÷ naive join with an index on write.order_lines(product_id) added for it. */
+  ratioIndexed: number;
+  sameAnswers: boolean;
+  naiveMemory: PhaseMemory[];
+}
+
+function productsBody(n: number): string {
+  return JSON.stringify({ query: PRODUCTS, variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } } });
+}
+
+type ProductsPage = { products: { totalCount: number; edges: { node: { id: string; available: number; unitsSold: number; inStock: boolean } }[] } };
+
+async function readLoad(bench: Bench, gql: HttpGraphQL): Promise<LoadResult> {
+  return closedLoop({
+    concurrency: bench.settings.readConcurrency, warmupMs: bench.settings.warmupMs, durationMs: bench.settings.readMs,
+    task: async (n) => {
+      const res = await gql.post<ProductsPage>(productsBody(n));
+      if (res.status !== 200 || res.errors?.length || !res.data) throw new Error(`products failed (${res.status}): ${JSON.stringify(res.errors)}`);
+    },
+  });
+}
+
+export async function readPhase(bench: Bench, server: Server, startNaive: () => Promise<Server>): Promise<ReadResult> {
+  const orders = await countRows(bench.db.pool, `"write"."orders"`);
+  if (orders < bench.settings.minOrders) {
+    bench.log(`  seeding ${bench.settings.minOrders - orders} more orders (SQL, as placeOrder/cancelOrder write them)`);
+    await seedOrders(bench.db.pool, bench.settings.minOrders - orders);
+  }
+  await waitForProjections(bench.db.pool);
+  const naive = await startNaive();
+  try {
+    // Same question, same answer: the baseline is only a baseline if it computes the same page.
+    let sameAnswers = true;
+    for (let n = 0; n < SEARCH_TERMS.length; n++) {
+      const [a, b] = await Promise.all([server.gql.ok<ProductsPage>(productsBody(n)), naive.gql.ok<ProductsPage>(productsBody(n))]);
+      const key = (p: ProductsPage) => JSON.stringify([p.products.totalCount, p.products.edges.map((e) => [e.node.id, e.node.available, e.node.unitsSold, e.node.inStock])]);
+      if (key(a) !== key(b)) {
+        sameAnswers = false;
+        bench.notes.push(`read: the naive join and the read tables disagree for search "${SEARCH_TERMS[n]}"`);
+        break;
+      }
+    }
+    const concurrency = bench.settings.readConcurrency;
+    server.proc.memory.begin("read: products() from read tables");
+    const readRun = await readLoad(bench, server.gql);
+    const readTables = runSummary(readRun, concurrency, server.proc.memory.end());
+    bench.samples["products() from read tables"] = readRun.latencies;
+    bench.log(`  read tables: ${readTables.perSecond} req/s, p50 ${readTables.p50} ms, p99 ${readTables.p99} ms`);
+
+    naive.proc.memory.begin("read: products() joining write tables");
+    const naiveRun = await readLoad(bench, naive.gql);
+    const naiveSummary = runSummary(naiveRun, concurrency, naive.proc.memory.end());
+    bench.samples["products() joining write tables"] = naiveRun.latencies;
+    bench.log(`  naive join: ${naiveSummary.perSecond} req/s, p50 ${naiveSummary.p50} ms, p99 ${naiveSummary.p99} ms`);
+
+    await bench.db.pool.query(`CREATE INDEX bench_order_lines_product_idx ON "write"."order_lines"(product_id) INCLUDE (quantity)`);
+    await bench.db.pool.query(`ANALYZE "write"."order_lines"`);
+    naive.proc.memory.begin("read: products() joining write tables + index");
+    const indexedRun = await readLoad(bench, naive.gql);
+    const naiveIndexed = runSummary(indexedRun, concurrency, naive.proc.memory.end());
+    await bench.db.pool.query(`DROP INDEX "write"."bench_order_lines_product_idx"`);
+    bench.samples["products() joining write tables + index"] = indexedRun.latencies;
+    bench.log(`  naive join + index: ${naiveIndexed.perSecond} req/s, p50 ${naiveIndexed.p50} ms, p99 ${naiveIndexed.p99} ms`);
+
+    return {
+      orders: await countRows(bench.db.pool, `"write"."orders"`),
+      products: await countRows(bench.db.pool, `"write"."products"`),
+      concurrency, readTables, naive: naiveSummary, naiveIndexed,
+      ratioNoIndex: round(readTables.perSecond / naiveSummary.perSecond, 2),
+      ratioIndexed: round(readTables.perSecond / naiveIndexed.perSecond, 2),
+      sameAnswers,
+      naiveMemory: naive.proc.memory.phases,
+    };
+  } finally {
+    naive.gql.close();
+    await naive.proc.stop();
+  }
+}
+
+// ---------------------------------------------------------------- rebuild
+
+export interface RebuildResult {
+  events: number;
+  batchSize: number;
+  perProjection: { name: string; events: number; seconds: number; eventsPerSecond: number; peakRssMb: number | undefined }[];
+  seconds: number;
+  /** Events in the log ÷ the time to rebuild both projections, one after the other. */
+  eventsPerSecond: number;
+  consistent: boolean;
+}
+
+/**
+ * The operator's rebuild (`npm run projections -- rebuild <name>`, src/read/rebuild.ts: the whole
+ * log into shadow tables, then an atomic swap) of the catalog and then the orders projection,
+ * over a log topped up to the target size, while the server keeps running. Each CLI reports the
+ * time of the rebuild itself (process start-up excluded).
+ */
+export async function rebuildPhase(bench: Bench, server: Server): Promise<RebuildResult> {
+  const target = bench.settings.rebuildEvents;
+  let events = await countRows(bench.db.pool, `"write"."events"`);
+  if (events < target) {
+    const orders = Math.ceil((target - events) / 1.1) + 10;
+    bench.log(`  seeding ${orders} more orders (${target - events}+ events)`);
+    await seedOrders(bench.db.pool, orders);
+    events = await countRows(bench.db.pool, `"write"."events"`);
+  }
+  await waitForProjections(bench.db.pool);
+  const batchSize = 1000; // what the CLI uses: max(PROJECTOR_BATCH_SIZE, 1000)
+  const perProjection: RebuildResult["perProjection"] = [];
+  server.proc.memory.begin("rebuild (server keeps serving; CLI rebuilds)");
+  for (const name of ["catalog", "orders"]) {
+    const cli = bench.spawn(`rebuild ${name} (CLI)`, "scripts/projections.ts", { LOG_LEVEL: "warn" }, ["rebuild", name]);
+    cli.memory.begin(`rebuild ${name}`);
+    const code = await cli.wait();
+    cli.memory.stop();
+    const match = /rebuilt \S+: (\d+) events in ([\d.]+) s/.exec(cli.log);
+    if (code !== 0 || !match) throw new Error(`rebuild ${name} failed (exit ${code}):\n${cli.log}`);
+    const seconds = Number(match[2]);
+    perProjection.push({
+      name, events: Number(match[1]), seconds, eventsPerSecond: Math.round(Number(match[1]) / seconds),
+      peakRssMb: cli.memory.phases[0]?.peakRssMb,
+    });
+    bench.log(`  rebuilt ${name}: ${match[1]} events in ${seconds} s`);
+  }
+  server.proc.memory.end();
+  // The rebuilt tables must say what the write model says.
+  const { rows } = await bench.db.pool.query<{ ok: boolean }>(
+    `SELECT (SELECT count(*) FROM "read"."orders") = (SELECT count(*) FROM "write"."orders")
+        AND (SELECT count(*) FROM "read"."orders" r JOIN "write"."orders" w USING (id) WHERE r.status <> w.status) = 0
+        AND (SELECT count(*) FROM "read"."products" r JOIN "write"."inventory" i ON i.product_id = r.id WHERE r.available <> i.available) = 0
+        AND (SELECT count(*) FROM "read"."products") = (SELECT count(*) FROM "write"."products") AS ok`,
+  );
+  const seconds = perProjection.reduce((s, p) => s + p.seconds, 0);
+  return { events, batchSize, perProjection, seconds: round(seconds, 2), eventsPerSecond: Math.round(events / seconds), consistent: rows[0]?.ok === true };
+}

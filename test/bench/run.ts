@@ -1,0 +1,247 @@
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild] [-- --profile[=dir]] [-- --keep-db]
+//
+// Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
+// Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
+// as raw SQL, projection lag, subscription fan-out, products() from the read tables against a
+// naive join of the write tables, and projection rebuild speed, with the server's peak memory
+// and CPU per phase. Prints a table and writes test/bench/results/latest.json + latencies.svg
+// (a --quick run: quick.json; a run with --only or --profile: partial.json).
+//   --profile     node --cpu-prof on every child process; summarize with test/bench/profile.ts
+//   --keep-db     keep the database for inspection (the next run drops it)
+import { mkdirSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import { signToken } from "../../src/http/auth";
+import { createBenchDatabase, dropStaleBenchDatabases, seedProducts, stockedProducts, waitForProjections } from "./lib/database";
+import { HttpGraphQL } from "./lib/http";
+import { lagPhase, readPhase, rebuildPhase, subscriptionPhase, writePhase, type Bench, type LagResult, type ReadResult, type RebuildResult, type Server, type Settings, type SubscriptionResult, type WriteResult } from "./lib/phases";
+import { freePort, NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
+import { latencySvg, table } from "./lib/report";
+import { round } from "./lib/stats";
+
+const PHASES = ["write", "lag", "subscriptions", "read", "rebuild"] as const;
+type Phase = (typeof PHASES)[number];
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const keepDb = args.includes("--keep-db");
+const profileArg = args.find((a) => a === "--profile" || a.startsWith("--profile="));
+const profileDir = profileArg ? (profileArg.split("=")[1] ?? `${os.tmpdir()}/shop-bench-profiles`) : undefined;
+const only = new Set<Phase>((args.find((a) => a.startsWith("--only="))?.slice(7).split(",") as Phase[] | undefined) ?? PHASES);
+for (const p of only) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
+
+const settings: Settings = quick
+  ? { warmupMs: 500, writeMs: 2_500, lagMs: 3_000, subscribers: 200, restocks: 3, readMs: 2_000, readConcurrency: 16, minOrders: 10_000, rebuildEvents: 10_000, subscriberWorkers: 2 }
+  : { warmupMs: 2_000, writeMs: 15_000, lagMs: 20_000, subscribers: 1_000, restocks: 10, readMs: 10_000, readConcurrency: 16, minOrders: 20_000, rebuildEvents: 100_000, subscriberWorkers: 2 };
+const PRODUCTS = 2_000;
+const CUSTOMERS = 500;
+const JWT_SECRET = "bench-secret-0123456789-0123456789-0123456789";
+const TARGETS = { writeRatio: 0.6, projectionLagP99Ms: 50, subscriptionP99Ms: 100, readRatio: 2, rebuildEventsPerSec: 20_000 };
+
+const started = Date.now();
+const log = (message: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
+
+async function main(): Promise<void> {
+  const loadStart = os.loadavg();
+  const stale = await dropStaleBenchDatabases();
+  const db = await createBenchDatabase();
+  log(`database ${db.name}${quick ? " (quick mode)" : ""}${profileDir ? `, CPU profiles in ${profileDir}` : ""}${stale.length ? `; dropped ${stale.length} left over by killed runs` : ""}`);
+  const processes: NodeProcess[] = [];
+  process.once("SIGINT", () => {
+    log("interrupted: stopping the child processes and dropping the database");
+    void Promise.allSettled(processes.map((p) => p.stop(3_000)))
+      .then(() => db.drop())
+      .finally(() => process.exit(130));
+  });
+  const memory: PhaseMemory[] = [];
+  const bench: Bench = {
+    settings, db, products: [], notes: [], samples: {}, log,
+    customerTokens: Array.from({ length: CUSTOMERS }, (_, i) => signToken(JWT_SECRET, `bench-customer-${i}`, "customer", 3600 * 6)),
+    adminToken: signToken(JWT_SECRET, "bench-admin", "admin", 3600 * 6),
+    spawn(name, script, env = {}, extraArgs = []) {
+      const proc = NodeProcess.spawn({
+        name, script, args: extraArgs,
+        env: { DATABASE_URL: db.url, JWT_SECRET, LOG_LEVEL: "warn", NODE_ENV: "production", ...env },
+        nodeFlags: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+      });
+      processes.push(proc);
+      return proc;
+    },
+  };
+  const startServer = async (name: string, script: string, env: Record<string, string> = {}): Promise<Server> => {
+    const port = await freePort();
+    const proc = bench.spawn(name, script, { PORT: String(port), ...env });
+    proc.memory.begin("start-up");
+    const url = `http://127.0.0.1:${port}`;
+    await proc.waitHealthy(`${url}/healthz`);
+    proc.memory.end();
+    return { name, proc, url, gql: new HttpGraphQL(url, 64) };
+  };
+  const stopServer = async (server: Server) => {
+    server.gql.close();
+    await server.proc.stop();
+    memory.push(...server.proc.memory.phases);
+  };
+
+  let write: WriteResult | undefined;
+  let lag: LagResult | undefined;
+  let lagQuarter: LagResult | undefined;
+  let subscriptions: SubscriptionResult | undefined;
+  let read: ReadResult | undefined;
+  let rebuild: RebuildResult | undefined;
+  let pgVersion = "";
+  try {
+    pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
+
+    // Server A: shipped defaults (mutations wait up to 2 s for read-your-writes).
+    const a = await startServer("server (defaults)", "src/main.ts");
+    log(`server A (defaults) pid ${a.proc.child.pid} at ${a.url}`);
+    a.proc.memory.begin("seed");
+    await seedProducts(db.pool, PRODUCTS);
+    await waitForProjections(db.pool);
+    bench.products = await stockedProducts(db.pool);
+    log(`seeded ${PRODUCTS} products (${bench.products.length} with stock)`);
+    if (only.has("write")) {
+      log("write: raw SQL order transaction vs placeOrder over GraphQL");
+      write = await writePhase(bench, a, [8, 32]);
+    }
+    await stopServer(a);
+
+    // Server B: READ_YOUR_WRITES_TIMEOUT_MS=0, so a mutation answers right after its commit and
+    // the time of its answer stands for the commit time.
+    const b = await startServer("server (READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+    log(`server B (no read-your-writes wait) pid ${b.proc.child.pid} at ${b.url}`);
+    if (only.has("lag")) {
+      const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
+      log(`projection lag at ${Math.round(rate)} orders/s (half the GraphQL rate at 32)`);
+      lag = await lagPhase(bench, b, rate);
+      log(`  lag p50 ${lag.p50} ms, p99 ${lag.p99} ms (${lag.count} orders, ${lag.missing} not seen); server CPU ${lag.serverCpuMsPerOrder} ms/order; ${JSON.stringify(lag.serverSide)}`);
+      if (!quick) {
+        // A second point, well below saturation, to tell the projector's own lag from queueing.
+        log(`projection lag at ${Math.round(rate / 2)} orders/s (a quarter of the GraphQL rate at 32)`);
+        lagQuarter = await lagPhase(bench, b, rate / 2);
+        log(`  lag p50 ${lagQuarter.p50} ms, p99 ${lagQuarter.p99} ms (${lagQuarter.count} orders, ${lagQuarter.missing} not seen); server CPU ${lagQuarter.serverCpuMsPerOrder} ms/order`);
+      }
+    }
+    if (only.has("subscriptions")) {
+      log(`subscriptions: ${settings.subscribers} graphql-ws clients, ${settings.restocks} restocks`);
+      subscriptions = await subscriptionPhase(bench, b);
+      log(`  delivery p50 ${subscriptions.p50} ms, p99 ${subscriptions.p99} ms (${subscriptions.delivered}/${subscriptions.expectedDeliveries})`);
+    }
+    if (only.has("read")) {
+      log("read: products(first: 20, filter) from read tables vs joining the write tables");
+      read = await readPhase(bench, b, () => startServer("naive read server", "test/bench/naiveServer.ts"));
+      memory.push(...read.naiveMemory);
+    }
+    if (only.has("rebuild")) {
+      log(`rebuild: catalog and orders projections over ≥ ${settings.rebuildEvents} events`);
+      rebuild = await rebuildPhase(bench, b);
+      log(`  ${rebuild.events} events, ${rebuild.eventsPerSecond} events/s`);
+      memory.push(...processes.filter((p) => p.name.startsWith("rebuild")).flatMap((p) => p.memory.phases));
+    }
+    await stopServer(b);
+  } finally {
+    for (const p of processes) await p.stop().catch(() => undefined);
+    if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
+    else await db.drop().catch((error: unknown) => console.error(`could not drop ${db.name}: ${String(error)}`));
+  }
+
+  const loadEnd = os.loadavg();
+  const headline = {
+    writeRatio: write ? round(write.graphql[32]!.perSecond / write.rawSql[32]!.perSecond, 3) : null,
+    projectionLagP99Ms: lag?.p99 ?? null,
+    subscribers: subscriptions?.connected ?? null,
+    subscriptionP99Ms: subscriptions?.p99 ?? null,
+    readRatio: read?.ratioIndexed ?? null,
+    rebuildEventsPerSec: rebuild?.eventsPerSecond ?? null,
+  };
+  const cpus = os.cpus();
+  const result = {
+    ...headline,
+    targets: TARGETS,
+    mode: quick ? "quick" : "full",
+    date: new Date().toISOString(),
+    durationSeconds: round((Date.now() - started) / 1000, 1),
+    machine: {
+      cpu: cpus[0]?.model ?? "unknown", cores: cpus.length, memoryGb: round(os.totalmem() / 2 ** 30, 1),
+      os: `${os.type()} ${os.release()}`, node: process.version, postgres: pgVersion,
+      loadAverageAtStart: loadStart.map((l) => round(l, 2)), loadAverageAtEnd: loadEnd.map((l) => round(l, 2)),
+    },
+    settings: { ...settings, products: PRODUCTS, customers: CUSTOMERS, serverDbPoolSize: 20, projectorBatchSize: 500 },
+    definitions: {
+      writeRatio: "placeOrder over HTTP GraphQL orders/s ÷ the same order transaction as raw SQL through pg (tx/s), both at concurrency 32, closed loop",
+      projectionLagP99Ms: "t(read_changed naming the order reaches a LISTEN client) − t(placeOrder answered right after its commit), open loop at half the GraphQL rate",
+      subscriptionP99Ms: "t(push received by a graphql-ws client) − t(restockProduct answered right after its commit), over every client and restock",
+      readRatio: "products(first: 20, filter: {search, inStock: true}) req/s from read tables ÷ the same page computed by joining the write tables (with an index on order_lines(product_id) added for it; without: read.ratioNoIndex)",
+      rebuildEventsPerSec: "events in the log ÷ seconds to rebuild the catalog and then the orders projection with `npm run projections -- rebuild`",
+    },
+    write, projectionLag: lag, projectionLagAtQuarterRate: lagQuarter, subscriptions, read: read && { ...read, naiveMemory: undefined }, rebuild,
+    memory,
+    notes: [
+      "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
+      ...bench.notes,
+    ],
+  };
+
+  const outDir = `${ROOT}test/bench/results`;
+  mkdirSync(outDir, { recursive: true });
+  // Only a complete, unprofiled full run is "latest"; anything else must not overwrite it.
+  const partial = only.size < PHASES.length || profileDir !== undefined;
+  const name = quick ? "quick" : partial ? "partial" : "latest";
+  const jsonFile = `${outDir}/${name}.json`;
+  const svgFile = `${outDir}/${name === "latest" ? "latencies" : `latencies-${name}`}.svg`;
+  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
+  writeFileSync(svgFile, latencySvg(bench.samples, `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${pgVersion.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`));
+
+  const status = (value: number | null, target: number, higherIsBetter: boolean) =>
+    value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
+  console.log("\n" + table(
+    [
+      ["writeRatio", headline.writeRatio ?? "-", `≥ ${TARGETS.writeRatio}`, status(headline.writeRatio, TARGETS.writeRatio, true)],
+      ["projectionLagP99Ms", headline.projectionLagP99Ms ?? "-", `≤ ${TARGETS.projectionLagP99Ms}`, status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false)],
+      ["subscribers", headline.subscribers ?? "-", "1000", ""],
+      ["subscriptionP99Ms", headline.subscriptionP99Ms ?? "-", `≤ ${TARGETS.subscriptionP99Ms}`, status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false)],
+      ["readRatio", headline.readRatio ?? "-", `≥ ${TARGETS.readRatio}`, status(headline.readRatio, TARGETS.readRatio, true)],
+      ["rebuildEventsPerSec", headline.rebuildEventsPerSec ?? "-", `≥ ${TARGETS.rebuildEventsPerSec}`, status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true)],
+    ],
+    ["metric", "value", "target", ""],
+  ));
+  const details: (string | number)[][] = [];
+  if (write) {
+    for (const c of [8, 32]) {
+      const g = write.graphql[c]!, r = write.rawSql[c]!;
+      details.push([`placeOrder GraphQL @${c}`, `${g.perSecond} orders/s`, g.p50, g.p99, g.completed, g.serverCpuMsPerRequest ?? ""]);
+      details.push([`raw SQL order tx @${c}`, `${r.perSecond} tx/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
+    }
+  }
+  if (lag) {
+    details.push([`projection lag @${lag.ratePerSecond}/s`, "", lag.p50, lag.p99, lag.count, lag.serverCpuMsPerOrder ?? ""]);
+    details.push(["  (from request start)", "", lag.fromRequestStart.p50, lag.fromRequestStart.p99, lag.fromRequestStart.count]);
+  }
+  if (lagQuarter) details.push([`projection lag @${lagQuarter.ratePerSecond}/s`, "", lagQuarter.p50, lagQuarter.p99, lagQuarter.count, lagQuarter.serverCpuMsPerOrder ?? ""]);
+  if (subscriptions) {
+    details.push([`subscription delivery ×${subscriptions.connected}`, `${subscriptions.delivered}/${subscriptions.expectedDeliveries} pushes`, subscriptions.p50, subscriptions.p99, subscriptions.count]);
+    details.push(["  (from read_changed)", "", subscriptions.fromReadChanged.p50, subscriptions.fromReadChanged.p99, subscriptions.fromReadChanged.count]);
+  }
+  if (read) {
+    for (const [label, r] of [[`products() read tables @${read.concurrency}`, read.readTables], ["products() naive join", read.naive], ["products() naive join + index", read.naiveIndexed]] as const) {
+      details.push([label, `${r.perSecond} req/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
+    }
+  }
+  if (rebuild) {
+    for (const p of rebuild.perProjection) details.push([`rebuild ${p.name}`, `${p.eventsPerSecond} events/s`, "", "", `${p.events} events, ${p.seconds} s`]);
+  }
+  if (details.length) console.log("\n" + table(details, ["measurement", "throughput", "p50 ms", "p99 ms", "n", "server CPU ms/req"]));
+  console.log("\n" + table(
+    memory.map((m) => [m.process, m.phase, m.peakRssMb, m.endRssMb ?? "", m.cpuSeconds ?? "", m.wallSeconds]),
+    ["process", "phase", "peak RSS MB", "end RSS MB", "CPU s", "wall s"],
+  ));
+  console.log(`\nmachine: ${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}, ${pgVersion.split(" on ")[0]}; load average ${loadStart[0]!.toFixed(2)} → ${loadEnd[0]!.toFixed(2)}`);
+  for (const note of result.notes) console.log(`note: ${note}`);
+  console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
+

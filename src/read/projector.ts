@@ -3,7 +3,7 @@ import { hasHeldBackEvents, readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { sqlState, isRetryableTransactionError } from "../shared/errors";
 import type { RecordedEvent } from "../shared/events";
-import { ensureCheckpoints, listCheckpoints, lockCheckpoint, markFailed, notifyReadChanged, saveCheckpoint } from "./checkpoints";
+import { ensureCheckpoints, listCheckpoints, lockCheckpoint, markFailed, saveCheckpoint, type ProjectionRunStatus } from "./checkpoints";
 import type { Projection } from "./projection";
 
 const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
@@ -65,6 +65,8 @@ export class Projector {
   private appliedEvents = 0;
   private heldBackTimer: NodeJS.Timeout | undefined;
   private heldBackDelayMs = 0;
+  private statuses: Map<string, ProjectionRunStatus> | undefined;
+  private statusesReadAt = 0;
   // Not stopped until stop(): catchUp() must also work on a projector that never start()ed (CLI, tests).
   private stopped = false;
   private acquiring = false;
@@ -114,6 +116,7 @@ export class Projector {
   /** Projects until every running projection has caught up with the committed log (CLI, tests). */
   async catchUp(): Promise<void> {
     await ensureCheckpoints(this.db.prisma, this.projections.map((p) => p.name));
+    this.statuses = undefined;
     await this.runAll();
   }
 
@@ -170,9 +173,14 @@ export class Projector {
   private async runAll(): Promise<void> {
     try {
       const appliedBefore = this.appliedEvents;
-      const statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
+      // Statuses change rarely (a poison event here, an operator's retry elsewhere): re-read them
+      // on the poll, not on every wake-up. applyBatch re-checks under the checkpoint's lock.
+      if (!this.statuses || Date.now() - this.statusesReadAt >= this.options.pollMs) {
+        this.statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
+        this.statusesReadAt = Date.now();
+      }
       for (const projection of this.projections) {
-        if (statuses.get(projection.name) !== "RUNNING") continue;
+        if (this.statuses.get(projection.name) !== "RUNNING") continue;
         await this.runProjection(projection);
       }
       await this.recheckHeldBack(this.appliedEvents > appliedBefore);
@@ -225,6 +233,7 @@ export class Projector {
         const message = String((cause as Error)?.message ?? cause);
         this.options.logger.error({ err: cause, projection: projection.name, position: first?.position?.toString() }, "projector: poison event; projection halted");
         await markFailed(this.db.prisma, projection.name, message, first?.position ?? 0n);
+        this.statuses?.set(projection.name, "FAILED");
         this.options.observer?.onFailed?.(projection.name);
         return;
       }
@@ -246,8 +255,7 @@ export class Projector {
           if (!last) return 0;
           const changes = await projection.apply(tx, events, projection.tables);
           await this.options.beforeCheckpoint?.(projection.name, events);
-          await saveCheckpoint(tx, projection.name, last);
-          await notifyReadChanged(tx, projection.name, last, changes);
+          await saveCheckpoint(tx, projection.name, last, "RUNNING", changes);
           return events.length;
         },
         { maxWait: 10_000, timeout: 120_000 },

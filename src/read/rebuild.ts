@@ -2,7 +2,7 @@ import type { Database, Tx } from "../db/database";
 import { readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { LOG_START, type LogPosition } from "../shared/events";
-import { deleteCheckpoint, lockCheckpoint, markFailed, notifyReadChanged, resetCheckpoint, saveCheckpoint } from "./checkpoints";
+import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
 import type { Projection, TableMap } from "./projection";
 import { wakeProjectors } from "./projector";
 
@@ -61,9 +61,8 @@ export async function rebuildProjection(db: Database, projection: Projection, op
           if (applied < options.batchSize) break;
         }
         for (const [logical, liveTable] of Object.entries(projection.tables)) await swapTable(tx, liveTable, shadowTables[logical]!);
-        await saveCheckpoint(tx, projection.name, at);
+        await saveCheckpoint(tx, projection.name, at, "RUNNING", []);
         await deleteCheckpoint(tx, shadowCheckpoint);
-        await notifyReadChanged(tx, projection.name, at, []);
         await wakeProjectors(tx);
       },
       { timeout: 300_000 },

@@ -31,7 +31,7 @@ try {
   if (command === "status") {
     console.table(await new ProjectionQueries(db).statuses());
   } else if (command === "rebuild") {
-    const result = await rebuildProjection(db, projection!, { batchSize: Math.max(config.projectorBatchSize, 1000), logger });
+    const result = await rebuildProjection(db, projection!, { batchSize: Math.max(config.projectorBatchSize, 5000), logger });
     console.log(`rebuilt ${projection!.name}: ${result.events} events in ${result.seconds.toFixed(2)} s (${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s)`);
   } else if (command === "retry") {
     const changed = await markRunning(db.prisma, projection!.name);

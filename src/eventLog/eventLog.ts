@@ -1,4 +1,4 @@
-import type { Tx } from "../db/database";
+import type { SqlSession, Tx } from "../db/database";
 import { sqlState } from "../shared/errors";
 import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from "../shared/events";
 
@@ -42,6 +42,16 @@ export async function appendEvents(
   }
 }
 
+/** Prisma (a client or a transaction) or any runner with the same raw-query signature (a SqlSession, see sessionReader). */
+export interface SqlReader {
+  $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T>;
+}
+
+/** Reads through a dedicated session: plain driver rows, without Prisma's per-row conversion (bulk reads). */
+export function sessionReader(session: SqlSession): SqlReader {
+  return { $queryRawUnsafe: <T>(sql: string, ...values: unknown[]) => session.query(sql, values) as Promise<T> };
+}
+
 interface EventRow {
   position: bigint;
   tx_id: string;
@@ -76,7 +86,7 @@ function toRecorded(row: EventRow): RecordedEvent {
  * still appear is ever behind the returned ones.
  */
 export async function readEventsAfter(
-  db: Pick<Tx, "$queryRawUnsafe">,
+  db: SqlReader,
   after: LogPosition,
   limit: number,
 ): Promise<RecordedEvent[]> {

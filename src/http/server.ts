@@ -12,6 +12,7 @@ import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
 import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
 import { subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
+import { sharedSubscribe } from "../graphql/sharedSubscribe";
 import { actorFromAuthorization } from "./auth";
 import type { Metrics } from "./metrics";
 
@@ -89,6 +90,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     {
       schema,
       validate: (schema, document) => validate(schema, document, [...specifiedRules, ...validationRules]),
+      // One execution per change and distinct operation, shared by its subscribers.
+      subscribe: sharedSubscribe,
       onConnect(ctx) {
         try {
           ctx.extra.actor = actorFromAuthorization(ctx.connectionParams?.authorization, jwtSecret);

@@ -1,7 +1,7 @@
 import type { Database, Tx } from "../db/database";
-import { readEventsAfter } from "../eventLog/eventLog";
+import { readEventsAfter, sessionReader } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
-import { LOG_START, type LogPosition } from "../shared/events";
+import { LOG_START, type LogPosition, type RecordedEvent } from "../shared/events";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
 import type { Projection, TableMap } from "./projection";
 import { wakeProjectors } from "./projector";
@@ -31,11 +31,14 @@ export async function rebuildProjection(db: Database, projection: Projection, op
   try {
     const [lock] = await lockSession.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`rebuild:${projection.name}`]);
     if (!lock?.locked) throw new Error(`a rebuild of ${projection.name} is already running`);
+    const reader = sessionReader(lockSession);
 
     await db.prisma.$transaction(async (tx) => {
       for (const [logical, live] of Object.entries(projection.tables)) {
         await tx.$executeRawUnsafe(`DROP TABLE IF EXISTS ${shadowTables[logical]}`);
         await tx.$executeRawUnsafe(`CREATE TABLE ${shadowTables[logical]} (LIKE ${live} INCLUDING ALL)`);
+        // Secondary indexes are built once at the end, not maintained row by row while filling.
+        for (const index of await secondaryIndexes(tx, shadowTables[logical]!)) await tx.$executeRawUnsafe(`DROP INDEX "read"."${index.name}"`);
       }
       await resetCheckpoint(tx, shadowCheckpoint, "REBUILDING");
     });
@@ -43,7 +46,10 @@ export async function rebuildProjection(db: Database, projection: Projection, op
     // Catch up outside the swap, batch by batch, so the live tables are locked only briefly.
     let at: LogPosition = LOG_START;
     for (;;) {
-      const { applied, next } = await db.prisma.$transaction((tx) => applyInto(tx, projection, shadowTables, shadowCheckpoint, at, options.batchSize), { timeout: 300_000 });
+      // Only this rebuild writes the copies (advisory lock), so the log can be read outside the
+      // batch's transaction, through the session: plain rows, cheaper than Prisma's conversion.
+      const batch = await readEventsAfter(reader, at, options.batchSize);
+      const { applied, next } = await db.prisma.$transaction((tx) => applyInto(tx, projection, shadowTables, shadowCheckpoint, at, batch), { timeout: 300_000 });
       events += applied;
       at = next;
       if (applied < options.batchSize) break;
@@ -52,10 +58,21 @@ export async function rebuildProjection(db: Database, projection: Projection, op
 
     await db.prisma.$transaction(
       async (tx) => {
+        for (const [logical, live] of Object.entries(projection.tables)) {
+          for (const index of await secondaryIndexes(tx, live)) {
+            await tx.$executeRawUnsafe(index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${shadowTables[logical]} `));
+          }
+        }
+      },
+      { timeout: 300_000 },
+    );
+
+    await db.prisma.$transaction(
+      async (tx) => {
         const live = await lockCheckpoint(tx, projection.name);
         if (!live) throw new Error(`unknown projection ${projection.name}`);
         for (;;) {
-          const { applied, next } = await applyInto(tx, projection, shadowTables, shadowCheckpoint, at, options.batchSize);
+          const { applied, next } = await applyInto(tx, projection, shadowTables, shadowCheckpoint, at, await readEventsAfter(tx, at, options.batchSize));
           events += applied;
           at = next;
           if (applied < options.batchSize) break;
@@ -76,14 +93,23 @@ export async function rebuildProjection(db: Database, projection: Projection, op
   }
 }
 
-async function applyInto(tx: Tx, projection: Projection, tables: TableMap, checkpoint: string, after: LogPosition, limit: number) {
-  const events = await readEventsAfter(tx, after, limit);
+async function applyInto(tx: Tx, projection: Projection, tables: TableMap, checkpoint: string, after: LogPosition, events: RecordedEvent[]) {
   const last = events.at(-1);
   if (!last) return { applied: 0, next: after };
   await projection.apply(tx, events, tables);
   const next = { txId: last.txId, position: last.position };
   await saveCheckpoint(tx, checkpoint, next, "REBUILDING");
   return { applied: events.length, next };
+}
+
+/** Indexes that back no constraint (not the primary key, not unique), with their definitions. */
+function secondaryIndexes(tx: Tx, table: string) {
+  return tx.$queryRawUnsafe<{ name: string; def: string }[]>(
+    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND NOT i.indisunique`,
+    table,
+  );
 }
 
 /** Renames the rebuilt table over the live one and gives its indexes the live indexes' names. */

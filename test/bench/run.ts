@@ -14,7 +14,8 @@ import { signToken } from "../../src/http/auth";
 import { createBenchDatabase, dropStaleBenchDatabases, seedProducts, stockedProducts, waitForProjections } from "./lib/database";
 import { HttpGraphQL } from "./lib/http";
 import { lagPhase, readPhase, rebuildPhase, subscriptionPhase, writePhase, type Bench, type LagResult, type ReadResult, type RebuildResult, type Server, type Settings, type SubscriptionResult, type WriteResult } from "./lib/phases";
-import { freePort, NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
+import { freePort } from "../support/ports";
+import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 

@@ -4,7 +4,8 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 import { GraphQLClient, token } from "../support/client";
 import { eventually } from "../support/wait";
 import { CancelOrderDocument, CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
-import { freePort, ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
+import { freePort } from "../support/ports";
+import { ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
 
 // CI runs 3 kills; RELIABILITY_ROUNDS=20 npx vitest run test/reliability/kill-9.test.ts for a long run.
 const KILLS = Number(process.env.RELIABILITY_ROUNDS ?? 3);

@@ -6,7 +6,8 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 import { collect, GraphQLClient, token, type GqlResponse } from "../support/client";
 import { eventually } from "../support/wait";
 import { CreateProductDocument, InventoryChangedDocument, PlaceOrderDocument } from "../generated/graphql";
-import { freePort, ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
+import { freePort } from "../support/ports";
+import { ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
 
 // The Postgres server itself is shared by every test file, so it is not restarted: every
 // connection the API holds to its database is terminated instead (pg_terminate_backend), which

@@ -1,5 +1,4 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { openPostgres } from "../../src/db/postgres";
@@ -8,18 +7,6 @@ import { TEST_JWT_SECRET, type GqlResponse } from "../support/client";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-/** A port nobody listens on now (the server process is restarted on the same one). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      probe.close(() => resolvePort(port));
-    });
-  });
-}
 
 /**
  * The real API as a separate OS process (`node --import tsx src/main.ts`, not the tsx wrapper,

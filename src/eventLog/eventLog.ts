@@ -138,12 +138,12 @@ export async function backlogAfter(db: Pick<Tx, "$queryRawUnsafe">, after: LogPo
   };
 }
 
-/** Where one stream event sits in the log (to answer a replayed command with the first outcome). */
-export async function positionOf(db: Pick<Tx, "$queryRawUnsafe">, streamId: string, streamVersion: number): Promise<LogPosition | undefined> {
-  const [row] = await db.$queryRawUnsafe<{ position: bigint; tx_id: string }[]>(
-    `SELECT position, tx_id::text AS tx_id FROM "write"."events" WHERE stream_id = $1::uuid AND stream_version = $2::int`,
-    streamId,
-    streamVersion,
+/** The last event a transaction appended (to answer a replayed command with the first outcome). */
+export async function lastEventOfTransaction(db: SqlReader, txId: bigint): Promise<{ streamId: string; position: LogPosition } | undefined> {
+  const [row] = await db.$queryRawUnsafe<{ position: bigint; tx_id: string; stream_id: string }[]>(
+    `SELECT position, tx_id::text AS tx_id, stream_id::text AS stream_id FROM "write"."events"
+      WHERE tx_id = $1::text::xid8 ORDER BY position DESC LIMIT 1`,
+    txId.toString(),
   );
-  return row && { txId: BigInt(row.tx_id), position: BigInt(row.position) };
+  return row && { streamId: row.stream_id, position: { txId: BigInt(row.tx_id), position: BigInt(row.position) } };
 }

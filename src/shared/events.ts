@@ -6,6 +6,8 @@ export interface EventMetadata {
   causationId: string | null;
   actor: { id: string | null; role: Role | "anonymous" };
   command: string;
+  /** The client's idempotency key, when the request carried one. */
+  idempotencyKey?: string;
 }
 
 /** An event a command decided on, before it has a place in the log. */

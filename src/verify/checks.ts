@@ -202,16 +202,24 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
     problems.push(`write.orders order ${r.id}: ${diff || "total_cents/item_count differ from the sum of its lines"} (vs. its OrderPlaced event)`);
   }
 
-  // Every idempotency key names an order of its customer; every order was placed under one key.
+  // Every placeOrder key's transaction placed an order of its customer; every order was placed
+  // under one key. (A key remembers its transaction; the transaction's events say what it did.)
   const keys = await s.query<{ problem: string }>(`
-    SELECT format('write.idempotency_keys (%s, %s): order %s %s', k.customer_id, k.key, k.order_id,
-                  CASE WHEN o.id IS NULL THEN 'does not exist' ELSE 'belongs to customer ' || o.customer_id END) AS problem
-      FROM "write".idempotency_keys k LEFT JOIN "write".orders o ON o.id = k.order_id
-     WHERE o.id IS NULL OR o.customer_id <> k.customer_id
+    WITH placed AS (
+      SELECT k.actor_id, k.key, e.stream_id AS order_id
+        FROM "write".command_keys k
+        LEFT JOIN "write".events e ON e.tx_id = k.tx_id AND e.type = 'OrderPlaced'
+       WHERE k.command = 'placeOrder'
+    )
+    SELECT format('write.command_keys (%s, placeOrder, %s): order %s %s', p.actor_id, p.key, p.order_id,
+                  CASE WHEN p.order_id IS NULL THEN 'was never placed' WHEN o.id IS NULL THEN 'does not exist'
+                       ELSE 'belongs to customer ' || o.customer_id END) AS problem
+      FROM placed p LEFT JOIN "write".orders o ON o.id = p.order_id
+     WHERE o.id IS NULL OR o.customer_id <> p.actor_id
     UNION ALL
-    SELECT format('write.orders order %s: placed under %s idempotency keys, expected 1', o.id, count(k.key))
-      FROM "write".orders o LEFT JOIN "write".idempotency_keys k ON k.order_id = o.id
-     GROUP BY o.id HAVING count(k.key) <> 1
+    SELECT format('write.orders order %s: placed under %s idempotency keys, expected 1', o.id, count(p.key))
+      FROM "write".orders o LEFT JOIN placed p ON p.order_id = o.id
+     GROUP BY o.id HAVING count(p.key) <> 1
      ORDER BY 1`);
   problems.push(...keys.map((k) => k.problem));
 

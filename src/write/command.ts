@@ -1,7 +1,7 @@
 import type { Tx } from "../db/database";
 import type { Actor, Role } from "../shared/auth";
 import type { IdGenerator } from "../shared/clock";
-import type { LogPosition, NewEvent } from "../shared/events";
+import type { NewEvent } from "../shared/events";
 
 export interface CommandContext {
   actor: Extract<Actor, { kind: "user" }>;
@@ -9,10 +9,11 @@ export interface CommandContext {
   newId: IdGenerator;
 }
 
-/** What a handler hands back to the bus: new events to append, or the outcome of an earlier identical request. */
-export type HandlerOutcome<Result> =
-  | { kind: "decided"; events: NewEvent[]; result: Result }
-  | { kind: "replayed"; result: Result; position: LogPosition };
+/** What a handler hands back to the bus: the events to append and the command's result. */
+export interface Decided<Result> {
+  events: NewEvent[];
+  result: Result;
+}
 
 /**
  * One command: who may send it, and a handler that loads state, calls the command's pure
@@ -21,7 +22,13 @@ export type HandlerOutcome<Result> =
 export interface CommandDefinition<Input, Result> {
   readonly name: string;
   readonly roles: readonly Role[];
-  handle(tx: Tx, input: Input, ctx: CommandContext): Promise<HandlerOutcome<Result>>;
+  handle(tx: Tx, input: Input, ctx: CommandContext): Promise<Decided<Result>>;
+  /** The client's idempotency key, for commands that take one (the bus makes them idempotent). */
+  idempotencyKey?(input: Input): string | null | undefined;
+  /** What a key stands for; the same key with a different request is a CONFLICT. Default: the input. */
+  fingerprint?(input: Input): unknown;
+  /** A replayed request's result, from the stream its first request appended to last. */
+  resultOf(streamId: string): Result;
 }
 
 export function defineCommand<Input, Result>(def: CommandDefinition<Input, Result>): CommandDefinition<Input, Result> {

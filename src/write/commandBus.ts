@@ -6,6 +6,7 @@ import { AppError, isRetryableTransactionError, sqlState } from "../shared/error
 import type { Clock, IdGenerator } from "../shared/clock";
 import type { LogPosition } from "../shared/events";
 import type { CommandDefinition } from "./command";
+import { checkKey, claimKey } from "./idempotency";
 
 export interface CommandOutcome<Result> {
   result: Result;
@@ -25,8 +26,9 @@ export interface CommandObserver {
 const MAX_ATTEMPTS = 6;
 
 /**
- * The one transaction boundary of the write side: authorization by role, then
- * handler (load → decide → save) + event append in ONE transaction. Serialization failures,
+ * The one transaction boundary of the write side: authorization by role, then idempotency
+ * (the client's key claimed first), handler (load → decide → save) and event append, in ONE
+ * transaction. Serialization failures,
  * deadlocks and optimistic-concurrency conflicts are retried a bounded number of times;
  * every other failure rolls the whole transaction back.
  */
@@ -49,6 +51,8 @@ export class CommandBus {
     try {
       if (actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
       if (!command.roles.includes(actor.role)) throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
+      const key = command.idempotencyKey?.(input);
+      if (key !== undefined && key !== null) checkKey(key);
       for (;;) {
         attempts += 1;
         try {
@@ -76,21 +80,28 @@ export class CommandBus {
     options: DispatchOptions,
   ): Promise<CommandOutcome<Result>> {
     const now = this.clock.now();
+    const key = command.idempotencyKey?.(input) ?? undefined;
     return this.db.prisma.$transaction(
       async (tx) => {
-        const outcome = await command.handle(tx, input, { actor, now, newId: this.newId });
-        if (outcome.kind === "replayed") return { result: outcome.result, position: outcome.position };
-        const position = await appendEvents(tx, outcome.events, {
+        if (key !== undefined) {
+          const request = command.fingerprint ? command.fingerprint(input) : input;
+          const replay = await claimKey(tx, { actorId: actor.id, command: command.name, key, request, now });
+          if (replay) return { result: command.resultOf(replay.streamId), position: replay.position };
+        }
+        const { events, result } = await command.handle(tx, input, { actor, now, newId: this.newId });
+        const position = await appendEvents(tx, events, {
           correlationId: options.correlationId,
           causationId: options.causationId ?? null,
           actor: { id: actor.id, role: actor.role },
           command: command.name,
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
         }, now);
-        return { result: outcome.result, position };
+        return { result, position };
       },
       { maxWait: 5_000, timeout: 10_000 },
     );
   }
+
 }
 
 /** Failures that are the caller's to handle, said in the contract's terms. */

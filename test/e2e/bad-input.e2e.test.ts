@@ -40,7 +40,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.teardown());
 
-const TABLES = ["products", "inventory", "orders", "order_lines", "idempotency_keys", "events"] as const;
+const TABLES = ["products", "inventory", "orders", "order_lines", "command_keys", "events"] as const;
 
 /** Row counts of every write table, plus the stock figures (a rejected order must not reserve). */
 async function writeModel() {

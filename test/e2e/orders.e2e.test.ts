@@ -18,7 +18,7 @@ async function createProduct(stock: number, priceCents = 250) {
 const writeCounts = async () => {
   const [row] = await t.db.sql<{ events: string; orders: string; lines: string; keys: string; products: string }>(
     `SELECT (SELECT count(*) FROM "write".events) AS events, (SELECT count(*) FROM "write".orders) AS orders,
-            (SELECT count(*) FROM "write".order_lines) AS lines, (SELECT count(*) FROM "write".idempotency_keys) AS keys,
+            (SELECT count(*) FROM "write".order_lines) AS lines, (SELECT count(*) FROM "write".command_keys) AS keys,
             (SELECT count(*) FROM "write".products) AS products`,
   );
   return row;

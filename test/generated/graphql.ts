@@ -5,11 +5,15 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { TypedDocumentNode as DocumentNode } from '@graphql-typed-document-node/core';
 export type CancelOrderInput = {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null | undefined;
   orderId: string | number;
 };
 
 export type CreateProductInput = {
   description?: string | null | undefined;
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null | undefined;
   initialStock: number;
   name: string;
   priceCents: number;
@@ -17,6 +21,8 @@ export type CreateProductInput = {
 };
 
 export type OrderIdInput = {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null | undefined;
   orderId: string | number;
 };
 
@@ -44,6 +50,8 @@ export type ProductFilter = {
 };
 
 export type RestockProductInput = {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null | undefined;
   productId: string | number;
   /** Units added to stock; > 0. */
   quantity: number;

@@ -47,7 +47,7 @@ afterAll(async () => {
   await t?.teardown();
 });
 
-const WRITE_TABLES = ["products", "inventory", "orders", "order_lines", "idempotency_keys", "events"];
+const WRITE_TABLES = ["products", "inventory", "orders", "order_lines", "command_keys", "events"];
 async function writeModel() {
   const [counts] = await t.db.sql(`SELECT ${WRITE_TABLES.map((w) => `(SELECT count(*) FROM "write"."${w}") AS "${w}"`).join(", ")},
     (SELECT sum(on_hand)::int FROM "write".inventory) AS on_hand, (SELECT sum(reserved)::int FROM "write".inventory) AS reserved,

@@ -126,7 +126,7 @@ describe("the API process killed with SIGKILL under concurrent order load", () =
 
     // Each accepted key: exactly one order, of that customer, with the lines the client sent;
     // each rejected key: nothing at all. No order exists that no client was told about.
-    const keys = await db.sql<{ customer_id: string; key: string; order_id: string }>(`SELECT customer_id, key, order_id::text AS order_id FROM "write".idempotency_keys`);
+    const keys = await db.sql<{ customer_id: string; key: string; order_id: string }>(`SELECT customer_id, key, order_id::text AS order_id FROM (SELECT k.actor_id AS customer_id, k.key, e.stream_id AS order_id FROM "write".command_keys k JOIN "write".events e ON e.tx_id = k.tx_id AND e.type = 'OrderPlaced' WHERE k.command = 'placeOrder') AS k`);
     const orderOfKey = new Map(keys.map((k) => [`${k.customer_id}/${k.key}`, k.order_id]));
     const orders = await db.sql<{ id: string; customer_id: string; status: string; lines: Line[] }>(
       `SELECT o.id::text AS id, o.customer_id, o.status,

@@ -134,14 +134,14 @@ describe("the API's database connections terminated under load", () => {
     // Nothing lost or doubled: one order per accepted key, reserved = what was accepted.
     const accepted = keys.filter((k) => k.accepted);
     const [row] = await db.sql<{ orders: number; keys: number; reserved: number }>(
-      `SELECT (SELECT count(*)::int FROM "write".orders) AS orders, (SELECT count(*)::int FROM "write".idempotency_keys) AS keys,
+      `SELECT (SELECT count(*)::int FROM "write".orders) AS orders, (SELECT count(*)::int FROM "write".command_keys WHERE command = 'placeOrder') AS keys,
               (SELECT reserved FROM "write".inventory WHERE product_id = $1) AS reserved`,
       [productId],
     );
     expect(row!.orders).toBe(accepted.length + ordersAfter);
     expect(row!.keys).toBe(accepted.length + ordersAfter);
     expect(row!.reserved).toBe(accepted.reduce((sum, k) => sum + k.quantity, 0) + ordersAfter);
-    const orderKeys = await db.sql<{ customer_id: string; key: string }>(`SELECT customer_id, key FROM "write".idempotency_keys WHERE customer_id LIKE 'pgt-customer-%'`);
+    const orderKeys = await db.sql<{ customer_id: string; key: string }>(`SELECT actor_id AS customer_id, key FROM "write".command_keys WHERE command = 'placeOrder' AND actor_id LIKE 'pgt-customer-%'`);
     expect(orderKeys.map((k) => `${k.customer_id}/${k.key}`).sort()).toEqual(accepted.map((k) => `${k.customer}/${k.key}`).sort());
 
     const result = await verifyDatabase(db.url);

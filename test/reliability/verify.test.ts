@@ -22,7 +22,7 @@ beforeAll(async () => {
   orderIds = [];
   for (const [i, quantity] of [2, 3, 1, 4].entries()) {
     await t.customer(`verify-${i}`).ok(PlaceOrderDocument, { input: { idempotencyKey: `v-${i}`, lines: [{ productId, quantity }] } });
-    orderIds.push((await t.db.sql<{ id: string }>(`SELECT order_id::text AS id FROM "write".idempotency_keys WHERE customer_id = $1`, [`verify-${i}`]))[0]!.id);
+    orderIds.push((await t.db.sql<{ id: string }>(`SELECT order_id::text AS id FROM (SELECT k.actor_id AS customer_id, k.key, e.stream_id AS order_id FROM "write".command_keys k JOIN "write".events e ON e.tx_id = k.tx_id AND e.type = 'OrderPlaced' WHERE k.command = 'placeOrder') AS k WHERE customer_id = $1`, [`verify-${i}`]))[0]!.id);
   }
   // One of each fate: paid, shipped, cancelled, still placed.
   await t.admin.ok(PayOrderDocument, { input: { orderId: orderIds[0]! } });

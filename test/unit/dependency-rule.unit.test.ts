@@ -23,7 +23,7 @@ const mayWriteReadTables = (file: string) =>
 /** The command side and its infrastructure: the only code allowed to write schema "write" with SQL. */
 const mayWriteWriteTablesWithSql = (file: string) => ["src/write/", "src/eventLog/", "src/db/"].some((dir) => file.startsWith(dir));
 
-const WRITE_MODELS = new Set(["product", "inventory", "order", "orderLine", "idempotencyKey"]);
+const WRITE_MODELS = new Set(["product", "inventory", "order", "orderLine", "commandKey"]);
 const EVENT_MODEL = "event";
 const READ_MODELS = new Set(["productView", "orderView", "projectionCheckpoint"]);
 const PRISMA_WRITES = new Set(["create", "createMany", "createManyAndReturn", "update", "updateMany", "updateManyAndReturn", "upsert", "delete", "deleteMany"]);

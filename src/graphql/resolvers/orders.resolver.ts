@@ -49,7 +49,7 @@ export class OrdersResolver {
     return toConnection(await ctx.services.orders.list({ status }, first, after), orderCursor);
   }
 
-  @Mutation(() => OrderPayload, { description: "Customer. Reserves stock; idempotent per idempotencyKey." })
+  @Mutation(() => OrderPayload, { description: "Customer. Reserves stock; idempotent per idempotencyKey (required here, optional on the other mutations)." })
   placeOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => PlaceOrderInput) input: PlaceOrderInput) {
     const lines = input.lines.map((l) => ({ productId: l.productId.toLowerCase(), quantity: l.quantity }));
     return dispatchOrderCommand(ctx, placeOrder, { idempotencyKey: input.idempotencyKey, lines });
@@ -57,17 +57,17 @@ export class OrdersResolver {
 
   @Mutation(() => OrderPayload, { description: "The order's customer or an admin; PLACED or PAID orders; releases the stock." })
   cancelOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => CancelOrderInput) input: CancelOrderInput) {
-    return dispatchOrderCommand(ctx, cancelOrder, { orderId: input.orderId.toLowerCase() });
+    return dispatchOrderCommand(ctx, cancelOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
   }
 
   @Mutation(() => OrderPayload, { description: "Admin. PLACED → PAID." })
   payOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
-    return dispatchOrderCommand(ctx, payOrder, { orderId: input.orderId.toLowerCase() });
+    return dispatchOrderCommand(ctx, payOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
   }
 
   @Mutation(() => OrderPayload, { description: "Admin. PAID → SHIPPED." })
   shipOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
-    return dispatchOrderCommand(ctx, shipOrder, { orderId: input.orderId.toLowerCase() });
+    return dispatchOrderCommand(ctx, shipOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
   }
 
   @Subscription(() => Order, {

@@ -1,4 +1,4 @@
-import { ArrayMaxSize, ArrayMinSize, IsInt, IsString, IsUUID, Length, Max, Min, ValidateNested } from "class-validator";
+import { ArrayMaxSize, ArrayMinSize, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min, ValidateNested } from "class-validator";
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import { Connection } from "./connection.type";
 
@@ -59,11 +59,17 @@ export class PlaceOrderInput {
 @InputType()
 export class CancelOrderInput {
   @Field(() => ID) @IsUUID() orderId!: string;
+  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
+  @IsOptional() @IsString() @Length(1, 200)
+  idempotencyKey?: string | null;
 }
 
 @InputType()
 export class OrderIdInput {
   @Field(() => ID) @IsUUID() orderId!: string;
+  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
+  @IsOptional() @IsString() @Length(1, 200)
+  idempotencyKey?: string | null;
 }
 
 @ObjectType()

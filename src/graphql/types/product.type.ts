@@ -40,12 +40,18 @@ export class CreateProductInput {
   @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(5000) description?: string | null;
   @Field(() => Int) @IsInt() @Min(0) @Max(100_000_000) priceCents!: number;
   @Field(() => Int) @IsInt() @Min(0) @Max(1_000_000_000) initialStock!: number;
+  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
+  @IsOptional() @IsString() @Length(1, 200)
+  idempotencyKey?: string | null;
 }
 
 @InputType()
 export class RestockProductInput {
   @Field(() => ID) @IsUUID() productId!: string;
   @Field(() => Int, { description: "Units added to stock; > 0." }) @IsInt() @Min(1) @Max(1_000_000_000) quantity!: number;
+  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
+  @IsOptional() @IsString() @Length(1, 200)
+  idempotencyKey?: string | null;
 }
 
 @ObjectType()

@@ -170,8 +170,8 @@ export async function seedOrders(pool: pg.Pool, n: number): Promise<{ orders: nu
            FROM generate_series(1, $1::int) AS g CROSS JOIN cnt JOIN prods p ON p.k = (g * 7919 + $2::int) % cnt.c`,
         [chunk, Math.floor(Math.random() * 1_000_000)],
       );
-      await c.query(`INSERT INTO "write"."idempotency_keys" (customer_id, key, request_hash, order_id, created_at)
-                     SELECT customer_id, 'seed-' || id, 'seed', id, now() FROM seed_orders`);
+      await c.query(`INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at)
+                     SELECT customer_id, 'placeOrder', 'seed-' || id, 'seed', now() FROM seed_orders`);
       await c.query(`INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
                      SELECT id, customer_id, CASE WHEN cancelled THEN 'CANCELLED' ELSE 'PLACED' END, quantity * price_cents, quantity,
                             CASE WHEN cancelled THEN 2 ELSE 1 END, now(), now() FROM seed_orders`);

@@ -23,8 +23,8 @@ export class RawOrderWriter {
     try {
       const claimed = await c.query({
         name: "raw_claim",
-        text: `INSERT INTO "write"."idempotency_keys" (customer_id, key, request_hash, order_id, created_at) VALUES ($1, $2, $3, $4, now()) ON CONFLICT DO NOTHING`,
-        values: [customerId, idempotencyKey, hash, orderId],
+        text: `INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at) VALUES ($1, 'placeOrder', $2, $3, now()) ON CONFLICT DO NOTHING`,
+        values: [customerId, idempotencyKey, hash],
       });
       if (claimed.rowCount !== 1) throw new Error("idempotency key already used");
       const reserved = await c.query<{ sku: string; name: string; price_cents: number }>({

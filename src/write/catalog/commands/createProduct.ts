@@ -4,6 +4,8 @@ import { defineCommand } from "../../command";
 import { PRODUCT_STREAM, type ProductCreated } from "../catalog.events";
 
 export interface CreateProduct {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
   sku: string;
   name: string;
   description?: string | null;
@@ -38,6 +40,9 @@ export function decide(state: State, cmd: CreateProduct, productId: string): New
 export const createProduct = defineCommand<CreateProduct, { productId: string }>({
   name: "createProduct",
   roles: ["admin"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
+  resultOf: (streamId) => ({ productId: streamId }),
   async handle(tx, input, { now, newId }) {
     const productId = newId();
     const existing = await tx.product.findUnique({ where: { sku: input.sku.trim() }, select: { id: true } });
@@ -57,6 +62,6 @@ export const createProduct = defineCommand<CreateProduct, { productId: string }>
         inventory: { create: { onHand: data.initialStock, reserved: 0, available: data.initialStock } },
       },
     });
-    return { kind: "decided", events, result: { productId } };
+    return { events, result: { productId } };
   },
 });

@@ -5,6 +5,8 @@ import { defineCommand } from "../../command";
 import { PRODUCT_STREAM, type StockAdjusted } from "../catalog.events";
 
 export interface RestockProduct {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
   productId: string;
   quantity: number;
 }
@@ -30,6 +32,9 @@ export function decide(state: State, cmd: RestockProduct): NewEvent<StockAdjuste
 export const restockProduct = defineCommand<RestockProduct, { productId: string }>({
   name: "restockProduct",
   roles: ["admin"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
+  resultOf: (streamId) => ({ productId: streamId }),
   async handle(tx, input, { now }) {
     const product = await tx.product.findUnique({ where: { id: input.productId }, select: { id: true, version: true } });
     const events = decide({ product }, input);
@@ -42,6 +47,6 @@ export const restockProduct = defineCommand<RestockProduct, { productId: string 
       where: { productId: input.productId },
       data: { onHand: { increment: input.quantity }, available: { increment: input.quantity } },
     });
-    return { kind: "decided", events, result: { productId: input.productId } };
+    return { events, result: { productId: input.productId } };
   },
 });

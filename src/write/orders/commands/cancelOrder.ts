@@ -5,6 +5,8 @@ import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
 import { ORDER_STREAM, type OrderCancelled } from "../orders.events";
 
 export interface CancelOrder {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
   orderId: string;
 }
 
@@ -27,6 +29,9 @@ export function decide(order: OrderState): NewEvent<OrderCancelled["type"], Orde
 export const cancelOrder = defineCommand<CancelOrder, { orderId: string }>({
   name: "cancelOrder",
   roles: ["customer", "admin"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
+  resultOf: (streamId) => ({ orderId: streamId }),
   async handle(tx, input, { actor, now }) {
     const order = await loadOrder(tx, input.orderId, actor);
     const events = decide(order);
@@ -37,6 +42,6 @@ export const cancelOrder = defineCommand<CancelOrder, { orderId: string }>({
         data: { reserved: { decrement: line.quantity }, available: { increment: line.quantity } },
       });
     }
-    return { kind: "decided", events, result: { orderId: order.id } };
+    return { events, result: { orderId: order.id } };
   },
 });

@@ -5,6 +5,8 @@ import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
 import { ORDER_STREAM, type OrderPaid } from "../orders.events";
 
 export interface PayOrder {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
   orderId: string;
 }
 
@@ -24,10 +26,13 @@ export function decide(order: OrderState): NewEvent<OrderPaid["type"], OrderPaid
 export const payOrder = defineCommand<PayOrder, { orderId: string }>({
   name: "payOrder",
   roles: ["admin"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
+  resultOf: (streamId) => ({ orderId: streamId }),
   async handle(tx, input, { actor, now }) {
     const order = await loadOrder(tx, input.orderId, actor);
     const events = decide(order);
     await saveOrderStatus(tx, order, "PAID", events[0]!.streamVersion, now);
-    return { kind: "decided", events, result: { orderId: order.id } };
+    return { events, result: { orderId: order.id } };
   },
 });

@@ -1,8 +1,7 @@
-import { createHash } from "node:crypto";
-import { badInput, conflict, notFound, outOfStock } from "../../../shared/errors";
+import { badInput, notFound, outOfStock } from "../../../shared/errors";
 import type { NewEvent } from "../../../shared/events";
-import { positionOf } from "../../../eventLog/eventLog";
 import { defineCommand } from "../../command";
+import { checkKey } from "../../idempotency";
 import { ORDER_STREAM, type OrderPlaced, type PlacedLine } from "../orders.events";
 
 export interface PlaceOrder {
@@ -27,7 +26,7 @@ export function normalizeLines(lines: PlaceOrder["lines"]): PlaceOrder["lines"] 
 }
 
 export function validate(cmd: PlaceOrder): void {
-  if (!cmd.idempotencyKey.trim() || cmd.idempotencyKey.length > 200) throw badInput("idempotencyKey must be 1 to 200 characters", { field: "idempotencyKey" });
+  checkKey(cmd.idempotencyKey);
   if (cmd.lines.length === 0) throw badInput("an order needs at least one line", { field: "lines" });
   if (cmd.lines.length > MAX_ORDER_LINES) throw badInput(`an order has at most ${MAX_ORDER_LINES} lines`, { field: "lines" });
   for (const line of cmd.lines) {
@@ -64,31 +63,16 @@ export function decide(state: State, cmd: PlaceOrder, orderId: string, now: Date
   ];
 }
 
-function requestHash(cmd: PlaceOrder): string {
-  return createHash("sha256").update(JSON.stringify(normalizeLines(cmd.lines))).digest("hex");
-}
-
 export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
   name: "placeOrder",
   roles: ["customer"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  // The same order whatever the line order or split: the key stands for what is ordered.
+  fingerprint: (input) => normalizeLines(input.lines),
+  resultOf: (streamId) => ({ orderId: streamId }),
   async handle(tx, input, { actor, now, newId }) {
     validate(input);
     const orderId = newId();
-    const hash = requestHash(input);
-
-    // Use for idempotency: claiming the (customer, key) row first makes a concurrent duplicate
-    // wait on the unique index until this transaction ends, then see its committed result.
-    const claimed = await tx.idempotencyKey.createMany({
-      data: [{ customerId: actor.id, key: input.idempotencyKey, requestHash: hash, orderId, createdAt: now }],
-      skipDuplicates: true,
-    });
-    if (claimed.count === 0) {
-      const first = await tx.idempotencyKey.findUniqueOrThrow({ where: { customerId_key: { customerId: actor.id, key: input.idempotencyKey } } });
-      if (first.requestHash !== hash) throw conflict("this idempotencyKey was already used for a different order", { field: "idempotencyKey" });
-      const position = await positionOf(tx, first.orderId, 1);
-      if (!position) throw new Error(`idempotency key of order ${first.orderId} without its OrderPlaced event`);
-      return { kind: "replayed", result: { orderId: first.orderId }, position };
-    }
 
     const productIds = [...new Set(input.lines.map((l) => l.productId))];
     const products = await tx.product.findMany({
@@ -118,6 +102,6 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
     await tx.orderLine.createMany({
       data: order.lines.map((l, i) => ({ orderId, lineNo: i + 1, productId: l.productId, quantity: l.quantity, unitPriceCents: l.unitPriceCents })),
     });
-    return { kind: "decided", events, result: { orderId } };
+    return { events, result: { orderId } };
   },
 });

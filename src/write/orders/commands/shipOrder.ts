@@ -5,6 +5,8 @@ import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
 import { ORDER_STREAM, type OrderShipped } from "../orders.events";
 
 export interface ShipOrder {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
   orderId: string;
 }
 
@@ -24,6 +26,9 @@ export function decide(order: OrderState): NewEvent<OrderShipped["type"], OrderS
 export const shipOrder = defineCommand<ShipOrder, { orderId: string }>({
   name: "shipOrder",
   roles: ["admin"],
+  idempotencyKey: (input) => input.idempotencyKey,
+  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
+  resultOf: (streamId) => ({ orderId: streamId }),
   async handle(tx, input, { actor, now }) {
     const order = await loadOrder(tx, input.orderId, actor);
     const events = decide(order);
@@ -34,6 +39,6 @@ export const shipOrder = defineCommand<ShipOrder, { orderId: string }>({
         data: { onHand: { decrement: line.quantity }, reserved: { decrement: line.quantity } },
       });
     }
-    return { kind: "decided", events, result: { orderId: order.id } };
+    return { events, result: { orderId: order.id } };
   },
 });

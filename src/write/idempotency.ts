@@ -1,0 +1,47 @@
+import { createHash } from "node:crypto";
+import type { Tx } from "../db/database";
+import { lastEventOfTransaction } from "../eventLog/eventLog";
+import { badInput, conflict } from "../shared/errors";
+import type { LogPosition } from "../shared/events";
+
+export const MAX_KEY_LENGTH = 200;
+
+export interface KeyClaim {
+  actorId: string;
+  command: string;
+  key: string;
+  /** What the request asked for: the same key with a different request is a CONFLICT. */
+  request: unknown;
+  now: Date;
+}
+
+export function checkKey(key: string): void {
+  if (!key.trim() || key.length > MAX_KEY_LENGTH) throw badInput(`idempotencyKey must be 1 to ${MAX_KEY_LENGTH} characters`, { field: "idempotencyKey" });
+}
+
+/**
+ * Use for idempotency: claims (actor, command, key) first in the command's transaction. A
+ * concurrent duplicate waits on the primary key until the first transaction ends; if that one
+ * committed, this returns where its events went (the replay's answer), else the claim is ours.
+ * A rejected command rolls its claim back with everything else, so its retry is decided afresh.
+ */
+export async function claimKey(tx: Tx, claim: KeyClaim): Promise<{ streamId: string; position: LogPosition } | undefined> {
+  const requestHash = createHash("sha256").update(JSON.stringify(claim.request)).digest("hex");
+  const { count } = await tx.commandKey.createMany({
+    data: [{ actorId: claim.actorId, command: claim.command, key: claim.key, requestHash, createdAt: claim.now }],
+    skipDuplicates: true,
+  });
+  if (count === 1) return undefined;
+  // tx_id is Unsupported("xid8") for Prisma's models: read it as text.
+  const [first] = await tx.$queryRawUnsafe<{ request_hash: string; tx_id: string }[]>(
+    `SELECT request_hash, tx_id::text AS tx_id FROM "write"."command_keys" WHERE actor_id = $1 AND command = $2 AND key = $3`,
+    claim.actorId,
+    claim.command,
+    claim.key,
+  );
+  if (!first) throw new Error(`idempotency key ${claim.key} neither claimed nor found`);
+  if (first.request_hash !== requestHash) throw conflict("this idempotencyKey was already used for a different request", { field: "idempotencyKey" });
+  const replay = await lastEventOfTransaction(tx, BigInt(first.tx_id));
+  if (!replay) throw new Error(`idempotency key ${claim.key} without the events of its transaction`);
+  return replay;
+}

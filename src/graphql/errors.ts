@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from "graphql";
-import { AppError, sqlState } from "../shared/errors";
+import { AppError, isConnectionError, sqlState } from "../shared/errors";
 
 /**
  * Every error leaves with an `extensions.code`: the contract's codes for expected failures,
@@ -31,6 +31,11 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, onInterna
   const code = formatted.extensions?.code;
   if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;
   onInternal(original);
+  // A cut database connection: the outcome of a mutation is unknown, and a retry with the same
+  // idempotency key is the safe way to learn it.
+  if (isConnectionError(original)) {
+    return { message: "the database connection failed; the outcome is unknown: retry with the same idempotencyKey", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR", retryable: true } };
+  }
   return { message: "internal server error", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
 }
 

@@ -1,7 +1,7 @@
 import type { Database, Listener, SqlSession, Tx } from "../db/database";
 import { hasHeldBackEvents, readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
-import { sqlState, isRetryableTransactionError } from "../shared/errors";
+import { isConnectionError, isRetryableTransactionError } from "../shared/errors";
 import type { RecordedEvent } from "../shared/events";
 import { ensureCheckpoints, listCheckpoints, lockCheckpoint, markFailed, saveCheckpoint, type ProjectionRunStatus } from "./checkpoints";
 import type { Projection } from "./projection";
@@ -32,14 +32,7 @@ export interface ProjectorOptions {
 
 /** A failure of the infrastructure, not of the event: retry later, do not mark the projection failed. */
 function isTransient(error: unknown): boolean {
-  if (isRetryableTransactionError(error)) return true;
-  if ((error as { transient?: unknown })?.transient === true) return true;
-  const state = sqlState(error);
-  if (state && (state.startsWith("08") || state.startsWith("57P") || state.startsWith("53"))) return true;
-  const code = (error as { code?: unknown })?.code;
-  if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET") return true;
-  const message = String((error as Error)?.message ?? "");
-  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(message);
+  return isRetryableTransactionError(error) || (error as { transient?: unknown })?.transient === true || isConnectionError(error);
 }
 
 class BatchError extends Error {

@@ -46,3 +46,13 @@ export function isRetryableTransactionError(error: unknown): boolean {
   if (state === "40001" || state === "40P01") return true;
   return (error as { code?: unknown })?.code === "P2034";
 }
+
+/** The database connection failed or was cut (or the database is shutting down or out of resources). */
+export function isConnectionError(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state && (state.startsWith("08") || state.startsWith("57P") || state.startsWith("53"))) return true;
+  const code = (error as { code?: unknown })?.code;
+  if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET") return true;
+  const message = String((error as Error)?.message ?? "");
+  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(message);
+}

@@ -51,12 +51,12 @@ export class CommandBus {
     try {
       if (actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
       if (!command.roles.includes(actor.role)) throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
-      const key = command.idempotencyKey?.(input);
-      if (key !== undefined && key !== null) checkKey(key);
+      const key = command.idempotencyKey?.(input) ?? undefined;
+      if (key !== undefined) checkKey(key);
       for (;;) {
         attempts += 1;
         try {
-          const outcome = await this.runOnce(command, input, actor, options);
+          const outcome = await this.runOnce(command, input, key, actor, options);
           this.observer?.onCommand(command.name, "ok", (performance.now() - started) / 1000, attempts);
           return outcome;
         } catch (error) {
@@ -76,11 +76,11 @@ export class CommandBus {
   private async runOnce<Input, Result>(
     command: CommandDefinition<Input, Result>,
     input: Input,
+    key: string | undefined,
     actor: Extract<Actor, { kind: "user" }>,
     options: DispatchOptions,
   ): Promise<CommandOutcome<Result>> {
     const now = this.clock.now();
-    const key = command.idempotencyKey?.(input) ?? undefined;
     return this.db.prisma.$transaction(
       async (tx) => {
         if (key !== undefined) {
@@ -101,7 +101,6 @@ export class CommandBus {
       { maxWait: 5_000, timeout: 10_000 },
     );
   }
-
 }
 
 /** Failures that are the caller's to handle, said in the contract's terms. */

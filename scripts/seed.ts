@@ -79,7 +79,7 @@ async function seed(config: Config): Promise<void> {
     const catalog = new CatalogQueries(db);
     const rows = await Promise.all(DEMO_CATALOG.map((p) => catalog.bySku(p.sku)));
     const page = await catalog.list({}, 0, null);
-    console.log(`\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${page.totalCount} products.`);
+    console.log(`\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${await page.count()} products.`);
     for (const row of rows) {
       if (row) console.log(`  ${row.sku}  ${euros(row.priceCents).padStart(8)}  ${String(row.available).padStart(4)} available  ${row.name}`);
     }

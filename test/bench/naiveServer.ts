@@ -33,8 +33,7 @@ class NaiveCatalogQueries extends CatalogQueries {
     const term = filter.search?.trim();
     const search = term ? `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const inStock = filter.inStock ?? null;
-    const [rows, count] = await Promise.all([
-      this.database.prisma.$queryRawUnsafe<(Omit<ProductRow, "unitsSold"> & { unitsSold: number })[]>(
+    const rows = await this.database.prisma.$queryRawUnsafe<(Omit<ProductRow, "unitsSold"> & { unitsSold: number })[]>(
         `WITH page AS (
            SELECT p.id, p.sku, p.name, p.description, p.price_cents, p.updated_at, i.available
              FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id
@@ -47,13 +46,16 @@ class NaiveCatalogQueries extends CatalogQueries {
                            WHERE l.product_id = page.id AND o.status <> 'CANCELLED'), 0)::int AS "unitsSold"
            FROM page ORDER BY page.name, page.id`,
         search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1,
-      ),
-      this.database.prisma.$queryRawUnsafe<{ n: number }[]>(
+      );
+    // counted only when asked for, like the read-table queries
+    const count = async () => {
+      const [row] = await this.database.prisma.$queryRawUnsafe<{ n: number }[]>(
         `SELECT count(*)::int AS n FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id WHERE ${FILTER}`,
         search, inStock,
-      ),
-    ]);
-    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, totalCount: count[0]?.n ?? 0 };
+      );
+      return row?.n ?? 0;
+    };
+    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count };
   }
 }
 

@@ -1,4 +1,5 @@
 import { ClassType, Field, Int, ObjectType } from "type-graphql";
+import type { Page } from "../../read/queries/cursor";
 
 @ObjectType()
 export class PageInfo {
@@ -17,7 +18,14 @@ export function Connection<TEdge extends object>(Edge: ClassType<TEdge>) {
   return ConnectionClass;
 }
 
-export function toConnection<T>(page: { rows: T[]; hasNextPage: boolean; totalCount: number }, cursor: (row: T) => string) {
+export function toConnection<T>(page: Page<T>, cursor: (row: T) => string) {
   const edges = page.rows.map((node) => ({ cursor: cursor(node), node }));
-  return { edges, pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null }, totalCount: page.totalCount };
+  return {
+    edges,
+    pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },
+    // A getter: the count query runs only when the client selects totalCount.
+    get totalCount() {
+      return page.count();
+    },
+  };
 }

@@ -59,10 +59,7 @@ export class CatalogQueries {
     const pageWhere: Prisma.ProductViewWhereInput = cursor
       ? { AND: [where, { OR: [{ name: { gt: cursor[0] } }, { name: cursor[0], id: { gt: cursor[1] } }] }] }
       : where;
-    const [rows, totalCount] = await Promise.all([
-      take === 0 ? Promise.resolve([]) : this.db.prisma.productView.findMany({ where: pageWhere, orderBy: [{ name: "asc" }, { id: "asc" }], take: take + 1, select: SELECT }),
-      this.db.prisma.productView.count({ where }),
-    ]);
-    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, totalCount };
+    const rows = take === 0 ? [] : await this.db.prisma.productView.findMany({ where: pageWhere, orderBy: [{ name: "asc" }, { id: "asc" }], take: take + 1, select: SELECT });
+    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count: () => this.db.prisma.productView.count({ where }) };
   }
 }

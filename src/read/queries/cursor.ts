@@ -27,5 +27,6 @@ export function decodeCursor(cursor: string | null | undefined): [string, string
 export interface Page<T> {
   rows: T[];
   hasNextPage: boolean;
-  totalCount: number;
+  /** Rows matching the filter over all pages; counted only if asked for. */
+  count(): Promise<number>;
 }

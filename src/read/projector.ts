@@ -172,10 +172,11 @@ export class Projector {
         this.statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
         this.statusesReadAt = Date.now();
       }
-      for (const projection of this.projections) {
-        if (this.statuses.get(projection.name) !== "RUNNING") continue;
-        await this.runProjection(projection);
-      }
+      // Projections are independent (own checkpoint, own transaction): run them side by side.
+      const statuses = this.statuses;
+      const runs = await Promise.allSettled(this.projections.filter((p) => statuses.get(p.name) === "RUNNING").map((p) => this.runProjection(p)));
+      const failed = runs.find((r): r is PromiseRejectedResult => r.status === "rejected");
+      if (failed) throw failed.reason;
       await this.recheckHeldBack(this.appliedEvents > appliedBefore);
     } catch (error) {
       this.options.logger.warn({ err: error }, "projector: run failed; the next poll retries");

@@ -20,7 +20,19 @@ function fieldDiff(actual: Json, expected: Json): string {
     .join("; ");
 }
 
-function tableDiff(table: string, what: string, rows: { id: string; label: string | null; expected: Json; actual: Json }[], labelPrefix = ""): string[] {
+/**
+ * Compares the CTEs `expected` and `actual` (both keyed by id, defined by `ctes`) row by row and
+ * reports each row that is missing on one side or differs, named by `labelColumn`.
+ */
+async function tableDiff(s: SqlSession, table: string, what: string, ctes: string, labelColumn: string, labelPrefix = ""): Promise<string[]> {
+  const rows = await s.query<{ id: string; label: string | null; expected: Json; actual: Json }>(`
+    WITH ${ctes}
+    SELECT COALESCE(e.id, a.id)::text AS id, COALESCE(e.${labelColumn}, a.${labelColumn}) AS label,
+           CASE WHEN e.id IS NULL THEN NULL ELSE to_jsonb(e) - 'id' END AS expected,
+           CASE WHEN a.id IS NULL THEN NULL ELSE to_jsonb(a) - 'id' END AS actual
+      FROM expected e FULL JOIN actual a ON a.id = e.id
+     WHERE e.id IS NULL OR a.id IS NULL OR to_jsonb(e) <> to_jsonb(a)
+     ORDER BY 1`);
   return rows.map((r) => {
     const name = `${table} ${what} ${r.id}${r.label ? ` (${labelPrefix}${r.label})` : ""}`;
     if (!r.actual) return `${name}: missing from the read table`;
@@ -31,8 +43,8 @@ function tableDiff(table: string, what: string, rows: { id: string; label: strin
 
 /** read.products = write.products + write.inventory + units of orders that were not cancelled. */
 export async function checkCatalog(s: SqlSession): Promise<string[]> {
-  const rows = await s.query<{ id: string; label: string | null; expected: Json; actual: Json }>(`
-    WITH sold AS (
+  return tableDiff(s, "read.products", "product", `
+    sold AS (
       SELECT l.product_id, sum(l.quantity)::int AS units_sold
         FROM "write".order_lines l JOIN "write".orders o ON o.id = l.order_id
        WHERE o.status <> 'CANCELLED'
@@ -45,20 +57,13 @@ export async function checkCatalog(s: SqlSession): Promise<string[]> {
         LEFT JOIN sold ON sold.product_id = p.id
     ), actual AS (
       SELECT id, sku, name, description, price_cents, available, in_stock, units_sold FROM "read".products
-    )
-    SELECT COALESCE(e.id, a.id)::text AS id, COALESCE(e.sku, a.sku) AS label,
-           CASE WHEN e.id IS NULL THEN NULL ELSE to_jsonb(e) - 'id' END AS expected,
-           CASE WHEN a.id IS NULL THEN NULL ELSE to_jsonb(a) - 'id' END AS actual
-      FROM expected e FULL JOIN actual a ON a.id = e.id
-     WHERE e.id IS NULL OR a.id IS NULL OR to_jsonb(e) <> to_jsonb(a)
-     ORDER BY 1`);
-  return tableDiff("read.products", "product", rows);
+    )`, "sku");
 }
 
 /** read.orders = write.orders, with the lines (sku and name as placed) of the order's OrderPlaced event. */
 export async function checkOrders(s: SqlSession): Promise<string[]> {
-  const rows = await s.query<{ id: string; label: string | null; expected: Json; actual: Json }>(`
-    WITH expected AS (
+  return tableDiff(s, "read.orders", "order", `
+    expected AS (
       SELECT o.id, o.customer_id, o.status, o.total_cents, o.item_count, o.version, o.placed_at, placed.data->'lines' AS lines
         FROM "write".orders o
         LEFT JOIN LATERAL (
@@ -66,14 +71,7 @@ export async function checkOrders(s: SqlSession): Promise<string[]> {
         ) placed ON true
     ), actual AS (
       SELECT id, customer_id, status, total_cents, item_count, version, placed_at, lines FROM "read".orders
-    )
-    SELECT COALESCE(e.id, a.id)::text AS id, COALESCE(e.customer_id, a.customer_id) AS label,
-           CASE WHEN e.id IS NULL THEN NULL ELSE to_jsonb(e) - 'id' END AS expected,
-           CASE WHEN a.id IS NULL THEN NULL ELSE to_jsonb(a) - 'id' END AS actual
-      FROM expected e FULL JOIN actual a ON a.id = e.id
-     WHERE e.id IS NULL OR a.id IS NULL OR to_jsonb(e) <> to_jsonb(a)
-     ORDER BY 1`);
-  return tableDiff("read.orders", "order", rows, "customer ");
+    )`, "customer_id", "customer ");
 }
 
 /**

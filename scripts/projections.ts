@@ -1,7 +1,8 @@
 // Operator CLI for projections (uses DATABASE_URL, or the embedded database when unset).
-//   npm run projections -- status            checkpoint, lag and status of every projection
-//   npm run projections -- rebuild <name>    rebuild from position 0 while the API serves the old rows, then swap
-//   npm run projections -- retry <name>      after fixing the cause of a FAILED projection, let the projector resume it
+//   npm run projections -- status                      checkpoint, lag and status of every projection
+//   npm run projections -- rebuild <name>... | --all   rebuild from position 0 while the API serves the old rows, then swap;
+//                                                      several at once read the log once and apply it side by side
+//   npm run projections -- retry <name>                after fixing the cause of a FAILED projection, let the projector resume it
 // The embedded database belongs to one process: stop the server before using this on it.
 import "reflect-metadata";
 import { loadConfig } from "../src/config";
@@ -11,35 +12,43 @@ import { createLogger } from "../src/logger";
 import { ensureCheckpoints, markRunning } from "../src/read/checkpoints";
 import { allProjections } from "../src/read/projections";
 import { ProjectionQueries } from "../src/read/queries/projections.queries";
-import { rebuildProjection } from "../src/read/rebuild";
+import { rebuildProjections } from "../src/read/rebuild";
 import { wakeProjectors } from "../src/read/projector";
 
-const [command, name] = process.argv.slice(2);
-const usage = "usage: npm run projections -- status | rebuild <name> | retry <name>";
-const projection = allProjections.find((p) => p.name === name);
-if (!command || (command !== "status" && !projection)) {
-  console.error(name ? `unknown projection "${name}"; known: ${allProjections.map((p) => p.name).join(", ")}` : usage);
+const [command, ...args] = process.argv.slice(2);
+const usage = "usage: npm run projections -- status | rebuild <name>... | rebuild --all | retry <name>";
+function fail(message: string): never {
+  console.error(message);
   process.exit(2);
 }
+if (!(command === "status" ? args.length === 0 : command === "retry" ? args.length === 1 : command === "rebuild" && args.length > 0)) fail(usage);
+const byName = (name: string) =>
+  allProjections.find((p) => p.name === name) ?? fail(`unknown projection "${name}"; known: ${allProjections.map((p) => p.name).join(", ")}`);
+const projections = command === "rebuild" && args.join(" ") === "--all" ? allProjections : args.map(byName);
+// Rows per batch of a rebuild: fewer, bigger statements (the catalog updates every product it
+// touches once per batch); two batches are in memory at a time (one applied, the next read).
+const REBUILD_BATCH_SIZE = 10_000;
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
 const db = await openDatabase(config);
 try {
   await migrate(db);
-  await ensureCheckpoints(db.prisma, allProjections.map((p) => p.name));
+  await ensureCheckpoints(db.sql, allProjections.map((p) => p.name));
   if (command === "status") {
     console.table(await new ProjectionQueries(db).statuses());
   } else if (command === "rebuild") {
-    const result = await rebuildProjection(db, projection!, { batchSize: Math.max(config.projectorBatchSize, 5000), logger });
-    console.log(`rebuilt ${projection!.name}: ${result.events} events in ${result.seconds.toFixed(2)} s (${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s)`);
-  } else if (command === "retry") {
-    const changed = await markRunning(db.prisma, projection!.name);
-    await wakeProjectors(db.prisma);
-    console.log(changed ? `${projection!.name} will resume from its checkpoint` : `${projection!.name} was not FAILED; nothing to do`);
+    const result = await rebuildProjections(db, projections, { batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE), logger });
+    const busy = result.perProjection.map((p) => `${p.name} ${p.seconds.toFixed(2)} s`).join(", ");
+    console.log(
+      `rebuilt ${projections.map((p) => p.name).join(", ")}: ${result.events} events in ${result.seconds.toFixed(2)} s ` +
+        `(${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s; time in each projection's transactions: ${busy})`,
+    );
   } else {
-    console.error(usage);
-    process.exitCode = 2;
+    const [projection] = projections;
+    const changed = await markRunning(db.sql, projection!.name);
+    await wakeProjectors(db.sql);
+    console.log(changed ? `${projection!.name} will resume from its checkpoint` : `${projection!.name} was not FAILED; nothing to do`);
   }
 } finally {
   await db.close();

@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import { PGlite, types, type QueryOptions, type Transaction } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
-import type { Database, Listener, ListenHandlers, SqlSession } from "./database";
+import type { Database, Listener, ListenHandlers, Sql, SqlSession } from "./database";
 import { isAlive } from "../shared/process";
 
 // The embedded database: one PGlite (Postgres compiled to WASM, single-user mode) in this process.
@@ -115,6 +115,29 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     }
   }
 
+  const sql: Sql = {
+    async query<T>(text: string, params: unknown[] = []) {
+      return (await pg.query<T>(text, params, SESSION_QUERY_OPTIONS)).rows;
+    },
+  };
+
+  async function transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const open = await beginTransaction("");
+    let result: T;
+    try {
+      result = await fn({
+        async query<R>(text: string, params: unknown[] = []) {
+          return (await open.tx.query<R>(text, params, SESSION_QUERY_OPTIONS)).rows;
+        },
+      });
+    } catch (error) {
+      await endTransaction(open, "rollback").catch(() => undefined);
+      throw error;
+    }
+    await endTransaction(open, "commit");
+    return result;
+  }
+
   async function openSession(): Promise<SqlSession> {
     // onLost is never called: there is no connection to lose.
     let closed = false;
@@ -221,6 +244,8 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     kind: "embedded",
     location,
     prisma,
+    sql,
+    transaction,
     openSession,
     listen,
     async close() {

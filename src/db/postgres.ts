@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client";
-import type { Database, Listener, ListenHandlers, SqlSession } from "./database";
+import type { Database, Listener, ListenHandlers, Sql, SqlSession } from "./database";
 
 // bigint columns (event positions) come back as strings; int8 stays exact.
 const RECONNECT_MIN_MS = 100;
@@ -17,6 +17,29 @@ export function redactUrl(url: string): string {
   }
 }
 
+// Every statement text gets a name, the same on every connection: pg then parses and plans it
+// once per connection and afterwards only binds and executes it. Texts are fixed in the code;
+// past the cap (a caller building texts it should not) statements run unnamed.
+const MAX_NAMED_STATEMENTS = 500;
+const statementNames = new Map<string, string>();
+
+function statement(text: string, values: unknown[]): pg.QueryConfig {
+  let name = statementNames.get(text);
+  if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
+    name = `s${statementNames.size + 1}`;
+    statementNames.set(text, name);
+  }
+  return name === undefined ? { text, values } : { name, text, values };
+}
+
+function sqlOn(queryable: pg.Pool | pg.PoolClient): Sql {
+  return {
+    async query<T>(text: string, params: unknown[] = []) {
+      return (await queryable.query(statement(text, params))).rows as T[];
+    },
+  };
+}
+
 export function openPostgres(url: string, poolSize: number): Database {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // An idle pooled connection killed by the server must not crash the process.
@@ -24,6 +47,30 @@ export function openPostgres(url: string, poolSize: number): Database {
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
+
+  async function transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    // The pool listens for errors only while a connection is idle: a connection cut between two
+    // statements of ours would otherwise be an unhandled 'error' event (a crash).
+    const onError = (error: Error) => (broken = error);
+    client.on("error", onError);
+    try {
+      await client.query("BEGIN");
+      const result = await fn(sqlOn(client));
+      // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
+      const committed = await client.query("COMMIT");
+      if (committed.command !== "COMMIT") throw new Error("the transaction was rolled back (an earlier statement failed)");
+      return result;
+    } catch (error) {
+      await client.query("ROLLBACK").catch((lost: Error) => (broken = lost));
+      throw error;
+    } finally {
+      // A connection that failed or could not roll back is discarded, not returned to the pool.
+      client.off("error", onError);
+      client.release(broken);
+    }
+  }
 
   async function openSession(onLost?: (error: Error) => void): Promise<SqlSession> {
     const client = new pg.Client({ connectionString: url });
@@ -37,7 +84,7 @@ export function openPostgres(url: string, poolSize: number): Database {
     await client.connect();
     const session: SqlSession = {
       async query<T>(sql: string, params: unknown[] = []) {
-        return (await client.query(sql, params)).rows as T[];
+        return (await client.query(statement(sql, params))).rows as T[];
       },
       async exec(sql: string) {
         await client.query(sql);
@@ -123,6 +170,8 @@ export function openPostgres(url: string, poolSize: number): Database {
     kind: "postgres",
     location: redactUrl(url),
     prisma,
+    sql: sqlOn(pool),
+    transaction,
     openSession,
     listen,
     async close() {

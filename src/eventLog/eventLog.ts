@@ -1,4 +1,4 @@
-import type { SqlSession, Tx } from "../db/database";
+import type { Sql } from "../db/database";
 import { sqlState } from "../shared/errors";
 import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from "../shared/events";
 
@@ -15,26 +15,31 @@ export class ConcurrencyError extends Error {
  * `events_appended`, delivered only if the transaction commits.
  */
 export async function appendEvents(
-  tx: Tx,
+  sql: Sql,
   events: NewEvent[],
   metadata: EventMetadata,
   occurredAt: Date,
 ): Promise<LogPosition> {
   if (events.length === 0) throw new Error("appendEvents: no events");
-  const params: unknown[] = [];
-  const rows = events.map((e) => {
-    const base = params.length;
-    params.push(e.streamId, e.streamType, e.streamVersion, e.type, JSON.stringify(e.data), JSON.stringify(metadata), occurredAt);
-    return `($${base + 1}::uuid, $${base + 2}, $${base + 3}::int, $${base + 4}, $${base + 5}::jsonb, $${base + 6}::jsonb, $${base + 7}::timestamptz)`;
-  });
   try {
-    const appended = await tx.$queryRawUnsafe<{ position: bigint; tx_id: string }[]>(
+    // One fixed statement whatever the number of events (arrays, unnested in order).
+    const appended = await sql.query<{ position: string; tx_id: string }>(
       `INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
-       VALUES ${rows.join(", ")}
+       SELECT stream_id, stream_type, stream_version, type, data, $6::jsonb, $7::timestamptz
+         FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::jsonb[]) WITH ORDINALITY AS e(stream_id, stream_type, stream_version, type, data, n)
+        ORDER BY n
        RETURNING position, tx_id::text AS tx_id`,
-      ...params,
+      [
+        events.map((e) => e.streamId),
+        events.map((e) => e.streamType),
+        events.map((e) => e.streamVersion),
+        events.map((e) => e.type),
+        events.map((e) => JSON.stringify(e.data)),
+        JSON.stringify(metadata),
+        occurredAt,
+      ],
     );
-    const last = appended.reduce((a, b) => (b.position > a.position ? b : a));
+    const last = appended.reduce((a, b) => (BigInt(b.position) > BigInt(a.position) ? b : a));
     return { txId: BigInt(last.tx_id), position: BigInt(last.position) };
   } catch (error) {
     if (sqlState(error) === "23505") throw new ConcurrencyError();
@@ -42,18 +47,8 @@ export async function appendEvents(
   }
 }
 
-/** Prisma (a client or a transaction) or any runner with the same raw-query signature (a SqlSession, see sessionReader). */
-export interface SqlReader {
-  $queryRawUnsafe<T = unknown>(sql: string, ...values: unknown[]): Promise<T>;
-}
-
-/** Reads through a dedicated session: plain driver rows, without Prisma's per-row conversion (bulk reads). */
-export function sessionReader(session: SqlSession): SqlReader {
-  return { $queryRawUnsafe: <T>(sql: string, ...values: unknown[]) => session.query(sql, values) as Promise<T> };
-}
-
 interface EventRow {
-  position: bigint;
+  position: string;
   tx_id: string;
   stream_id: string;
   stream_type: string;
@@ -86,11 +81,11 @@ function toRecorded(row: EventRow): RecordedEvent {
  * still appear is ever behind the returned ones.
  */
 export async function readEventsAfter(
-  db: SqlReader,
+  sql: Sql,
   after: LogPosition,
   limit: number,
 ): Promise<RecordedEvent[]> {
-  const rows = await db.$queryRawUnsafe<EventRow[]>(
+  const rows = await sql.query<EventRow>(
     // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
     // sorting '100' before '99' (skipping events) and defeating the index (a sort of the whole tail).
     `SELECT e.position, e.tx_id::text AS tx_id, e.stream_id::text AS stream_id, e.stream_type, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
@@ -99,9 +94,7 @@ export async function readEventsAfter(
         AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY e.tx_id, e.position
       LIMIT $3::int`,
-    after.txId.toString(),
-    after.position,
-    limit,
+    [after.txId.toString(), after.position, limit],
   );
   return rows.map(toRecorded);
 }
@@ -110,8 +103,8 @@ export async function readEventsAfter(
  * True when committed events exist that readEventsAfter still holds back because an older
  * transaction (of any database of the cluster) is open: their tx_id is not below xmin yet.
  */
-export async function hasHeldBackEvents(db: Pick<Tx, "$queryRawUnsafe">): Promise<boolean> {
-  const [row] = await db.$queryRawUnsafe<{ held: boolean }[]>(
+export async function hasHeldBackEvents(sql: Sql): Promise<boolean> {
+  const [row] = await sql.query<{ held: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM "write"."events" WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held`,
   );
   return row?.held === true;
@@ -124,12 +117,11 @@ export interface Backlog {
 }
 
 /** How far a reader at `after` is behind the committed log. */
-export async function backlogAfter(db: Pick<Tx, "$queryRawUnsafe">, after: LogPosition): Promise<Backlog> {
-  const [row] = await db.$queryRawUnsafe<{ events: bigint; oldest: Date | null }[]>(
+export async function backlogAfter(sql: Sql, after: LogPosition): Promise<Backlog> {
+  const [row] = await sql.query<{ events: string; oldest: Date | null }>(
     `SELECT count(*)::bigint AS events, min(occurred_at) AS oldest
        FROM "write"."events" WHERE (tx_id, position) > ($1::text::xid8, $2::bigint)`,
-    after.txId.toString(),
-    after.position,
+    [after.txId.toString(), after.position],
   );
   const oldest = row?.oldest ? new Date(row.oldest).getTime() : undefined;
   return {
@@ -139,11 +131,11 @@ export async function backlogAfter(db: Pick<Tx, "$queryRawUnsafe">, after: LogPo
 }
 
 /** The last event a transaction appended (to answer a replayed command with the first outcome). */
-export async function lastEventOfTransaction(db: SqlReader, txId: bigint): Promise<{ streamId: string; position: LogPosition } | undefined> {
-  const [row] = await db.$queryRawUnsafe<{ position: bigint; tx_id: string; stream_id: string }[]>(
+export async function lastEventOfTransaction(sql: Sql, txId: bigint): Promise<{ streamId: string; position: LogPosition } | undefined> {
+  const [row] = await sql.query<{ position: string; tx_id: string; stream_id: string }>(
     `SELECT position, tx_id::text AS tx_id, stream_id::text AS stream_id FROM "write"."events"
       WHERE tx_id = $1::text::xid8 ORDER BY position DESC LIMIT 1`,
-    txId.toString(),
+    [txId.toString()],
   );
   return row && { streamId: row.stream_id, position: { txId: BigInt(row.tx_id), position: BigInt(row.position) } };
 }

@@ -93,7 +93,7 @@ export class ChangeFeed {
 
   private async refreshCheckpoints(): Promise<void> {
     try {
-      for (const c of await listCheckpoints(this.db.prisma)) this.advance(c.name, c);
+      for (const c of await listCheckpoints(this.db.sql)) this.advance(c.name, c);
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not read checkpoints");
     }

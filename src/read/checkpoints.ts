@@ -1,4 +1,4 @@
-import type { Tx } from "../db/database";
+import type { Sql } from "../db/database";
 import type { LogPosition } from "../shared/events";
 import type { ReadChange } from "./projection";
 
@@ -12,20 +12,15 @@ export interface Checkpoint extends LogPosition {
   status: ProjectionRunStatus;
 }
 
-type Sql = Pick<Tx, "$queryRawUnsafe" | "$executeRawUnsafe">;
-
-export async function ensureCheckpoints(db: Sql, names: string[]): Promise<void> {
-  await db.$executeRawUnsafe(
-    `INSERT INTO "read"."projection_checkpoints" (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
-    names,
-  );
+export async function ensureCheckpoints(sql: Sql, names: string[]): Promise<void> {
+  await sql.query(`INSERT INTO "read"."projection_checkpoints" (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`, [names]);
 }
 
 /** Locks the checkpoint row for the rest of the transaction: two projectors can never apply the same batch. */
-export async function lockCheckpoint(tx: Sql, name: string): Promise<Checkpoint | undefined> {
-  const [row] = await tx.$queryRawUnsafe<{ name: string; tx_id: string; position: bigint; status: ProjectionRunStatus }[]>(
+export async function lockCheckpoint(sql: Sql, name: string): Promise<Checkpoint | undefined> {
+  const [row] = await sql.query<{ name: string; tx_id: string; position: string; status: ProjectionRunStatus }>(
     `SELECT name, tx_id::text AS tx_id, position, status FROM "read"."projection_checkpoints" WHERE name = $1 FOR UPDATE`,
-    name,
+    [name],
   );
   return row && { name: row.name, txId: BigInt(row.tx_id), position: BigInt(row.position), status: row.status };
 }
@@ -34,57 +29,54 @@ export async function lockCheckpoint(tx: Sql, name: string): Promise<Checkpoint 
  * Moves a checkpoint. With `changes`, also NOTIFYs read_changed in the same statement (one round
  * trip less per batch); every API instance hears it once the transaction commits.
  */
-export async function saveCheckpoint(tx: Sql, name: string, at: LogPosition, status: ProjectionRunStatus = "RUNNING", changes?: ReadChange[]): Promise<void> {
+export async function saveCheckpoint(sql: Sql, name: string, at: LogPosition, status: ProjectionRunStatus = "RUNNING", changes?: ReadChange[]): Promise<void> {
   const params = [name, at.txId.toString(), at.position, status];
   const update = `UPDATE "read"."projection_checkpoints"
         SET tx_id = $2::text::xid8, position = $3::bigint, status = $4, last_error = NULL, failed_position = NULL, updated_at = now()
       WHERE name = $1`;
   if (!changes) {
-    await tx.$executeRawUnsafe(update, ...params);
+    await sql.query(update, params);
     return;
   }
-  await tx.$executeRawUnsafe(
+  await sql.query(
     `WITH saved AS (${update} RETURNING 1)
      SELECT pg_notify('${READ_CHANGED}', m) FROM saved, unnest($5::text[]) AS t(m)`,
-    ...params,
-    readChangedMessages(name, at, changes),
+    [...params, readChangedMessages(name, at, changes)],
   );
 }
 
 /** Starts a checkpoint over at the beginning of the log (a rebuild's own checkpoint). */
-export async function resetCheckpoint(tx: Sql, name: string, status: ProjectionRunStatus): Promise<void> {
-  await tx.$executeRawUnsafe(
+export async function resetCheckpoint(sql: Sql, name: string, status: ProjectionRunStatus): Promise<void> {
+  await sql.query(
     `INSERT INTO "read"."projection_checkpoints" (name, tx_id, position, status) VALUES ($1, '0', 0, $2)
      ON CONFLICT (name) DO UPDATE SET tx_id = '0', position = 0, status = $2, last_error = NULL, failed_position = NULL, updated_at = now()`,
-    name,
-    status,
+    [name, status],
   );
 }
 
-export async function deleteCheckpoint(tx: Sql, name: string): Promise<void> {
-  await tx.$executeRawUnsafe(`DELETE FROM "read"."projection_checkpoints" WHERE name = $1`, name);
+export async function deleteCheckpoint(sql: Sql, name: string): Promise<void> {
+  await sql.query(`DELETE FROM "read"."projection_checkpoints" WHERE name = $1`, [name]);
 }
 
-export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint | null): Promise<void> {
-  await db.$executeRawUnsafe(
+export async function markFailed(sql: Sql, name: string, error: string, failedPosition: bigint | null): Promise<void> {
+  await sql.query(
     `UPDATE "read"."projection_checkpoints" SET status = 'FAILED', last_error = $2, failed_position = $3::bigint, updated_at = now() WHERE name = $1`,
-    name,
-    error.slice(0, 2000),
-    failedPosition,
+    [name, error.slice(0, 2000), failedPosition],
   );
 }
 
 /** Operator action after fixing the cause of a failure: the projector picks the projection up again. */
-export async function markRunning(db: Sql, name: string): Promise<number> {
-  return db.$executeRawUnsafe(
+export async function markRunning(sql: Sql, name: string): Promise<number> {
+  const changed = await sql.query(
     `UPDATE "read"."projection_checkpoints" SET status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
-      WHERE name = $1 AND status = 'FAILED'`,
-    name,
+      WHERE name = $1 AND status = 'FAILED' RETURNING 1`,
+    [name],
   );
+  return changed.length;
 }
 
-export async function listCheckpoints(db: Sql): Promise<Checkpoint[]> {
-  const rows = await db.$queryRawUnsafe<{ name: string; tx_id: string; position: bigint; status: ProjectionRunStatus }[]>(
+export async function listCheckpoints(sql: Sql): Promise<Checkpoint[]> {
+  const rows = await sql.query<{ name: string; tx_id: string; position: string; status: ProjectionRunStatus }>(
     `SELECT name, tx_id::text AS tx_id, position, status FROM "read"."projection_checkpoints" ORDER BY name`,
   );
   return rows.map((r) => ({ name: r.name, txId: BigInt(r.tx_id), position: BigInt(r.position), status: r.status }));

@@ -1,4 +1,4 @@
-import type { Tx } from "../db/database";
+import type { Sql } from "../db/database";
 import type { RecordedEvent } from "../shared/events";
 
 /** The read table a projection writes, by logical name → qualified SQL name. Rebuilds write to a copy. */
@@ -19,5 +19,5 @@ export interface Projection<Names extends string = string> {
   readonly name: string;
   /** Logical table name → live table in schema "read". */
   readonly tables: TableMap<Names>;
-  apply(tx: Tx, events: RecordedEvent[], tables: TableMap<Names>): Promise<ReadChange[]>;
+  apply(sql: Sql, events: RecordedEvent[], tables: TableMap<Names>): Promise<ReadChange[]>;
 }

@@ -1,4 +1,4 @@
-import type { Database, Listener, SqlSession, Tx } from "../db/database";
+import type { Database, Listener, Sql, SqlSession } from "../db/database";
 import { hasHeldBackEvents, readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { isConnectionError, isRetryableTransactionError } from "../shared/errors";
@@ -10,8 +10,8 @@ const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
 export const EVENTS_APPENDED = "events_appended";
 
 /** Wakes the projector leader, wherever it runs (after an operator changed a checkpoint). */
-export async function wakeProjectors(db: Pick<Tx, "$executeRawUnsafe">): Promise<void> {
-  await db.$executeRawUnsafe(`SELECT pg_notify($1, '')`, EVENTS_APPENDED);
+export async function wakeProjectors(sql: Sql): Promise<void> {
+  await sql.query(`SELECT pg_notify($1, '')`, [EVENTS_APPENDED]);
 }
 
 export interface ProjectorObserver {
@@ -76,7 +76,7 @@ export class Projector {
 
   async start(): Promise<void> {
     this.stopped = false;
-    await ensureCheckpoints(this.db.prisma, this.projections.map((p) => p.name));
+    await ensureCheckpoints(this.db.sql, this.projections.map((p) => p.name));
     await this.tryLead();
     this.timer = setInterval(() => (this.isLeader ? this.wake() : void this.tryLead()), this.options.pollMs);
     this.timer.unref();
@@ -108,7 +108,7 @@ export class Projector {
 
   /** Projects until every running projection has caught up with the committed log (CLI, tests). */
   async catchUp(): Promise<void> {
-    await ensureCheckpoints(this.db.prisma, this.projections.map((p) => p.name));
+    await ensureCheckpoints(this.db.sql, this.projections.map((p) => p.name));
     this.statuses = undefined;
     await this.runAll();
   }
@@ -169,7 +169,7 @@ export class Projector {
       // Statuses change rarely (a poison event here, an operator's retry elsewhere): re-read them
       // on the poll, not on every wake-up. applyBatch re-checks under the checkpoint's lock.
       if (!this.statuses || Date.now() - this.statusesReadAt >= this.options.pollMs) {
-        this.statuses = new Map((await listCheckpoints(this.db.prisma)).map((c) => [c.name, c.status]));
+        this.statuses = new Map((await listCheckpoints(this.db.sql)).map((c) => [c.name, c.status]));
         this.statusesReadAt = Date.now();
       }
       // Projections are independent (own checkpoint, own transaction): run them side by side.
@@ -193,7 +193,7 @@ export class Projector {
     // The look is due only if no other run comes first (under load, NOTIFYs keep waking us anyway).
     clearTimeout(this.heldBackTimer);
     this.heldBackTimer = undefined;
-    if (this.stopped || !(await hasHeldBackEvents(this.db.prisma))) {
+    if (this.stopped || !(await hasHeldBackEvents(this.db.sql))) {
       this.heldBackDelayMs = 0;
       return;
     }
@@ -226,7 +226,7 @@ export class Projector {
         const first = error instanceof BatchError ? error.first : undefined;
         const message = String((cause as Error)?.message ?? cause);
         this.options.logger.error({ err: cause, projection: projection.name, position: first?.position?.toString() }, "projector: poison event; projection halted");
-        await markFailed(this.db.prisma, projection.name, message, first?.position ?? 0n);
+        await markFailed(this.db.sql, projection.name, message, first?.position ?? 0n);
         this.statuses?.set(projection.name, "FAILED");
         this.options.observer?.onFailed?.(projection.name);
         return;
@@ -239,21 +239,18 @@ export class Projector {
     const started = performance.now();
     let first: RecordedEvent | undefined;
     try {
-      const count = await this.db.prisma.$transaction(
-        async (tx) => {
-          const checkpoint = await lockCheckpoint(tx, projection.name);
-          if (!checkpoint || checkpoint.status !== "RUNNING") return 0;
-          const events = await readEventsAfter(tx, checkpoint, limit);
-          first = events[0];
-          const last = events.at(-1);
-          if (!last) return 0;
-          const changes = await projection.apply(tx, events, projection.tables);
-          await this.options.beforeCheckpoint?.(projection.name, events);
-          await saveCheckpoint(tx, projection.name, last, "RUNNING", changes);
-          return events.length;
-        },
-        { maxWait: 10_000, timeout: 120_000 },
-      );
+      const count = await this.db.transaction(async (sql) => {
+        const checkpoint = await lockCheckpoint(sql, projection.name);
+        if (!checkpoint || checkpoint.status !== "RUNNING") return 0;
+        const events = await readEventsAfter(sql, checkpoint, limit);
+        first = events[0];
+        const last = events.at(-1);
+        if (!last) return 0;
+        const changes = await projection.apply(sql, events, projection.tables);
+        await this.options.beforeCheckpoint?.(projection.name, events);
+        await saveCheckpoint(sql, projection.name, last, "RUNNING", changes);
+        return events.length;
+      });
       this.appliedEvents += count;
       if (count > 0) this.options.observer?.onBatch?.(projection.name, count, (performance.now() - started) / 1000);
       return count;

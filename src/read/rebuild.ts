@@ -1,5 +1,5 @@
-import type { Database, Tx } from "../db/database";
-import { readEventsAfter, sessionReader } from "../eventLog/eventLog";
+import type { Database, Sql } from "../db/database";
+import { readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { LOG_START, type LogPosition, type RecordedEvent } from "../shared/events";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
@@ -7,128 +7,202 @@ import type { Projection, TableMap } from "./projection";
 import { wakeProjectors } from "./projector";
 
 export interface RebuildResult {
+  /** Events read from the log (every projection rebuilt applied all of them). */
   events: number;
   seconds: number;
+  /** Seconds each projection spent in its own transactions (batches, index builds), side by side with the others. */
+  perProjection: { name: string; seconds: number }[];
+}
+
+interface Target {
+  projection: Projection;
+  shadowTables: TableMap;
+  /** The rebuild's own checkpoint, "<name>@rebuild". */
+  checkpoint: string;
+  busyMs: number;
 }
 
 const shadowName = (table: string) => table.replace(/"$/, '__rebuild"');
 const bare = (qualified: string) => qualified.split(".").pop()!.replace(/"/g, "");
 
+/** Rebuilds one projection: see rebuildProjections. */
+export function rebuildProjection(db: Database, projection: Projection, options: { batchSize: number; logger: Logger }): Promise<RebuildResult> {
+  return rebuildProjections(db, [projection], options);
+}
+
 /**
- * Rebuilds a projection from position 0 into copies of its tables while the live tables keep
- * serving, then swaps them in one short transaction:
+ * Rebuilds projections from position 0 into copies of their tables while the live tables keep
+ * serving, then swaps them all in one short transaction:
  *   1. CREATE TABLE <t>__rebuild (LIKE <t> INCLUDING ALL), checkpoint "<name>@rebuild" at 0;
- *   2. apply the whole log in batches (gap-safe, like the projector) into the copies;
- *   3. lock the live checkpoint (the projector waits), apply what arrived meanwhile, rename the
- *      copies over the live tables (index names restored), move the checkpoint, drop the old.
+ *   2. read the whole log ONCE, in batches (gap-safe, like the projector), and apply each batch
+ *      to every projection side by side, each in its own transaction (own connection, so the
+ *      database uses more than one core), while the next batch is being read;
+ *   3. build the secondary indexes, side by side;
+ *   4. lock the live checkpoints (the projector waits), apply what arrived meanwhile, rename the
+ *      copies over the live tables (index names restored), move the checkpoints, drop the old.
+ * A failure anywhere leaves every live table as it was; a rerun starts over from fresh copies.
  */
-export async function rebuildProjection(db: Database, projection: Projection, options: { batchSize: number; logger: Logger }): Promise<RebuildResult> {
+export async function rebuildProjections(db: Database, projections: Projection[], options: { batchSize: number; logger: Logger }): Promise<RebuildResult> {
   const started = performance.now();
-  const shadowTables = Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowName(v)])) as TableMap;
-  const shadowCheckpoint = `${projection.name}@rebuild`;
+  const names = projections.map((p) => p.name);
+  if (names.length === 0 || new Set(names).size !== names.length) throw new Error(`rebuild: expected distinct projections, got [${names.join(", ")}]`);
+  const targets: Target[] = projections.map((projection) => ({
+    projection,
+    shadowTables: Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowName(v)])),
+    checkpoint: `${projection.name}@rebuild`,
+    busyMs: 0,
+  }));
   const lockSession = await db.openSession();
-  let events = 0;
   try {
-    const [lock] = await lockSession.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`rebuild:${projection.name}`]);
-    if (!lock?.locked) throw new Error(`a rebuild of ${projection.name} is already running`);
-    const reader = sessionReader(lockSession);
-
-    await db.prisma.$transaction(async (tx) => {
-      for (const [logical, live] of Object.entries(projection.tables)) {
-        await tx.$executeRawUnsafe(`DROP TABLE IF EXISTS ${shadowTables[logical]}`);
-        await tx.$executeRawUnsafe(`CREATE TABLE ${shadowTables[logical]} (LIKE ${live} INCLUDING ALL)`);
-        // Secondary indexes are built once at the end, not maintained row by row while filling.
-        for (const index of await secondaryIndexes(tx, shadowTables[logical]!)) await tx.$executeRawUnsafe(`DROP INDEX "read"."${index.name}"`);
-      }
-      await resetCheckpoint(tx, shadowCheckpoint, "REBUILDING");
-    });
-
-    // Catch up outside the swap, batch by batch, so the live tables are locked only briefly.
-    let at: LogPosition = LOG_START;
-    for (;;) {
-      // Only this rebuild writes the copies (advisory lock), so the log can be read outside the
-      // batch's transaction, through the session: plain rows, cheaper than Prisma's conversion.
-      const batch = await readEventsAfter(reader, at, options.batchSize);
-      const { applied, next } = await db.prisma.$transaction((tx) => applyInto(tx, projection, shadowTables, shadowCheckpoint, at, batch), { timeout: 300_000 });
-      events += applied;
-      at = next;
-      if (applied < options.batchSize) break;
-      if (events % (options.batchSize * 20) === 0) options.logger.info({ projection: projection.name, events }, "rebuild: progress");
+    // Only the holder of a projection's lock writes its copies: a second rebuild of it stops here,
+    // before touching the copies or the checkpoint of the one running.
+    for (const name of names) {
+      const [lock] = await lockSession.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`rebuild:${name}`]);
+      if (!lock?.locked) throw new Error(`a rebuild of ${name} is already running`);
     }
-
-    await db.prisma.$transaction(
-      async (tx) => {
-        for (const [logical, live] of Object.entries(projection.tables)) {
-          for (const index of await secondaryIndexes(tx, live)) {
-            await tx.$executeRawUnsafe(index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${shadowTables[logical]} `));
-          }
-        }
-      },
-      { timeout: 300_000 },
-    );
-
-    await db.prisma.$transaction(
-      async (tx) => {
-        const live = await lockCheckpoint(tx, projection.name);
-        if (!live) throw new Error(`unknown projection ${projection.name}`);
-        for (;;) {
-          const { applied, next } = await applyInto(tx, projection, shadowTables, shadowCheckpoint, at, await readEventsAfter(tx, at, options.batchSize));
-          events += applied;
-          at = next;
-          if (applied < options.batchSize) break;
-        }
-        for (const [logical, liveTable] of Object.entries(projection.tables)) await swapTable(tx, liveTable, shadowTables[logical]!);
-        await saveCheckpoint(tx, projection.name, at, "RUNNING", []);
-        await deleteCheckpoint(tx, shadowCheckpoint);
-        await wakeProjectors(tx);
-      },
-      { timeout: 300_000 },
-    );
-    return { events, seconds: (performance.now() - started) / 1000 };
-  } catch (error) {
-    await markFailed(db.prisma, shadowCheckpoint, String((error as Error)?.message ?? error), null).catch(() => undefined);
-    throw error;
+    try {
+      const events = await fillCopies(db, lockSession, targets, options);
+      return { events, seconds: (performance.now() - started) / 1000, perProjection: targets.map((t) => ({ name: t.projection.name, seconds: t.busyMs / 1000 })) };
+    } catch (error) {
+      const message = String((error as Error)?.message ?? error);
+      for (const t of targets) await markFailed(db.sql, t.checkpoint, message, null).catch(() => undefined);
+      throw error;
+    }
   } finally {
     await lockSession.close();
   }
 }
 
-async function applyInto(tx: Tx, projection: Projection, tables: TableMap, checkpoint: string, after: LogPosition, events: RecordedEvent[]) {
+async function fillCopies(db: Database, reader: Sql, targets: Target[], options: { batchSize: number; logger: Logger }): Promise<number> {
+  const names = targets.map((t) => t.projection.name);
+  await db.transaction(async (sql) => {
+    for (const t of targets) {
+      for (const [logical, live] of Object.entries(t.projection.tables)) {
+        const shadow = t.shadowTables[logical]!;
+        await sql.query(`DROP TABLE IF EXISTS ${shadow}`);
+        await sql.query(`CREATE TABLE ${shadow} (LIKE ${live} INCLUDING ALL)`);
+        // Secondary indexes are built once at the end, not maintained row by row while filling.
+        for (const index of await secondaryIndexes(sql, shadow)) await sql.query(`DROP INDEX "read"."${index.name}"`);
+      }
+      await resetCheckpoint(sql, t.checkpoint, "REBUILDING");
+    }
+  });
+
+  // Catch up outside the swap, batch by batch, so the live tables are locked only briefly. Only
+  // this rebuild writes the copies (advisory locks), so the log is read outside the batches'
+  // transactions, through the lock's session: plain rows, cheaper than Prisma's conversion, and
+  // the next batch is read while the projections apply this one.
+  let events = 0;
+  let at: LogPosition = LOG_START;
+  let next = prefetch(reader, at, options.batchSize);
+  for (;;) {
+    const batch = await next;
+    const last = batch.at(-1);
+    const full = batch.length === options.batchSize;
+    if (last && full) next = prefetch(reader, last, options.batchSize);
+    if (last) {
+      await settleAll(targets.map((t) => busy(t, () => db.transaction((sql) => applyInto(sql, t, batch, true)))));
+      at = { txId: last.txId, position: last.position };
+      events += batch.length;
+    }
+    if (!full) break;
+    if (events % (options.batchSize * 20) === 0) options.logger.info({ projections: names, events }, "rebuild: progress");
+  }
+
+  // One statement (one transaction) per index, so the database builds them side by side.
+  const builds: { target: Target; sql: string }[] = [];
+  for (const t of targets) {
+    for (const [logical, live] of Object.entries(t.projection.tables)) {
+      for (const index of await secondaryIndexes(db.sql, live)) {
+        builds.push({ target: t, sql: index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `) });
+      }
+    }
+  }
+  await settleAll(builds.map((b) => busy(b.target, () => db.sql.query(b.sql))));
+
+  await db.transaction(async (sql) => {
+    // Same order in every rebuild; the projector locks one checkpoint at a time.
+    for (const name of [...names].sort()) {
+      if (!(await lockCheckpoint(sql, name))) throw new Error(`unknown projection ${name}`);
+    }
+    for (;;) {
+      const batch = await readEventsAfter(sql, at, options.batchSize);
+      const last = batch.at(-1);
+      if (!last) break;
+      for (const t of targets) await applyInto(sql, t, batch, false);
+      at = { txId: last.txId, position: last.position };
+      events += batch.length;
+      if (batch.length < options.batchSize) break;
+    }
+    for (const t of targets) {
+      for (const [logical, liveTable] of Object.entries(t.projection.tables)) await swapTable(sql, liveTable, t.shadowTables[logical]!);
+      await saveCheckpoint(sql, t.projection.name, at, "RUNNING", []);
+      await deleteCheckpoint(sql, t.checkpoint);
+    }
+    await wakeProjectors(sql);
+  });
+  return events;
+}
+
+/** Starts a read ahead; its failure surfaces where it is awaited (not as an unhandled rejection meanwhile). */
+function prefetch(reader: Sql, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+  const read = readEventsAfter(reader, after, limit);
+  read.catch(() => undefined);
+  return read;
+}
+
+/** Waits for every one (no transaction is left running), then fails with the first failure. */
+async function settleAll(runs: Promise<unknown>[]): Promise<void> {
+  const failed = (await Promise.allSettled(runs)).find((r): r is PromiseRejectedResult => r.status === "rejected");
+  if (failed) throw failed.reason;
+}
+
+async function busy<T>(target: Target, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    target.busyMs += performance.now() - started;
+  }
+}
+
+async function applyInto(sql: Sql, target: Target, events: RecordedEvent[], copyOnly: boolean): Promise<void> {
   const last = events.at(-1);
-  if (!last) return { applied: 0, next: after };
-  await projection.apply(tx, events, tables);
-  const next = { txId: last.txId, position: last.position };
-  await saveCheckpoint(tx, checkpoint, next, "REBUILDING");
-  return { applied: events.length, next };
+  if (!last) return;
+  // A batch that only fills the copies need not wait for its WAL to reach the disk: a crash
+  // loses at most the last batches, rows and checkpoint together, and a rerun starts over
+  // anyway. The swap's transaction commits synchronously, flushing everything before it.
+  if (copyOnly) await sql.query(`SET LOCAL synchronous_commit = off`);
+  await target.projection.apply(sql, events, target.shadowTables);
+  await saveCheckpoint(sql, target.checkpoint, last, "REBUILDING");
 }
 
 /** Indexes that back no constraint (not the primary key, not unique), with their definitions. */
-function secondaryIndexes(tx: Tx, table: string) {
-  return tx.$queryRawUnsafe<{ name: string; def: string }[]>(
+function secondaryIndexes(sql: Sql, table: string) {
+  return sql.query<{ name: string; def: string }>(
     `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
        FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
       WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND NOT i.indisunique`,
-    table,
+    [table],
   );
 }
 
 /** Renames the rebuilt table over the live one and gives its indexes the live indexes' names. */
-async function swapTable(tx: Tx, live: string, shadow: string): Promise<void> {
+async function swapTable(sql: Sql, live: string, shadow: string): Promise<void> {
   const liveName = bare(live);
   const shadowBare = bare(shadow);
   const indexes = async (table: string) =>
-    tx.$queryRawUnsafe<{ name: string; def: string }[]>(
+    sql.query<{ name: string; def: string }>(
       `SELECT indexname AS name, regexp_replace(indexdef, '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ', '') AS def
          FROM pg_indexes WHERE schemaname = 'read' AND tablename = $1`,
-      table,
+      [table],
     );
   const liveIndexes = await indexes(liveName);
   const shadowIndexes = await indexes(shadowBare);
-  await tx.$executeRawUnsafe(`DROP TABLE ${live}`);
-  await tx.$executeRawUnsafe(`ALTER TABLE ${shadow} RENAME TO "${liveName}"`);
+  await sql.query(`DROP TABLE ${live}`);
+  await sql.query(`ALTER TABLE ${shadow} RENAME TO "${liveName}"`);
   for (const index of shadowIndexes) {
     const original = liveIndexes.find((l) => l.def === index.def);
-    if (original && original.name !== index.name) await tx.$executeRawUnsafe(`ALTER INDEX "read"."${index.name}" RENAME TO "${original.name}"`);
+    if (original && original.name !== index.name) await sql.query(`ALTER INDEX "read"."${index.name}" RENAME TO "${original.name}"`);
   }
 }
-

@@ -1,4 +1,4 @@
-import type { Tx } from "../db/database";
+import type { Sql } from "../db/database";
 import type { Actor, Role } from "../shared/auth";
 import type { IdGenerator } from "../shared/clock";
 import type { NewEvent } from "../shared/events";
@@ -22,7 +22,8 @@ export interface Decided<Result> {
 export interface CommandDefinition<Input, Result> {
   readonly name: string;
   readonly roles: readonly Role[];
-  handle(tx: Tx, input: Input, ctx: CommandContext): Promise<Decided<Result>>;
+  /** Runs inside the bus's transaction: use only `sql` (the write tables, in schema "write"). */
+  handle(sql: Sql, input: Input, ctx: CommandContext): Promise<Decided<Result>>;
   /** The client's idempotency key, for commands that take one (the bus makes them idempotent). */
   idempotencyKey?(input: Input): string | null | undefined;
   /** What a key stands for; the same key with a different request is a CONFLICT. Default: the input. */

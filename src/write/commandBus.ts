@@ -81,25 +81,22 @@ export class CommandBus {
     options: DispatchOptions,
   ): Promise<CommandOutcome<Result>> {
     const now = this.clock.now();
-    return this.db.prisma.$transaction(
-      async (tx) => {
-        if (key !== undefined) {
-          const request = command.fingerprint ? command.fingerprint(input) : input;
-          const replay = await claimKey(tx, { actorId: actor.id, command: command.name, key, request, now });
-          if (replay) return { result: command.resultOf(replay.streamId), position: replay.position };
-        }
-        const { events, result } = await command.handle(tx, input, { actor, now, newId: this.newId });
-        const position = await appendEvents(tx, events, {
-          correlationId: options.correlationId,
-          causationId: options.causationId ?? null,
-          actor: { id: actor.id, role: actor.role },
-          command: command.name,
-          ...(key !== undefined ? { idempotencyKey: key } : {}),
-        }, now);
-        return { result, position };
-      },
-      { maxWait: 5_000, timeout: 10_000 },
-    );
+    return this.db.transaction(async (sql) => {
+      if (key !== undefined) {
+        const request = command.fingerprint ? command.fingerprint(input) : input;
+        const replay = await claimKey(sql, { actorId: actor.id, command: command.name, key, request, now });
+        if (replay) return { result: command.resultOf(replay.streamId), position: replay.position };
+      }
+      const { events, result } = await command.handle(sql, input, { actor, now, newId: this.newId });
+      const position = await appendEvents(sql, events, {
+        correlationId: options.correlationId,
+        causationId: options.causationId ?? null,
+        actor: { id: actor.id, role: actor.role },
+        command: command.name,
+        ...(key !== undefined ? { idempotencyKey: key } : {}),
+      }, now);
+      return { result, position };
+    });
   }
 }
 

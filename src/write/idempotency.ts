@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Tx } from "../db/database";
+import type { Sql } from "../db/database";
 import { lastEventOfTransaction } from "../eventLog/eventLog";
 import { badInput, conflict } from "../shared/errors";
 import type { LogPosition } from "../shared/events";
@@ -25,23 +25,21 @@ export function checkKey(key: string): void {
  * committed, this returns where its events went (the replay's answer), else the claim is ours.
  * A rejected command rolls its claim back with everything else, so its retry is decided afresh.
  */
-export async function claimKey(tx: Tx, claim: KeyClaim): Promise<{ streamId: string; position: LogPosition } | undefined> {
+export async function claimKey(sql: Sql, claim: KeyClaim): Promise<{ streamId: string; position: LogPosition } | undefined> {
   const requestHash = createHash("sha256").update(JSON.stringify(claim.request)).digest("hex");
-  const { count } = await tx.commandKey.createMany({
-    data: [{ actorId: claim.actorId, command: claim.command, key: claim.key, requestHash, createdAt: claim.now }],
-    skipDuplicates: true,
-  });
-  if (count === 1) return undefined;
-  // tx_id is Unsupported("xid8") for Prisma's models: read it as text.
-  const [first] = await tx.$queryRawUnsafe<{ request_hash: string; tx_id: string }[]>(
+  const claimed = await sql.query(
+    `INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT DO NOTHING RETURNING 1`,
+    [claim.actorId, claim.command, claim.key, requestHash, claim.now],
+  );
+  if (claimed.length === 1) return undefined;
+  const [first] = await sql.query<{ request_hash: string; tx_id: string }>(
     `SELECT request_hash, tx_id::text AS tx_id FROM "write"."command_keys" WHERE actor_id = $1 AND command = $2 AND key = $3`,
-    claim.actorId,
-    claim.command,
-    claim.key,
+    [claim.actorId, claim.command, claim.key],
   );
   if (!first) throw new Error(`idempotency key ${claim.key} neither claimed nor found`);
   if (first.request_hash !== requestHash) throw conflict("this idempotencyKey was already used for a different request", { field: "idempotencyKey" });
-  const replay = await lastEventOfTransaction(tx, BigInt(first.tx_id));
+  const replay = await lastEventOfTransaction(sql, BigInt(first.tx_id));
   if (!replay) throw new Error(`idempotency key ${claim.key} without the events of its transaction`);
   return replay;
 }

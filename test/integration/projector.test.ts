@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Database, Tx } from "../../src/db/database";
+import type { Database, Sql } from "../../src/db/database";
 import { migrate } from "../../src/db/migrate";
 import { openPostgres } from "../../src/db/postgres";
 import { readEventsAfter } from "../../src/eventLog/eventLog";
@@ -353,16 +353,16 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
   });
 });
 
-async function rowsOf(sql: Pick<Tx, "$queryRawUnsafe">, products: string, orders: string) {
-  // Whole rows as JSON (Prisma cannot read xid8 columns directly).
-  const all = (table: string) => sql.$queryRawUnsafe<{ row: unknown }[]>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`);
+async function rowsOf(sql: Sql, products: string, orders: string) {
+  // Whole rows as JSON (xid8 columns included).
+  const all = (table: string) => sql.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`);
   return { products: (await all(products)).map((r) => r.row), orders: (await all(orders)).map((r) => r.row) };
 }
 
 async function wholeLog() {
   const [{ n }] = (await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM "write"."events"`)) as [{ n: number }];
   return eventually(async () => {
-    const events = await readEventsAfter(database.prisma, LOG_START, 100_000);
+    const events = await readEventsAfter(database.sql, LOG_START, 100_000);
     return events.length === n ? events : undefined;
   }, CAUGHT_UP);
 }
@@ -371,11 +371,11 @@ describe("replaying events a projection has already applied", () => {
   it("changes no row of the live read tables", async () => {
     await catchUpWith(projector);
     const events = await wholeLog();
-    const before = await rowsOf(database.prisma, `"read"."products"`, `"read"."orders"`);
+    const before = await rowsOf(database.sql, `"read"."products"`, `"read"."orders"`);
     expect(before.products.length).toBeGreaterThan(0);
     expect(before.orders.length).toBeGreaterThan(0);
 
-    const afterEach = await database.prisma.$transaction(async (tx) => {
+    const afterEach = await database.transaction(async (tx) => {
       const seen = [];
       for (let i = 0; i < 2; i++) {
         await catalogProjection.apply(tx, events, catalogProjection.tables);
@@ -390,12 +390,12 @@ describe("replaying events a projection has already applied", () => {
   it("gives the same rows applied twice in one batch as the projector built batch by batch", async () => {
     await catchUpWith(projector);
     const events = await wholeLog();
-    const live = await rowsOf(database.prisma, `"read"."products"`, `"read"."orders"`);
+    const live = await rowsOf(database.sql, `"read"."products"`, `"read"."orders"`);
     const tables = { products: `pg_temp."replay_products"`, orders: `pg_temp."replay_orders"` };
 
-    const [once, twice] = await database.prisma.$transaction(async (tx) => {
-      await tx.$executeRawUnsafe(`CREATE TEMP TABLE "replay_products" (LIKE "read"."products" INCLUDING ALL) ON COMMIT DROP`);
-      await tx.$executeRawUnsafe(`CREATE TEMP TABLE "replay_orders" (LIKE "read"."orders" INCLUDING ALL) ON COMMIT DROP`);
+    const [once, twice] = await database.transaction(async (tx) => {
+      await tx.query(`CREATE TEMP TABLE "replay_products" (LIKE "read"."products" INCLUDING ALL) ON COMMIT DROP`);
+      await tx.query(`CREATE TEMP TABLE "replay_orders" (LIKE "read"."orders" INCLUDING ALL) ON COMMIT DROP`);
       const seen = [];
       for (let i = 0; i < 2; i++) {
         await catalogProjection.apply(tx, events, { products: tables.products });
@@ -464,7 +464,7 @@ describe("with the API running", () => {
 
       // The fix: the conflicting row goes; then the operator's retry.
       await db.sql(`DELETE FROM "read"."products" WHERE id = $1`, [victim.id]);
-      expect(await markRunning(t.app.db.prisma, "catalog")).toBe(1);
+      expect(await markRunning(t.app.db.sql, "catalog")).toBe(1);
 
       await eventually(async () => {
         const rows = await readProducts([poisonProduct.id, other.id]);

@@ -1,4 +1,4 @@
-import type { Tx } from "../../db/database";
+import type { Sql } from "../../db/database";
 import { assertNever, comparePositions, type LogPosition, type RecordedEvent } from "../../shared/events";
 import type { CatalogEvent } from "../../write/catalog/catalog.events";
 import type { OrderEvent } from "../../write/orders/orders.events";
@@ -27,7 +27,7 @@ export const catalogProjection: Projection<"products"> = {
   name: "catalog",
   tables: { products: `"read"."products"` },
 
-  async apply(tx, events, tables) {
+  async apply(sql, events, tables) {
     const created: Record<string, unknown>[] = [];
     const deltas = new Map<string, Delta>();
     const touch = (id: string, e: RecordedEvent, available: number, unitsSold: number) => {
@@ -71,31 +71,31 @@ export const catalogProjection: Projection<"products"> = {
       }
     }
 
-    if (created.length > 0) await insertProducts(tx, tables, created);
-    if (deltas.size > 0) await applyDeltas(tx, tables, [...deltas.values()]);
+    if (created.length > 0) await insertProducts(sql, tables, created);
+    if (deltas.size > 0) await applyDeltas(sql, tables, [...deltas.values()]);
     const ids = [...new Set([...created.map((c) => c.id as string), ...deltas.keys()])];
     return ids.length > 0 ? [{ table: "products", ids }] : [];
   },
 };
 
-async function insertProducts(tx: Tx, tables: TableMap<"products">, rows: Record<string, unknown>[]): Promise<void> {
-  await tx.$executeRawUnsafe(
+async function insertProducts(sql: Sql, tables: TableMap<"products">, rows: Record<string, unknown>[]): Promise<void> {
+  await sql.query(
     `INSERT INTO ${tables.products} (id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
      SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx::text::xid8, applied_pos
        FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, sku text, name text, description text, price_cents int, available int,
             in_stock boolean, units_sold int, created_at timestamptz, updated_at timestamptz, applied_tx text, applied_pos bigint)
      ON CONFLICT (id) DO NOTHING`,
-    JSON.stringify(rows),
+    [JSON.stringify(rows)],
   );
 }
 
-async function applyDeltas(tx: Tx, tables: TableMap<"products">, deltas: Delta[]): Promise<void> {
+async function applyDeltas(sql: Sql, tables: TableMap<"products">, deltas: Delta[]): Promise<void> {
   const rows = deltas.map((d) => ({
     id: d.id, available: d.available, units_sold: d.unitsSold, updated_at: d.updatedAt.toISOString(),
     first_tx: d.first.txId.toString(), first_pos: d.first.position.toString(),
     last_tx: d.last.txId.toString(), last_pos: d.last.position.toString(),
   }));
-  await tx.$executeRawUnsafe(
+  await sql.query(
     `UPDATE ${tables.products} AS p
         SET available = p.available + d.available,
             in_stock = p.available + d.available > 0,
@@ -107,6 +107,6 @@ async function applyDeltas(tx: Tx, tables: TableMap<"products">, deltas: Delta[]
             first_tx text, first_pos bigint, last_tx text, last_pos bigint)
       WHERE p.id = d.id
         AND (p.applied_tx, p.applied_pos) < (d.first_tx::text::xid8, d.first_pos)`,
-    JSON.stringify(rows),
+    [JSON.stringify(rows)],
   );
 }

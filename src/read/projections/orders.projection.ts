@@ -20,7 +20,7 @@ export const ordersProjection: Projection<"orders"> = {
   name: "orders",
   tables: { orders: `"read"."orders"` },
 
-  async apply(tx, events, tables) {
+  async apply(sql, events, tables) {
     const placed: Record<string, unknown>[] = [];
     const changes = new Map<string, StatusChange>();
     for (const e of events) {
@@ -55,21 +55,21 @@ export const ordersProjection: Projection<"orders"> = {
       }
     }
     if (placed.length > 0) {
-      await tx.$executeRawUnsafe(
+      await sql.query(
         `INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
          SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, customer_id text, status text, total_cents int, item_count int,
                 lines jsonb, placed_at timestamptz, updated_at timestamptz, version int)
          ON CONFLICT (id) DO NOTHING`,
-        JSON.stringify(placed),
+        [JSON.stringify(placed)],
       );
     }
     if (changes.size > 0) {
-      await tx.$executeRawUnsafe(
+      await sql.query(
         `UPDATE ${tables.orders} AS o
             SET status = c.status, version = c.version, updated_at = c.updated_at
            FROM jsonb_to_recordset($1::jsonb) AS c(id uuid, status text, version int, updated_at timestamptz)
           WHERE o.id = c.id AND o.version < c.version`,
-        JSON.stringify([...changes.values()]),
+        [JSON.stringify([...changes.values()])],
       );
     }
     const ids = [...new Set([...placed.map((p) => p.id as string), ...changes.keys()])];

@@ -18,7 +18,7 @@ export interface ProjectionStatusRow {
  * projection back shows up here.
  */
 export class ProjectionQueries {
-  constructor(private readonly db: Pick<Database, "prisma">) {}
+  constructor(private readonly db: Pick<Database, "prisma" | "sql">) {}
 
   async statuses(): Promise<ProjectionStatusRow[]> {
     const rows = await this.db.prisma.$queryRawUnsafe<
@@ -26,7 +26,7 @@ export class ProjectionQueries {
     >(`SELECT name, tx_id::text AS tx_id, position, status, last_error, failed_position, updated_at FROM "read"."projection_checkpoints" ORDER BY name`);
     return Promise.all(
       rows.map(async (r) => {
-        const backlog = await backlogAfter(this.db.prisma, { txId: BigInt(r.tx_id), position: BigInt(r.position) });
+        const backlog = await backlogAfter(this.db.sql, { txId: BigInt(r.tx_id), position: BigInt(r.position) });
         return {
           name: r.name,
           position: r.position.toString(),

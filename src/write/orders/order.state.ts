@@ -1,4 +1,4 @@
-import type { Tx } from "../../db/database";
+import type { Sql } from "../../db/database";
 import { ConcurrencyError } from "../../eventLog/eventLog";
 import { notFound } from "../../shared/errors";
 import type { CommandContext } from "../command";
@@ -17,17 +17,40 @@ export interface OrderState {
  * Loads an order the actor may act on. A customer asking about someone else's order gets
  * NOT_FOUND, the same answer as for an order that does not exist: ids are not confirmed.
  */
-export async function loadOrder(tx: Tx, orderId: string, actor: CommandContext["actor"]): Promise<OrderState> {
-  const order = await tx.order.findUnique({
-    where: { id: orderId },
-    select: { id: true, customerId: true, status: true, version: true, lines: { select: { productId: true, quantity: true }, orderBy: { productId: "asc" } } },
-  });
+export async function loadOrder(sql: Sql, orderId: string, actor: CommandContext["actor"]): Promise<OrderState> {
+  const [order] = await sql.query<OrderState>(
+    `SELECT o.id::text AS id, o.customer_id AS "customerId", o.status, o.version,
+            COALESCE((SELECT json_agg(json_build_object('productId', l.product_id, 'quantity', l.quantity) ORDER BY l.product_id)
+                        FROM "write"."order_lines" l WHERE l.order_id = o.id), '[]') AS lines
+       FROM "write"."orders" o WHERE o.id = $1::uuid`,
+    [orderId],
+  );
   if (!order || (actor.role !== "admin" && order.customerId !== actor.id)) throw notFound(`order ${orderId} not found`, { orderId });
-  return { ...order, status: order.status as OrderStatus };
+  return order;
 }
 
 /** Saves the new status only if nobody changed the order since it was loaded. */
-export async function saveOrderStatus(tx: Tx, order: OrderState, status: OrderStatus, version: number, now: Date): Promise<void> {
-  const saved = await tx.order.updateMany({ where: { id: order.id, version: order.version }, data: { status, version, updatedAt: now } });
-  if (saved.count !== 1) throw new ConcurrencyError();
+export async function saveOrderStatus(sql: Sql, order: OrderState, status: OrderStatus, version: number, now: Date): Promise<void> {
+  const saved = await sql.query(
+    `UPDATE "write"."orders" SET status = $3, version = $4, updated_at = $5 WHERE id = $1::uuid AND version = $2 RETURNING 1`,
+    [order.id, order.version, status, version, now],
+  );
+  if (saved.length !== 1) throw new ConcurrencyError();
+}
+
+/**
+ * Moves the stock of an order's lines by `per unit` × quantity: cancelling releases the
+ * reservation (reserved → available), shipping consumes it (reserved and on hand go down).
+ * The rows are locked in product-id order first, as placeOrder locks them: no deadlock between the two.
+ */
+export async function moveStock(sql: Sql, lines: OrderState["lines"], perUnit: { onHand: number; reserved: number; available: number }): Promise<void> {
+  const productIds = lines.map((l) => l.productId);
+  await sql.query(`SELECT 1 FROM "write"."inventory" WHERE product_id = ANY($1::uuid[]) ORDER BY product_id FOR NO KEY UPDATE`, [productIds]);
+  await sql.query(
+    `UPDATE "write"."inventory" i
+        SET on_hand = i.on_hand + $3::int * l.quantity, reserved = i.reserved + $4::int * l.quantity, available = i.available + $5::int * l.quantity
+       FROM unnest($1::uuid[], $2::int[]) AS l(product_id, quantity)
+      WHERE i.product_id = l.product_id`,
+    [productIds, lines.map((l) => l.quantity), perUnit.onHand, perUnit.reserved, perUnit.available],
+  );
 }

@@ -43,25 +43,19 @@ export const createProduct = defineCommand<CreateProduct, { productId: string }>
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
   resultOf: (streamId) => ({ productId: streamId }),
-  async handle(tx, input, { now, newId }) {
+  async handle(sql, input, { now, newId }) {
     const productId = newId();
-    const existing = await tx.product.findUnique({ where: { sku: input.sku.trim() }, select: { id: true } });
-    const events = decide({ skuTaken: existing !== null }, input, productId);
+    const existing = await sql.query(`SELECT 1 FROM "write"."products" WHERE sku = $1`, [input.sku.trim()]);
+    const events = decide({ skuTaken: existing.length > 0 }, input, productId);
     const { data } = events[0]!;
     // A concurrent create with the same sku fails on the unique index (→ CONFLICT at the edge).
-    await tx.product.create({
-      data: {
-        id: productId,
-        sku: data.sku,
-        name: data.name,
-        description: data.description,
-        priceCents: data.priceCents,
-        version: 1,
-        createdAt: now,
-        updatedAt: now,
-        inventory: { create: { onHand: data.initialStock, reserved: 0, available: data.initialStock } },
-      },
-    });
+    await sql.query(
+      `WITH product AS (
+         INSERT INTO "write"."products" (id, sku, name, description, price_cents, version, created_at, updated_at)
+         VALUES ($1::uuid, $2, $3, $4, $5::int, 1, $7, $7) RETURNING id)
+       INSERT INTO "write"."inventory" (product_id, on_hand, reserved, available) SELECT id, $6::int, 0, $6::int FROM product`,
+      [productId, data.sku, data.name, data.description, data.priceCents, data.initialStock, now],
+    );
     return { events, result: { productId } };
   },
 });

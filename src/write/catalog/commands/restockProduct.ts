@@ -35,18 +35,18 @@ export const restockProduct = defineCommand<RestockProduct, { productId: string 
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
   resultOf: (streamId) => ({ productId: streamId }),
-  async handle(tx, input, { now }) {
-    const product = await tx.product.findUnique({ where: { id: input.productId }, select: { id: true, version: true } });
-    const events = decide({ product }, input);
-    const saved = await tx.product.updateMany({
-      where: { id: input.productId, version: product!.version },
-      data: { version: events[0]!.streamVersion, updatedAt: now },
-    });
-    if (saved.count !== 1) throw new ConcurrencyError();
-    await tx.inventory.update({
-      where: { productId: input.productId },
-      data: { onHand: { increment: input.quantity }, available: { increment: input.quantity } },
-    });
+  async handle(sql, input, { now }) {
+    const [product] = await sql.query<{ id: string; version: number }>(`SELECT id::text AS id, version FROM "write"."products" WHERE id = $1::uuid`, [input.productId]);
+    const events = decide({ product: product ?? null }, input);
+    // The product's version guards its stream; the stock moves in the same statement.
+    const saved = await sql.query(
+      `WITH product AS (
+         UPDATE "write"."products" SET version = $3, updated_at = $4 WHERE id = $1::uuid AND version = $2 RETURNING id)
+       UPDATE "write"."inventory" i SET on_hand = i.on_hand + $5::int, available = i.available + $5::int
+         FROM product WHERE i.product_id = product.id RETURNING 1`,
+      [input.productId, product!.version, events[0]!.streamVersion, now, input.quantity],
+    );
+    if (saved.length !== 1) throw new ConcurrencyError();
     return { events, result: { productId: input.productId } };
   },
 });

@@ -29,10 +29,10 @@ export const payOrder = defineCommand<PayOrder, { orderId: string }>({
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
   resultOf: (streamId) => ({ orderId: streamId }),
-  async handle(tx, input, { actor, now }) {
-    const order = await loadOrder(tx, input.orderId, actor);
+  async handle(sql, input, { actor, now }) {
+    const order = await loadOrder(sql, input.orderId, actor);
     const events = decide(order);
-    await saveOrderStatus(tx, order, "PAID", events[0]!.streamVersion, now);
+    await saveOrderStatus(sql, order, "PAID", events[0]!.streamVersion, now);
     return { events, result: { orderId: order.id } };
   },
 });

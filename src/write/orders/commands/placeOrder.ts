@@ -70,38 +70,51 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
   // The same order whatever the line order or split: the key stands for what is ordered.
   fingerprint: (input) => normalizeLines(input.lines),
   resultOf: (streamId) => ({ orderId: streamId }),
-  async handle(tx, input, { actor, now, newId }) {
+  async handle(sql, input, { actor, now, newId }) {
     validate(input);
     const orderId = newId();
 
+    // Round trips are the cost of a command (each statement is a network write and a driver
+    // call), so the order takes two statements besides the bus's: load, then save.
     const productIds = [...new Set(input.lines.map((l) => l.productId))];
-    const products = await tx.product.findMany({
-      where: { id: { in: productIds } },
-      select: { id: true, sku: true, name: true, priceCents: true, inventory: { select: { available: true } } },
-    });
+    // Locks the stock rows in product-id order (the lock sits above the sort), so two orders
+    // over the same products queue instead of deadlocking, and what decide sees stays true.
+    const products = await sql.query<{ id: string; sku: string; name: string; price_cents: number; available: number }>(
+      `SELECT p.id::text AS id, p.sku, p.name, p.price_cents, i.available
+         FROM "write"."inventory" i JOIN "write"."products" p ON p.id = i.product_id
+        WHERE i.product_id = ANY($1::uuid[])
+        ORDER BY i.product_id
+          FOR NO KEY UPDATE OF i`,
+      [productIds],
+    );
     const state: State = {
       customerId: actor.id,
-      products: new Map(products.map((p) => [p.id, { sku: p.sku, name: p.name, priceCents: p.priceCents, available: p.inventory?.available ?? 0 }])),
+      products: new Map(products.map((p) => [p.id, { sku: p.sku, name: p.name, priceCents: p.price_cents, available: p.available }])),
     };
     const events = decide(state, input, orderId, now);
     const order = events[0]!.data;
 
-    // One conditional UPDATE per line, in product-id order: stock can never go below zero,
-    // and two orders over the same products lock them in the same order (no deadlock).
-    for (const line of order.lines) {
-      const reserved = await tx.inventory.updateMany({
-        where: { productId: line.productId, available: { gte: line.quantity } },
-        data: { available: { decrement: line.quantity }, reserved: { increment: line.quantity } },
-      });
-      if (reserved.count !== 1) throw outOfStock(`not enough stock of ${line.sku}`, { productId: line.productId });
-    }
-    // createMany: plain INSERTs, without reading the rows back as create() would.
-    await tx.order.createMany({
-      data: [{ id: orderId, customerId: actor.id, status: "PLACED", totalCents: order.totalCents, itemCount: order.itemCount, version: 1, placedAt: now, updatedAt: now }],
-    });
-    await tx.orderLine.createMany({
-      data: order.lines.map((l, i) => ({ orderId, lineNo: i + 1, productId: l.productId, quantity: l.quantity, unitPriceCents: l.unitPriceCents })),
-    });
+    // One statement: the conditional reservation of every line (stock can never go below zero;
+    // the rows are already ours), the order and its lines.
+    const [saved] = await sql.query<{ reserved: number }>(
+      `WITH line AS (
+         SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS l(product_id, quantity, unit_price_cents, line_no)
+       ), reserved AS (
+         UPDATE "write"."inventory" i SET available = i.available - line.quantity, reserved = i.reserved + line.quantity
+           FROM line WHERE i.product_id = line.product_id AND i.available >= line.quantity
+         RETURNING 1
+       ), placed AS (
+         INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
+         VALUES ($4::uuid, $5, 'PLACED', $6::int, $7::int, 1, $8::timestamptz, $8::timestamptz)
+       ), lines AS (
+         INSERT INTO "write"."order_lines" (order_id, line_no, product_id, quantity, unit_price_cents)
+         SELECT $4::uuid, line_no, product_id, quantity, unit_price_cents FROM line
+       )
+       SELECT count(*)::int AS reserved FROM reserved`,
+      [order.lines.map((l) => l.productId), order.lines.map((l) => l.quantity), order.lines.map((l) => l.unitPriceCents), orderId, actor.id, order.totalCents, order.itemCount, now],
+    );
+    // Cannot happen while the rows are locked; if it did, the transaction must not commit.
+    if (saved?.reserved !== order.lines.length) throw outOfStock("stock changed while the order was placed", { orderId });
     return { events, result: { orderId } };
   },
 });

@@ -1,7 +1,7 @@
 import { invalidState } from "../../../shared/errors";
 import type { NewEvent } from "../../../shared/events";
 import { defineCommand } from "../../command";
-import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
+import { loadOrder, moveStock, saveOrderStatus, type OrderState } from "../order.state";
 import { ORDER_STREAM, type OrderShipped } from "../orders.events";
 
 export interface ShipOrder {
@@ -29,16 +29,11 @@ export const shipOrder = defineCommand<ShipOrder, { orderId: string }>({
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
   resultOf: (streamId) => ({ orderId: streamId }),
-  async handle(tx, input, { actor, now }) {
-    const order = await loadOrder(tx, input.orderId, actor);
+  async handle(sql, input, { actor, now }) {
+    const order = await loadOrder(sql, input.orderId, actor);
     const events = decide(order);
-    await saveOrderStatus(tx, order, "SHIPPED", events[0]!.streamVersion, now);
-    for (const line of order.lines) {
-      await tx.inventory.update({
-        where: { productId: line.productId },
-        data: { onHand: { decrement: line.quantity }, reserved: { decrement: line.quantity } },
-      });
-    }
+    await saveOrderStatus(sql, order, "SHIPPED", events[0]!.streamVersion, now);
+    await moveStock(sql, order.lines, { onHand: -1, reserved: -1, available: 0 });
     return { events, result: { orderId: order.id } };
   },
 });

@@ -14,6 +14,15 @@ export interface Sql {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+export interface TransactionOptions {
+  /**
+   * Commit without waiting for the WAL to reach the disk (synchronous_commit off): for data
+   * derived from what is already durable (the read tables, from the event log). A crash may lose
+   * the last such commits, never half of one; the projector then applies those events again.
+   */
+  asyncCommit?: boolean;
+}
+
 /** A dedicated database session (its own connection on a server): session advisory locks, migrations. */
 export interface SqlSession extends Sql {
   /** One or more statements without parameters (migration files). */
@@ -49,7 +58,7 @@ export interface Database {
    * Runs fn in ONE transaction on one pooled connection (READ COMMITTED): COMMIT if it returns,
    * ROLLBACK if it throws. Use only `sql` inside fn.
    */
-  transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (sql: Sql) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** onLost fires when the session's connection dies (its session locks are then gone). */
   openSession(onLost?: (error: Error) => void): Promise<SqlSession>;
   /** LISTEN on channels, re-established by itself when the connection drops. */

@@ -121,6 +121,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     },
   };
 
+  // asyncCommit: PGlite in this process has no separate WAL flush to skip.
   async function transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
     const open = await beginTransaction("");
     let result: T;

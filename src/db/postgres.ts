@@ -1,7 +1,7 @@
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client";
-import type { Database, Listener, ListenHandlers, Sql, SqlSession } from "./database";
+import type { Database, Listener, ListenHandlers, Sql, SqlSession, TransactionOptions } from "./database";
 
 // bigint columns (event positions) come back as strings; int8 stays exact.
 const RECONNECT_MIN_MS = 100;
@@ -48,7 +48,7 @@ export function openPostgres(url: string, poolSize: number): Database {
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
 
-  async function transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  async function transaction<T>(fn: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
     // The pool listens for errors only while a connection is idle: a connection cut between two
@@ -56,7 +56,8 @@ export function openPostgres(url: string, poolSize: number): Database {
     const onError = (error: Error) => (broken = error);
     client.on("error", onError);
     try {
-      await client.query("BEGIN");
+      // One round trip either way (the simple protocol takes both statements at once).
+      await client.query(options.asyncCommit ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
       const result = await fn(sqlOn(client));
       // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
       const committed = await client.query("COMMIT");

@@ -35,6 +35,9 @@ function isTransient(error: unknown): boolean {
   return isRetryableTransactionError(error) || (error as { transient?: unknown })?.transient === true || isConnectionError(error);
 }
 
+/** Read rows and checkpoints are derived from the durable log: their commit need not wait for the disk. */
+const PROJECTION_COMMIT = { asyncCommit: true } as const;
+
 class BatchError extends Error {
   constructor(override readonly cause: unknown, readonly first: RecordedEvent | undefined) {
     super(String((cause as Error)?.message ?? cause));
@@ -193,6 +196,7 @@ export class Projector {
     // The look is due only if no other run comes first (under load, NOTIFYs keep waking us anyway).
     clearTimeout(this.heldBackTimer);
     this.heldBackTimer = undefined;
+    if (this.again) return; // another run follows at once and looks again
     if (this.stopped || !(await hasHeldBackEvents(this.db.sql))) {
       this.heldBackDelayMs = 0;
       return;
@@ -250,7 +254,7 @@ export class Projector {
         await this.options.beforeCheckpoint?.(projection.name, events);
         await saveCheckpoint(sql, projection.name, last, "RUNNING", changes);
         return events.length;
-      });
+      }, PROJECTION_COMMIT);
       this.appliedEvents += count;
       if (count > 0) this.options.observer?.onBatch?.(projection.name, count, (performance.now() - started) / 1000);
       return count;

@@ -47,7 +47,7 @@ export async function appendEvents(
   }
 }
 
-interface EventRow {
+export interface EventRow {
   position: string;
   tx_id: string;
   stream_id: string;
@@ -59,7 +59,7 @@ interface EventRow {
   occurred_at: Date;
 }
 
-function toRecorded(row: EventRow): RecordedEvent {
+export function toRecorded(row: EventRow): RecordedEvent {
   return {
     position: BigInt(row.position),
     txId: BigInt(row.tx_id),
@@ -85,18 +85,24 @@ export async function readEventsAfter(
   after: LogPosition,
   limit: number,
 ): Promise<RecordedEvent[]> {
-  const rows = await sql.query<EventRow>(
-    // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
-    // sorting '100' before '99' (skipping events) and defeating the index (a sort of the whole tail).
-    `SELECT e.position, e.tx_id::text AS tx_id, e.stream_id::text AS stream_id, e.stream_type, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
+  const rows = await sql.query<EventRow>(eventsAfterSql("$1::text::xid8", "$2::bigint", "$3::int"), [after.txId.toString(), after.position, limit]);
+  return rows.map(toRecorded);
+}
+
+/**
+ * readEventsAfter as SQL with the position and limit given as SQL expressions, to embed in a
+ * statement that finds the position itself (the projector's: lock the checkpoint, read after it).
+ * Within one statement the snapshot is one, so the xmin filter holds as in readEventsAfter.
+ */
+export function eventsAfterSql(afterTxId: string, afterPosition: string, limit: string): string {
+  // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
+  // sorting '100' before '99' (skipping events) and defeating the index (a sort of the whole tail).
+  return `SELECT e.position, e.tx_id::text AS tx_id, e.stream_id::text AS stream_id, e.stream_type, e.stream_version, e.type, e.data, e.metadata, e.occurred_at
        FROM "write"."events" AS e
-      WHERE (e.tx_id, e.position) > ($1::text::xid8, $2::bigint)
+      WHERE (e.tx_id, e.position) > (${afterTxId}, ${afterPosition})
         AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
       ORDER BY e.tx_id, e.position
-      LIMIT $3::int`,
-    [after.txId.toString(), after.position, limit],
-  );
-  return rows.map(toRecorded);
+      LIMIT ${limit}`;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { Sql } from "../db/database";
-import type { LogPosition } from "../shared/events";
+import { eventsAfterSql, toRecorded, type EventRow } from "../eventLog/eventLog";
+import type { LogPosition, RecordedEvent } from "../shared/events";
 import type { ReadChange } from "./projection";
 
 // read.projection_checkpoints is written only by the projector (and the operator CLI that
@@ -23,6 +24,26 @@ export async function lockCheckpoint(sql: Sql, name: string): Promise<Checkpoint
     [name],
   );
   return row && { name: row.name, txId: BigInt(row.tx_id), position: BigInt(row.position), status: row.status };
+}
+
+/**
+ * lockCheckpoint, then the events after it (up to `limit`) if it is RUNNING: one round trip.
+ * The lock is taken before the events are read, so a checkpoint moved by someone else while we
+ * waited for the lock is the one we read after.
+ */
+export async function lockCheckpointAndReadEvents(sql: Sql, name: string, limit: number): Promise<{ checkpoint: Checkpoint | undefined; events: RecordedEvent[] }> {
+  const rows = await sql.query<{ checkpoint_tx: string; checkpoint_position: string; status: ProjectionRunStatus } & Partial<EventRow>>(
+    `WITH checkpoint AS (SELECT tx_id, position, status FROM "read"."projection_checkpoints" WHERE name = $1 FOR UPDATE)
+     SELECT c.tx_id::text AS checkpoint_tx, c.position AS checkpoint_position, c.status, e.*
+       FROM checkpoint c
+       LEFT JOIN LATERAL (${eventsAfterSql("c.tx_id", "c.position", "$2::int")}) e ON c.status = 'RUNNING'
+      ORDER BY e.tx_id::xid8, e.position`,
+    [name, limit],
+  );
+  const [first] = rows;
+  if (!first) return { checkpoint: undefined, events: [] };
+  const checkpoint = { name, txId: BigInt(first.checkpoint_tx), position: BigInt(first.checkpoint_position), status: first.status };
+  return { checkpoint, events: first.position == null ? [] : rows.map((r) => toRecorded(r as EventRow)) };
 }
 
 /**

@@ -1,9 +1,9 @@
 import type { Database, Listener, Sql, SqlSession } from "../db/database";
-import { hasHeldBackEvents, readEventsAfter } from "../eventLog/eventLog";
+import { hasHeldBackEvents } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { isConnectionError, isRetryableTransactionError } from "../shared/errors";
 import type { RecordedEvent } from "../shared/events";
-import { ensureCheckpoints, listCheckpoints, lockCheckpoint, markFailed, saveCheckpoint, type ProjectionRunStatus } from "./checkpoints";
+import { ensureCheckpoints, listCheckpoints, lockCheckpointAndReadEvents, markFailed, saveCheckpoint, type ProjectionRunStatus } from "./checkpoints";
 import type { Projection } from "./projection";
 
 const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
@@ -244,9 +244,8 @@ export class Projector {
     let first: RecordedEvent | undefined;
     try {
       const count = await this.db.transaction(async (sql) => {
-        const checkpoint = await lockCheckpoint(sql, projection.name);
+        const { checkpoint, events } = await lockCheckpointAndReadEvents(sql, projection.name, limit);
         if (!checkpoint || checkpoint.status !== "RUNNING") return 0;
-        const events = await readEventsAfter(sql, checkpoint, limit);
         first = events[0];
         const last = events.at(-1);
         if (!last) return 0;

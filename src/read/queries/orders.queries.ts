@@ -31,19 +31,23 @@ const SELECT = {
 type Selected = Prisma.OrderViewGetPayload<{ select: typeof SELECT }>;
 const toRow = (o: Selected): OrderRow => ({ ...o, status: o.status as OrderStatusValue, lines: o.lines as unknown as OrderLineRow[] });
 
+/** The same columns as SELECT, for statements through the driver. */
+const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt"`;
+
 export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
 
 /** The only code that reads read.orders. Newest first. */
 export class OrderQueries {
-  constructor(private readonly db: Pick<Database, "prisma">) {}
+  constructor(private readonly db: Pick<Database, "prisma" | "sql">) {}
 
+  // byId and byIds serve every mutation's answer and every subscription push: through the driver.
   async byId(id: string): Promise<OrderRow | null> {
-    const row = await this.db.prisma.orderView.findUnique({ where: { id }, select: SELECT });
-    return row && toRow(row);
+    const [row] = await this.db.sql.query<OrderRow>(`SELECT ${COLUMNS} FROM "read"."orders" WHERE id = $1::uuid`, [id]);
+    return row ?? null;
   }
 
-  async byIds(ids: string[]): Promise<OrderRow[]> {
-    return (await this.db.prisma.orderView.findMany({ where: { id: { in: ids } }, select: SELECT })).map(toRow);
+  byIds(ids: string[]): Promise<OrderRow[]> {
+    return this.db.sql.query<OrderRow>(`SELECT ${COLUMNS} FROM "read"."orders" WHERE id = ANY($1::uuid[])`, [ids]);
   }
 
   list(filter: { customerId?: string; status?: OrderStatusValue | null }, first: number | null | undefined, after: string | null | undefined): Promise<Page<OrderRow>> {

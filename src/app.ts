@@ -8,7 +8,8 @@ import { createHttpApp, type HttpApp } from "./http/server";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
 import { ChangeFeed } from "./read/changeFeed";
-import { Projector, type ProjectorOptions } from "./read/projector";
+import { Projector, type ProjectorOptions, type ProjectorRunner } from "./read/projector";
+import { ProjectorThread } from "./read/projectorThread";
 import { allProjections } from "./read/projections";
 import { CatalogQueries } from "./read/queries/catalog.queries";
 import { OrderQueries } from "./read/queries/orders.queries";
@@ -19,7 +20,7 @@ import { CommandBus } from "./write/commandBus";
 export interface App {
   readonly config: Config;
   readonly db: Database;
-  readonly projector: Projector | undefined;
+  readonly projector: ProjectorRunner | undefined;
   readonly services: Services;
   readonly http: HttpApp;
   /** The port actually listened on (config.port 0 picks a free one). */
@@ -53,15 +54,18 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const bus = new CommandBus(db, systemClock, uuid, metrics);
     const services: Services = { bus, feed, catalog, orders, projections, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs };
 
-    const projector = config.runProjector
-      ? new Projector(db, allProjections, {
-          batchSize: config.projectorBatchSize,
-          pollMs: config.projectorPollMs,
-          logger,
-          observer: metrics,
-          ...overrides.projector,
-        })
-      : undefined;
+    const projector = !config.runProjector
+      ? undefined
+      : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projector
+        ? new ProjectorThread({ databaseUrl: config.databaseUrl, batchSize: config.projectorBatchSize, pollMs: config.projectorPollMs, logLevel: config.logLevel }, logger, metrics)
+        : new Projector(db, allProjections, {
+            batchSize: config.projectorBatchSize,
+            pollMs: config.projectorPollMs,
+            logger,
+            observer: metrics,
+            // Fault injection needs the projector in this thread.
+            ...overrides.projector,
+          });
     await feed.start();
     await projector?.start();
 

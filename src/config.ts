@@ -19,6 +19,8 @@ export interface Config {
   maxQueryComplexity: number;
   /** Run the projector in this process (it still needs the leader lock to project). */
   runProjector: boolean;
+  /** On Postgres, run it on a worker thread of its own rather than on the API's event loop. */
+  projectorThread: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -52,5 +54,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryDepth: int(env, "MAX_QUERY_DEPTH", 8, 1),
     maxQueryComplexity: int(env, "MAX_QUERY_COMPLEXITY", 2000, 1),
     runProjector: env.RUN_PROJECTOR !== "false",
+    projectorThread: env.PROJECTOR_THREAD !== "false",
   };
 }

@@ -20,6 +20,13 @@ export interface ProjectorObserver {
   onLeadership?(leading: boolean): void;
 }
 
+/** What the API holds of its projector, in this thread (Projector) or another (ProjectorThread). */
+export interface ProjectorRunner {
+  readonly isLeader: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface ProjectorOptions {
   batchSize: number;
   /** Safety-net poll and leadership retry interval. */
@@ -49,7 +56,7 @@ class BatchError extends Error {
  * projects; the others retry the lock every pollMs, so a standby takes over when the leader's
  * session dies. Woken by NOTIFY events_appended, with a poll as safety net.
  */
-export class Projector {
+export class Projector implements ProjectorRunner {
   /** The session that holds (leader) or tries for (standby) the advisory lock. */
   private session: SqlSession | undefined;
   private leading = false;

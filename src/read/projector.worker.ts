@@ -1,0 +1,44 @@
+// The projector in a worker thread of the API process (see projectorThread.ts): its own event
+// loop, heap and connections, so request handling never delays a batch, nor a batch a request.
+import { parentPort, workerData } from "node:worker_threads";
+import { openPostgres } from "../db/postgres";
+import { createLogger } from "../logger";
+import { Projector } from "./projector";
+import { allProjections } from "./projections";
+import type { FromProjectorThread, ProjectorThreadData, ToProjectorThread } from "./projectorThread";
+
+const data = workerData as ProjectorThreadData;
+const post = (message: FromProjectorThread) => parentPort!.postMessage(message);
+const logger = createLogger(data.logLevel).child({ thread: "projector" });
+// Two projections side by side, the held-back check, and the leader's own session.
+const db = openPostgres(data.databaseUrl, 4);
+const projector = new Projector(db, allProjections, {
+  batchSize: data.batchSize,
+  pollMs: data.pollMs,
+  logger,
+  observer: {
+    onBatch: (projection, events, seconds) => post({ type: "batch", projection, events, seconds }),
+    onFailed: (projection) => post({ type: "failed", projection }),
+    onLeadership: (leading) => post({ type: "leadership", leading }),
+  },
+});
+
+parentPort!.on("message", (message: ToProjectorThread) => {
+  if (message.type !== "stop") return;
+  void projector
+    .stop()
+    .then(() => db.close())
+    .finally(() => {
+      post({ type: "stopped" });
+      parentPort!.close();
+    });
+});
+
+try {
+  await projector.start();
+  post({ type: "started" });
+} catch (error) {
+  post({ type: "startFailed", message: String((error as Error)?.stack ?? error) });
+  await db.close().catch(() => undefined);
+  parentPort!.close();
+}

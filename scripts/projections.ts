@@ -39,10 +39,10 @@ try {
     console.table(await new ProjectionQueries(db).statuses());
   } else if (command === "rebuild") {
     const result = await rebuildProjections(db, projections, { batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE), logger });
-    const busy = result.perProjection.map((p) => `${p.name} ${p.seconds.toFixed(2)} s`).join(", ");
+    const batches = result.perProjection.map((p) => `${p.name} ${p.batchSeconds.toFixed(2)} s`).join(", ");
     console.log(
       `rebuilt ${projections.map((p) => p.name).join(", ")}: ${result.events} events in ${result.seconds.toFixed(2)} s ` +
-        `(${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s; time in each projection's transactions: ${busy})`,
+        `(${Math.round(result.events / Math.max(result.seconds, 0.001))} events/s; in batch transactions, side by side: ${batches})`,
     );
   } else {
     const [projection] = projections;

@@ -10,8 +10,8 @@ export interface RebuildResult {
   /** Events read from the log (every projection rebuilt applied all of them). */
   events: number;
   seconds: number;
-  /** Seconds each projection spent in its own transactions (batches, index builds), side by side with the others. */
-  perProjection: { name: string; seconds: number }[];
+  /** Seconds each projection's batch transactions took, side by side with the others' (the slowest sets the pace). */
+  perProjection: { name: string; batchSeconds: number }[];
 }
 
 interface Target {
@@ -19,7 +19,7 @@ interface Target {
   shadowTables: TableMap;
   /** The rebuild's own checkpoint, "<name>@rebuild". */
   checkpoint: string;
-  busyMs: number;
+  batchMs: number;
 }
 
 const shadowName = (table: string) => table.replace(/"$/, '__rebuild"');
@@ -50,7 +50,7 @@ export async function rebuildProjections(db: Database, projections: Projection[]
     projection,
     shadowTables: Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowName(v)])),
     checkpoint: `${projection.name}@rebuild`,
-    busyMs: 0,
+    batchMs: 0,
   }));
   const lockSession = await db.openSession();
   try {
@@ -62,10 +62,15 @@ export async function rebuildProjections(db: Database, projections: Projection[]
     }
     try {
       const events = await fillCopies(db, lockSession, targets, options);
-      return { events, seconds: (performance.now() - started) / 1000, perProjection: targets.map((t) => ({ name: t.projection.name, seconds: t.busyMs / 1000 })) };
+      return { events, seconds: (performance.now() - started) / 1000, perProjection: targets.map((t) => ({ name: t.projection.name, batchSeconds: t.batchMs / 1000 })) };
     } catch (error) {
+      // The live tables were never touched. Drop the copies (a crash leaves them: the rerun drops
+      // them first) and say why on the rebuild's own checkpoints, for `projections status`.
       const message = String((error as Error)?.message ?? error);
-      for (const t of targets) await markFailed(db.sql, t.checkpoint, message, null).catch(() => undefined);
+      for (const t of targets) {
+        for (const shadow of Object.values(t.shadowTables)) await db.sql.query(`DROP TABLE IF EXISTS ${shadow}`).catch(() => undefined);
+        await markFailed(db.sql, t.checkpoint, message, null).catch(() => undefined);
+      }
       throw error;
     }
   } finally {
@@ -90,35 +95,39 @@ async function fillCopies(db: Database, reader: Sql, targets: Target[], options:
 
   // Catch up outside the swap, batch by batch, so the live tables are locked only briefly. Only
   // this rebuild writes the copies (advisory locks), so the log is read outside the batches'
-  // transactions, through the lock's session: plain rows, cheaper than Prisma's conversion, and
-  // the next batch is read while the projections apply this one.
+  // transactions, through the lock's own session: the next batch is read while the projections
+  // apply this one.
   let events = 0;
+  let batches = 0;
   let at: LogPosition = LOG_START;
-  let next = prefetch(reader, at, options.batchSize);
+  // A small first batch, so that the projections start while the first full one is being read.
+  let limit = Math.ceil(options.batchSize / 10);
+  let next = prefetch(reader, at, limit);
   for (;;) {
     const batch = await next;
     const last = batch.at(-1);
-    const full = batch.length === options.batchSize;
-    if (last && full) next = prefetch(reader, last, options.batchSize);
+    const full = batch.length === limit;
+    limit = options.batchSize;
+    if (last && full) next = prefetch(reader, last, limit);
     if (last) {
-      await settleAll(targets.map((t) => busy(t, () => db.transaction((sql) => applyInto(sql, t, batch, true)))));
+      await settleAll(targets.map((t) => timed(t, () => db.transaction((sql) => applyInto(sql, t, batch, true)))));
       at = { txId: last.txId, position: last.position };
       events += batch.length;
     }
     if (!full) break;
-    if (events % (options.batchSize * 20) === 0) options.logger.info({ projections: names, events }, "rebuild: progress");
+    if (++batches % 20 === 0) options.logger.info({ projections: names, events }, "rebuild: progress");
   }
 
   // One statement (one transaction) per index, so the database builds them side by side.
-  const builds: { target: Target; sql: string }[] = [];
+  const builds: string[] = [];
   for (const t of targets) {
     for (const [logical, live] of Object.entries(t.projection.tables)) {
       for (const index of await secondaryIndexes(db.sql, live)) {
-        builds.push({ target: t, sql: index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `) });
+        builds.push(index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `));
       }
     }
   }
-  await settleAll(builds.map((b) => busy(b.target, () => db.sql.query(b.sql))));
+  await settleAll(builds.map((build) => db.sql.query(build)));
 
   await db.transaction(async (sql) => {
     // Same order in every rebuild; the projector locks one checkpoint at a time.
@@ -157,12 +166,12 @@ async function settleAll(runs: Promise<unknown>[]): Promise<void> {
   if (failed) throw failed.reason;
 }
 
-async function busy<T>(target: Target, run: () => Promise<T>): Promise<T> {
+async function timed<T>(target: Target, run: () => Promise<T>): Promise<T> {
   const started = performance.now();
   try {
     return await run();
   } finally {
-    target.busyMs += performance.now() - started;
+    target.batchMs += performance.now() - started;
   }
 }
 

@@ -1,4 +1,4 @@
-import { assertNever } from "../../shared/events";
+import { assertNever, type RecordedEvent } from "../../shared/events";
 import type { OrderEvent, OrderStatus } from "../../write/orders/orders.events";
 import type { Projection } from "../projection";
 
@@ -21,46 +21,46 @@ export const ordersProjection: Projection<"orders"> = {
   tables: { orders: `"read"."orders"` },
 
   async apply(sql, events, tables) {
-    const placed: Record<string, unknown>[] = [];
+    const placed: { id: string; position: string }[] = [];
     const changes = new Map<string, StatusChange>();
+    const change = (e: RecordedEvent, status: OrderStatus) => {
+      const previous = changes.get(e.streamId);
+      if (!previous || previous.version < e.streamVersion) {
+        changes.set(e.streamId, { id: e.streamId, status, version: e.streamVersion, updated_at: e.occurredAt.toISOString() });
+      }
+    };
     for (const e of events) {
       if (!HANDLED.has(e.type)) continue;
       const event = { type: e.type, data: e.data } as OrderEvent;
-      const change = (status: OrderStatus) => {
-        const previous = changes.get(e.streamId);
-        if (!previous || previous.version < e.streamVersion) {
-          changes.set(e.streamId, { id: e.streamId, status, version: e.streamVersion, updated_at: e.occurredAt.toISOString() });
-        }
-      };
       switch (event.type) {
-        case "OrderPlaced": {
-          const d = event.data;
-          placed.push({
-            id: d.orderId, customer_id: d.customerId, status: "PLACED", total_cents: d.totalCents, item_count: d.itemCount,
-            lines: d.lines, placed_at: d.placedAt, updated_at: e.occurredAt.toISOString(), version: e.streamVersion,
-          });
+        case "OrderPlaced":
+          placed.push({ id: event.data.orderId, position: e.position.toString() });
           break;
-        }
         case "OrderPaid":
-          change("PAID");
+          change(e, "PAID");
           break;
         case "OrderShipped":
-          change("SHIPPED");
+          change(e, "SHIPPED");
           break;
         case "OrderCancelled":
-          change("CANCELLED");
+          change(e, "CANCELLED");
           break;
         default:
           assertNever(event);
       }
     }
     if (placed.length > 0) {
+      // The new rows are taken from the placed events' own rows of the log (immutable), by
+      // position: their data goes from jsonb to the row as it is, where sending it as JSON
+      // would stringify every order's lines here and parse them again in the database.
       await sql.query(
         `INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
-         SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id uuid, customer_id text, status text, total_cents int, item_count int,
-                lines jsonb, placed_at timestamptz, updated_at timestamptz, version int)
+         SELECT (e.data->>'orderId')::uuid, e.data->>'customerId', 'PLACED', (e.data->>'totalCents')::int, (e.data->>'itemCount')::int,
+                e.data->'lines', (e.data->>'placedAt')::timestamptz, e.occurred_at, e.stream_version
+           FROM "write"."events" AS e
+          WHERE e.position = ANY($1::bigint[]) AND e.type = 'OrderPlaced'
          ON CONFLICT (id) DO NOTHING`,
-        [JSON.stringify(placed)],
+        [placed.map((p) => p.position)],
       );
     }
     if (changes.size > 0) {

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { ApolloServer, HeaderMap } from "@apollo/server";
+import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
@@ -133,6 +134,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     stopOnTerminationSignals: false,
     introspection: true,
     plugins: [
+      // The schema has no cache hints, so every answer is "no-store" (set in handleGraphQL);
+      // Apollo's cache-control plugin would wrap every field's resolver to learn that.
+      ApolloServerPluginCacheControlDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
@@ -169,6 +173,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       context: async () => ({ actor, correlationId, services }),
     });
     for (const [key, value] of response.headers) res.setHeader(key, value);
+    if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
     res.setHeader("x-correlation-id", correlationId);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === "complete") {

@@ -1,8 +1,8 @@
 // The baseline of the read benchmark, kept only in the bench: the same GraphQL server (Apollo,
-// type-graphql schema and resolvers, HTTP handling, Prisma over pg) as the real one, except that
-// products(first, filter) computes its page by joining the WRITE tables on every request, as an
-// application without read tables would: products ⋈ inventory, units sold summed from the lines
-// of orders that were not cancelled.
+// type-graphql schema and resolvers, HTTP handling, statements through the pg driver like the
+// real products query) as the real one, except that products(first, filter) computes its page
+// by joining the WRITE tables on every request, as an application without read tables would:
+// products ⋈ inventory, units sold summed from the lines of orders that were not cancelled.
 import "reflect-metadata";
 import { loadConfig } from "../../src/config";
 import type { Database } from "../../src/db/database";
@@ -33,7 +33,7 @@ class NaiveCatalogQueries extends CatalogQueries {
     const term = filter.search?.trim();
     const search = term ? `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const inStock = filter.inStock ?? null;
-    const rows = await this.database.prisma.$queryRawUnsafe<(Omit<ProductRow, "unitsSold"> & { unitsSold: number })[]>(
+    const rows = await this.database.sql.query<Omit<ProductRow, "unitsSold"> & { unitsSold: number }>(
         `WITH page AS (
            SELECT p.id, p.sku, p.name, p.description, p.price_cents, p.updated_at, i.available
              FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id
@@ -45,13 +45,13 @@ class NaiveCatalogQueries extends CatalogQueries {
                 COALESCE((SELECT sum(l.quantity) FROM "write"."order_lines" l JOIN "write"."orders" o ON o.id = l.order_id
                            WHERE l.product_id = page.id AND o.status <> 'CANCELLED'), 0)::int AS "unitsSold"
            FROM page ORDER BY page.name, page.id`,
-        search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1,
+        [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1],
       );
     // counted only when asked for, like the read-table queries
     const count = async () => {
-      const [row] = await this.database.prisma.$queryRawUnsafe<{ n: number }[]>(
+      const [row] = await this.database.sql.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id WHERE ${FILTER}`,
-        search, inStock,
+        [search, inStock],
       );
       return row?.n ?? 0;
     };

@@ -1,12 +1,12 @@
 import type { GraphQLResolveInfo } from "graphql";
-import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError } from "../../shared/errors";
 import { productCursor, type ProductRow } from "../../read/queries/catalog.queries";
 import { createProduct } from "../../write/catalog/commands/createProduct";
 import { restockProduct } from "../../write/catalog/commands/restockProduct";
 import { assertId, type GraphQLContext } from "../context";
 import { readBack } from "../readYourWrites";
-import { toConnection } from "../types/connection.type";
+import { selectsField, toConnection } from "../types/connection.type";
 import { CreateProductInput, Product, ProductConnection, ProductFilter, ProductPayload, RestockProductInput } from "../types/product.type";
 
 @Resolver(() => Product)
@@ -17,8 +17,11 @@ export class CatalogResolver {
     @Arg("filter", () => ProductFilter, { nullable: true }) filter: ProductFilter | null,
     @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Info() info: GraphQLResolveInfo,
   ) {
-    return toConnection(await ctx.services.catalog.list(filter ?? {}, first, after), productCursor);
+    // The count comes in the same statement as the page when totalCount is selected.
+    const page = await ctx.services.catalog.list(filter ?? {}, first, after, { count: selectsField(info, "totalCount") });
+    return toConnection(page, productCursor);
   }
 
   @Query(() => Product, { nullable: true, description: "By id or by sku (exactly one)." })

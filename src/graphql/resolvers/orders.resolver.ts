@@ -1,4 +1,5 @@
-import { Arg, Ctx, ID, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { GraphQLResolveInfo } from "graphql";
+import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError } from "../../shared/errors";
 import { orderCursor, type OrderRow } from "../../read/queries/orders.queries";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
@@ -8,7 +9,7 @@ import { shipOrder } from "../../write/orders/commands/shipOrder";
 import type { CommandDefinition } from "../../write/command";
 import { assertId, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
 import { readBack } from "../readYourWrites";
-import { toConnection } from "../types/connection.type";
+import { selectsField, toConnection } from "../types/connection.type";
 import { CancelOrderInput, Order, OrderConnection, OrderIdInput, OrderPayload, OrderStatus, PlaceOrderInput } from "../types/order.type";
 
 const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.customerId === user.id;
@@ -33,9 +34,11 @@ export class OrdersResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Info() info: GraphQLResolveInfo,
   ) {
     const user = requireUser(ctx);
-    return toConnection(await ctx.services.orders.list({ customerId: user.id }, first, after), orderCursor);
+    const page = await ctx.services.orders.list({ customerId: user.id }, first, after, { count: selectsField(info, "totalCount") });
+    return toConnection(page, orderCursor);
   }
 
   @Query(() => OrderConnection, { description: "Admin. All orders, newest first." })
@@ -44,9 +47,11 @@ export class OrdersResolver {
     @Arg("status", () => OrderStatus, { nullable: true }) status: OrderStatus | null,
     @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg("after", () => String, { nullable: true }) after: string | null,
+    @Info() info: GraphQLResolveInfo,
   ) {
     requireAdmin(ctx);
-    return toConnection(await ctx.services.orders.list({ status }, first, after), orderCursor);
+    const page = await ctx.services.orders.list({ status }, first, after, { count: selectsField(info, "totalCount") });
+    return toConnection(page, orderCursor);
   }
 
   @Mutation(() => OrderPayload, { description: "Customer. Reserves stock; idempotent per idempotencyKey (required here, optional on the other mutations)." })

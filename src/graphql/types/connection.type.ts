@@ -1,3 +1,4 @@
+import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 import { ClassType, Field, Int, ObjectType } from "type-graphql";
 import type { Page } from "../../read/queries/cursor";
 
@@ -28,4 +29,22 @@ export function toConnection<T>(page: Page<T>, cursor: (row: T) => string) {
       return page.count();
     },
   };
+}
+
+/**
+ * Whether the operation selects `field` directly on the value this resolver returns (through
+ * fragments). @skip/@include are not evaluated: a field they may leave out counts as selected,
+ * which only costs fetching what is not shown.
+ */
+export function selectsField(info: GraphQLResolveInfo, field: string): boolean {
+  const seen = new Set<string>();
+  const inSet = (set: SelectionSetNode | undefined): boolean =>
+    !!set?.selections.some((sel) => {
+      if (sel.kind === Kind.FIELD) return sel.name.value === field;
+      if (sel.kind === Kind.INLINE_FRAGMENT) return inSet(sel.selectionSet);
+      if (seen.has(sel.name.value)) return false;
+      seen.add(sel.name.value);
+      return inSet(info.fragments[sel.name.value]?.selectionSet);
+    });
+  return info.fieldNodes.some((node) => inSet(node.selectionSet));
 }

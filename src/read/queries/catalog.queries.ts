@@ -1,6 +1,6 @@
 import type { Database } from "../../db/database";
 import type { Prisma } from "../../generated/prisma/client";
-import { decodeCursor, encodeCursor, pageSize, type Page } from "./cursor";
+import { decodeCursor, encodeCursor, pageSize, type ListOptions, type Page } from "./cursor";
 
 export interface ProductRow {
   id: string;
@@ -23,11 +23,23 @@ const SELECT = {
   id: true, sku: true, name: true, description: true, priceCents: true, available: true, inStock: true, unitsSold: true, updatedAt: true,
 } as const satisfies Prisma.ProductViewSelect;
 
+/** The same columns as SELECT, for list(), which goes through the driver. */
+const COLUMNS = `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt"`;
+
+/**
+ * The expression of the trigram index read_products_search_idx (migration
+ * 20261127180000_read_products_search), written exactly as there, or Postgres does not use it.
+ */
+export const SEARCH_KEY = `lower(name) || E'\\n' || lower(sku)`;
+
+/** `%term%` for LIKE/ILIKE, with the term's own wildcards (and the escape character) taken literally. */
+export const containsPattern = (term: string) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
 export const productCursor = (p: ProductRow) => encodeCursor([p.name, p.id]);
 
 /** The only code that reads read.products. */
 export class CatalogQueries {
-  constructor(private readonly db: Pick<Database, "prisma">) {}
+  constructor(private readonly db: Pick<Database, "prisma" | "sql">) {}
 
   byId(id: string): Promise<ProductRow | null> {
     return this.db.prisma.productView.findUnique({ where: { id }, select: SELECT });
@@ -46,20 +58,63 @@ export class CatalogQueries {
     return this.db.prisma.productView.findMany({ where: { updatedAt: { gte: since } }, orderBy: { updatedAt: "asc" }, take: limit, select: SELECT });
   }
 
-  /** Sorted by name, then id; keyset pagination. */
-  async list(filter: ProductFilter, first: number | null | undefined, after: string | null | undefined): Promise<Page<ProductRow>> {
+  /**
+   * Sorted by name, then id; keyset pagination. search: case-insensitive substring of the name
+   * or the sku. One statement, through the driver (the hot read path), for the page and, when
+   * options.count says it will be asked for, the number of rows matching the filter (on every
+   * page, not only after the cursor). Statement texts come from a small fixed set (which
+   * conditions are present), so each is prepared once per connection.
+   */
+  async list(filter: ProductFilter, first: number | null | undefined, after: string | null | undefined, options: ListOptions = {}): Promise<Page<ProductRow>> {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
-    const where: Prisma.ProductViewWhereInput = {};
+
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const conditions: string[] = [];
     const search = filter.search?.trim();
-    if (search) {
-      where.OR = [{ name: { contains: search, mode: "insensitive" } }, { sku: { contains: search, mode: "insensitive" } }];
+    if (search) conditions.push(searchCondition(search, param(containsPattern(search))));
+    if (filter.inStock !== null && filter.inStock !== undefined) conditions.push(`in_stock = ${param(filter.inStock)}`);
+    const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
+    const countParams = [...params];
+    const count = async () => {
+      const [row] = await this.db.sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM "read"."products" ${where}`, countParams);
+      return row?.total ?? 0;
+    };
+    if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
+
+    // Searching, the matches are found once (through the trigram index) and serve both the count
+    // and the page. Left to itself, Postgres, which costs lower() like an addition, would rather
+    // walk the (in_stock, name) index and lower-case row after row until the page is full. Not
+    // searching, the CTE is inlined into each use: the page reads `first` rows of that index
+    // and stops, the count reads what it likes.
+    const matches = `WITH matches AS ${search ? "MATERIALIZED" : "NOT MATERIALIZED"} (SELECT ${COLUMNS} FROM "read"."products" ${where})`;
+    const keyset = cursor ? `WHERE (name, id) > (${param(cursor[0])}, ${param(cursor[1])}::uuid)` : "";
+    // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
+    const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+
+    if (!options.count) {
+      const rows = await this.db.sql.query<ProductRow>(`${matches} ${page}`, params);
+      return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count };
     }
-    if (filter.inStock !== null && filter.inStock !== undefined) where.inStock = filter.inStock;
-    const pageWhere: Prisma.ProductViewWhereInput = cursor
-      ? { AND: [where, { OR: [{ name: { gt: cursor[0] } }, { name: cursor[0], id: { gt: cursor[1] } }] }] }
-      : where;
-    const rows = take === 0 ? [] : await this.db.prisma.productView.findMany({ where: pageWhere, orderBy: [{ name: "asc" }, { id: "asc" }], take: take + 1, select: SELECT });
-    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count: () => this.db.prisma.productView.count({ where }) };
+    // One row even when the page is empty (then with null columns), so the count always comes back.
+    const rows = await this.db.sql.query<ProductRow & { total: number }>(
+      `${matches} SELECT c.total, p.* FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY p.name, p.id`,
+      params,
+    );
+    const total = rows[0]?.total ?? 0;
+    const found: ProductRow[] = [];
+    for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row);
+    return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
   }
+}
+
+/**
+ * `name ILIKE p OR sku ILIKE p` for p = %term%. Postgres runs `x ILIKE p` as
+ * `lower(x) LIKE lower(p)`, so when the term has no line break, that is exactly a LIKE on
+ * SEARCH_KEY: a match cannot span the line break between the two (lower() makes none). That
+ * form is what the trigram index serves; a term with a line break gets the ILIKEs themselves.
+ */
+function searchCondition(term: string, pattern: string): string {
+  return term.includes("\n") ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})` : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
 }

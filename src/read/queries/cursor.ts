@@ -8,7 +8,9 @@ export function pageSize(first: number | null | undefined, fallback = 20): numbe
   return n;
 }
 
-/** Opaque keyset cursor: the sort key of the last row of a page. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Opaque keyset cursor: the sort key of the last row of a page, [its sort value, its id]. */
 export function encodeCursor(key: [string, string]): string {
   return Buffer.from(JSON.stringify(key)).toString("base64url");
 }
@@ -17,11 +19,17 @@ export function decodeCursor(cursor: string | null | undefined): [string, string
   if (cursor === null || cursor === undefined) return undefined;
   try {
     const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
-    if (Array.isArray(key) && key.length === 2 && key.every((k) => typeof k === "string")) return key as [string, string];
+    // The id is checked here: a forged one would otherwise fail later, in the query's uuid cast.
+    if (Array.isArray(key) && key.length === 2 && typeof key[0] === "string" && typeof key[1] === "string" && UUID.test(key[1])) return key as [string, string];
   } catch {
     // fall through
   }
   throw badInput("after is not a cursor returned by this API", { field: "after" });
+}
+
+export interface ListOptions {
+  /** The caller will ask for the count (totalCount is selected): fetch it with the page. */
+  count?: boolean;
 }
 
 export interface Page<T> {

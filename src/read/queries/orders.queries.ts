@@ -1,7 +1,6 @@
 import type { Database } from "../../db/database";
-import type { Prisma } from "../../generated/prisma/client";
 import { badInput } from "../../shared/errors";
-import { decodeCursor, encodeCursor, pageSize, type Page } from "./cursor";
+import { decodeCursor, encodeCursor, pageSize, type ListOptions, type Page } from "./cursor";
 
 export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
 
@@ -24,21 +23,14 @@ export interface OrderRow {
   updatedAt: Date;
 }
 
-const SELECT = {
-  id: true, customerId: true, status: true, totalCents: true, itemCount: true, lines: true, placedAt: true, updatedAt: true,
-} as const satisfies Prisma.OrderViewSelect;
-
-type Selected = Prisma.OrderViewGetPayload<{ select: typeof SELECT }>;
-const toRow = (o: Selected): OrderRow => ({ ...o, status: o.status as OrderStatusValue, lines: o.lines as unknown as OrderLineRow[] });
-
-/** The same columns as SELECT, for statements through the driver. */
+/** An OrderRow's columns, for statements through the driver (jsonb comes back parsed). */
 const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt"`;
 
 export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
 
 /** The only code that reads read.orders. Newest first. */
 export class OrderQueries {
-  constructor(private readonly db: Pick<Database, "prisma" | "sql">) {}
+  constructor(private readonly db: Pick<Database, "sql">) {}
 
   // byId and byIds serve every mutation's answer and every subscription push: through the driver.
   async byId(id: string): Promise<OrderRow | null> {
@@ -50,23 +42,52 @@ export class OrderQueries {
     return this.db.sql.query<OrderRow>(`SELECT ${COLUMNS} FROM "read"."orders" WHERE id = ANY($1::uuid[])`, [ids]);
   }
 
-  list(filter: { customerId?: string; status?: OrderStatusValue | null }, first: number | null | undefined, after: string | null | undefined): Promise<Page<OrderRow>> {
-    const where: Prisma.OrderViewWhereInput = {};
-    if (filter.customerId !== undefined) where.customerId = filter.customerId;
-    if (filter.status) where.status = filter.status;
-    return this.page(where, first, after);
-  }
-
-  private async page(where: Prisma.OrderViewWhereInput, first: number | null | undefined, after: string | null | undefined): Promise<Page<OrderRow>> {
+  /**
+   * Newest first; keyset pagination. One statement, through the driver, for the page and, when
+   * options.count says it will be asked for, the number of orders matching the filter (the CTE
+   * is inlined into both: each is a range of one of the (…, placed_at, id) indexes).
+   */
+  async list(
+    filter: { customerId?: string; status?: OrderStatusValue | null },
+    first: number | null | undefined,
+    after: string | null | undefined,
+    options: ListOptions = {},
+  ): Promise<Page<OrderRow>> {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
-    let pageWhere = where;
-    if (cursor) {
-      const placedAt = new Date(cursor[0]);
-      if (Number.isNaN(placedAt.getTime())) throw badInput("after is not a cursor returned by this API", { field: "after" });
-      pageWhere = { AND: [where, { OR: [{ placedAt: { lt: placedAt } }, { placedAt, id: { lt: cursor[1] } }] }] };
+    const placedAt = cursor && new Date(cursor[0]);
+    if (placedAt && Number.isNaN(placedAt.getTime())) throw badInput("after is not a cursor returned by this API", { field: "after" });
+
+    const params: unknown[] = [];
+    const param = (value: unknown) => `$${params.push(value)}`;
+    const conditions: string[] = [];
+    if (filter.customerId !== undefined) conditions.push(`customer_id = ${param(filter.customerId)}`);
+    if (filter.status) conditions.push(`status = ${param(filter.status)}`);
+    const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
+    const countParams = [...params];
+    const count = async () => {
+      const [row] = await this.db.sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM "read"."orders" ${where}`, countParams);
+      return row?.total ?? 0;
+    };
+    if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
+
+    const matches = `WITH matches AS NOT MATERIALIZED (SELECT * FROM "read"."orders" ${where})`;
+    const keyset = placedAt ? `WHERE (placed_at, id) < (${param(placedAt)}::timestamptz, ${param(cursor[1])}::uuid)` : "";
+    // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
+    const page = `SELECT * FROM matches ${keyset} ORDER BY placed_at DESC, id DESC LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+
+    if (!options.count) {
+      const rows = await this.db.sql.query<OrderRow>(`${matches} SELECT ${COLUMNS} FROM (${page}) p ORDER BY p.placed_at DESC, p.id DESC`, params);
+      return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count };
     }
-    const rows = take === 0 ? [] : await this.db.prisma.orderView.findMany({ where: pageWhere, orderBy: [{ placedAt: "desc" }, { id: "desc" }], take: take + 1, select: SELECT });
-    return { rows: rows.slice(0, take).map(toRow), hasNextPage: rows.length > take, count: () => this.db.prisma.orderView.count({ where }) };
+    // One row even when the page is empty (then with null columns), so the count always comes back.
+    const rows = await this.db.sql.query<OrderRow & { total: number }>(
+      `${matches} SELECT c.total, ${COLUMNS} FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY p.placed_at DESC, p.id DESC`,
+      params,
+    );
+    const total = rows[0]?.total ?? 0;
+    const found: OrderRow[] = [];
+    for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row);
+    return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
   }
 }

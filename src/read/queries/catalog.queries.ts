@@ -1,5 +1,4 @@
 import type { Database } from "../../db/database";
-import type { Prisma } from "../../generated/prisma/client";
 import { decodeCursor, encodeCursor, pageSize, type ListOptions, type Page } from "./cursor";
 
 export interface ProductRow {
@@ -19,11 +18,7 @@ export interface ProductFilter {
   inStock?: boolean | null;
 }
 
-const SELECT = {
-  id: true, sku: true, name: true, description: true, priceCents: true, available: true, inStock: true, unitsSold: true, updatedAt: true,
-} as const satisfies Prisma.ProductViewSelect;
-
-/** The same columns as SELECT, for list(), which goes through the driver. */
+/** The columns of a ProductRow, as the driver reads them (uuid as its text). */
 const COLUMNS = `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt"`;
 
 /**
@@ -39,23 +34,26 @@ export const productCursor = (p: ProductRow) => encodeCursor([p.name, p.id]);
 
 /** The only code that reads read.products. */
 export class CatalogQueries {
-  constructor(private readonly db: Pick<Database, "prisma" | "sql">) {}
+  constructor(private readonly db: Pick<Database, "sql">) {}
 
-  byId(id: string): Promise<ProductRow | null> {
-    return this.db.prisma.productView.findUnique({ where: { id }, select: SELECT });
+  // Through the driver like list(): these serve every mutation's answer and every push.
+  async byId(id: string): Promise<ProductRow | null> {
+    const [row] = await this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE id = $1::uuid`, [id]);
+    return row ?? null;
   }
 
-  bySku(sku: string): Promise<ProductRow | null> {
-    return this.db.prisma.productView.findUnique({ where: { sku }, select: SELECT });
+  async bySku(sku: string): Promise<ProductRow | null> {
+    const [row] = await this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE sku = $1`, [sku]);
+    return row ?? null;
   }
 
   byIds(ids: string[]): Promise<ProductRow[]> {
-    return this.db.prisma.productView.findMany({ where: { id: { in: ids } }, select: SELECT });
+    return this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE id = ANY($1::uuid[])`, [ids]);
   }
 
   /** Rows changed since a moment (at most `limit`, newest last): to catch subscribers up after an outage. */
   changedSince(since: Date, limit = 1000): Promise<ProductRow[]> {
-    return this.db.prisma.productView.findMany({ where: { updatedAt: { gte: since } }, orderBy: { updatedAt: "asc" }, take: limit, select: SELECT });
+    return this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`, [since, limit]);
   }
 
   /**

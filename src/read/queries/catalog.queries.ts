@@ -1,5 +1,5 @@
 import type { Database } from "../../db/database";
-import { decodeCursor, encodeCursor, pageSize, type ListOptions, type Page } from "./cursor";
+import { decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export interface ProductRow {
   id: string;
@@ -91,19 +91,7 @@ export class CatalogQueries {
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
     const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;
 
-    if (!options.count) {
-      const rows = await this.db.sql.query<ProductRow>(`${matches} ${page}`, params);
-      return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count };
-    }
-    // One row even when the page is empty (then with null columns), so the count always comes back.
-    const rows = await this.db.sql.query<ProductRow & { total: number }>(
-      `${matches} SELECT c.total, p.* FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY p.name, p.id`,
-      params,
-    );
-    const total = rows[0]?.total ?? 0;
-    const found: ProductRow[] = [];
-    for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row);
-    return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
+    return fetchPage<ProductRow>(this.db.sql, { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count }, take, options.count === true);
   }
 }
 

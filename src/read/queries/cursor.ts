@@ -1,3 +1,4 @@
+import type { Sql } from "../../db/database";
 import { badInput } from "../../shared/errors";
 
 export const MAX_PAGE_SIZE = 100;
@@ -37,4 +38,38 @@ export interface Page<T> {
   hasNextPage: boolean;
   /** Rows matching the filter over all pages; counted only if asked for. */
   count(): Promise<number>;
+}
+
+export interface PageQuery {
+  /** `WITH matches AS (…)`: the rows matching the filter. */
+  matches: string;
+  /** The page: `SELECT … FROM matches … LIMIT take + 1` (take + 1 rows tell whether there is a next page). */
+  page: string;
+  /** The columns of a row, over the page as `p`. */
+  columns: string;
+  /** The page's order, over `p`. */
+  orderBy: string;
+  params: unknown[];
+  /** The count in a statement of its own, for a caller that did not say it would ask. */
+  count(): Promise<number>;
+}
+
+/**
+ * Runs a keyset page. With `withCount`, the count of `matches` comes in the same statement: one
+ * row even when the page is empty (then with null columns), so the count always comes back.
+ */
+export async function fetchPage<T extends { id: string }>(sql: Sql, query: PageQuery, take: number, withCount: boolean): Promise<Page<T>> {
+  const { matches, page, columns, orderBy, params } = query;
+  if (!withCount) {
+    const rows = await sql.query<T>(`${matches} SELECT ${columns} FROM (${page}) p ORDER BY ${orderBy}`, params);
+    return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count: query.count };
+  }
+  const rows = await sql.query<T & { total: number }>(
+    `${matches} SELECT c.total, ${columns} FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY ${orderBy}`,
+    params,
+  );
+  const total = rows[0]?.total ?? 0;
+  const found: T[] = [];
+  for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row as unknown as T);
+  return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
 }

@@ -1,6 +1,6 @@
 import type { Database } from "../../db/database";
 import { badInput } from "../../shared/errors";
-import { decodeCursor, encodeCursor, pageSize, type ListOptions, type Page } from "./cursor";
+import { decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
 
@@ -76,18 +76,6 @@ export class OrderQueries {
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
     const page = `SELECT * FROM matches ${keyset} ORDER BY placed_at DESC, id DESC LIMIT ${param(take === 0 ? 0 : take + 1)}`;
 
-    if (!options.count) {
-      const rows = await this.db.sql.query<OrderRow>(`${matches} SELECT ${COLUMNS} FROM (${page}) p ORDER BY p.placed_at DESC, p.id DESC`, params);
-      return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count };
-    }
-    // One row even when the page is empty (then with null columns), so the count always comes back.
-    const rows = await this.db.sql.query<OrderRow & { total: number }>(
-      `${matches} SELECT c.total, ${COLUMNS} FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY p.placed_at DESC, p.id DESC`,
-      params,
-    );
-    const total = rows[0]?.total ?? 0;
-    const found: OrderRow[] = [];
-    for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row);
-    return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
+    return fetchPage<OrderRow>(this.db.sql, { matches, page, columns: COLUMNS, orderBy: "p.placed_at DESC, p.id DESC", params, count }, take, options.count === true);
   }
 }

@@ -1,6 +1,4 @@
-import type { PrismaClient, Prisma } from "../generated/prisma/client";
-
-export type Tx = Prisma.TransactionClient;
+import type { PrismaClient } from "../generated/prisma/client";
 
 /**
  * SQL straight through the driver: one statement with $1.. parameters, rows as the driver gives

@@ -40,8 +40,44 @@ function sqlOn(queryable: pg.Pool | pg.PoolClient): Sql {
   };
 }
 
+/**
+ * A transaction's statements on its pipelined connection: each goes out when issued, without
+ * waiting for the answer to the one before. Those issued in the same tick leave in one write
+ * (the socket stays corked until the tick ends): BEGIN with the first statement, a command's save
+ * with its event append. The server runs them in order, and once one fails every later one of
+ * the transaction fails too, so issuing ahead never commits what a failed statement preceded.
+ */
+function pipelined(client: pg.PoolClient): { sql: Sql; simple(text: string): Promise<pg.QueryResult> } {
+  const socket = client.connection.stream;
+  let corked = false;
+  const corkForThisTick = () => {
+    if (corked) return;
+    corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      corked = false;
+      socket.uncork();
+    });
+  };
+  return {
+    sql: {
+      async query<T>(text: string, params: unknown[] = []) {
+        corkForThisTick();
+        return (await client.query(statement(text, params))).rows as T[];
+      },
+    },
+    /** Unprepared, possibly several statements (the simple protocol): BEGIN and its settings. */
+    simple(text: string) {
+      corkForThisTick();
+      return client.query(text);
+    },
+  };
+}
+
 export function openPostgres(url: string, poolSize: number): Database {
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // Pipelined: a connection sends a statement without waiting for the answer to the previous one
+  // (pg answers them in order). Nothing here keeps a portal open (no cursors), which pipelining forbids.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, pipeline: true });
   // An idle pooled connection killed by the server must not crash the process.
   pool.on("error", () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
@@ -56,9 +92,12 @@ export function openPostgres(url: string, poolSize: number): Database {
     const onError = (error: Error) => (broken = error);
     client.on("error", onError);
     try {
-      // One round trip either way (the simple protocol takes both statements at once).
-      await client.query(options.asyncCommit ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
-      const result = await fn(sqlOn(client));
+      const { sql, simple } = pipelined(client);
+      // Not awaited: BEGIN leaves with fn's first statement, one round trip for both.
+      const begun = simple(options.asyncCommit ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
+      begun.catch(() => undefined); // awaited below; BEGIN fails only with the connection, and fn with it
+      const result = await fn(sql);
+      await begun;
       // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
       const committed = await client.query("COMMIT");
       if (committed.command !== "COMMIT") throw new Error("the transaction was rolled back (an earlier statement failed)");

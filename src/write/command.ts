@@ -9,15 +9,21 @@ export interface CommandContext {
   newId: IdGenerator;
 }
 
-/** What a handler hands back to the bus: the events to append and the command's result. */
+/** What a handler hands back to the bus: the events to append, the command's result, and its save. */
 export interface Decided<Result> {
   events: NewEvent[];
   result: Result;
+  /**
+   * The save's statements, issued and not awaited (with any check of their answers chained on):
+   * the bus sends the event append right behind them, in the same round trip, and awaits both
+   * before COMMIT. A failed statement or check rolls the whole command back.
+   */
+  saved: Promise<unknown>;
 }
 
 /**
  * One command: who may send it, and a handler that loads state, calls the command's pure
- * decide(), and saves state. The bus appends the events in the same transaction.
+ * decide(), and issues the save. The bus appends the events in the same transaction.
  */
 export interface CommandDefinition<Input, Result> {
   readonly name: string;

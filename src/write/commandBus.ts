@@ -87,15 +87,19 @@ export class CommandBus {
         const replay = await claimKey(sql, { actorId: actor.id, command: command.name, key, request, now });
         if (replay) return { result: command.resultOf(replay.streamId), position: replay.position };
       }
-      const { events, result } = await command.handle(sql, input, { actor, now, newId: this.newId });
-      const position = await appendEvents(sql, events, {
+      const { events, result, saved } = await command.handle(sql, input, { actor, now, newId: this.newId });
+      // Issued behind the save without waiting for it: one round trip for both.
+      const appended = appendEvents(sql, events, {
         correlationId: options.correlationId,
         causationId: options.causationId ?? null,
         actor: { id: actor.id, role: actor.role },
         command: command.name,
         ...(key !== undefined ? { idempotencyKey: key } : {}),
       }, now);
-      return { result, position };
+      // A failed save fails the append after it (the transaction is aborted): report the save's error.
+      appended.catch(() => undefined);
+      await saved;
+      return { result, position: await appended };
     });
   }
 }

@@ -29,28 +29,30 @@ export async function loadOrder(sql: Sql, orderId: string, actor: CommandContext
   return order;
 }
 
-/** Saves the new status only if nobody changed the order since it was loaded. */
-export async function saveOrderStatus(sql: Sql, order: OrderState, status: OrderStatus, version: number, now: Date): Promise<void> {
-  const saved = await sql.query(
-    `UPDATE "write"."orders" SET status = $3, version = $4, updated_at = $5 WHERE id = $1::uuid AND version = $2 RETURNING 1`,
-    [order.id, order.version, status, version, now],
-  );
-  if (saved.length !== 1) throw new ConcurrencyError();
+/** Saves the new status only if nobody changed the order since it was loaded (issued at once; see Decided.saved). */
+export function saveOrderStatus(sql: Sql, order: OrderState, status: OrderStatus, version: number, now: Date): Promise<void> {
+  return sql
+    .query(`UPDATE "write"."orders" SET status = $3, version = $4, updated_at = $5 WHERE id = $1::uuid AND version = $2 RETURNING 1`, [order.id, order.version, status, version, now])
+    .then((saved) => {
+      if (saved.length !== 1) throw new ConcurrencyError();
+    });
 }
 
 /**
  * Moves the stock of an order's lines by `per unit` × quantity: cancelling releases the
  * reservation (reserved → available), shipping consumes it (reserved and on hand go down).
  * The rows are locked in product-id order first, as placeOrder locks them: no deadlock between the two.
+ * Both statements are issued at once (the server runs them in order; see Decided.saved).
  */
 export async function moveStock(sql: Sql, lines: OrderState["lines"], perUnit: { onHand: number; reserved: number; available: number }): Promise<void> {
   const productIds = lines.map((l) => l.productId);
-  await sql.query(`SELECT 1 FROM "write"."inventory" WHERE product_id = ANY($1::uuid[]) ORDER BY product_id FOR NO KEY UPDATE`, [productIds]);
-  await sql.query(
+  const locked = sql.query(`SELECT 1 FROM "write"."inventory" WHERE product_id = ANY($1::uuid[]) ORDER BY product_id FOR NO KEY UPDATE`, [productIds]);
+  const moved = sql.query(
     `UPDATE "write"."inventory" i
         SET on_hand = i.on_hand + $3::int * l.quantity, reserved = i.reserved + $4::int * l.quantity, available = i.available + $5::int * l.quantity
        FROM unnest($1::uuid[], $2::int[]) AS l(product_id, quantity)
       WHERE i.product_id = l.product_id`,
     [productIds, lines.map((l) => l.quantity), perUnit.onHand, perUnit.reserved, perUnit.available],
   );
+  await Promise.all([locked, moved]);
 }

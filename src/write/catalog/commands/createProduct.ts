@@ -49,13 +49,13 @@ export const createProduct = defineCommand<CreateProduct, { productId: string }>
     const events = decide({ skuTaken: existing.length > 0 }, input, productId);
     const { data } = events[0]!;
     // A concurrent create with the same sku fails on the unique index (→ CONFLICT at the edge).
-    await sql.query(
+    const saved = sql.query(
       `WITH product AS (
          INSERT INTO "write"."products" (id, sku, name, description, price_cents, version, created_at, updated_at)
          VALUES ($1::uuid, $2, $3, $4, $5::int, 1, $7, $7) RETURNING id)
        INSERT INTO "write"."inventory" (product_id, on_hand, reserved, available) SELECT id, $6::int, 0, $6::int FROM product`,
       [productId, data.sku, data.name, data.description, data.priceCents, data.initialStock, now],
     );
-    return { events, result: { productId } };
+    return { events, result: { productId }, saved };
   },
 });

@@ -39,14 +39,15 @@ export const restockProduct = defineCommand<RestockProduct, { productId: string 
     const [product] = await sql.query<{ id: string; version: number }>(`SELECT id::text AS id, version FROM "write"."products" WHERE id = $1::uuid`, [input.productId]);
     const events = decide({ product: product ?? null }, input);
     // The product's version guards its stream; the stock moves in the same statement.
-    const saved = await sql.query(
+    const saved = sql.query(
       `WITH product AS (
          UPDATE "write"."products" SET version = $3, updated_at = $4 WHERE id = $1::uuid AND version = $2 RETURNING id)
        UPDATE "write"."inventory" i SET on_hand = i.on_hand + $5::int, available = i.available + $5::int
          FROM product WHERE i.product_id = product.id RETURNING 1`,
       [input.productId, product!.version, events[0]!.streamVersion, now, input.quantity],
-    );
-    if (saved.length !== 1) throw new ConcurrencyError();
-    return { events, result: { productId: input.productId } };
+    ).then((rows) => {
+      if (rows.length !== 1) throw new ConcurrencyError();
+    });
+    return { events, result: { productId: input.productId }, saved };
   },
 });

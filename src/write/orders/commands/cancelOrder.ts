@@ -35,8 +35,10 @@ export const cancelOrder = defineCommand<CancelOrder, { orderId: string }>({
   async handle(sql, input, { actor, now }) {
     const order = await loadOrder(sql, input.orderId, actor);
     const events = decide(order);
-    await saveOrderStatus(sql, order, "CANCELLED", events[0]!.streamVersion, now);
-    await moveStock(sql, order.lines, { onHand: 0, reserved: -1, available: 1 });
-    return { events, result: { orderId: order.id } };
+    const saved = Promise.all([
+      saveOrderStatus(sql, order, "CANCELLED", events[0]!.streamVersion, now),
+      moveStock(sql, order.lines, { onHand: 0, reserved: -1, available: 1 }),
+    ]);
+    return { events, result: { orderId: order.id }, saved };
   },
 });

@@ -32,7 +32,7 @@ export const payOrder = defineCommand<PayOrder, { orderId: string }>({
   async handle(sql, input, { actor, now }) {
     const order = await loadOrder(sql, input.orderId, actor);
     const events = decide(order);
-    await saveOrderStatus(sql, order, "PAID", events[0]!.streamVersion, now);
-    return { events, result: { orderId: order.id } };
+    const saved = saveOrderStatus(sql, order, "PAID", events[0]!.streamVersion, now);
+    return { events, result: { orderId: order.id }, saved };
   },
 });

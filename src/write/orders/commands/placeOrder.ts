@@ -75,7 +75,8 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
     const orderId = newId();
 
     // Round trips are the cost of a command (each statement is a network write and a driver
-    // call), so the order takes two statements besides the bus's: load, then save.
+    // call), so the order takes two statements besides the bus's: load, then save (which leaves
+    // in one round trip with the event append).
     const productIds = [...new Set(input.lines.map((l) => l.productId))];
     // Locks the stock rows in product-id order (the lock sits above the sort), so two orders
     // over the same products queue instead of deadlocking, and what decide sees stays true.
@@ -96,7 +97,7 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
 
     // One statement: the conditional reservation of every line (stock can never go below zero;
     // the rows are already ours), the order and its lines.
-    const [saved] = await sql.query<{ reserved: number }>(
+    const saved = sql.query<{ reserved: number }>(
       `WITH line AS (
          SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS l(product_id, quantity, unit_price_cents, line_no)
        ), reserved AS (
@@ -112,9 +113,10 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
        )
        SELECT count(*)::int AS reserved FROM reserved`,
       [order.lines.map((l) => l.productId), order.lines.map((l) => l.quantity), order.lines.map((l) => l.unitPriceCents), orderId, actor.id, order.totalCents, order.itemCount, now],
-    );
-    // Cannot happen while the rows are locked; if it did, the transaction must not commit.
-    if (saved?.reserved !== order.lines.length) throw outOfStock("stock changed while the order was placed", { orderId });
-    return { events, result: { orderId } };
+    ).then(([row]) => {
+      // Cannot happen while the rows are locked; if it did, the transaction must not commit.
+      if (row?.reserved !== order.lines.length) throw outOfStock("stock changed while the order was placed", { orderId });
+    });
+    return { events, result: { orderId }, saved };
   },
 });

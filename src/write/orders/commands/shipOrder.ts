@@ -32,8 +32,10 @@ export const shipOrder = defineCommand<ShipOrder, { orderId: string }>({
   async handle(sql, input, { actor, now }) {
     const order = await loadOrder(sql, input.orderId, actor);
     const events = decide(order);
-    await saveOrderStatus(sql, order, "SHIPPED", events[0]!.streamVersion, now);
-    await moveStock(sql, order.lines, { onHand: -1, reserved: -1, available: 0 });
-    return { events, result: { orderId: order.id } };
+    const saved = Promise.all([
+      saveOrderStatus(sql, order, "SHIPPED", events[0]!.streamVersion, now),
+      moveStock(sql, order.lines, { onHand: -1, reserved: -1, available: 0 }),
+    ]);
+    return { events, result: { orderId: order.id }, saved };
   },
 });

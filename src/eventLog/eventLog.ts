@@ -110,8 +110,12 @@ export function eventsAfterSql(afterTxId: string, afterPosition: string, limit: 
  * transaction (of any database of the cluster) is open: their tx_id is not below xmin yet.
  */
 export async function hasHeldBackEvents(sql: Sql): Promise<boolean> {
+  // Asked as "is the newest tx_id at or above xmin": max() reads one entry at the end of the
+  // (tx_id, position) index whatever the statistics say. "EXISTS (... WHERE tx_id >= xmin)" was
+  // planned as a scan of the whole log, the snapshot taken again for every row, wherever the
+  // table had not been analyzed yet (20 ms at 100,000 events, after every projector batch).
   const [row] = await sql.query<{ held: boolean }>(
-    `SELECT EXISTS (SELECT 1 FROM "write"."events" WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot())) AS held`,
+    `SELECT COALESCE((SELECT max(tx_id) FROM "write"."events") >= pg_snapshot_xmin(pg_current_snapshot()), false) AS held`,
   );
   return row?.held === true;
 }

@@ -2,9 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { openPostgres } from "../../src/db/postgres";
 import type { Database } from "../../src/db/database";
-import { readEventsAfter } from "../../src/eventLog/eventLog";
+import pg from "pg";
+import { hasHeldBackEvents, readEventsAfter } from "../../src/eventLog/eventLog";
 import { LOG_START } from "../../src/shared/events";
 import { freshDatabase, type TestDatabase } from "../support/db";
+import { eventually } from "../support/wait";
 
 let tdb: TestDatabase;
 let db: Database;
@@ -34,5 +36,28 @@ describe("reading the event log", () => {
     expect(all.slice(0, 2).map((e) => [e.txId, e.position])).toEqual([[99n, BigInt(first!.position)], [100n, BigInt(second!.position)]]);
     const afterFirst = await readEventsAfter(db.sql, { txId: 99n, position: BigInt(first!.position) }, 10);
     expect(afterFirst.map((e) => e.txId)).toEqual([100n]);
+  });
+});
+
+describe("events held back by an older open transaction", () => {
+  it("are reported while that transaction is open, and no longer once it ends", async () => {
+    const older = new pg.Client({ connectionString: tdb.url });
+    await older.connect();
+    try {
+      await older.query("BEGIN");
+      await older.query("SELECT pg_current_xact_id()"); // older than the event's transaction
+      const [younger] = await tdb.sql<{ position: string }>(
+        `INSERT INTO "write".events (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+         VALUES ($1, 'test', 1, 'Probe', '{}', '{}', now()) RETURNING position`,
+        [randomUUID()],
+      );
+      expect(younger).toBeDefined();
+      expect(await hasHeldBackEvents(db.sql)).toBe(true);
+      await older.query("COMMIT");
+      // xmin is the cluster's: another test file's short transaction may still hold it a moment.
+      await eventually(async () => !(await hasHeldBackEvents(db.sql)), { what: "nothing held back" });
+    } finally {
+      await older.end();
+    }
   });
 });

@@ -28,7 +28,10 @@ export interface Decided<Result> {
 export interface CommandDefinition<Input, Result> {
   readonly name: string;
   readonly roles: readonly Role[];
-  /** Runs inside the bus's transaction: use only `sql` (the write tables, in schema "write"). */
+  /**
+   * Runs inside the bus's transaction: use only `sql` (the write tables, in schema "write").
+   * Issue the load first, before any await: it leaves in one round trip with the key's claim.
+   */
   handle(sql: Sql, input: Input, ctx: CommandContext): Promise<Decided<Result>>;
   /** The client's idempotency key, for commands that take one (the bus makes them idempotent). */
   idempotencyKey?(input: Input): string | null | undefined;

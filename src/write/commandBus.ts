@@ -6,7 +6,7 @@ import { AppError, isRetryableTransactionError, sqlState } from "../shared/error
 import type { Clock, IdGenerator } from "../shared/clock";
 import type { LogPosition } from "../shared/events";
 import type { CommandDefinition } from "./command";
-import { checkKey, claimKey } from "./idempotency";
+import { checkKey, claimKey, replayOf, type KeyClaim } from "./idempotency";
 
 export interface CommandOutcome<Result> {
   result: Result;
@@ -26,11 +26,12 @@ export interface CommandObserver {
 const MAX_ATTEMPTS = 6;
 
 /**
- * The one transaction boundary of the write side: authorization by role, then idempotency
- * (the client's key claimed first), handler (load → decide → save) and event append, in ONE
- * transaction. Serialization failures,
- * deadlocks and optimistic-concurrency conflicts are retried a bounded number of times;
- * every other failure rolls the whole transaction back.
+ * The one transaction boundary of the write side: authorization by role, then in ONE transaction
+ * the client's idempotency key claimed first, the handler (load → decide → save) and the event
+ * append. Statements leave pipelined, so a command takes three round trips: BEGIN, the claim and
+ * the handler's load; the save and the append; COMMIT. Serialization failures, deadlocks and
+ * optimistic-concurrency conflicts are retried a bounded number of times; every other failure
+ * rolls the whole transaction back.
  */
 export class CommandBus {
   constructor(
@@ -81,28 +82,48 @@ export class CommandBus {
     options: DispatchOptions,
   ): Promise<CommandOutcome<Result>> {
     const now = this.clock.now();
-    return this.db.transaction(async (sql) => {
-      if (key !== undefined) {
-        const request = command.fingerprint ? command.fingerprint(input) : input;
-        const replay = await claimKey(sql, { actorId: actor.id, command: command.name, key, request, now });
-        if (replay) return { result: command.resultOf(replay.streamId), position: replay.position };
-      }
-      const { events, result, saved } = await command.handle(sql, input, { actor, now, newId: this.newId });
-      // Issued behind the save without waiting for it: one round trip for both.
-      const appended = appendEvents(sql, events, {
-        correlationId: options.correlationId,
-        causationId: options.causationId ?? null,
-        actor: { id: actor.id, role: actor.role },
-        command: command.name,
-        ...(key !== undefined ? { idempotencyKey: key } : {}),
-      }, now);
-      // A failed save fails the append after it (the transaction is aborted): report the save's error.
-      appended.catch(() => undefined);
-      await saved;
-      return { result, position: await appended };
-    });
+    const claim: KeyClaim | undefined =
+      key === undefined ? undefined : { actorId: actor.id, command: command.name, key, request: command.fingerprint ? command.fingerprint(input) : input, now };
+    try {
+      return await this.db.transaction(async (sql) => {
+        // The claim and the handler's first statement (its load) leave in one round trip; the
+        // server runs the claim first, so the handler reads what is there after it.
+        const claimed = claim ? claimKey(sql, claim) : Promise.resolve(true);
+        const handled = command.handle(sql, input, { actor, now, newId: this.newId });
+        // Both settle before anything else: no statement of the handler's may follow the ROLLBACK.
+        const [ours, decided] = await Promise.allSettled([claimed, handled]);
+        if (ours.status === "rejected" || !ours.value) {
+          if (decided.status === "fulfilled") decided.value.saved.catch(() => undefined); // rolled back unseen
+          if (ours.status === "rejected") throw ours.reason;
+          throw new KeyTaken();
+        }
+        if (decided.status === "rejected") throw decided.reason;
+        const { events, result, saved } = decided.value;
+        // Issued behind the save without waiting for it: one round trip for both.
+        const appended = appendEvents(sql, events, {
+          correlationId: options.correlationId,
+          causationId: options.causationId ?? null,
+          actor: { id: actor.id, role: actor.role },
+          command: command.name,
+          ...(key !== undefined ? { idempotencyKey: key } : {}),
+        }, now);
+        // A failed save fails the append after it (the transaction is aborted): report the save's error.
+        appended.catch(() => undefined);
+        await saved;
+        return { result, position: await appended };
+      });
+    } catch (error) {
+      if (!(error instanceof KeyTaken)) throw error;
+    }
+    // An earlier request with this key has committed (the claim waited for it): answer as it was
+    // answered. This transaction is rolled back, with whatever the handler did in it.
+    const replay = await replayOf(this.db.sql, claim!);
+    return { result: command.resultOf(replay.streamId), position: replay.position };
   }
 }
+
+/** Thrown inside the transaction to roll it back when the idempotency key was already used. */
+class KeyTaken extends Error {}
 
 /** Failures that are the caller's to handle, said in the contract's terms. */
 function asAppError(error: unknown): unknown {

@@ -63,6 +63,21 @@ describe("placing orders concurrently", () => {
     expect(inventory!.reserved).toBe(2);
   });
 
+  it("answers a retry of an order that took the last units with that order, not OUT_OF_STOCK", async () => {
+    // The duplicates read the stock only after the first one committed (their claim waits for
+    // it), when none is left: the key, not the stock, must decide their answer.
+    const product = await createProduct(2);
+    const customer = t.customer("idem-last-units");
+    const input = { idempotencyKey: "last-units", lines: [{ productId: product.id, quantity: 2 }] };
+    const results = await Promise.all([1, 2, 3].map(() => customer.request(PlaceOrderDocument, { input })));
+    for (const r of results) expect(r.errors).toBeUndefined();
+    expect(new Set(results.map((r) => r.data!.placeOrder.order?.id)).size).toBe(1);
+    const later = await customer.ok(PlaceOrderDocument, { input });
+    expect(later.placeOrder.order?.id).toBe(results[0]!.data!.placeOrder.order?.id);
+    const [inventory] = await t.db.sql<{ available: number; reserved: number }>(`SELECT available, reserved FROM "write".inventory WHERE product_id = $1`, [product.id]);
+    expect(inventory).toEqual({ available: 0, reserved: 2 });
+  });
+
   it("rejects a reused idempotency key with a different order as CONFLICT", async () => {
     const product = await createProduct(10);
     const customer = t.customer("key-reuser");

@@ -1,4 +1,5 @@
 import type { Database } from "../../db/database";
+import { batchById } from "./batchById";
 import { decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export interface ProductRow {
@@ -36,11 +37,9 @@ export const productCursor = (p: ProductRow) => encodeCursor([p.name, p.id]);
 export class CatalogQueries {
   constructor(private readonly db: Pick<Database, "sql">) {}
 
-  // Through the driver like list(): these serve every mutation's answer and every push.
-  async byId(id: string): Promise<ProductRow | null> {
-    const [row] = await this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE id = $1::uuid`, [id]);
-    return row ?? null;
-  }
+  // Through the driver like list(): these serve every mutation's answer and every push, and the
+  // by-id reads of one tick go in one statement (see batchById).
+  readonly byId: (id: string) => Promise<ProductRow | null> = batchById((ids) => this.byIds(ids));
 
   async bySku(sku: string): Promise<ProductRow | null> {
     const [row] = await this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE sku = $1`, [sku]);

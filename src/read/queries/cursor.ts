@@ -9,7 +9,7 @@ export function pageSize(first: number | null | undefined, fallback = 20): numbe
   return n;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Opaque keyset cursor: the sort key of the last row of a page, [its sort value, its id]. */
 export function encodeCursor(key: [string, string]): string {

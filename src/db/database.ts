@@ -12,6 +12,16 @@ export interface Sql {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
 }
 
+/**
+ * Awaits two statements (or chains of them) issued back to back in one transaction, in the order
+ * they were issued. If the first fails, the second fails only because of it (the transaction is
+ * aborted): the first's error is the one to report, and the second's is not left unhandled.
+ */
+export async function inIssueOrder<A, B>(first: Promise<A>, second: Promise<B>): Promise<[A, B]> {
+  second.catch(() => undefined);
+  return [await first, await second];
+}
+
 export interface TransactionOptions {
   /**
    * Commit without waiting for the WAL to reach the disk (synchronous_commit off): for data

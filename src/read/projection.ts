@@ -10,6 +10,16 @@ export interface ReadChange {
   ids: string[];
 }
 
+/** What apply hands back: the rows it changes, known from the events alone, and its writes. */
+export interface Applied {
+  changes: ReadChange[];
+  /**
+   * The batch's statements, issued and not awaited: the projector sends the checkpoint right
+   * behind them, in the same round trip, and awaits both before COMMIT.
+   */
+  written: Promise<unknown>;
+}
+
 /**
  * A projection: events in → rows out. It is the only writer of its tables. `apply` runs inside
  * the projector's transaction together with the checkpoint, so a batch is applied exactly
@@ -19,5 +29,5 @@ export interface Projection<Names extends string = string> {
   readonly name: string;
   /** Logical table name → live table in schema "read". */
   readonly tables: TableMap<Names>;
-  apply(sql: Sql, events: RecordedEvent[], tables: TableMap<Names>): Promise<ReadChange[]>;
+  apply(sql: Sql, events: RecordedEvent[], tables: TableMap<Names>): Applied;
 }

@@ -1,4 +1,4 @@
-import type { Database, Listener, Sql, SqlSession } from "../db/database";
+import { inIssueOrder, type Database, type Listener, type Sql, type SqlSession } from "../db/database";
 import { hasHeldBackEvents } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { isConnectionError, isRetryableTransactionError } from "../shared/errors";
@@ -256,9 +256,11 @@ export class Projector implements ProjectorRunner {
         first = events[0];
         const last = events.at(-1);
         if (!last) return 0;
-        const changes = await projection.apply(sql, events, projection.tables);
+        const { changes, written } = projection.apply(sql, events, projection.tables);
+        written.catch(() => undefined); // awaited below, with the checkpoint
         await this.options.beforeCheckpoint?.(projection.name, events);
-        await saveCheckpoint(sql, projection.name, last, "RUNNING", changes);
+        // Sent right behind the rows, one round trip for both.
+        await inIssueOrder(written, saveCheckpoint(sql, projection.name, last, "RUNNING", changes));
         return events.length;
       }, PROJECTION_COMMIT);
       this.appliedEvents += count;

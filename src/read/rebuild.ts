@@ -1,4 +1,4 @@
-import type { Database, Sql } from "../db/database";
+import { inIssueOrder, type Database, type Sql } from "../db/database";
 import { readEventsAfter } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { LOG_START, type LogPosition, type RecordedEvent } from "../shared/events";
@@ -182,8 +182,8 @@ async function applyInto(sql: Sql, target: Target, events: RecordedEvent[], copy
   // loses at most the last batches, rows and checkpoint together, and a rerun starts over
   // anyway. The swap's transaction commits synchronously, flushing everything before it.
   if (copyOnly) await sql.query(`SET LOCAL synchronous_commit = off`);
-  await target.projection.apply(sql, events, target.shadowTables);
-  await saveCheckpoint(sql, target.checkpoint, last, "REBUILDING");
+  const { written } = target.projection.apply(sql, events, target.shadowTables);
+  await inIssueOrder(written, saveCheckpoint(sql, target.checkpoint, last, "REBUILDING"));
 }
 
 /** Indexes that back no constraint (not the primary key, not unique), with their definitions. */

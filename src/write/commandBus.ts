@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import type { Database } from "../db/database";
+import { inIssueOrder, type Database } from "../db/database";
 import { appendEvents, ConcurrencyError } from "../eventLog/eventLog";
 import type { Actor } from "../shared/auth";
 import { AppError, isRetryableTransactionError, sqlState } from "../shared/errors";
@@ -107,10 +107,8 @@ export class CommandBus {
           command: command.name,
           ...(key !== undefined ? { idempotencyKey: key } : {}),
         }, now);
-        // A failed save fails the append after it (the transaction is aborted): report the save's error.
-        appended.catch(() => undefined);
-        await saved;
-        return { result, position: await appended };
+        const [, position] = await inIssueOrder(saved, appended);
+        return { result, position };
       });
     } catch (error) {
       if (!(error instanceof KeyTaken)) throw error;

@@ -378,8 +378,8 @@ describe("replaying events a projection has already applied", () => {
     const afterEach = await database.transaction(async (tx) => {
       const seen = [];
       for (let i = 0; i < 2; i++) {
-        await catalogProjection.apply(tx, events, catalogProjection.tables);
-        await ordersProjection.apply(tx, events, ordersProjection.tables);
+        await catalogProjection.apply(tx, events, catalogProjection.tables).written;
+        await ordersProjection.apply(tx, events, ordersProjection.tables).written;
         seen.push(await rowsOf(tx, `"read"."products"`, `"read"."orders"`));
       }
       return seen;
@@ -398,8 +398,8 @@ describe("replaying events a projection has already applied", () => {
       await tx.query(`CREATE TEMP TABLE "replay_orders" (LIKE "read"."orders" INCLUDING ALL) ON COMMIT DROP`);
       const seen = [];
       for (let i = 0; i < 2; i++) {
-        await catalogProjection.apply(tx, events, { products: tables.products });
-        await ordersProjection.apply(tx, events, { orders: tables.orders });
+        await catalogProjection.apply(tx, events, { products: tables.products }).written;
+        await ordersProjection.apply(tx, events, { orders: tables.orders }).written;
         seen.push(await rowsOf(tx, tables.products, tables.orders));
       }
       return seen;

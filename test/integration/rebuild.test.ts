@@ -116,8 +116,8 @@ describe("rebuilding projections from the log", () => {
     let batches = 0;
     const failing: Projection = {
       ...ordersProjection,
-      async apply(sql, events, tables) {
-        if (++batches === 3) throw new Error("injected failure in the orders projection");
+      apply(sql, events, tables) {
+        if (++batches === 3) return { changes: [], written: Promise.reject(new Error("injected failure in the orders projection")) };
         return ordersProjection.apply(sql, events, tables);
       },
     } as Projection;

@@ -27,7 +27,7 @@ export const catalogProjection: Projection<"products"> = {
   name: "catalog",
   tables: { products: `"read"."products"` },
 
-  async apply(sql, events, tables) {
+  apply(sql, events, tables) {
     const created: Record<string, unknown>[] = [];
     const deltas = new Map<string, Delta>();
     const touch = (id: string, e: RecordedEvent, available: number, unitsSold: number) => {
@@ -71,10 +71,14 @@ export const catalogProjection: Projection<"products"> = {
       }
     }
 
-    if (created.length > 0) await insertProducts(sql, tables, created);
-    if (deltas.size > 0) await applyDeltas(sql, tables, [...deltas.values()]);
+    // Both issued at once: the server runs them in order (a product created and restocked in one
+    // batch is inserted, then moved).
+    const written = Promise.all([
+      created.length > 0 ? insertProducts(sql, tables, created) : undefined,
+      deltas.size > 0 ? applyDeltas(sql, tables, [...deltas.values()]) : undefined,
+    ]);
     const ids = [...new Set([...created.map((c) => c.id as string), ...deltas.keys()])];
-    return ids.length > 0 ? [{ table: "products", ids }] : [];
+    return { changes: ids.length > 0 ? [{ table: "products", ids }] : [], written };
   },
 };
 

@@ -20,7 +20,7 @@ export const ordersProjection: Projection<"orders"> = {
   name: "orders",
   tables: { orders: `"read"."orders"` },
 
-  async apply(sql, events, tables) {
+  apply(sql, events, tables) {
     const placed: { id: string; position: string }[] = [];
     const changes = new Map<string, StatusChange>();
     const change = (e: RecordedEvent, status: OrderStatus) => {
@@ -49,11 +49,14 @@ export const ordersProjection: Projection<"orders"> = {
           assertNever(event);
       }
     }
+    // Issued at once: the server runs them in order (an order placed and paid in one batch is
+    // inserted, then updated).
+    const written: Promise<unknown>[] = [];
     if (placed.length > 0) {
       // The new rows are taken from the placed events' own rows of the log (immutable), by
       // position: their data goes from jsonb to the row as it is, where sending it as JSON
       // would stringify every order's lines here and parse them again in the database.
-      await sql.query(
+      written.push(sql.query(
         `INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
          SELECT (e.data->>'orderId')::uuid, e.data->>'customerId', 'PLACED', (e.data->>'totalCents')::int, (e.data->>'itemCount')::int,
                 e.data->'lines', (e.data->>'placedAt')::timestamptz, e.occurred_at, e.stream_version
@@ -61,19 +64,19 @@ export const ordersProjection: Projection<"orders"> = {
           WHERE e.position = ANY($1::bigint[]) AND e.type = 'OrderPlaced'
          ON CONFLICT (id) DO NOTHING`,
         [placed.map((p) => p.position)],
-      );
+      ));
     }
     if (changes.size > 0) {
-      await sql.query(
+      written.push(sql.query(
         `UPDATE ${tables.orders} AS o
             SET status = c.status, version = c.version, updated_at = c.updated_at
            FROM jsonb_to_recordset($1::jsonb) AS c(id uuid, status text, version int, updated_at timestamptz)
           WHERE o.id = c.id AND o.version < c.version`,
         [JSON.stringify([...changes.values()])],
-      );
+      ));
     }
     const ids = [...new Set([...placed.map((p) => p.id as string), ...changes.keys()])];
-    return ids.length > 0 ? [{ table: "orders", ids }] : [];
+    return { changes: ids.length > 0 ? [{ table: "orders", ids }] : [], written: Promise.all(written) };
   },
 };
 

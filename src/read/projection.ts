@@ -15,7 +15,8 @@ export interface Applied {
   changes: ReadChange[];
   /**
    * The batch's statements, issued and not awaited: the projector sends the checkpoint right
-   * behind them, in the same round trip, and awaits both before COMMIT.
+   * behind them, in the same round trip, and awaits both before COMMIT. Throw only before
+   * issuing them: a statement issued and then dropped would fail unheard.
    */
   written: Promise<unknown>;
 }

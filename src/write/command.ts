@@ -16,7 +16,8 @@ export interface Decided<Result> {
   /**
    * The save's statements, issued and not awaited (with any check of their answers chained on):
    * the bus sends the event append right behind them, in the same round trip, and awaits both
-   * before COMMIT. A failed statement or check rolls the whole command back.
+   * before COMMIT. A failed statement or check rolls the whole command back. Throw only before
+   * issuing the save: a statement issued and then dropped would fail unheard.
    */
   saved: Promise<unknown>;
 }

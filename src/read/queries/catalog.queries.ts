@@ -1,6 +1,6 @@
 import type { Database } from "../../db/database";
 import { batchById } from "./batchById";
-import { decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
+import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export interface ProductRow {
   id: string;
@@ -73,11 +73,7 @@ export class CatalogQueries {
     if (search) conditions.push(searchCondition(search, param(containsPattern(search))));
     if (filter.inStock !== null && filter.inStock !== undefined) conditions.push(`in_stock = ${param(filter.inStock)}`);
     const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    const countParams = [...params];
-    const count = async () => {
-      const [row] = await this.db.sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM "read"."products" ${where}`, countParams);
-      return row?.total ?? 0;
-    };
+    const count = countMatching(this.db.sql, `"read"."products"`, where, params);
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     // Searching, the matches are found once (through the trigram index) and serve both the count

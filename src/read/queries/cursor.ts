@@ -55,6 +55,19 @@ export interface PageQuery {
 }
 
 /**
+ * The count of a read table's rows matching `where`, in a statement of its own: a page's count for
+ * a caller that did not say it would ask. The parameters are copied as they are now (the page's
+ * statement goes on adding its own).
+ */
+export function countMatching(sql: Sql, table: string, where: string, params: unknown[]): () => Promise<number> {
+  const whereParams = [...params];
+  return async () => {
+    const [row] = await sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${table} ${where}`, whereParams);
+    return row?.total ?? 0;
+  };
+}
+
+/**
  * Runs a keyset page. With `withCount`, the count of `matches` comes in the same statement: one
  * row even when the page is empty (then with null columns), so the count always comes back.
  */

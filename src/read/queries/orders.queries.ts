@@ -1,7 +1,7 @@
 import type { Database } from "../../db/database";
 import { batchById } from "./batchById";
 import { badInput } from "../../shared/errors";
-import { decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
+import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
 
@@ -63,11 +63,7 @@ export class OrderQueries {
     if (filter.customerId !== undefined) conditions.push(`customer_id = ${param(filter.customerId)}`);
     if (filter.status) conditions.push(`status = ${param(filter.status)}`);
     const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    const countParams = [...params];
-    const count = async () => {
-      const [row] = await this.db.sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM "read"."orders" ${where}`, countParams);
-      return row?.total ?? 0;
-    };
+    const count = countMatching(this.db.sql, `"read"."orders"`, where, params);
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     const matches = `WITH matches AS NOT MATERIALIZED (SELECT * FROM "read"."orders" ${where})`;

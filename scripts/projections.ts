@@ -21,9 +21,17 @@ function fail(message: string): never {
   console.error(message);
   process.exit(2);
 }
-if (!(command === "status" ? args.length === 0 : command === "retry" ? args.length === 1 : command === "rebuild" && args.length > 0)) fail(usage);
+if (
+  !(command === "status"
+    ? args.length === 0
+    : command === "retry"
+      ? args.length === 1
+      : command === "rebuild" && args.length > 0)
+)
+  fail(usage);
 const byName = (name: string) =>
-  allProjections.find((p) => p.name === name) ?? fail(`unknown projection "${name}"; known: ${allProjections.map((p) => p.name).join(", ")}`);
+  allProjections.find((p) => p.name === name) ??
+  fail(`unknown projection "${name}"; known: ${allProjections.map((p) => p.name).join(", ")}`);
 const projections = command === "rebuild" && args.join(" ") === "--all" ? allProjections : args.map(byName);
 // Rows per batch of a rebuild: fewer, bigger statements (the catalog updates every product it
 // touches once per batch); two batches are in memory at a time (one applied, the next read).
@@ -34,11 +42,17 @@ const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
 const db = await openDatabase(config);
 try {
   await migrate(db);
-  await ensureCheckpoints(db.sql, allProjections.map((p) => p.name));
+  await ensureCheckpoints(
+    db.sql,
+    allProjections.map((p) => p.name),
+  );
   if (command === "status") {
     console.table(await new ProjectionQueries(db).statuses());
   } else if (command === "rebuild") {
-    const result = await rebuildProjections(db, projections, { batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE), logger });
+    const result = await rebuildProjections(db, projections, {
+      batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE),
+      logger,
+    });
     const batches = result.perProjection.map((p) => `${p.name} ${p.batchSeconds.toFixed(2)} s`).join(", ");
     console.log(
       `rebuilt ${projections.map((p) => p.name).join(", ")}: ${result.events} events in ${result.seconds.toFixed(2)} s ` +
@@ -48,7 +62,11 @@ try {
     const [projection] = projections;
     const changed = await markRunning(db.sql, projection!.name);
     await wakeProjectors(db.sql);
-    console.log(changed ? `${projection!.name} will resume from its checkpoint` : `${projection!.name} was not FAILED; nothing to do`);
+    console.log(
+      changed
+        ? `${projection!.name} will resume from its checkpoint`
+        : `${projection!.name} was not FAILED; nothing to do`,
+    );
   }
 } finally {
   await db.close();

@@ -30,18 +30,90 @@ import { CommandBus } from "../src/write/commandBus";
 const SEED_ACTOR: Actor = { kind: "user", id: "seed", role: "admin" };
 
 export const DEMO_CATALOG: CreateProduct[] = [
-  { sku: "KIT-ESP-001", name: "Stovetop Espresso Maker, 6 cup", description: "Cast aluminium moka pot, makes six 50 ml cups.", priceCents: 3499, initialStock: 40 },
-  { sku: "KIT-GRN-002", name: "Burr Coffee Grinder", description: "Conical steel burrs, 18 grind settings.", priceCents: 8900, initialStock: 15 },
-  { sku: "KIT-KNF-003", name: "Chef's Knife 20 cm", description: "Forged stainless steel, full tang.", priceCents: 6450, initialStock: 25 },
-  { sku: "KIT-BRD-004", name: "Walnut Cutting Board", description: "End-grain walnut, 40 × 30 cm.", priceCents: 5200, initialStock: 12 },
-  { sku: "KIT-MUG-005", name: "Stoneware Mug, 350 ml", description: "Reactive glaze; dishwasher safe.", priceCents: 1450, initialStock: 120 },
-  { sku: "HOM-LMP-006", name: "Brass Desk Lamp", description: "Adjustable arm, E27 socket, warm-white LED bulb included.", priceCents: 7900, initialStock: 8 },
-  { sku: "HOM-THR-007", name: "Merino Wool Throw", description: "130 × 170 cm, charcoal.", priceCents: 11900, initialStock: 10 },
-  { sku: "HOM-CDL-008", name: "Soy Candle, Cedar & Fig", description: "Cotton wick, about 45 hours.", priceCents: 2400, initialStock: 60 },
-  { sku: "OUT-BTL-009", name: "Insulated Bottle, 750 ml", description: "Keeps drinks cold for 24 h, hot for 12 h.", priceCents: 2990, initialStock: 75 },
-  { sku: "OUT-PCK-010", name: "Daypack 22 L", description: "Recycled nylon, padded laptop sleeve.", priceCents: 8400, initialStock: 18 },
-  { sku: "STN-NTB-011", name: "Dot-Grid Notebook A5", description: "160 pages, 100 g/m² paper, lay-flat binding.", priceCents: 1800, initialStock: 200 },
-  { sku: "STN-PEN-012", name: "Fountain Pen, Fine Nib", description: "Steel nib, converter and two cartridges included.", priceCents: 4200, initialStock: 3 },
+  {
+    sku: "KIT-ESP-001",
+    name: "Stovetop Espresso Maker, 6 cup",
+    description: "Cast aluminium moka pot, makes six 50 ml cups.",
+    priceCents: 3499,
+    initialStock: 40,
+  },
+  {
+    sku: "KIT-GRN-002",
+    name: "Burr Coffee Grinder",
+    description: "Conical steel burrs, 18 grind settings.",
+    priceCents: 8900,
+    initialStock: 15,
+  },
+  {
+    sku: "KIT-KNF-003",
+    name: "Chef's Knife 20 cm",
+    description: "Forged stainless steel, full tang.",
+    priceCents: 6450,
+    initialStock: 25,
+  },
+  {
+    sku: "KIT-BRD-004",
+    name: "Walnut Cutting Board",
+    description: "End-grain walnut, 40 × 30 cm.",
+    priceCents: 5200,
+    initialStock: 12,
+  },
+  {
+    sku: "KIT-MUG-005",
+    name: "Stoneware Mug, 350 ml",
+    description: "Reactive glaze; dishwasher safe.",
+    priceCents: 1450,
+    initialStock: 120,
+  },
+  {
+    sku: "HOM-LMP-006",
+    name: "Brass Desk Lamp",
+    description: "Adjustable arm, E27 socket, warm-white LED bulb included.",
+    priceCents: 7900,
+    initialStock: 8,
+  },
+  {
+    sku: "HOM-THR-007",
+    name: "Merino Wool Throw",
+    description: "130 × 170 cm, charcoal.",
+    priceCents: 11900,
+    initialStock: 10,
+  },
+  {
+    sku: "HOM-CDL-008",
+    name: "Soy Candle, Cedar & Fig",
+    description: "Cotton wick, about 45 hours.",
+    priceCents: 2400,
+    initialStock: 60,
+  },
+  {
+    sku: "OUT-BTL-009",
+    name: "Insulated Bottle, 750 ml",
+    description: "Keeps drinks cold for 24 h, hot for 12 h.",
+    priceCents: 2990,
+    initialStock: 75,
+  },
+  {
+    sku: "OUT-PCK-010",
+    name: "Daypack 22 L",
+    description: "Recycled nylon, padded laptop sleeve.",
+    priceCents: 8400,
+    initialStock: 18,
+  },
+  {
+    sku: "STN-NTB-011",
+    name: "Dot-Grid Notebook A5",
+    description: "160 pages, 100 g/m² paper, lay-flat binding.",
+    priceCents: 1800,
+    initialStock: 200,
+  },
+  {
+    sku: "STN-PEN-012",
+    name: "Fountain Pen, Fine Nib",
+    description: "Steel nib, converter and two cartridges included.",
+    priceCents: 4200,
+    initialStock: 3,
+  },
 ];
 
 const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
@@ -50,7 +122,11 @@ async function seed(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const db = await openDatabase(config);
   try {
-    console.log(db.kind === "embedded" ? `seeding the embedded Postgres (PGlite) in ${db.location}` : `seeding Postgres at ${db.location}`);
+    console.log(
+      db.kind === "embedded"
+        ? `seeding the embedded Postgres (PGlite) in ${db.location}`
+        : `seeding Postgres at ${db.location}`,
+    );
     const applied = await migrate(db);
     if (applied.length > 0) console.log(`applied migrations: ${applied.join(", ")}`);
 
@@ -72,16 +148,30 @@ async function seed(config: Config): Promise<void> {
     }
 
     // Fill the read tables now rather than when the server next starts.
-    await new Projector(db, allProjections, { batchSize: config.projectorBatchSize, pollMs: config.projectorPollMs, logger }).catchUp();
-    const behind = (await new ProjectionQueries(db).statuses()).filter((s) => s.status !== "RUNNING" || s.lagEvents > 0);
-    for (const s of behind) console.warn(`warning: projection ${s.name} is ${s.status}, ${s.lagEvents} events behind${s.lastError ? `: ${s.lastError}` : ""}`);
+    await new Projector(db, allProjections, {
+      batchSize: config.projectorBatchSize,
+      pollMs: config.projectorPollMs,
+      logger,
+    }).catchUp();
+    const behind = (await new ProjectionQueries(db).statuses()).filter(
+      (s) => s.status !== "RUNNING" || s.lagEvents > 0,
+    );
+    for (const s of behind)
+      console.warn(
+        `warning: projection ${s.name} is ${s.status}, ${s.lagEvents} events behind${s.lastError ? `: ${s.lastError}` : ""}`,
+      );
 
     const catalog = new CatalogQueries(db);
     const rows = await Promise.all(DEMO_CATALOG.map((p) => catalog.bySku(p.sku)));
     const page = await catalog.list({}, 0, null);
-    console.log(`\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${await page.count()} products.`);
+    console.log(
+      `\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${await page.count()} products.`,
+    );
     for (const row of rows) {
-      if (row) console.log(`  ${row.sku}  ${euros(row.priceCents).padStart(8)}  ${String(row.available).padStart(4)} available  ${row.name}`);
+      if (row)
+        console.log(
+          `  ${row.sku}  ${euros(row.priceCents).padStart(8)}  ${String(row.available).padStart(4)} available  ${row.name}`,
+        );
     }
   } finally {
     await db.close();

@@ -50,7 +50,8 @@ const sub = values.sub ?? DEFAULT_SUB[role];
 if (sub.length === 0 || sub.length > 200) usage("--sub must be 1 to 200 characters");
 
 const expires = values.expires === undefined ? 86_400 : Number(values.expires);
-if (!Number.isInteger(expires) || expires <= 0) usage(`--expires must be a positive whole number of seconds, got "${values.expires}"`);
+if (!Number.isInteger(expires) || expires <= 0)
+  usage(`--expires must be a positive whole number of seconds, got "${values.expires}"`);
 
 let secret: string;
 try {

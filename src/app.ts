@@ -40,7 +40,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const logger = overrides.logger ?? createLogger(config.logLevel);
   const db = overrides.db ?? (await openDatabase(config));
   const ownsDb = !overrides.db;
-  logger.info({ database: db.kind, location: db.location }, db.kind === "embedded" ? `embedded Postgres (PGlite), data in ${db.location}` : `Postgres at ${db.location}`);
+  logger.info(
+    { database: db.kind, location: db.location },
+    db.kind === "embedded" ? `embedded Postgres (PGlite), data in ${db.location}` : `Postgres at ${db.location}`,
+  );
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, "migrations applied");
@@ -52,12 +55,28 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const feed = new ChangeFeed(db, catalog, orders, logger);
     const metrics = new Metrics(projections, () => feed.subscriberCount);
     const bus = new CommandBus(db, systemClock, uuid, metrics);
-    const services: Services = { bus, feed, catalog, orders, projections, readYourWritesTimeoutMs: config.readYourWritesTimeoutMs };
+    const services: Services = {
+      bus,
+      feed,
+      catalog,
+      orders,
+      projections,
+      readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+    };
 
     const projector = !config.runProjector
       ? undefined
       : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projector
-        ? new ProjectorThread({ databaseUrl: config.databaseUrl, batchSize: config.projectorBatchSize, pollMs: config.projectorPollMs, logLevel: config.logLevel }, logger, metrics)
+        ? new ProjectorThread(
+            {
+              databaseUrl: config.databaseUrl,
+              batchSize: config.projectorBatchSize,
+              pollMs: config.projectorPollMs,
+              logLevel: config.logLevel,
+            },
+            logger,
+            metrics,
+          )
         : new Projector(db, allProjections, {
             batchSize: config.projectorBatchSize,
             pollMs: config.projectorPollMs,
@@ -84,7 +103,12 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     let stopping: Promise<void> | undefined;
     return {
-      config, db, projector, services, http, port,
+      config,
+      db,
+      projector,
+      services,
+      http,
+      port,
       stop() {
         stopping ??= (async () => {
           await http.stop();
@@ -101,14 +125,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   }
 }
 
-async function readiness(db: Database, migrations: string[], projections: ProjectionQueries, maxLagSeconds: number): Promise<string | null> {
+async function readiness(
+  db: Database,
+  migrations: string[],
+  projections: ProjectionQueries,
+  maxLagSeconds: number,
+): Promise<string | null> {
   try {
     const pending = await pendingMigrations(db, migrations);
     if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
     // A FAILED projection is reported by /metrics and `projections`, not here: taking every
     // instance out of service would not fix a poison event.
     for (const s of await projections.statuses()) {
-      if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds) return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
+      if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds)
+        return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
     }
     return null;
   } catch (error) {

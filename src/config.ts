@@ -29,7 +29,8 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < min) throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
+  if (!Number.isInteger(value) || value < min)
+    throw new ConfigError(`${name} must be an integer >= ${min}, got "${raw}"`);
   return value;
 }
 
@@ -39,7 +40,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === "production";
   const jwtSecret = env.JWT_SECRET || (production ? "" : DEV_SECRET);
   if (!jwtSecret) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
-  if (production && jwtSecret.length < 32) throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
+  if (production && jwtSecret.length < 32)
+    throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
   return {
     port: int(env, "PORT", 4000),
     databaseUrl: env.DATABASE_URL || undefined,

@@ -17,7 +17,10 @@ export interface Migration {
 
 export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]> {
   const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const names = entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
   return Promise.all(
     names.map(async (name) => {
       const sql = await readFile(join(dir, name, "migration.sql"), "utf8");
@@ -82,9 +85,11 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<strin
 
 /** For /readyz: which of the expected migrations the database lacks. */
 export async function pendingMigrations(db: Database, expected: string[]): Promise<string[]> {
-  const rows = await db.prisma.$queryRawUnsafe<{ migration_name: string }[]>(
-    `SELECT migration_name FROM "public"."_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
-  ).catch(() => []);
+  const rows = await db.prisma
+    .$queryRawUnsafe<{ migration_name: string }[]>(
+      `SELECT migration_name FROM "public"."_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
+    )
+    .catch(() => []);
   const applied = new Set(rows.map((r) => r.migration_name));
   return expected.filter((name) => !applied.has(name));
 }

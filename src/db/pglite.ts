@@ -59,7 +59,9 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number(await readFile(lockFile, "utf8").catch(() => ""));
       if (owner && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`the embedded database in ${location} is in use by process ${owner}; stop it first (or set DATA_DIR / DATABASE_URL)`);
+        throw new Error(
+          `the embedded database in ${location} is in use by process ${owner}; stop it first (or set DATA_DIR / DATABASE_URL)`,
+        );
       }
       await rm(lockFile, { force: true });
     }

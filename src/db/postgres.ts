@@ -100,7 +100,8 @@ export function openPostgres(url: string, poolSize: number): Database {
       await begun;
       // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
       const committed = await client.query("COMMIT");
-      if (committed.command !== "COMMIT") throw new Error("the transaction was rolled back (an earlier statement failed)");
+      if (committed.command !== "COMMIT")
+        throw new Error("the transaction was rolled back (an earlier statement failed)");
       return result;
     } catch (error) {
       await client.query("ROLLBACK").catch((lost: Error) => (broken = lost));

@@ -80,12 +80,12 @@ export function toRecorded(row: EventRow): RecordedEvent {
  * snapshot's xmin (every transaction older than that has finished) means no event that can
  * still appear is ever behind the returned ones.
  */
-export async function readEventsAfter(
-  sql: Sql,
-  after: LogPosition,
-  limit: number,
-): Promise<RecordedEvent[]> {
-  const rows = await sql.query<EventRow>(eventsAfterSql("$1::text::xid8", "$2::bigint", "$3::int"), [after.txId.toString(), after.position, limit]);
+export async function readEventsAfter(sql: Sql, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+  const rows = await sql.query<EventRow>(eventsAfterSql("$1::text::xid8", "$2::bigint", "$3::int"), [
+    after.txId.toString(),
+    after.position,
+    limit,
+  ]);
   return rows.map(toRecorded);
 }
 
@@ -141,7 +141,10 @@ export async function backlogAfter(sql: Sql, after: LogPosition): Promise<Backlo
 }
 
 /** The last event a transaction appended (to answer a replayed command with the first outcome). */
-export async function lastEventOfTransaction(sql: Sql, txId: bigint): Promise<{ streamId: string; position: LogPosition } | undefined> {
+export async function lastEventOfTransaction(
+  sql: Sql,
+  txId: bigint,
+): Promise<{ streamId: string; position: LogPosition } | undefined> {
   const [row] = await sql.query<{ position: string; tx_id: string; stream_id: string }>(
     `SELECT position, tx_id::text AS tx_id, stream_id::text AS stream_id FROM "write"."events"
       WHERE tx_id = $1::text::xid8 ORDER BY position DESC LIMIT 1`,

@@ -6,16 +6,25 @@ import { AppError, isConnectionError, sqlState } from "../shared/errors";
  * GraphQL's own for parse/validation, INTERNAL_SERVER_ERROR (message hidden) for the rest.
  */
 export function makeFormatError(onInternal: (error: unknown) => void) {
-  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => formatError(formatted, error, onInternal);
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError =>
+    formatError(formatted, error, onInternal);
 }
 
-function formatError(formatted: GraphQLFormattedError, error: unknown, onInternal: (error: unknown) => void): GraphQLFormattedError {
+function formatError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+  onInternal: (error: unknown) => void,
+): GraphQLFormattedError {
   // Not `instanceof GraphQLError`: graphql may be loaded twice (ESM and CJS builds).
   const original = (error as { originalError?: unknown } | null)?.originalError ?? error;
   if (original instanceof AppError) {
     return { ...formatted, message: original.message, extensions: { ...original.details, code: original.code } };
   }
-  const validation = (original as { validationErrors?: { property: string; constraints?: Record<string, string>; children?: unknown[] }[] })?.validationErrors;
+  const validation = (
+    original as {
+      validationErrors?: { property: string; constraints?: Record<string, string>; children?: unknown[] }[];
+    }
+  )?.validationErrors;
   if (original instanceof Error && original.name === "ArgumentValidationError" && validation) {
     return {
       ...formatted,
@@ -26,7 +35,11 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, onInterna
   // Text Postgres cannot store (a NUL character in a string argument): the client's input is at fault.
   const state = sqlState(original);
   if (state === "22021" || state === "22P05") {
-    return { ...formatted, message: "a text value contains a character that cannot be stored (e.g. NUL)", extensions: { code: "BAD_USER_INPUT" } };
+    return {
+      ...formatted,
+      message: "a text value contains a character that cannot be stored (e.g. NUL)",
+      extensions: { code: "BAD_USER_INPUT" },
+    };
   }
   const code = formatted.extensions?.code;
   if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;
@@ -34,9 +47,19 @@ function formatError(formatted: GraphQLFormattedError, error: unknown, onInterna
   // A cut database connection: the outcome of a mutation is unknown, and a retry with the same
   // idempotency key is the safe way to learn it.
   if (isConnectionError(original)) {
-    return { message: "the database connection failed; the outcome is unknown: retry with the same idempotencyKey", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR", retryable: true } };
+    return {
+      message: "the database connection failed; the outcome is unknown: retry with the same idempotencyKey",
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR", retryable: true },
+    };
   }
-  return { message: "internal server error", locations: formatted.locations, path: formatted.path, extensions: { code: "INTERNAL_SERVER_ERROR" } };
+  return {
+    message: "internal server error",
+    locations: formatted.locations,
+    path: formatted.path,
+    extensions: { code: "INTERNAL_SERVER_ERROR" },
+  };
 }
 
 interface ValidationErrorLike {

@@ -12,9 +12,12 @@ export function subscriptionsOnlyOverWebSocket(): ApolloServerPlugin {
       return {
         async didResolveOperation({ operation }) {
           if (operation?.operation !== "subscription") return;
-          throw new GraphQLError("subscriptions are served over graphql-ws (a WebSocket on this same path), not over HTTP", {
-            extensions: { code: "BAD_REQUEST", http: { status: 400 } },
-          });
+          throw new GraphQLError(
+            "subscriptions are served over graphql-ws (a WebSocket on this same path), not over HTTP",
+            {
+              extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+            },
+          );
         },
       };
     },

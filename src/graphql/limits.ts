@@ -1,6 +1,13 @@
 import {
-  GraphQLError, Kind,
-  type ASTVisitor, type DocumentNode, type FieldNode, type FragmentDefinitionNode, type OperationDefinitionNode, type SelectionSetNode, type ValidationContext,
+  GraphQLError,
+  Kind,
+  type ASTVisitor,
+  type DocumentNode,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  type ValidationContext,
 } from "graphql";
 import type { ApolloServerPlugin } from "@apollo/server";
 
@@ -14,7 +21,8 @@ export const INTROSPECTION_MAX_DEPTH = 15;
 export function depthLimit(maxDepth: number) {
   return (context: ValidationContext): ASTVisitor => {
     const fragments = new Map<string, FragmentDefinitionNode>();
-    for (const def of context.getDocument().definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+    for (const def of context.getDocument().definitions)
+      if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
     const depthOf = (set: SelectionSetNode | undefined, seen: Set<string>): number => {
       if (!set) return 0;
       let max = 0;
@@ -31,10 +39,17 @@ export function depthLimit(maxDepth: number) {
     return {
       OperationDefinition(node) {
         const depth = depthOf(node.selectionSet, new Set());
-        const introspectionOnly = node.selectionSet.selections.every((sel) => sel.kind === Kind.FIELD && sel.name.value.startsWith("__"));
+        const introspectionOnly = node.selectionSet.selections.every(
+          (sel) => sel.kind === Kind.FIELD && sel.name.value.startsWith("__"),
+        );
         const limit = introspectionOnly ? Math.max(maxDepth, INTROSPECTION_MAX_DEPTH) : maxDepth;
         if (depth > limit) {
-          context.reportError(new GraphQLError(`query depth ${depth} exceeds the limit of ${limit}`, { nodes: [node], extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
+          context.reportError(
+            new GraphQLError(`query depth ${depth} exceeds the limit of ${limit}`, {
+              nodes: [node],
+              extensions: { code: "GRAPHQL_VALIDATION_FAILED" },
+            }),
+          );
         }
       },
     };
@@ -47,12 +62,17 @@ export function depthLimit(maxDepth: number) {
  * once per page and cost once. Variables are resolved, so the limit cannot be dodged by passing
  * `first` as a variable.
  */
-export function operationCost(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>): number {
+export function operationCost(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown>,
+): number {
   const fragments = new Map<string, FragmentDefinitionNode>();
   let operation: OperationDefinitionNode | undefined;
   for (const def of document.definitions) {
     if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
-    else if (def.kind === Kind.OPERATION_DEFINITION && (!operationName || def.name?.value === operationName)) operation ??= def;
+    else if (def.kind === Kind.OPERATION_DEFINITION && (!operationName || def.name?.value === operationName))
+      operation ??= def;
   }
   const firstOf = (field: FieldNode): number | undefined => {
     const arg = field.arguments?.find((a) => a.name.value === "first");
@@ -74,7 +94,8 @@ export function operationCost(document: DocumentNode, operationName: string | nu
         const cost = 1 + costOf(sel.selectionSet, seen, first === undefined ? undefined : Math.max(first, 1));
         total += pageSize !== undefined && ITEM_FIELDS.has(sel.name.value) ? pageSize * cost : cost;
       } else if (sel.kind === Kind.INLINE_FRAGMENT) total += costOf(sel.selectionSet, seen, pageSize);
-      else if (!seen.has(sel.name.value)) total += costOf(fragments.get(sel.name.value)?.selectionSet, new Set([...seen, sel.name.value]), pageSize);
+      else if (!seen.has(sel.name.value))
+        total += costOf(fragments.get(sel.name.value)?.selectionSet, new Set([...seen, sel.name.value]), pageSize);
     }
     return total;
   };
@@ -87,7 +108,12 @@ const PAGED_FIELDS = new Set(["products", "orders", "myOrders"]);
 const ITEM_FIELDS = new Set(["edges", "nodes"]);
 
 /** The complexity error for an operation over the limit (Apollo plugin and graphql-ws alike), else undefined. */
-export function complexityError(document: DocumentNode, operationName: string | null | undefined, variables: Record<string, unknown>, maxComplexity: number): GraphQLError | undefined {
+export function complexityError(
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  variables: Record<string, unknown>,
+  maxComplexity: number,
+): GraphQLError | undefined {
   const cost = operationCost(document, operationName, variables);
   if (cost <= maxComplexity) return undefined;
   return new GraphQLError(`query complexity ${cost} exceeds the limit of ${maxComplexity}`, {

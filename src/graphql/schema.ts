@@ -19,7 +19,9 @@ const VALIDATOR_OPTIONS = { skipMissingProperties: true, forbidUnknownValues: fa
  * argument, which under tsx goes through the loader each time (~0.3 ms per argument).
  */
 async function validateArgument(value: unknown): Promise<void> {
-  const objects = (Array.isArray(value) ? value : [value]).filter((v): v is object => v !== null && typeof v === "object");
+  const objects = (Array.isArray(value) ? value : [value]).filter(
+    (v): v is object => v !== null && typeof v === "object",
+  );
   try {
     await Promise.all(objects.map((o) => validateOrReject(o, VALIDATOR_OPTIONS)));
   } catch (errors) {

@@ -1,4 +1,11 @@
-import { createSourceEventStream, execute, print, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from "graphql";
+import {
+  createSourceEventStream,
+  execute,
+  print,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from "graphql";
 
 type Execution = ExecutionResult | Promise<ExecutionResult>;
 
@@ -20,7 +27,12 @@ function schemaId(schema: GraphQLSchema): number {
 
 /** What, besides the payload, an execution's result depends on (the context excepted: see below). */
 function operationKey(args: ExecutionArgs): string {
-  return JSON.stringify([schemaId(args.schema), print(args.document), args.operationName ?? null, args.variableValues ?? null]);
+  return JSON.stringify([
+    schemaId(args.schema),
+    print(args.document),
+    args.operationName ?? null,
+    args.variableValues ?? null,
+  ]);
 }
 
 function isAsyncIterable<T>(value: unknown): value is AsyncIterable<T> {
@@ -43,7 +55,9 @@ function isAsyncIterable<T>(value: unknown): value is AsyncIterable<T> {
  *
  * Only object payloads are shared (they key a WeakMap); anything else is executed per subscriber.
  */
-export async function sharedSubscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+export async function sharedSubscribe(
+  args: ExecutionArgs,
+): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
   const resultOrStream = await createSourceEventStream(args);
   if (!isAsyncIterable<unknown>(resultOrStream)) return resultOrStream;
 

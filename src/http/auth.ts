@@ -60,8 +60,10 @@ function verify(token: string, secret: string): Verified {
   }
   if (typeof claims === "string") throw new AppError("UNAUTHENTICATED", "the token is not valid");
   const { sub, role } = claims;
-  if (typeof sub !== "string" || sub.length === 0 || sub.length > 200) throw new AppError("UNAUTHENTICATED", "the token has no valid sub");
-  if (!ROLES.includes(role as Role)) throw new AppError("UNAUTHENTICATED", "the token's role must be customer or admin");
+  if (typeof sub !== "string" || sub.length === 0 || sub.length > 200)
+    throw new AppError("UNAUTHENTICATED", "the token has no valid sub");
+  if (!ROLES.includes(role as Role))
+    throw new AppError("UNAUTHENTICATED", "the token's role must be customer or admin");
   return { actor: { kind: "user", id: sub, role: role as Role }, exp: claims.exp, nbf: claims.nbf };
 }
 

@@ -32,7 +32,11 @@ export class Metrics implements CommandObserver, ProjectorObserver {
     labelNames: ["projection"],
     registers: [this.registry],
   });
-  private readonly leader = new Gauge({ name: "shop_projector_leader", help: "1 when this instance is the projector leader.", registers: [this.registry] });
+  private readonly leader = new Gauge({
+    name: "shop_projector_leader",
+    help: "1 when this instance is the projector leader.",
+    registers: [this.registry],
+  });
 
   constructor(projections: ProjectionQueries, subscribers: () => number) {
     collectDefaultMetrics({ register: this.registry, prefix: "shop_" });
@@ -54,7 +58,9 @@ export class Metrics implements CommandObserver, ProjectorObserver {
       });
     projectionGauge("shop_projection_lag_events", "Committed events not yet applied.", (s) => s.lagEvents);
     projectionGauge("shop_projection_lag_seconds", "Age of the oldest event not yet applied.", (s) => s.lagSeconds);
-    projectionGauge("shop_projection_failed", "1 when the projection is halted on a poison event.", (s) => (s.status === "FAILED" ? 1 : 0));
+    projectionGauge("shop_projection_failed", "1 when the projection is halted on a poison event.", (s) =>
+      s.status === "FAILED" ? 1 : 0,
+    );
     new Gauge({
       name: "shop_graphql_subscriptions",
       help: "Live graphql-ws subscriptions on this instance.",

@@ -45,14 +45,22 @@ export interface HttpApp {
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text), ...headers });
+  res.writeHead(status, {
+    "content-type": "application/json; charset=utf-8",
+    "content-length": Buffer.byteLength(text),
+    ...headers,
+  });
   res.end(text);
 }
 
 const errorBody = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
 
 class BodyError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -85,7 +93,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const server = createServer();
   const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
   const validationRules = [depthLimit(options.maxQueryDepth)];
-  const formatError = makeFormatError((error) => logger.error({ err: error }, "unexpected error in a GraphQL operation"));
+  const formatError = makeFormatError((error) =>
+    logger.error({ err: error }, "unexpected error in a GraphQL operation"),
+  );
 
   const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
     {
@@ -109,11 +119,21 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         } catch (error) {
           return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
         }
-        const error = complexityError(document, payload.operationName, payload.variables ?? {}, options.maxQueryComplexity);
+        const error = complexityError(
+          document,
+          payload.operationName,
+          payload.variables ?? {},
+          options.maxQueryComplexity,
+        );
         return error ? [error] : undefined;
       },
-      context: (ctx): GraphQLContext => ({ actor: ctx.extra.actor ?? anonymous, correlationId: randomUUID(), services }),
-      onError: (_ctx, _id, _payload, errors) => errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
+      context: (ctx): GraphQLContext => ({
+        actor: ctx.extra.actor ?? anonymous,
+        correlationId: randomUUID(),
+        services,
+      }),
+      onError: (_ctx, _id, _payload, errors) =>
+        errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
       // Errors inside results (a subscribe() that refuses, a resolver that throws) get their codes too.
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
@@ -140,7 +160,15 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
-      { async serverWillStart() { return { async drainServer() { await wsCleanup.dispose(); } }; } },
+      {
+        async serverWillStart() {
+          return {
+            async drainServer() {
+              await wsCleanup.dispose();
+            },
+          };
+        },
+      },
     ],
   });
   await apollo.start();
@@ -162,11 +190,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       }
     } catch (error) {
       if (error instanceof AppError) return sendJson(res, 401, errorBody(error.message, error.code), baseHeaders);
-      if (error instanceof BodyError) return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
+      if (error instanceof BodyError)
+        return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
       throw error;
     }
     const headers = new HeaderMap();
-    for (const [key, value] of Object.entries(req.headers)) if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
+    for (const [key, value] of Object.entries(req.headers))
+      if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
     const url = new URL(req.url ?? "/", "http://localhost");
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? "GET", headers, search: url.search, body },
@@ -231,4 +261,3 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
   };
 }
-

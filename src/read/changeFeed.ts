@@ -69,7 +69,11 @@ export class ChangeFeed {
     return new Promise((resolve) => {
       let set = this.waiters.get(projection);
       if (!set) this.waiters.set(projection, (set = new Set()));
-      const waiter: Waiter = { target, resolve, timer: setTimeout(() => this.settle(waiter, false, projection), timeoutMs) };
+      const waiter: Waiter = {
+        target,
+        resolve,
+        timer: setTimeout(() => this.settle(waiter, false, projection), timeoutMs),
+      };
       set.add(waiter);
     });
   }
@@ -103,14 +107,20 @@ export class ChangeFeed {
   private async republish(): Promise<void> {
     // Rows carry their event's time, taken before its commit: look back a margin further.
     const since = new Date(this.lastMessageAt.getTime() - REPUBLISH_MARGIN_MS);
-    this.logger.warn({ since, lostAt: this.lostAt }, "change feed: LISTEN re-established; pushing rows changed meanwhile");
+    this.logger.warn(
+      { since, lostAt: this.lostAt },
+      "change feed: LISTEN re-established; pushing rows changed meanwhile",
+    );
     this.lostAt = undefined;
     try {
       const products = this.products.subscribedKeys();
-      const productRows = products.all ? await this.catalog.changedSince(since) : await this.catalog.byIds(products.keys);
+      const productRows = products.all
+        ? await this.catalog.changedSince(since)
+        : await this.catalog.byIds(products.keys);
       for (const row of productRows) if (products.all || row.updatedAt >= since) this.products.publish(row.id, row);
       const orders = this.orders.subscribedKeys();
-      for (const row of await this.ordersQueries.byIds(orders.keys)) if (row.updatedAt >= since) this.orders.publish(row.id, row);
+      for (const row of await this.ordersQueries.byIds(orders.keys))
+        if (row.updatedAt >= since) this.orders.publish(row.id, row);
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not push the rows changed during the outage");
     }

@@ -14,7 +14,10 @@ export interface Checkpoint extends LogPosition {
 }
 
 export async function ensureCheckpoints(sql: Sql, names: string[]): Promise<void> {
-  await sql.query(`INSERT INTO "read"."projection_checkpoints" (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`, [names]);
+  await sql.query(
+    `INSERT INTO "read"."projection_checkpoints" (name) SELECT unnest($1::text[]) ON CONFLICT (name) DO NOTHING`,
+    [names],
+  );
 }
 
 /** Locks the checkpoint row for the rest of the transaction: two projectors can never apply the same batch. */
@@ -31,8 +34,14 @@ export async function lockCheckpoint(sql: Sql, name: string): Promise<Checkpoint
  * The lock is taken before the events are read, so a checkpoint moved by someone else while we
  * waited for the lock is the one we read after.
  */
-export async function lockCheckpointAndReadEvents(sql: Sql, name: string, limit: number): Promise<{ checkpoint: Checkpoint | undefined; events: RecordedEvent[] }> {
-  const rows = await sql.query<{ checkpoint_tx: string; checkpoint_position: string; status: ProjectionRunStatus } & Partial<EventRow>>(
+export async function lockCheckpointAndReadEvents(
+  sql: Sql,
+  name: string,
+  limit: number,
+): Promise<{ checkpoint: Checkpoint | undefined; events: RecordedEvent[] }> {
+  const rows = await sql.query<
+    { checkpoint_tx: string; checkpoint_position: string; status: ProjectionRunStatus } & Partial<EventRow>
+  >(
     `WITH checkpoint AS (SELECT tx_id, position, status FROM "read"."projection_checkpoints" WHERE name = $1 FOR UPDATE)
      SELECT c.tx_id::text AS checkpoint_tx, c.position AS checkpoint_position, c.status, e.*
        FROM checkpoint c
@@ -42,7 +51,12 @@ export async function lockCheckpointAndReadEvents(sql: Sql, name: string, limit:
   );
   const [first] = rows;
   if (!first) return { checkpoint: undefined, events: [] };
-  const checkpoint = { name, txId: BigInt(first.checkpoint_tx), position: BigInt(first.checkpoint_position), status: first.status };
+  const checkpoint = {
+    name,
+    txId: BigInt(first.checkpoint_tx),
+    position: BigInt(first.checkpoint_position),
+    status: first.status,
+  };
   return { checkpoint, events: first.position == null ? [] : rows.map((r) => toRecorded(r as EventRow)) };
 }
 
@@ -50,7 +64,13 @@ export async function lockCheckpointAndReadEvents(sql: Sql, name: string, limit:
  * Moves a checkpoint. With `changes`, also NOTIFYs read_changed in the same statement (one round
  * trip less per batch); every API instance hears it once the transaction commits.
  */
-export async function saveCheckpoint(sql: Sql, name: string, at: LogPosition, status: ProjectionRunStatus = "RUNNING", changes?: ReadChange[]): Promise<void> {
+export async function saveCheckpoint(
+  sql: Sql,
+  name: string,
+  at: LogPosition,
+  status: ProjectionRunStatus = "RUNNING",
+  changes?: ReadChange[],
+): Promise<void> {
   const params = [name, at.txId.toString(), at.position, status];
   const update = `UPDATE "read"."projection_checkpoints"
         SET tx_id = $2::text::xid8, position = $3::bigint, status = $4, last_error = NULL, failed_position = NULL, updated_at = now()

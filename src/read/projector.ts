@@ -3,7 +3,14 @@ import { hasHeldBackEvents } from "../eventLog/eventLog";
 import type { Logger } from "../logger";
 import { isConnectionError, isRetryableTransactionError } from "../shared/errors";
 import type { RecordedEvent } from "../shared/events";
-import { ensureCheckpoints, listCheckpoints, lockCheckpointAndReadEvents, markFailed, saveCheckpoint, type ProjectionRunStatus } from "./checkpoints";
+import {
+  ensureCheckpoints,
+  listCheckpoints,
+  lockCheckpointAndReadEvents,
+  markFailed,
+  saveCheckpoint,
+  type ProjectionRunStatus,
+} from "./checkpoints";
 import type { Projection } from "./projection";
 
 const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
@@ -39,14 +46,21 @@ export interface ProjectorOptions {
 
 /** A failure of the infrastructure, not of the event: retry later, do not mark the projection failed. */
 function isTransient(error: unknown): boolean {
-  return isRetryableTransactionError(error) || (error as { transient?: unknown })?.transient === true || isConnectionError(error);
+  return (
+    isRetryableTransactionError(error) ||
+    (error as { transient?: unknown })?.transient === true ||
+    isConnectionError(error)
+  );
 }
 
 /** Read rows and checkpoints are derived from the durable log: their commit need not wait for the disk. */
 const PROJECTION_COMMIT = { asyncCommit: true } as const;
 
 class BatchError extends Error {
-  constructor(override readonly cause: unknown, readonly first: RecordedEvent | undefined) {
+  constructor(
+    override readonly cause: unknown,
+    readonly first: RecordedEvent | undefined,
+  ) {
     super(String((cause as Error)?.message ?? cause));
   }
 }
@@ -86,7 +100,10 @@ export class Projector implements ProjectorRunner {
 
   async start(): Promise<void> {
     this.stopped = false;
-    await ensureCheckpoints(this.db.sql, this.projections.map((p) => p.name));
+    await ensureCheckpoints(
+      this.db.sql,
+      this.projections.map((p) => p.name),
+    );
     await this.tryLead();
     this.timer = setInterval(() => (this.isLeader ? this.wake() : void this.tryLead()), this.options.pollMs);
     this.timer.unref();
@@ -118,7 +135,10 @@ export class Projector implements ProjectorRunner {
 
   /** Projects until every running projection has caught up with the committed log (CLI, tests). */
   async catchUp(): Promise<void> {
-    await ensureCheckpoints(this.db.sql, this.projections.map((p) => p.name));
+    await ensureCheckpoints(
+      this.db.sql,
+      this.projections.map((p) => p.name),
+    );
     this.statuses = undefined;
     await this.runAll();
   }
@@ -133,7 +153,9 @@ export class Projector implements ProjectorRunner {
         this.session = opened;
       }
       const session = this.session;
-      const [row] = await session.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [LEADER_LOCK_KEY]);
+      const [row] = await session.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1) AS locked", [
+        LEADER_LOCK_KEY,
+      ]);
       if (!row?.locked) return;
       const listener = await this.db.listen([EVENTS_APPENDED], {
         onNotify: () => this.wake(),
@@ -184,7 +206,9 @@ export class Projector implements ProjectorRunner {
       }
       // Projections are independent (own checkpoint, own transaction): run them side by side.
       const statuses = this.statuses;
-      const runs = await Promise.allSettled(this.projections.filter((p) => statuses.get(p.name) === "RUNNING").map((p) => this.runProjection(p)));
+      const runs = await Promise.allSettled(
+        this.projections.filter((p) => statuses.get(p.name) === "RUNNING").map((p) => this.runProjection(p)),
+      );
       const failed = runs.find((r): r is PromiseRejectedResult => r.status === "rejected");
       if (failed) throw failed.reason;
       await this.recheckHeldBack(this.appliedEvents > appliedBefore);
@@ -209,7 +233,8 @@ export class Projector implements ProjectorRunner {
       return;
     }
     if (this.stopped) return;
-    this.heldBackDelayMs = progressed || this.heldBackDelayMs === 0 ? 5 : Math.min(this.heldBackDelayMs * 2, this.options.pollMs);
+    this.heldBackDelayMs =
+      progressed || this.heldBackDelayMs === 0 ? 5 : Math.min(this.heldBackDelayMs * 2, this.options.pollMs);
     this.heldBackTimer = setTimeout(() => {
       this.heldBackTimer = undefined;
       this.wake();
@@ -236,7 +261,10 @@ export class Projector implements ProjectorRunner {
         }
         const first = error instanceof BatchError ? error.first : undefined;
         const message = String((cause as Error)?.message ?? cause);
-        this.options.logger.error({ err: cause, projection: projection.name, position: first?.position?.toString() }, "projector: poison event; projection halted");
+        this.options.logger.error(
+          { err: cause, projection: projection.name, position: first?.position?.toString() },
+          "projector: poison event; projection halted",
+        );
         await markFailed(this.db.sql, projection.name, message, first?.position ?? 0n);
         this.statuses?.set(projection.name, "FAILED");
         this.options.observer?.onFailed?.(projection.name);

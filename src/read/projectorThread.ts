@@ -79,7 +79,11 @@ export class ProjectorThread implements ProjectorRunner {
         this.setLeading(false);
         if (this.stopping || !started) return;
         this.logger.error({ code }, "projector thread exited; starting it again");
-        this.restartTimer = setTimeout(() => void this.start().catch((error) => this.logger.error({ err: error }, "projector thread: restart failed")), RESTART_DELAY_MS);
+        this.restartTimer = setTimeout(
+          () =>
+            void this.start().catch((error) => this.logger.error({ err: error }, "projector thread: restart failed")),
+          RESTART_DELAY_MS,
+        );
         this.restartTimer.unref();
       });
     });

@@ -26,7 +26,11 @@ const shadowName = (table: string) => table.replace(/"$/, '__rebuild"');
 const bare = (qualified: string) => qualified.split(".").pop()!.replace(/"/g, "");
 
 /** Rebuilds one projection: see rebuildProjections. */
-export function rebuildProjection(db: Database, projection: Projection, options: { batchSize: number; logger: Logger }): Promise<RebuildResult> {
+export function rebuildProjection(
+  db: Database,
+  projection: Projection,
+  options: { batchSize: number; logger: Logger },
+): Promise<RebuildResult> {
   return rebuildProjections(db, [projection], options);
 }
 
@@ -42,10 +46,15 @@ export function rebuildProjection(db: Database, projection: Projection, options:
  *      copies over the live tables (index names restored), move the checkpoints, drop the old.
  * A failure anywhere leaves every live table as it was; a rerun starts over from fresh copies.
  */
-export async function rebuildProjections(db: Database, projections: Projection[], options: { batchSize: number; logger: Logger }): Promise<RebuildResult> {
+export async function rebuildProjections(
+  db: Database,
+  projections: Projection[],
+  options: { batchSize: number; logger: Logger },
+): Promise<RebuildResult> {
   const started = performance.now();
   const names = projections.map((p) => p.name);
-  if (names.length === 0 || new Set(names).size !== names.length) throw new Error(`rebuild: expected distinct projections, got [${names.join(", ")}]`);
+  if (names.length === 0 || new Set(names).size !== names.length)
+    throw new Error(`rebuild: expected distinct projections, got [${names.join(", ")}]`);
   const targets: Target[] = projections.map((projection) => ({
     projection,
     shadowTables: Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowName(v)])),
@@ -57,18 +66,26 @@ export async function rebuildProjections(db: Database, projections: Projection[]
     // Only the holder of a projection's lock writes its copies: a second rebuild of it stops here,
     // before touching the copies or the checkpoint of the one running.
     for (const name of names) {
-      const [lock] = await lockSession.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtext($1)) AS locked", [`rebuild:${name}`]);
+      const [lock] = await lockSession.query<{ locked: boolean }>(
+        "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",
+        [`rebuild:${name}`],
+      );
       if (!lock?.locked) throw new Error(`a rebuild of ${name} is already running`);
     }
     try {
       const events = await fillCopies(db, lockSession, targets, options);
-      return { events, seconds: (performance.now() - started) / 1000, perProjection: targets.map((t) => ({ name: t.projection.name, batchSeconds: t.batchMs / 1000 })) };
+      return {
+        events,
+        seconds: (performance.now() - started) / 1000,
+        perProjection: targets.map((t) => ({ name: t.projection.name, batchSeconds: t.batchMs / 1000 })),
+      };
     } catch (error) {
       // The live tables were never touched. Drop the copies (a crash leaves them: the rerun drops
       // them first) and say why on the rebuild's own checkpoints, for `projections status`.
       const message = String((error as Error)?.message ?? error);
       for (const t of targets) {
-        for (const shadow of Object.values(t.shadowTables)) await db.sql.query(`DROP TABLE IF EXISTS ${shadow}`).catch(() => undefined);
+        for (const shadow of Object.values(t.shadowTables))
+          await db.sql.query(`DROP TABLE IF EXISTS ${shadow}`).catch(() => undefined);
         await markFailed(db.sql, t.checkpoint, message, null).catch(() => undefined);
       }
       throw error;
@@ -78,7 +95,12 @@ export async function rebuildProjections(db: Database, projections: Projection[]
   }
 }
 
-async function fillCopies(db: Database, reader: Sql, targets: Target[], options: { batchSize: number; logger: Logger }): Promise<number> {
+async function fillCopies(
+  db: Database,
+  reader: Sql,
+  targets: Target[],
+  options: { batchSize: number; logger: Logger },
+): Promise<number> {
   const names = targets.map((t) => t.projection.name);
   await db.transaction(async (sql) => {
     for (const t of targets) {
@@ -123,7 +145,12 @@ async function fillCopies(db: Database, reader: Sql, targets: Target[], options:
   for (const t of targets) {
     for (const [logical, live] of Object.entries(t.projection.tables)) {
       for (const index of await secondaryIndexes(db.sql, live)) {
-        builds.push(index.def.replace(/^CREATE (UNIQUE )?INDEX \S+ ON \S+ /, `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `));
+        builds.push(
+          index.def.replace(
+            /^CREATE (UNIQUE )?INDEX \S+ ON \S+ /,
+            `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `,
+          ),
+        );
       }
     }
   }
@@ -144,7 +171,8 @@ async function fillCopies(db: Database, reader: Sql, targets: Target[], options:
       if (batch.length < options.batchSize) break;
     }
     for (const t of targets) {
-      for (const [logical, liveTable] of Object.entries(t.projection.tables)) await swapTable(sql, liveTable, t.shadowTables[logical]!);
+      for (const [logical, liveTable] of Object.entries(t.projection.tables))
+        await swapTable(sql, liveTable, t.shadowTables[logical]!);
       await saveCheckpoint(sql, t.projection.name, at, "RUNNING", []);
       await deleteCheckpoint(sql, t.checkpoint);
     }
@@ -212,6 +240,7 @@ async function swapTable(sql: Sql, live: string, shadow: string): Promise<void> 
   await sql.query(`ALTER TABLE ${shadow} RENAME TO "${liveName}"`);
   for (const index of shadowIndexes) {
     const original = liveIndexes.find((l) => l.def === index.def);
-    if (original && original.name !== index.name) await sql.query(`ALTER INDEX "read"."${index.name}" RENAME TO "${original.name}"`);
+    if (original && original.name !== index.name)
+      await sql.query(`ALTER INDEX "read"."${index.name}" RENAME TO "${original.name}"`);
   }
 }

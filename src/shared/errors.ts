@@ -1,12 +1,6 @@
 /** The error codes of the public contract (CONTRACT.md), carried in GraphQL `extensions.code`. */
 export type ErrorCode =
-  | "BAD_USER_INPUT"
-  | "UNAUTHENTICATED"
-  | "FORBIDDEN"
-  | "NOT_FOUND"
-  | "OUT_OF_STOCK"
-  | "CONFLICT"
-  | "INVALID_STATE";
+  "BAD_USER_INPUT" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "OUT_OF_STOCK" | "CONFLICT" | "INVALID_STATE";
 
 /** An expected failure: shown to the client as is, with its code. Anything else is INTERNAL_SERVER_ERROR. */
 export class AppError extends Error {
@@ -20,11 +14,16 @@ export class AppError extends Error {
   }
 }
 
-export const badInput = (message: string, details?: Record<string, unknown>) => new AppError("BAD_USER_INPUT", message, details);
-export const notFound = (message: string, details?: Record<string, unknown>) => new AppError("NOT_FOUND", message, details);
-export const conflict = (message: string, details?: Record<string, unknown>) => new AppError("CONFLICT", message, details);
-export const invalidState = (message: string, details?: Record<string, unknown>) => new AppError("INVALID_STATE", message, details);
-export const outOfStock = (message: string, details?: Record<string, unknown>) => new AppError("OUT_OF_STOCK", message, details);
+export const badInput = (message: string, details?: Record<string, unknown>) =>
+  new AppError("BAD_USER_INPUT", message, details);
+export const notFound = (message: string, details?: Record<string, unknown>) =>
+  new AppError("NOT_FOUND", message, details);
+export const conflict = (message: string, details?: Record<string, unknown>) =>
+  new AppError("CONFLICT", message, details);
+export const invalidState = (message: string, details?: Record<string, unknown>) =>
+  new AppError("INVALID_STATE", message, details);
+export const outOfStock = (message: string, details?: Record<string, unknown>) =>
+  new AppError("OUT_OF_STOCK", message, details);
 
 /** Walks an error and its causes (Prisma wraps driver errors) looking for a Postgres SQLSTATE. */
 export function sqlState(error: unknown): string | undefined {
@@ -32,7 +31,12 @@ export function sqlState(error: unknown): string | undefined {
   let current: unknown = error;
   while (current && typeof current === "object" && !seen.has(current)) {
     seen.add(current);
-    const e = current as { code?: unknown; originalCode?: unknown; cause?: unknown; meta?: { driverAdapterError?: unknown } };
+    const e = current as {
+      code?: unknown;
+      originalCode?: unknown;
+      cause?: unknown;
+      meta?: { driverAdapterError?: unknown };
+    };
     if (typeof e.originalCode === "string" && /^[0-9A-Z]{5}$/.test(e.originalCode)) return e.originalCode;
     if (typeof e.code === "string" && /^[0-9A-Z]{5}$/.test(e.code) && !e.code.startsWith("P")) return e.code;
     current = e.meta?.driverAdapterError ?? e.cause;
@@ -52,7 +56,10 @@ export function isConnectionError(error: unknown): boolean {
   const state = sqlState(error);
   if (state && (state.startsWith("08") || state.startsWith("57P") || state.startsWith("53"))) return true;
   const code = (error as { code?: unknown })?.code;
-  if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET") return true;
+  if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET")
+    return true;
   const message = String((error as Error)?.message ?? "");
-  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(message);
+  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(
+    message,
+  );
 }

@@ -24,7 +24,14 @@ function fieldDiff(actual: Json, expected: Json): string {
  * Compares the CTEs `expected` and `actual` (both keyed by id, defined by `ctes`) row by row and
  * reports each row that is missing on one side or differs, named by `labelColumn`.
  */
-async function tableDiff(s: SqlSession, table: string, what: string, ctes: string, labelColumn: string, labelPrefix = ""): Promise<string[]> {
+async function tableDiff(
+  s: SqlSession,
+  table: string,
+  what: string,
+  ctes: string,
+  labelColumn: string,
+  labelPrefix = "",
+): Promise<string[]> {
   const rows = await s.query<{ id: string; label: string | null; expected: Json; actual: Json }>(`
     WITH ${ctes}
     SELECT COALESCE(e.id, a.id)::text AS id, COALESCE(e.${labelColumn}, a.${labelColumn}) AS label,
@@ -43,7 +50,11 @@ async function tableDiff(s: SqlSession, table: string, what: string, ctes: strin
 
 /** read.products = write.products + write.inventory + units of orders that were not cancelled. */
 export async function checkCatalog(s: SqlSession): Promise<string[]> {
-  return tableDiff(s, "read.products", "product", `
+  return tableDiff(
+    s,
+    "read.products",
+    "product",
+    `
     sold AS (
       SELECT l.product_id, sum(l.quantity)::int AS units_sold
         FROM "write".order_lines l JOIN "write".orders o ON o.id = l.order_id
@@ -57,12 +68,18 @@ export async function checkCatalog(s: SqlSession): Promise<string[]> {
         LEFT JOIN sold ON sold.product_id = p.id
     ), actual AS (
       SELECT id, sku, name, description, price_cents, available, in_stock, units_sold FROM "read".products
-    )`, "sku");
+    )`,
+    "sku",
+  );
 }
 
 /** read.orders = write.orders, with the lines (sku and name as placed) of the order's OrderPlaced event. */
 export async function checkOrders(s: SqlSession): Promise<string[]> {
-  return tableDiff(s, "read.orders", "order", `
+  return tableDiff(
+    s,
+    "read.orders",
+    "order",
+    `
     expected AS (
       SELECT o.id, o.customer_id, o.status, o.total_cents, o.item_count, o.version, o.placed_at, placed.data->'lines' AS lines
         FROM "write".orders o
@@ -71,7 +88,10 @@ export async function checkOrders(s: SqlSession): Promise<string[]> {
         ) placed ON true
     ), actual AS (
       SELECT id, customer_id, status, total_cents, item_count, version, placed_at, lines FROM "read".orders
-    )`, "customer_id", "customer ");
+    )`,
+    "customer_id",
+    "customer ",
+  );
 }
 
 /**
@@ -82,7 +102,15 @@ export async function checkOrders(s: SqlSession): Promise<string[]> {
 export async function checkEventLog(s: SqlSession): Promise<string[]> {
   const problems: string[] = [];
 
-  const stock = await s.query<{ id: string; sku: string; on_hand: number | null; reserved: number | null; available: number | null; exp_on_hand: number; exp_reserved: number }>(`
+  const stock = await s.query<{
+    id: string;
+    sku: string;
+    on_hand: number | null;
+    reserved: number | null;
+    available: number | null;
+    exp_on_hand: number;
+    exp_reserved: number;
+  }>(`
     WITH created AS (
       SELECT stream_id AS id, sum((data->>'initialStock')::int) AS q FROM "write".events WHERE type = 'ProductCreated' GROUP BY stream_id
     ), adjusted AS (
@@ -115,7 +143,9 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
     }
     const found = { on_hand: r.on_hand, reserved: r.reserved, available: r.available };
     const expected = { on_hand: r.exp_on_hand, reserved: r.exp_reserved, available: r.exp_on_hand - r.exp_reserved };
-    problems.push(`write.inventory product ${r.id} (${r.sku}): ${fieldDiff(found, expected)} (from the event log and the open orders)`);
+    problems.push(
+      `write.inventory product ${r.id} (${r.sku}): ${fieldDiff(found, expected)} (from the event log and the open orders)`,
+    );
   }
 
   // Exactly one creating event per entity, naming that entity, and none without its row.
@@ -137,12 +167,23 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
      GROUP BY 1, 2`);
   for (const r of creating) {
     const event = r.kind === "order" ? "OrderPlaced" : "ProductCreated";
-    if (!r.exists) problems.push(`write.events: ${r.events} ${event} event(s) for ${r.kind} ${r.id}, which is not in write.${r.kind}s`);
-    else if (r.events !== 1) problems.push(`write.events: ${r.kind} ${r.id} has ${r.events} ${event} events naming it, expected exactly 1`);
+    if (!r.exists)
+      problems.push(
+        `write.events: ${r.events} ${event} event(s) for ${r.kind} ${r.id}, which is not in write.${r.kind}s`,
+      );
+    else if (r.events !== 1)
+      problems.push(`write.events: ${r.kind} ${r.id} has ${r.events} ${event} events naming it, expected exactly 1`);
   }
 
   // Stream versions: 1..n without gaps, one stream type, and n = the version of the row.
-  const streams = await s.query<{ id: string; types: string; events: number; lo: number; hi: number; row_version: number | null }>(`
+  const streams = await s.query<{
+    id: string;
+    types: string;
+    events: number;
+    lo: number;
+    hi: number;
+    row_version: number | null;
+  }>(`
     SELECT e.stream_id::text AS id, string_agg(DISTINCT e.stream_type, ',') AS types, count(*)::int AS events,
            min(e.stream_version) AS lo, max(e.stream_version) AS hi,
            COALESCE(max(p.version), max(o.version)) AS row_version
@@ -156,10 +197,14 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
   for (const r of streams) {
     const name = `write.events stream ${r.id} (${r.types})`;
     if (r.types.includes(",")) problems.push(`${name}: events of more than one stream type`);
-    if (r.lo !== 1 || r.hi !== r.events) problems.push(`${name}: versions ${r.lo}..${r.hi} over ${r.events} events (expected 1..${r.events} without gaps)`);
+    if (r.lo !== 1 || r.hi !== r.events)
+      problems.push(
+        `${name}: versions ${r.lo}..${r.hi} over ${r.events} events (expected 1..${r.events} without gaps)`,
+      );
     if (r.row_version === null) {
       if (!r.types.includes(",")) problems.push(`${name}: no write row for this stream`);
-    } else if (r.row_version !== r.hi) problems.push(`${name}: last event is version ${r.hi}, the write row has version ${r.row_version}`);
+    } else if (r.row_version !== r.hi)
+      problems.push(`${name}: last event is version ${r.hi}, the write row has version ${r.row_version}`);
   }
 
   const status = await s.query<{ id: string; status: string; last_event: string | null }>(`
@@ -169,7 +214,8 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
      WHERE CASE last.type WHEN 'OrderPlaced' THEN 'PLACED' WHEN 'OrderPaid' THEN 'PAID'
                           WHEN 'OrderShipped' THEN 'SHIPPED' WHEN 'OrderCancelled' THEN 'CANCELLED' END IS DISTINCT FROM o.status
      ORDER BY 1`);
-  for (const r of status) problems.push(`write.orders order ${r.id}: status ${r.status}, but its last event is ${r.last_event ?? "(none)"}`);
+  for (const r of status)
+    problems.push(`write.orders order ${r.id}: status ${r.status}, but its last event is ${r.last_event ?? "(none)"}`);
 
   // The order as stored agrees with its OrderPlaced event and with its own lines.
   const orders = await s.query<{ id: string; expected: Json; actual: Json }>(`
@@ -197,7 +243,9 @@ export async function checkEventLog(s: SqlSession): Promise<string[]> {
      ORDER BY 1`);
   for (const r of orders) {
     const diff = fieldDiff(r.actual, r.expected);
-    problems.push(`write.orders order ${r.id}: ${diff || "total_cents/item_count differ from the sum of its lines"} (vs. its OrderPlaced event)`);
+    problems.push(
+      `write.orders order ${r.id}: ${diff || "total_cents/item_count differ from the sum of its lines"} (vs. its OrderPlaced event)`,
+    );
   }
 
   // Every placeOrder key's transaction placed an order of its customer; every order was placed

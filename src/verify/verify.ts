@@ -52,10 +52,18 @@ export async function verify(db: Pick<Database, "openSession">, options: VerifyO
 async function inSnapshot(session: SqlSession, names: string[], mayWait: boolean): Promise<VerifyResult | undefined> {
   await session.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
   try {
-    const [schema] = await session.query<{ ok: boolean }>(`SELECT to_regclass('"write".events') IS NOT NULL AND to_regclass('"read".projection_checkpoints') IS NOT NULL AS ok`);
+    const [schema] = await session.query<{ ok: boolean }>(
+      `SELECT to_regclass('"write".events') IS NOT NULL AND to_regclass('"read".projection_checkpoints') IS NOT NULL AS ok`,
+    );
     if (!schema?.ok) {
       const none = { products: 0, orders: 0, events: 0 };
-      return { ok: false, problems: ["the database has no write/read tables: start the server once (it applies the migrations)"], notes: [], counts: none, compared: [] };
+      return {
+        ok: false,
+        problems: ["the database has no write/read tables: start the server once (it applies the migrations)"],
+        notes: [],
+        counts: none,
+        compared: [],
+      };
     }
 
     const problems: string[] = [];
@@ -69,9 +77,13 @@ async function inSnapshot(session: SqlSession, names: string[], mayWait: boolean
       if (state.status === "FAILED") {
         problems.push(`projection ${state.name} is FAILED: ${state.lastError ?? "(no error recorded)"}`);
       } else if (state.status === null) {
-        problems.push(`projection ${state.name} has no checkpoint (the projector has not run on this database): ${state.behind} events behind`);
+        problems.push(
+          `projection ${state.name} has no checkpoint (the projector has not run on this database): ${state.behind} events behind`,
+        );
       } else if (state.status !== "RUNNING" || state.behind > 0) {
-        problems.push(`projection ${state.name} is ${state.behind} events behind${state.status !== "RUNNING" ? ` (status ${state.status})` : ""}`);
+        problems.push(
+          `projection ${state.name} is ${state.behind} events behind${state.status !== "RUNNING" ? ` (status ${state.status})` : ""}`,
+        );
       } else {
         const check = READ_CHECKS[state.name];
         if (!check) {
@@ -96,6 +108,10 @@ export function formatReport(result: VerifyResult, maxLines = 50): string {
   lines.push(...result.problems.slice(0, maxLines));
   if (result.problems.length > maxLines) lines.push(`... and ${result.problems.length - maxLines} more`);
   const { products, orders, events } = result.counts;
-  lines.push(result.ok ? `verify: OK (${products} products, ${orders} orders, ${events} events)` : `verify: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`);
+  lines.push(
+    result.ok
+      ? `verify: OK (${products} products, ${orders} orders, ${events} events)`
+      : `verify: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`,
+  );
   return lines.join("\n");
 }

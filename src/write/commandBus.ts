@@ -51,7 +51,8 @@ export class CommandBus {
     let attempts = 0;
     try {
       if (actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
-      if (!command.roles.includes(actor.role)) throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
+      if (!command.roles.includes(actor.role))
+        throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
       const key = command.idempotencyKey?.(input) ?? undefined;
       if (key !== undefined) checkKey(key);
       for (;;) {
@@ -69,7 +70,12 @@ export class CommandBus {
       }
     } catch (caught) {
       const error = asAppError(caught);
-      this.observer?.onCommand(command.name, error instanceof AppError ? "rejected" : "error", (performance.now() - started) / 1000, attempts);
+      this.observer?.onCommand(
+        command.name,
+        error instanceof AppError ? "rejected" : "error",
+        (performance.now() - started) / 1000,
+        attempts,
+      );
       throw error;
     }
   }
@@ -83,7 +89,15 @@ export class CommandBus {
   ): Promise<CommandOutcome<Result>> {
     const now = this.clock.now();
     const claim: KeyClaim | undefined =
-      key === undefined ? undefined : { actorId: actor.id, command: command.name, key, request: command.fingerprint ? command.fingerprint(input) : input, now };
+      key === undefined
+        ? undefined
+        : {
+            actorId: actor.id,
+            command: command.name,
+            key,
+            request: command.fingerprint ? command.fingerprint(input) : input,
+            now,
+          };
     try {
       return await this.db.transaction(async (sql) => {
         // The claim and the handler's first statement (its load) leave in one round trip; the
@@ -100,13 +114,18 @@ export class CommandBus {
         if (decided.status === "rejected") throw decided.reason;
         const { events, result, saved } = decided.value;
         // Issued behind the save without waiting for it: one round trip for both.
-        const appended = appendEvents(sql, events, {
-          correlationId: options.correlationId,
-          causationId: options.causationId ?? null,
-          actor: { id: actor.id, role: actor.role },
-          command: command.name,
-          ...(key !== undefined ? { idempotencyKey: key } : {}),
-        }, now);
+        const appended = appendEvents(
+          sql,
+          events,
+          {
+            correlationId: options.correlationId,
+            causationId: options.causationId ?? null,
+            actor: { id: actor.id, role: actor.role },
+            command: command.name,
+            ...(key !== undefined ? { idempotencyKey: key } : {}),
+          },
+          now,
+        );
         const [, position] = await inIssueOrder(saved, appended);
         return { result, position };
       });
@@ -125,7 +144,8 @@ class KeyTaken extends Error {}
 
 /** Failures that are the caller's to handle, said in the contract's terms. */
 function asAppError(error: unknown): unknown {
-  if (error instanceof ConcurrencyError) return new AppError("CONFLICT", "the resource was changed concurrently; try again");
+  if (error instanceof ConcurrencyError)
+    return new AppError("CONFLICT", "the resource was changed concurrently; try again");
   // A unique index refused the write: a concurrent command created the same thing first.
   if (sqlState(error) === "23505") return new AppError("CONFLICT", "this conflicts with existing data");
   return error;

@@ -16,7 +16,8 @@ export interface KeyClaim {
 }
 
 export function checkKey(key: string): void {
-  if (!key.trim() || key.length > MAX_KEY_LENGTH) throw badInput(`idempotencyKey must be 1 to ${MAX_KEY_LENGTH} characters`, { field: "idempotencyKey" });
+  if (!key.trim() || key.length > MAX_KEY_LENGTH)
+    throw badInput(`idempotencyKey must be 1 to ${MAX_KEY_LENGTH} characters`, { field: "idempotencyKey" });
 }
 
 function requestHash(request: unknown): string {
@@ -51,7 +52,8 @@ export async function replayOf(sql: Sql, claim: KeyClaim): Promise<{ streamId: s
     [claim.actorId, claim.command, claim.key],
   );
   if (!first) throw new Error(`idempotency key ${claim.key} neither claimed nor found`);
-  if (first.request_hash !== requestHash(claim.request)) throw conflict("this idempotencyKey was already used for a different request", { field: "idempotencyKey" });
+  if (first.request_hash !== requestHash(claim.request))
+    throw conflict("this idempotencyKey was already used for a different request", { field: "idempotencyKey" });
   const replay = await lastEventOfTransaction(sql, BigInt(first.tx_id));
   if (!replay) throw new Error(`idempotency key ${claim.key} without the events of its transaction`);
   return replay;

@@ -27,14 +27,18 @@ class NaiveCatalogQueries extends CatalogQueries {
     super(database);
   }
 
-  override async list(filter: ProductFilter, first: number | null | undefined, after: string | null | undefined): Promise<Page<ProductRow>> {
+  override async list(
+    filter: ProductFilter,
+    first: number | null | undefined,
+    after: string | null | undefined,
+  ): Promise<Page<ProductRow>> {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
     const term = filter.search?.trim();
     const search = term ? `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
     const inStock = filter.inStock ?? null;
     const rows = await this.database.sql.query<Omit<ProductRow, "unitsSold"> & { unitsSold: number }>(
-        `WITH page AS (
+      `WITH page AS (
            SELECT p.id, p.sku, p.name, p.description, p.price_cents, p.updated_at, i.available
              FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id
             WHERE ${FILTER} AND ($3::text IS NULL OR (p.name, p.id) > ($3::text, $4::uuid))
@@ -45,8 +49,8 @@ class NaiveCatalogQueries extends CatalogQueries {
                 COALESCE((SELECT sum(l.quantity) FROM "write"."order_lines" l JOIN "write"."orders" o ON o.id = l.order_id
                            WHERE l.product_id = page.id AND o.status <> 'CANCELLED'), 0)::int AS "unitsSold"
            FROM page ORDER BY page.name, page.id`,
-        [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1],
-      );
+      [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1],
+    );
     // counted only when asked for, like the read-table queries
     const count = async () => {
       const [row] = await this.database.sql.query<{ n: number }>(
@@ -69,7 +73,14 @@ const feed = new ChangeFeed(db, catalog, orders, logger);
 const metrics = new Metrics(projections, () => 0);
 const http = await createHttpApp({
   schema: await getSchema(),
-  services: { bus: new CommandBus(db, systemClock, uuid, metrics), feed, catalog, orders, projections, readYourWritesTimeoutMs: 0 },
+  services: {
+    bus: new CommandBus(db, systemClock, uuid, metrics),
+    feed,
+    catalog,
+    orders,
+    projections,
+    readYourWritesTimeoutMs: 0,
+  },
   jwtSecret: config.jwtSecret,
   maxQueryDepth: config.maxQueryDepth,
   maxQueryComplexity: config.maxQueryComplexity,

@@ -5,9 +5,23 @@
 // prints how busy the thread was in each second, to find a benchmark phase's window.
 import { readFileSync } from "node:fs";
 
-interface CallFrame { functionName: string; url: string; lineNumber: number }
-interface ProfileNode { id: number; callFrame: CallFrame; children?: number[] }
-interface Profile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+interface CallFrame {
+  functionName: string;
+  url: string;
+  lineNumber: number;
+}
+interface ProfileNode {
+  id: number;
+  callFrame: CallFrame;
+  children?: number[];
+}
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+  startTime: number;
+  endTime: number;
+}
 
 const flags = process.argv.slice(2).filter((a) => a.startsWith("--"));
 const [file, topArg] = process.argv.slice(2).filter((a) => !a.startsWith("--"));
@@ -76,7 +90,8 @@ if (callersOf) {
     stacks.set(key, (stacks.get(key) ?? 0) + us);
   }
   console.log(`\ncallers of ${callersOf}:`);
-  for (const [k, v] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 10)) console.log(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`);
+  for (const [k, v] of [...stacks].sort((a, b) => b[1] - a[1]).slice(0, 10))
+    console.log(`${((v / total) * 100).toFixed(1).padStart(5)}%  ${k}`);
 }
 
 const pct = (us: number) => `${((us / total) * 100).toFixed(1).padStart(5)}%`;

@@ -11,9 +11,29 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { signToken } from "../../src/http/auth";
-import { createBenchDatabase, dropStaleBenchDatabases, seedProducts, stockedProducts, waitForProjections } from "./lib/database";
+import {
+  createBenchDatabase,
+  dropStaleBenchDatabases,
+  seedProducts,
+  stockedProducts,
+  waitForProjections,
+} from "./lib/database";
 import { HttpGraphQL } from "./lib/http";
-import { lagPhase, readPhase, rebuildPhase, subscriptionPhase, writePhase, type Bench, type LagResult, type ReadResult, type RebuildResult, type Server, type Settings, type SubscriptionResult, type WriteResult } from "./lib/phases";
+import {
+  lagPhase,
+  readPhase,
+  rebuildPhase,
+  subscriptionPhase,
+  writePhase,
+  type Bench,
+  type LagResult,
+  type ReadResult,
+  type RebuildResult,
+  type Server,
+  type Settings,
+  type SubscriptionResult,
+  type WriteResult,
+} from "./lib/phases";
 import { freePort } from "../support/ports";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
@@ -27,25 +47,61 @@ const quick = args.includes("--quick");
 const keepDb = args.includes("--keep-db");
 const profileArg = args.find((a) => a === "--profile" || a.startsWith("--profile="));
 const profileDir = profileArg ? (profileArg.split("=")[1] ?? `${os.tmpdir()}/shop-bench-profiles`) : undefined;
-const only = new Set<Phase>((args.find((a) => a.startsWith("--only="))?.slice(7).split(",") as Phase[] | undefined) ?? PHASES);
+const only = new Set<Phase>(
+  (args
+    .find((a) => a.startsWith("--only="))
+    ?.slice(7)
+    .split(",") as Phase[] | undefined) ?? PHASES,
+);
 for (const p of only) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
 
 const settings: Settings = quick
-  ? { warmupMs: 500, writeMs: 2_500, lagMs: 3_000, subscribers: 200, restocks: 3, readMs: 2_000, readConcurrency: 16, minOrders: 10_000, rebuildEvents: 10_000, subscriberWorkers: 2 }
-  : { warmupMs: 2_000, writeMs: 15_000, lagMs: 20_000, subscribers: 1_000, restocks: 10, readMs: 10_000, readConcurrency: 16, minOrders: 20_000, rebuildEvents: 100_000, subscriberWorkers: 2 };
+  ? {
+      warmupMs: 500,
+      writeMs: 2_500,
+      lagMs: 3_000,
+      subscribers: 200,
+      restocks: 3,
+      readMs: 2_000,
+      readConcurrency: 16,
+      minOrders: 10_000,
+      rebuildEvents: 10_000,
+      subscriberWorkers: 2,
+    }
+  : {
+      warmupMs: 2_000,
+      writeMs: 15_000,
+      lagMs: 20_000,
+      subscribers: 1_000,
+      restocks: 10,
+      readMs: 10_000,
+      readConcurrency: 16,
+      minOrders: 20_000,
+      rebuildEvents: 100_000,
+      subscriberWorkers: 2,
+    };
 const PRODUCTS = 2_000;
 const CUSTOMERS = 500;
 const JWT_SECRET = "bench-secret-0123456789-0123456789-0123456789";
-const TARGETS = { writeRatio: 0.6, projectionLagP99Ms: 50, subscriptionP99Ms: 100, readRatio: 2, rebuildEventsPerSec: 20_000 };
+const TARGETS = {
+  writeRatio: 0.6,
+  projectionLagP99Ms: 50,
+  subscriptionP99Ms: 100,
+  readRatio: 2,
+  rebuildEventsPerSec: 20_000,
+};
 
 const started = Date.now();
-const log = (message: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
+const log = (message: string) =>
+  console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
 
 async function main(): Promise<void> {
   const loadStart = os.loadavg();
   const stale = await dropStaleBenchDatabases();
   const db = await createBenchDatabase();
-  log(`database ${db.name}${quick ? " (quick mode)" : ""}${profileDir ? `, CPU profiles in ${profileDir}` : ""}${stale.length ? `; dropped ${stale.length} left over by killed runs` : ""}`);
+  log(
+    `database ${db.name}${quick ? " (quick mode)" : ""}${profileDir ? `, CPU profiles in ${profileDir}` : ""}${stale.length ? `; dropped ${stale.length} left over by killed runs` : ""}`,
+  );
   const processes: NodeProcess[] = [];
   process.once("SIGINT", () => {
     log("interrupted: stopping the child processes and dropping the database");
@@ -55,12 +111,21 @@ async function main(): Promise<void> {
   });
   const memory: PhaseMemory[] = [];
   const bench: Bench = {
-    settings, db, products: [], notes: [], samples: {}, log,
-    customerTokens: Array.from({ length: CUSTOMERS }, (_, i) => signToken(JWT_SECRET, `bench-customer-${i}`, "customer", 3600 * 6)),
+    settings,
+    db,
+    products: [],
+    notes: [],
+    samples: {},
+    log,
+    customerTokens: Array.from({ length: CUSTOMERS }, (_, i) =>
+      signToken(JWT_SECRET, `bench-customer-${i}`, "customer", 3600 * 6),
+    ),
     adminToken: signToken(JWT_SECRET, "bench-admin", "admin", 3600 * 6),
     spawn(name, script, env = {}, extraArgs = []) {
       const proc = NodeProcess.spawn({
-        name, script, args: extraArgs,
+        name,
+        script,
+        args: extraArgs,
         env: { DATABASE_URL: db.url, JWT_SECRET, LOG_LEVEL: "warn", NODE_ENV: "production", ...env },
         nodeFlags: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
       });
@@ -112,24 +177,32 @@ async function main(): Promise<void> {
 
     // Server B: READ_YOUR_WRITES_TIMEOUT_MS=0, so a mutation answers right after its commit and
     // the time of its answer stands for the commit time.
-    const b = await startServer("server (READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+    const b = await startServer("server (READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+      READ_YOUR_WRITES_TIMEOUT_MS: "0",
+    });
     log(`server B (no read-your-writes wait) pid ${b.proc.child.pid} at ${b.url}`);
     if (only.has("lag")) {
       const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
       log(`projection lag at ${Math.round(rate)} orders/s (half the GraphQL rate at 32)`);
       lag = await lagPhase(bench, b, rate);
-      log(`  lag p50 ${lag.p50} ms, p99 ${lag.p99} ms (${lag.count} orders, ${lag.missing} not seen); server CPU ${lag.serverCpuMsPerOrder} ms/order; ${JSON.stringify(lag.serverSide)}`);
+      log(
+        `  lag p50 ${lag.p50} ms, p99 ${lag.p99} ms (${lag.count} orders, ${lag.missing} not seen); server CPU ${lag.serverCpuMsPerOrder} ms/order; ${JSON.stringify(lag.serverSide)}`,
+      );
       if (!quick) {
         // A second point, well below saturation, to tell the projector's own lag from queueing.
         log(`projection lag at ${Math.round(rate / 2)} orders/s (a quarter of the GraphQL rate at 32)`);
         lagQuarter = await lagPhase(bench, b, rate / 2);
-        log(`  lag p50 ${lagQuarter.p50} ms, p99 ${lagQuarter.p99} ms (${lagQuarter.count} orders, ${lagQuarter.missing} not seen); server CPU ${lagQuarter.serverCpuMsPerOrder} ms/order`);
+        log(
+          `  lag p50 ${lagQuarter.p50} ms, p99 ${lagQuarter.p99} ms (${lagQuarter.count} orders, ${lagQuarter.missing} not seen); server CPU ${lagQuarter.serverCpuMsPerOrder} ms/order`,
+        );
       }
     }
     if (only.has("subscriptions")) {
       log(`subscriptions: ${settings.subscribers} graphql-ws clients, ${settings.restocks} restocks`);
       subscriptions = await subscriptionPhase(bench, b);
-      log(`  delivery p50 ${subscriptions.p50} ms, p99 ${subscriptions.p99} ms (${subscriptions.delivered}/${subscriptions.expectedDeliveries})`);
+      log(
+        `  delivery p50 ${subscriptions.p50} ms, p99 ${subscriptions.p99} ms (${subscriptions.delivered}/${subscriptions.expectedDeliveries})`,
+      );
     }
     if (only.has("read")) {
       log("read: products(first: 20, filter) from read tables vs joining the write tables");
@@ -166,19 +239,34 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     durationSeconds: round((Date.now() - started) / 1000, 1),
     machine: {
-      cpu: cpus[0]?.model ?? "unknown", cores: cpus.length, memoryGb: round(os.totalmem() / 2 ** 30, 1),
-      os: `${os.type()} ${os.release()}`, node: process.version, postgres: pgVersion,
-      loadAverageAtStart: loadStart.map((l) => round(l, 2)), loadAverageAtEnd: loadEnd.map((l) => round(l, 2)),
+      cpu: cpus[0]?.model ?? "unknown",
+      cores: cpus.length,
+      memoryGb: round(os.totalmem() / 2 ** 30, 1),
+      os: `${os.type()} ${os.release()}`,
+      node: process.version,
+      postgres: pgVersion,
+      loadAverageAtStart: loadStart.map((l) => round(l, 2)),
+      loadAverageAtEnd: loadEnd.map((l) => round(l, 2)),
     },
     settings: { ...settings, products: PRODUCTS, customers: CUSTOMERS, serverDbPoolSize: 20, projectorBatchSize: 500 },
     definitions: {
-      writeRatio: "placeOrder over HTTP GraphQL orders/s ÷ the same order transaction as raw SQL through pg (tx/s), both at concurrency 32, closed loop",
-      projectionLagP99Ms: "t(read_changed naming the order reaches a LISTEN client) − t(placeOrder answered right after its commit), open loop at half the GraphQL rate",
-      subscriptionP99Ms: "t(push received by a graphql-ws client) − t(restockProduct answered right after its commit), over every client and restock",
-      readRatio: "products(first: 20, filter: {search, inStock: true}) req/s from read tables ÷ the same page computed by joining the write tables (with an index on order_lines(product_id) added for it; without: read.ratioNoIndex)",
-      rebuildEventsPerSec: "events in the log ÷ seconds to rebuild both projections in one run of `npm run projections -- rebuild catalog orders` (the log read once, the projections applied side by side), while the server serves",
+      writeRatio:
+        "placeOrder over HTTP GraphQL orders/s ÷ the same order transaction as raw SQL through pg (tx/s), both at concurrency 32, closed loop",
+      projectionLagP99Ms:
+        "t(read_changed naming the order reaches a LISTEN client) − t(placeOrder answered right after its commit), open loop at half the GraphQL rate",
+      subscriptionP99Ms:
+        "t(push received by a graphql-ws client) − t(restockProduct answered right after its commit), over every client and restock",
+      readRatio:
+        "products(first: 20, filter: {search, inStock: true}) req/s from read tables ÷ the same page computed by joining the write tables (with an index on order_lines(product_id) added for it; without: read.ratioNoIndex)",
+      rebuildEventsPerSec:
+        "events in the log ÷ seconds to rebuild both projections in one run of `npm run projections -- rebuild catalog orders` (the log read once, the projections applied side by side), while the server serves",
     },
-    write, projectionLag: lag, projectionLagAtQuarterRate: lagQuarter, subscriptions, read: read && { ...read, naiveMemory: undefined }, rebuild,
+    write,
+    projectionLag: lag,
+    projectionLagAtQuarterRate: lagQuarter,
+    subscriptions,
+    read: read && { ...read, naiveMemory: undefined },
+    rebuild,
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -194,53 +282,152 @@ async function main(): Promise<void> {
   const jsonFile = `${outDir}/${name}.json`;
   const svgFile = `${outDir}/${name === "latest" ? "latencies" : `latencies-${name}`}.svg`;
   writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
-  writeFileSync(svgFile, latencySvg(bench.samples, `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${pgVersion.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`));
+  writeFileSync(
+    svgFile,
+    latencySvg(
+      bench.samples,
+      `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${pgVersion.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`,
+    ),
+  );
 
   const status = (value: number | null, target: number, higherIsBetter: boolean) =>
     value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
-  console.log("\n" + table(
-    [
-      ["writeRatio", headline.writeRatio ?? "-", `≥ ${TARGETS.writeRatio}`, status(headline.writeRatio, TARGETS.writeRatio, true)],
-      ["projectionLagP99Ms", headline.projectionLagP99Ms ?? "-", `≤ ${TARGETS.projectionLagP99Ms}`, status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false)],
-      ["subscribers", headline.subscribers ?? "-", "1000", ""],
-      ["subscriptionP99Ms", headline.subscriptionP99Ms ?? "-", `≤ ${TARGETS.subscriptionP99Ms}`, status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false)],
-      ["readRatio", headline.readRatio ?? "-", `≥ ${TARGETS.readRatio}`, status(headline.readRatio, TARGETS.readRatio, true)],
-      ["rebuildEventsPerSec", headline.rebuildEventsPerSec ?? "-", `≥ ${TARGETS.rebuildEventsPerSec}`, status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true)],
-    ],
-    ["metric", "value", "target", ""],
-  ));
+  console.log(
+    "\n" +
+      table(
+        [
+          [
+            "writeRatio",
+            headline.writeRatio ?? "-",
+            `≥ ${TARGETS.writeRatio}`,
+            status(headline.writeRatio, TARGETS.writeRatio, true),
+          ],
+          [
+            "projectionLagP99Ms",
+            headline.projectionLagP99Ms ?? "-",
+            `≤ ${TARGETS.projectionLagP99Ms}`,
+            status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false),
+          ],
+          ["subscribers", headline.subscribers ?? "-", "1000", ""],
+          [
+            "subscriptionP99Ms",
+            headline.subscriptionP99Ms ?? "-",
+            `≤ ${TARGETS.subscriptionP99Ms}`,
+            status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false),
+          ],
+          [
+            "readRatio",
+            headline.readRatio ?? "-",
+            `≥ ${TARGETS.readRatio}`,
+            status(headline.readRatio, TARGETS.readRatio, true),
+          ],
+          [
+            "rebuildEventsPerSec",
+            headline.rebuildEventsPerSec ?? "-",
+            `≥ ${TARGETS.rebuildEventsPerSec}`,
+            status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
+          ],
+        ],
+        ["metric", "value", "target", ""],
+      ),
+  );
   const details: (string | number)[][] = [];
   if (write) {
     for (const c of [8, 32]) {
-      const g = write.graphql[c]!, r = write.rawSql[c]!;
-      details.push([`placeOrder GraphQL @${c}`, `${g.perSecond} orders/s`, g.p50, g.p99, g.completed, g.serverCpuMsPerRequest ?? ""]);
-      details.push([`raw SQL order tx @${c}`, `${r.perSecond} tx/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
+      const g = write.graphql[c]!,
+        r = write.rawSql[c]!;
+      details.push([
+        `placeOrder GraphQL @${c}`,
+        `${g.perSecond} orders/s`,
+        g.p50,
+        g.p99,
+        g.completed,
+        g.serverCpuMsPerRequest ?? "",
+      ]);
+      details.push([
+        `raw SQL order tx @${c}`,
+        `${r.perSecond} tx/s`,
+        r.p50,
+        r.p99,
+        r.completed,
+        r.serverCpuMsPerRequest ?? "",
+      ]);
     }
   }
   if (lag) {
-    details.push([`projection lag @${lag.ratePerSecond}/s`, "", lag.p50, lag.p99, lag.count, lag.serverCpuMsPerOrder ?? ""]);
-    details.push(["  (from request start)", "", lag.fromRequestStart.p50, lag.fromRequestStart.p99, lag.fromRequestStart.count]);
+    details.push([
+      `projection lag @${lag.ratePerSecond}/s`,
+      "",
+      lag.p50,
+      lag.p99,
+      lag.count,
+      lag.serverCpuMsPerOrder ?? "",
+    ]);
+    details.push([
+      "  (from request start)",
+      "",
+      lag.fromRequestStart.p50,
+      lag.fromRequestStart.p99,
+      lag.fromRequestStart.count,
+    ]);
   }
-  if (lagQuarter) details.push([`projection lag @${lagQuarter.ratePerSecond}/s`, "", lagQuarter.p50, lagQuarter.p99, lagQuarter.count, lagQuarter.serverCpuMsPerOrder ?? ""]);
+  if (lagQuarter)
+    details.push([
+      `projection lag @${lagQuarter.ratePerSecond}/s`,
+      "",
+      lagQuarter.p50,
+      lagQuarter.p99,
+      lagQuarter.count,
+      lagQuarter.serverCpuMsPerOrder ?? "",
+    ]);
   if (subscriptions) {
-    details.push([`subscription delivery ×${subscriptions.connected}`, `${subscriptions.delivered}/${subscriptions.expectedDeliveries} pushes`, subscriptions.p50, subscriptions.p99, subscriptions.count]);
-    details.push(["  (from read_changed)", "", subscriptions.fromReadChanged.p50, subscriptions.fromReadChanged.p99, subscriptions.fromReadChanged.count]);
+    details.push([
+      `subscription delivery ×${subscriptions.connected}`,
+      `${subscriptions.delivered}/${subscriptions.expectedDeliveries} pushes`,
+      subscriptions.p50,
+      subscriptions.p99,
+      subscriptions.count,
+    ]);
+    details.push([
+      "  (from read_changed)",
+      "",
+      subscriptions.fromReadChanged.p50,
+      subscriptions.fromReadChanged.p99,
+      subscriptions.fromReadChanged.count,
+    ]);
   }
   if (read) {
-    for (const [label, r] of [[`products() read tables @${read.concurrency}`, read.readTables], ["products() naive join", read.naive], ["products() naive join + index", read.naiveIndexed]] as const) {
+    for (const [label, r] of [
+      [`products() read tables @${read.concurrency}`, read.readTables],
+      ["products() naive join", read.naive],
+      ["products() naive join + index", read.naiveIndexed],
+    ] as const) {
       details.push([label, `${r.perSecond} req/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
     }
   }
   if (rebuild) {
-    details.push([`rebuild ${rebuild.projections.join(" + ")}`, `${rebuild.eventsPerSecond} events/s`, "", "", `${rebuild.events} events, ${rebuild.seconds} s`]);
-    for (const p of rebuild.perProjection) details.push([`  ${p.name}: batch transactions`, "", "", "", `${p.batchSeconds} s`]);
+    details.push([
+      `rebuild ${rebuild.projections.join(" + ")}`,
+      `${rebuild.eventsPerSecond} events/s`,
+      "",
+      "",
+      `${rebuild.events} events, ${rebuild.seconds} s`,
+    ]);
+    for (const p of rebuild.perProjection)
+      details.push([`  ${p.name}: batch transactions`, "", "", "", `${p.batchSeconds} s`]);
   }
-  if (details.length) console.log("\n" + table(details, ["measurement", "throughput", "p50 ms", "p99 ms", "n", "server CPU ms/req"]));
-  console.log("\n" + table(
-    memory.map((m) => [m.process, m.phase, m.peakRssMb, m.endRssMb ?? "", m.cpuSeconds ?? "", m.wallSeconds]),
-    ["process", "phase", "peak RSS MB", "end RSS MB", "CPU s", "wall s"],
-  ));
-  console.log(`\nmachine: ${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}, ${pgVersion.split(" on ")[0]}; load average ${loadStart[0]!.toFixed(2)} → ${loadEnd[0]!.toFixed(2)}`);
+  if (details.length)
+    console.log("\n" + table(details, ["measurement", "throughput", "p50 ms", "p99 ms", "n", "server CPU ms/req"]));
+  console.log(
+    "\n" +
+      table(
+        memory.map((m) => [m.process, m.phase, m.peakRssMb, m.endRssMb ?? "", m.cpuSeconds ?? "", m.wallSeconds]),
+        ["process", "phase", "peak RSS MB", "end RSS MB", "CPU s", "wall s"],
+      ),
+  );
+  console.log(
+    `\nmachine: ${result.machine.cpu}, ${result.machine.cores} cores, Node ${process.version}, ${pgVersion.split(" on ")[0]}; load average ${loadStart[0]!.toFixed(2)} → ${loadEnd[0]!.toFixed(2)}`,
+  );
   for (const note of result.notes) console.log(`note: ${note}`);
   console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
 }
@@ -249,4 +436,3 @@ main().catch((error: unknown) => {
   console.error(error);
   process.exitCode = 1;
 });
-

@@ -5,7 +5,14 @@ import jwt from "jsonwebtoken";
 import { setupFile } from "../support/app";
 import { TEST_JWT_SECRET, token, type GqlResponse } from "../support/client";
 import {
-  CancelOrderDocument, CreateProductDocument, OrderDocument, PayOrderDocument, PlaceOrderDocument, ProductDocument, RestockProductDocument, ShipOrderDocument,
+  CancelOrderDocument,
+  CreateProductDocument,
+  OrderDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
 } from "../generated/graphql";
 
 /*
@@ -20,21 +27,29 @@ let cancelledOrderId: string;
 
 /** The stream (product or order) of the event at a log position: setup reads the write model, not the eventually consistent read side. */
 async function streamAt(position: string): Promise<string> {
-  const [row] = await t.db.sql<{ stream_id: string }>(`SELECT stream_id FROM "write".events WHERE position = $1`, [position]);
+  const [row] = await t.db.sql<{ stream_id: string }>(`SELECT stream_id FROM "write".events WHERE position = $1`, [
+    position,
+  ]);
   return row!.stream_id;
 }
 
 async function createProduct(sku: string, initialStock: number) {
-  const created = await t.admin.ok(CreateProductDocument, { input: { sku, name: `Product ${sku}`, priceCents: 2999, initialStock } });
+  const created = await t.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Product ${sku}`, priceCents: 2999, initialStock },
+  });
   return { id: await streamAt(created.createProduct.position), sku };
 }
 
 beforeAll(async () => {
   t = await setupFile();
   product = await createProduct("BAD-INPUT-1", 50);
-  const placed = await t.customer("alice").ok(PlaceOrderDocument, { input: { idempotencyKey: "setup-1", lines: [{ productId: product.id, quantity: 1 }] } });
+  const placed = await t
+    .customer("alice")
+    .ok(PlaceOrderDocument, { input: { idempotencyKey: "setup-1", lines: [{ productId: product.id, quantity: 1 }] } });
   placedOrderId = await streamAt(placed.placeOrder.position);
-  const toCancel = await t.customer("alice").ok(PlaceOrderDocument, { input: { idempotencyKey: "setup-2", lines: [{ productId: product.id, quantity: 1 }] } });
+  const toCancel = await t
+    .customer("alice")
+    .ok(PlaceOrderDocument, { input: { idempotencyKey: "setup-2", lines: [{ productId: product.id, quantity: 1 }] } });
   cancelledOrderId = await streamAt(toCancel.placeOrder.position);
   await t.customer("alice").ok(CancelOrderDocument, { input: { orderId: cancelledOrderId } });
 });
@@ -47,7 +62,9 @@ async function writeModel() {
   const [counts] = await t.db.sql<Record<(typeof TABLES)[number], string>>(
     `SELECT ${TABLES.map((table) => `(SELECT count(*) FROM "write"."${table}") AS "${table}"`).join(", ")}`,
   );
-  const stock = await t.db.sql(`SELECT product_id, on_hand, reserved, available FROM "write".inventory ORDER BY product_id`);
+  const stock = await t.db.sql(
+    `SELECT product_id, on_hand, reserved, available FROM "write".inventory ORDER BY product_id`,
+  );
   return { counts, stock };
 }
 
@@ -63,16 +80,27 @@ async function expectRejected(send: () => Promise<GqlResponse<unknown>>, code: s
   return res;
 }
 
-const orderOf = (lines: { productId: string; quantity: number }[], idempotencyKey: string = randomUUID()) => ({ input: { idempotencyKey, lines } });
+const orderOf = (lines: { productId: string; quantity: number }[], idempotencyKey: string = randomUUID()) => ({
+  input: { idempotencyKey, lines },
+});
 const oneKettle = () => orderOf([{ productId: product.id, quantity: 1 }]);
-const placeOrderBody = (padding = "") => JSON.stringify({ query: `${print(PlaceOrderDocument)}${padding}`, variables: oneKettle() });
+const placeOrderBody = (padding = "") =>
+  JSON.stringify({ query: `${print(PlaceOrderDocument)}${padding}`, variables: oneKettle() });
 
 /** A JWT with the given header and claims, signed HS256 with `secret` (or unsigned for alg none). */
-function craftToken(header: Record<string, unknown>, claims: Record<string, unknown>, secret = TEST_JWT_SECRET): string {
+function craftToken(
+  header: Record<string, unknown>,
+  claims: Record<string, unknown>,
+  secret = TEST_JWT_SECRET,
+): string {
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
   const unsigned = `${b64(header)}.${b64(claims)}`;
   if (header.alg === "none") return `${unsigned}.`;
-  return jwt.sign(claims, secret, { algorithm: header.alg as jwt.Algorithm, header: header as unknown as jwt.JwtHeader, noTimestamp: true });
+  return jwt.sign(claims, secret, {
+    algorithm: header.alg as jwt.Algorithm,
+    header: header as unknown as jwt.JwtHeader,
+    noTimestamp: true,
+  });
 }
 const inAnHour = () => Math.floor(Date.now() / 1000) + 3600;
 
@@ -90,12 +118,32 @@ describe("placing an order with bad input", () => {
   });
 
   it("rejects an order for a product that does not exist as NOT_FOUND, without keeping its idempotency key", async () => {
-    await expectRejected(() => t.customer("bob").request(PlaceOrderDocument, orderOf([{ productId: product.id, quantity: 1 }, { productId: randomUUID(), quantity: 1 }])), "NOT_FOUND");
+    await expectRejected(
+      () =>
+        t.customer("bob").request(
+          PlaceOrderDocument,
+          orderOf([
+            { productId: product.id, quantity: 1 },
+            { productId: randomUUID(), quantity: 1 },
+          ]),
+        ),
+      "NOT_FOUND",
+    );
   });
 
   it("rejects more than is in stock as OUT_OF_STOCK, without reserving the lines that would fit", async () => {
     const other = await createProduct("BAD-INPUT-SCARCE", 1);
-    await expectRejected(() => t.customer("bob").request(PlaceOrderDocument, orderOf([{ productId: product.id, quantity: 1 }, { productId: other.id, quantity: 2 }])), "OUT_OF_STOCK");
+    await expectRejected(
+      () =>
+        t.customer("bob").request(
+          PlaceOrderDocument,
+          orderOf([
+            { productId: product.id, quantity: 1 },
+            { productId: other.id, quantity: 2 },
+          ]),
+        ),
+      "OUT_OF_STOCK",
+    );
   });
 });
 
@@ -111,7 +159,10 @@ describe("order commands on orders that do not exist or cannot move", () => {
   });
 
   it("answers NOT_FOUND to a customer's cancel of an unknown order", async () => {
-    await expectRejected(() => t.customer("alice").request(CancelOrderDocument, { input: { orderId: randomUUID() } }), "NOT_FOUND");
+    await expectRejected(
+      () => t.customer("alice").request(CancelOrderDocument, { input: { orderId: randomUUID() } }),
+      "NOT_FOUND",
+    );
   });
 
   it.each(orderCommands)("rejects an order id that is not a UUID on %s as BAD_USER_INPUT", async (_verb, send) => {
@@ -119,21 +170,36 @@ describe("order commands on orders that do not exist or cannot move", () => {
   });
 
   it("refuses to ship a PLACED order as INVALID_STATE", async () => {
-    await expectRejected(() => t.admin.request(ShipOrderDocument, { input: { orderId: placedOrderId } }), "INVALID_STATE");
+    await expectRejected(
+      () => t.admin.request(ShipOrderDocument, { input: { orderId: placedOrderId } }),
+      "INVALID_STATE",
+    );
   });
 
   it("refuses to pay a CANCELLED order as INVALID_STATE", async () => {
-    await expectRejected(() => t.admin.request(PayOrderDocument, { input: { orderId: cancelledOrderId } }), "INVALID_STATE");
+    await expectRejected(
+      () => t.admin.request(PayOrderDocument, { input: { orderId: cancelledOrderId } }),
+      "INVALID_STATE",
+    );
   });
 
   it("refuses to cancel a CANCELLED order again as INVALID_STATE", async () => {
-    await expectRejected(() => t.customer("alice").request(CancelOrderDocument, { input: { orderId: cancelledOrderId } }), "INVALID_STATE");
+    await expectRejected(
+      () => t.customer("alice").request(CancelOrderDocument, { input: { orderId: cancelledOrderId } }),
+      "INVALID_STATE",
+    );
   });
 });
 
 describe("catalog commands with bad input", () => {
   it("rejects a second product with the same sku as CONFLICT", async () => {
-    await expectRejected(() => t.admin.request(CreateProductDocument, { input: { sku: product.sku, name: "Another kettle", priceCents: 1, initialStock: 1 } }), "CONFLICT");
+    await expectRejected(
+      () =>
+        t.admin.request(CreateProductDocument, {
+          input: { sku: product.sku, name: "Another kettle", priceCents: 1, initialStock: 1 },
+        }),
+      "CONFLICT",
+    );
   });
 
   it.each([
@@ -145,15 +211,24 @@ describe("catalog commands with bad input", () => {
   });
 
   it.each([0, -5])("rejects a restock of %s units as BAD_USER_INPUT", async (quantity) => {
-    await expectRejected(() => t.admin.request(RestockProductDocument, { input: { productId: product.id, quantity } }), "BAD_USER_INPUT");
+    await expectRejected(
+      () => t.admin.request(RestockProductDocument, { input: { productId: product.id, quantity } }),
+      "BAD_USER_INPUT",
+    );
   });
 
   it("rejects a restock of a product id that is not a UUID as BAD_USER_INPUT", async () => {
-    await expectRejected(() => t.admin.request(RestockProductDocument, { input: { productId: "kettle", quantity: 1 } }), "BAD_USER_INPUT");
+    await expectRejected(
+      () => t.admin.request(RestockProductDocument, { input: { productId: "kettle", quantity: 1 } }),
+      "BAD_USER_INPUT",
+    );
   });
 
   it("rejects a restock of an unknown product as NOT_FOUND", async () => {
-    await expectRejected(() => t.admin.request(RestockProductDocument, { input: { productId: randomUUID(), quantity: 1 } }), "NOT_FOUND");
+    await expectRejected(
+      () => t.admin.request(RestockProductDocument, { input: { productId: randomUUID(), quantity: 1 } }),
+      "NOT_FOUND",
+    );
   });
 });
 
@@ -170,35 +245,83 @@ describe("who may do what", () => {
   });
 
   it.each([
-    ["a tampered signature", () => { const [h, p, s] = token("customer", "mallory").split("."); return `${h}.${p}.${s!.slice(0, -4)}AAAA`; }],
-    ["tampered claims (admin role, customer's signature)", () => {
-      const [h, , s] = token("customer", "mallory").split(".");
-      return `${h}.${Buffer.from(JSON.stringify({ sub: "mallory", role: "admin", exp: inAnHour() })).toString("base64url")}.${s}`;
-    }],
+    [
+      "a tampered signature",
+      () => {
+        const [h, p, s] = token("customer", "mallory").split(".");
+        return `${h}.${p}.${s!.slice(0, -4)}AAAA`;
+      },
+    ],
+    [
+      "tampered claims (admin role, customer's signature)",
+      () => {
+        const [h, , s] = token("customer", "mallory").split(".");
+        return `${h}.${Buffer.from(JSON.stringify({ sub: "mallory", role: "admin", exp: inAnHour() })).toString("base64url")}.${s}`;
+      },
+    ],
     ["garbage", () => "not-a-jwt"],
-    ["an unsigned token (alg none)", () => craftToken({ alg: "none", typ: "JWT" }, { sub: "mallory", role: "admin", exp: inAnHour() })],
-    ["a token signed with HS512 instead of HS256", () => craftToken({ alg: "HS512", typ: "JWT" }, { sub: "mallory", role: "customer", exp: inAnHour() })],
+    [
+      "an unsigned token (alg none)",
+      () => craftToken({ alg: "none", typ: "JWT" }, { sub: "mallory", role: "admin", exp: inAnHour() }),
+    ],
+    [
+      "a token signed with HS512 instead of HS256",
+      () => craftToken({ alg: "HS512", typ: "JWT" }, { sub: "mallory", role: "customer", exp: inAnHour() }),
+    ],
     ["a token signed with another secret", () => token("customer", "mallory", "another-secret-0123456789-0123456789")],
     ["a token without sub", () => craftToken({ alg: "HS256", typ: "JWT" }, { role: "customer", exp: inAnHour() })],
-    ["a token with an unknown role", () => craftToken({ alg: "HS256", typ: "JWT" }, { sub: "mallory", role: "root", exp: inAnHour() })],
-    ["an expired token", () => craftToken({ alg: "HS256", typ: "JWT" }, { sub: "mallory", role: "customer", exp: Math.floor(Date.now() / 1000) - 60 })],
+    [
+      "a token with an unknown role",
+      () => craftToken({ alg: "HS256", typ: "JWT" }, { sub: "mallory", role: "root", exp: inAnHour() }),
+    ],
+    [
+      "an expired token",
+      () =>
+        craftToken(
+          { alg: "HS256", typ: "JWT" },
+          { sub: "mallory", role: "customer", exp: Math.floor(Date.now() / 1000) - 60 },
+        ),
+    ],
   ])("answers UNAUTHENTICATED with HTTP 401 to %s", async (_what, makeToken) => {
-    await expectRejected(() => t.anonymous.as(makeToken()).request(PlaceOrderDocument, oneKettle()), "UNAUTHENTICATED", 401);
+    await expectRejected(
+      () => t.anonymous.as(makeToken()).request(PlaceOrderDocument, oneKettle()),
+      "UNAUTHENTICATED",
+      401,
+    );
   });
 
   it("answers UNAUTHENTICATED with HTTP 401 to an Authorization header that is not a Bearer token", async () => {
-    await expectRejected(() => t.anonymous.request(PlaceOrderDocument, oneKettle(), { authorization: `Basic ${Buffer.from("a:b").toString("base64")}` }), "UNAUTHENTICATED", 401);
+    await expectRejected(
+      () =>
+        t.anonymous.request(PlaceOrderDocument, oneKettle(), {
+          authorization: `Basic ${Buffer.from("a:b").toString("base64")}`,
+        }),
+      "UNAUTHENTICATED",
+      401,
+    );
   });
 
   it("says the token has expired when it has", async () => {
-    const expired = craftToken({ alg: "HS256", typ: "JWT" }, { sub: "alice", role: "customer", exp: Math.floor(Date.now() / 1000) - 60 });
+    const expired = craftToken(
+      { alg: "HS256", typ: "JWT" },
+      { sub: "alice", role: "customer", exp: Math.floor(Date.now() / 1000) - 60 },
+    );
     const res = await t.anonymous.as(expired).request(PlaceOrderDocument, oneKettle());
     expect(res.errors?.[0]?.message).toMatch(/expired/);
   });
 
   it.each([
-    ["createProduct", () => t.customer("alice").request(CreateProductDocument, { input: { sku: "BY-CUSTOMER", name: "X", priceCents: 1, initialStock: 1 } })],
-    ["restockProduct", () => t.customer("alice").request(RestockProductDocument, { input: { productId: product.id, quantity: 5 } })],
+    [
+      "createProduct",
+      () =>
+        t
+          .customer("alice")
+          .request(CreateProductDocument, { input: { sku: "BY-CUSTOMER", name: "X", priceCents: 1, initialStock: 1 } }),
+    ],
+    [
+      "restockProduct",
+      () => t.customer("alice").request(RestockProductDocument, { input: { productId: product.id, quantity: 5 } }),
+    ],
     ["payOrder", () => t.customer("alice").request(PayOrderDocument, { input: { orderId: placedOrderId } })],
     ["shipOrder", () => t.customer("alice").request(ShipOrderDocument, { input: { orderId: placedOrderId } })],
   ])("answers FORBIDDEN to a customer calling %s", async (_what, send) => {
@@ -210,7 +333,13 @@ describe("who may do what", () => {
   });
 
   it("answers UNAUTHENTICATED to anonymous createProduct", async () => {
-    await expectRejected(() => t.anonymous.request(CreateProductDocument, { input: { sku: "BY-ANON", name: "X", priceCents: 1, initialStock: 1 } }), "UNAUTHENTICATED");
+    await expectRejected(
+      () =>
+        t.anonymous.request(CreateProductDocument, {
+          input: { sku: "BY-ANON", name: "X", priceCents: 1, initialStock: 1 },
+        }),
+      "UNAUTHENTICATED",
+    );
   });
 });
 

@@ -10,14 +10,27 @@ let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {
   t = await setupFile();
   // Five "Pager" products, the fourth out of stock; and one that must never match.
-  for (const [i, stock] of [[1, 5], [2, 5], [3, 5], [4, 0], [5, 5]] as const) {
+  for (const [i, stock] of [
+    [1, 5],
+    [2, 5],
+    [3, 5],
+    [4, 0],
+    [5, 5],
+  ] as const) {
     const sku = `PAGER-${i}`;
-    const res = await t.admin.ok(CreateProductDocument, { input: { sku, name: `Pager ${i}`, priceCents: 100 * i, initialStock: stock } });
+    const res = await t.admin.ok(CreateProductDocument, {
+      input: { sku, name: `Pager ${i}`, priceCents: 100 * i, initialStock: stock },
+    });
     // A setup step: on a loaded machine the bounded read-your-writes wait may run out.
-    if (!res.createProduct.product) await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, { timeoutMs: 15_000 });
+    if (!res.createProduct.product)
+      await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, { timeoutMs: 15_000 });
   }
-  await t.admin.ok(CreateProductDocument, { input: { sku: "OTHER-1", name: "Unrelated", priceCents: 100, initialStock: 1 } });
-  await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku: "OTHER-1" })).product, { timeoutMs: 15_000 });
+  await t.admin.ok(CreateProductDocument, {
+    input: { sku: "OTHER-1", name: "Unrelated", priceCents: 100, initialStock: 1 },
+  });
+  await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku: "OTHER-1" })).product, {
+    timeoutMs: 15_000,
+  });
 });
 afterAll(async () => t?.teardown());
 
@@ -28,9 +41,13 @@ async function query<T>(text: string, variables: Record<string, unknown> = {}) {
 
 describe("counting the products of a search", () => {
   it("answers totalCount asked for directly, under an alias, or through fragments", async () => {
-    const direct = await query<{ products: { totalCount: number } }>(`{ products(filter: { search: "pager" }) { totalCount } }`);
+    const direct = await query<{ products: { totalCount: number } }>(
+      `{ products(filter: { search: "pager" }) { totalCount } }`,
+    );
     expect(direct.data.products.totalCount).toBe(5);
-    const aliased = await query<{ p: { n: number; edges: unknown[] } }>(`{ p: products(filter: { search: "pager", inStock: true }, first: 2) { n: totalCount edges { node { id } } } }`);
+    const aliased = await query<{ p: { n: number; edges: unknown[] } }>(
+      `{ p: products(filter: { search: "pager", inStock: true }, first: 2) { n: totalCount edges { node { id } } } }`,
+    );
     expect(aliased.data.p).toMatchObject({ n: 4 });
     expect(aliased.data.p.edges).toHaveLength(2);
     const fragments = await query<{ products: { totalCount: number; edges: unknown[] } }>(
@@ -48,7 +65,11 @@ describe("counting the products of a search", () => {
     expect(zero.products).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: 5 });
     const all = await t.anonymous.ok(ProductsDocument, { filter: { search: "pager" }, first: 5 });
     expect(all.products.pageInfo.hasNextPage).toBe(false);
-    const past = await t.anonymous.ok(ProductsDocument, { filter: { search: "pager" }, first: 5, after: all.products.pageInfo.endCursor });
+    const past = await t.anonymous.ok(ProductsDocument, {
+      filter: { search: "pager" },
+      first: 5,
+      after: all.products.pageInfo.endCursor,
+    });
     expect(past.products).toEqual({ edges: [], pageInfo: { hasNextPage: false, endCursor: null }, totalCount: 5 });
   });
 });
@@ -58,7 +79,14 @@ describe("paging without totalCount", () => {
     const names: string[] = [];
     let after: string | null = null;
     for (let page = 0; page < 10; page++) {
-      const res: { data: { products: { edges: { node: { name: string } }[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } } } } = await query(
+      const res: {
+        data: {
+          products: {
+            edges: { node: { name: string } }[];
+            pageInfo: { hasNextPage: boolean; endCursor: string | null };
+          };
+        };
+      } = await query(
         `query ($after: String) { products(filter: { search: "pager", inStock: true }, first: 2, after: $after) { edges { node { name } } pageInfo { hasNextPage endCursor } } }`,
         { after },
       );
@@ -70,8 +98,17 @@ describe("paging without totalCount", () => {
   });
 
   it("lists without a filter too", async () => {
-    const res = await query<{ products: { edges: { node: { sku: string } }[] } }>(`{ products(first: 100) { edges { node { sku } } } }`);
-    expect(res.data.products.edges.map((e) => e.node.sku).sort()).toEqual(["OTHER-1", "PAGER-1", "PAGER-2", "PAGER-3", "PAGER-4", "PAGER-5"]);
+    const res = await query<{ products: { edges: { node: { sku: string } }[] } }>(
+      `{ products(first: 100) { edges { node { sku } } } }`,
+    );
+    expect(res.data.products.edges.map((e) => e.node.sku).sort()).toEqual([
+      "OTHER-1",
+      "PAGER-1",
+      "PAGER-2",
+      "PAGER-3",
+      "PAGER-4",
+      "PAGER-5",
+    ]);
   });
 });
 
@@ -85,10 +122,18 @@ describe("a cursor that this API did not make", () => {
 
 describe("GraphQL answers over HTTP", () => {
   it("tell caches not to store them", async () => {
-    const res = await fetch(`${t.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ products(first: 1) { totalCount } }" }) });
+    const res = await fetch(`${t.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ products(first: 1) { totalCount } }" }),
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get("cache-control")).toBe("no-store");
-    const bad = await fetch(`${t.url}/graphql`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ query: "{ nope }" }) });
+    const bad = await fetch(`${t.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ nope }" }),
+    });
     expect(bad.status).toBe(400);
     expect(bad.headers.get("cache-control")).toBe("no-store");
   });

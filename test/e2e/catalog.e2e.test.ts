@@ -6,8 +6,20 @@ import { setupFile } from "../support/app";
 import { collect, type GraphQLClient } from "../support/client";
 import { eventually } from "../support/wait";
 import {
-  CancelOrderDocument, CreateProductDocument, InventoryChangedDocument, MyOrdersDocument, OrderDocument, OrderUpdatedDocument, OrdersDocument, PayOrderDocument,
-  PlaceOrderDocument, ProductDocument, ProductsDocument, ProjectionsDocument, RestockProductDocument, ShipOrderDocument,
+  CancelOrderDocument,
+  CreateProductDocument,
+  InventoryChangedDocument,
+  MyOrdersDocument,
+  OrderDocument,
+  OrderUpdatedDocument,
+  OrdersDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ProductsDocument,
+  ProjectionsDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
   type ProductFieldsFragment,
 } from "../generated/graphql";
 
@@ -21,22 +33,36 @@ beforeAll(async () => {
 afterAll(async () => t?.teardown());
 
 let productNo = 0;
-async function createProduct(input: { name?: string; sku?: string; stock?: number; priceCents?: number } = {}): Promise<ProductFieldsFragment> {
+async function createProduct(
+  input: { name?: string; sku?: string; stock?: number; priceCents?: number } = {},
+): Promise<ProductFieldsFragment> {
   productNo += 1;
   const sku = input.sku ?? `CAT-${productNo}-${randomUUID().slice(0, 6)}`;
   const data = await t.admin.ok(CreateProductDocument, {
-    input: { sku, name: input.name ?? `Catalog item ${productNo}`, priceCents: input.priceCents ?? 500, initialStock: input.stock ?? 10 },
+    input: {
+      sku,
+      name: input.name ?? `Catalog item ${productNo}`,
+      priceCents: input.priceCents ?? 500,
+      initialStock: input.stock ?? 10,
+    },
   });
   // A setup step, not the test's subject: on a loaded machine the bounded read-your-writes wait
   // may run out, so fall back to waiting for the row.
-  return data.createProduct.product ?? (await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, SLOW));
+  return (
+    data.createProduct.product ??
+    (await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, SLOW))
+  );
 }
 
 async function placeOrder(customer: string, productId: string, quantity = 1) {
   const client = t.customer(customer);
-  const data = await client.ok(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity }] } });
+  const data = await client.ok(PlaceOrderDocument, {
+    input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity }] },
+  });
   if (data.placeOrder.order) return data.placeOrder.order;
-  const [placed] = await t.db.sql<{ stream_id: string }>(`SELECT stream_id FROM "write".events WHERE position = $1`, [data.placeOrder.position]);
+  const [placed] = await t.db.sql<{ stream_id: string }>(`SELECT stream_id FROM "write".events WHERE position = $1`, [
+    data.placeOrder.position,
+  ]);
   return eventually(async () => (await client.ok(OrderDocument, { id: placed!.stream_id })).order, SLOW);
 }
 
@@ -45,7 +71,10 @@ async function placeOrder(customer: string, productId: string, quantity = 1) {
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
-  await eventually(() => t.app.services.feed.subscriberCount === 0, { ...SLOW, what: "every subscription to be closed" });
+  await eventually(() => t.app.services.feed.subscriberCount === 0, {
+    ...SLOW,
+    what: "every subscription to be closed",
+  });
 });
 
 /** Opens a graphql-ws connection as `client` and subscribes; closed after the test. */
@@ -60,10 +89,14 @@ function subscribe<T, V>(client: GraphQLClient, document: TypedDocumentNode<T, V
 }
 
 /** Changes reach only subscriptions the server has registered: wait until it has `n` of them. */
-const registered = (n: number) => eventually(() => t.app.services.feed.subscriberCount === n, { ...SLOW, what: `${n} registered subscription(s)` });
+const registered = (n: number) =>
+  eventually(() => t.app.services.feed.subscriberCount === n, { ...SLOW, what: `${n} registered subscription(s)` });
 
 /** The error a rejected subscription ended with: a GraphQL error (in a result or an error message) or a close event. */
-function rejection<T>(sub: { results: ExecutionResult<T>[]; errors: unknown[] }): { code?: unknown; closeCode?: number } | undefined {
+function rejection<T>(sub: {
+  results: ExecutionResult<T>[];
+  errors: unknown[];
+}): { code?: unknown; closeCode?: number } | undefined {
   const inResult = sub.results.find((r) => r.errors?.length)?.errors?.[0];
   if (inResult) return { code: inResult.extensions?.code };
   const error = sub.errors[0];
@@ -75,13 +108,30 @@ function rejection<T>(sub: { results: ExecutionResult<T>[]; errors: unknown[] })
 describe("creating a product", () => {
   it("answers with the event's log position and the product as the catalog now shows it (read-your-writes)", async () => {
     const res = await t.admin.ok(CreateProductDocument, {
-      input: { sku: "RYW-KETTLE", name: "Stovetop kettle", description: "  1.5 l, steel ", priceCents: 3450, initialStock: 4 },
+      input: {
+        sku: "RYW-KETTLE",
+        name: "Stovetop kettle",
+        description: "  1.5 l, steel ",
+        priceCents: 3450,
+        initialStock: 4,
+      },
     });
     const { position, product } = res.createProduct;
     expect(position).toMatch(/^\d+$/);
-    expect(product).toMatchObject({ sku: "RYW-KETTLE", name: "Stovetop kettle", description: "1.5 l, steel", priceCents: 3450, available: 4, inStock: true, unitsSold: 0 });
+    expect(product).toMatchObject({
+      sku: "RYW-KETTLE",
+      name: "Stovetop kettle",
+      description: "1.5 l, steel",
+      priceCents: 3450,
+      available: 4,
+      inStock: true,
+      unitsSold: 0,
+    });
 
-    const [event] = await t.db.sql<{ type: string; stream_id: string }>(`SELECT type, stream_id FROM "write".events WHERE position = $1`, [position]);
+    const [event] = await t.db.sql<{ type: string; stream_id: string }>(
+      `SELECT type, stream_id FROM "write".events WHERE position = $1`,
+      [position],
+    );
     expect(event).toEqual({ type: "ProductCreated", stream_id: product!.id });
     // The very next read, by anyone, sees it.
     expect((await t.anonymous.ok(ProductDocument, { id: product!.id })).product).toEqual(product);
@@ -140,7 +190,9 @@ describe("searching the catalog", () => {
   it("filters on stock: inStock true hides a sold-out product, false shows only it", async () => {
     expect((await search({ search: "srch-tp", inStock: true })).edges.map((e) => e.node.id)).toEqual([teapot.id]);
     const out = await search({ search: "srch-tp", inStock: false });
-    expect(out.edges.map((e) => e.node)).toEqual([expect.objectContaining({ id: soldOut.id, available: 0, inStock: false })]);
+    expect(out.edges.map((e) => e.node)).toEqual([
+      expect.objectContaining({ id: soldOut.id, available: 0, inStock: false }),
+    ]);
     expect(out.totalCount).toBe(1);
   });
 
@@ -152,7 +204,11 @@ describe("searching the catalog", () => {
 
 describe("paging through the catalog", () => {
   beforeAll(async () => {
-    await Promise.all(Array.from({ length: 25 }, (_, i) => createProduct({ name: `Paged item ${String(25 - i).padStart(2, "0")}`, sku: `PAGE-${i}` })));
+    await Promise.all(
+      Array.from({ length: 25 }, (_, i) =>
+        createProduct({ name: `Paged item ${String(25 - i).padStart(2, "0")}`, sku: `PAGE-${i}` }),
+      ),
+    );
   });
 
   it("returns 25 products in pages of 10, 10 and 5, sorted by name, without overlap", async () => {
@@ -202,19 +258,40 @@ describe("watching inventory live (inventoryChanged)", () => {
     // The other product changes first; once the all-products subscriber has it, it was fanned
     // out, so a leak to `mine` would arrive before anything that follows on that connection.
     await t.admin.ok(RestockProductDocument, { input: { productId: other.id, quantity: 1 } });
-    await eventually(() => everything.results.some((r) => r.data?.inventoryChanged.id === other.id), { ...SLOW, what: "the other product's change" });
+    await eventually(() => everything.results.some((r) => r.data?.inventoryChanged.id === other.id), {
+      ...SLOW,
+      what: "the other product's change",
+    });
 
     await t.admin.ok(RestockProductDocument, { input: { productId: watched.id, quantity: 3 } });
-    await eventually(() => mine.results.some((r) => r.data?.inventoryChanged.available === 8), { ...SLOW, what: "the restock to be pushed" });
+    await eventually(() => mine.results.some((r) => r.data?.inventoryChanged.available === 8), {
+      ...SLOW,
+      what: "the restock to be pushed",
+    });
     await placeOrder("lamp-buyer", watched.id, 2);
-    await eventually(() => mine.results.some((r) => r.data?.inventoryChanged.available === 6), { ...SLOW, what: "the order to be pushed" });
+    await eventually(() => mine.results.some((r) => r.data?.inventoryChanged.available === 6), {
+      ...SLOW,
+      what: "the order to be pushed",
+    });
 
     const pushed = mine.results.map((r) => r.data?.inventoryChanged);
     expect(pushed.every((p) => p?.id === watched.id)).toBe(true);
-    expect(pushed.at(-1)).toMatchObject({ id: watched.id, sku: watched.sku, available: 6, inStock: true, unitsSold: 2 });
+    expect(pushed.at(-1)).toMatchObject({
+      id: watched.id,
+      sku: watched.sku,
+      available: 6,
+      inStock: true,
+      unitsSold: 2,
+    });
     expect(mine.errors).toEqual([]);
 
-    await eventually(() => everything.results.some((r) => r.data?.inventoryChanged.id === watched.id && r.data.inventoryChanged.available === 6), { ...SLOW, what: "the all-products subscriber to see the order" });
+    await eventually(
+      () =>
+        everything.results.some(
+          (r) => r.data?.inventoryChanged.id === watched.id && r.data.inventoryChanged.available === 6,
+        ),
+      { ...SLOW, what: "the all-products subscriber to see the order" },
+    );
     const seenByAll = new Set(everything.results.map((r) => r.data?.inventoryChanged.id));
     expect(seenByAll).toEqual(new Set([other.id, watched.id]));
   });
@@ -224,7 +301,10 @@ describe("watching inventory live (inventoryChanged)", () => {
     const sub = subscribe(t.anonymous, InventoryChangedDocument, { productIds: [last.id] });
     await registered(1);
     await placeOrder("last-buyer", last.id, 1);
-    await eventually(() => sub.results.some((r) => r.data?.inventoryChanged.inStock === false), { ...SLOW, what: "the sell-out to be pushed" });
+    await eventually(() => sub.results.some((r) => r.data?.inventoryChanged.inStock === false), {
+      ...SLOW,
+      what: "the sell-out to be pushed",
+    });
     expect(sub.results.at(-1)?.data?.inventoryChanged).toMatchObject({ available: 0, inStock: false, unitsSold: 1 });
   });
 
@@ -243,15 +323,24 @@ describe("watching an order live (orderUpdated)", () => {
     const admin = subscribe(t.admin, OrderUpdatedDocument, { orderId: order.id });
     await registered(2);
 
-    const pushed = (sub: typeof owner, status: string) => sub.results.some((r) => r.data?.orderUpdated.status === status);
+    const pushed = (sub: typeof owner, status: string) =>
+      sub.results.some((r) => r.data?.orderUpdated.status === status);
     await t.admin.ok(PayOrderDocument, { input: { orderId: order.id } });
     await eventually(() => pushed(owner, "PAID") && pushed(admin, "PAID"), { ...SLOW, what: "PAID to be pushed" });
     await t.admin.ok(ShipOrderDocument, { input: { orderId: order.id } });
     for (const sub of [owner, admin]) {
-      await eventually(() => sub.results.some((r) => r.data?.orderUpdated.status === "SHIPPED"), { ...SLOW, what: "SHIPPED to be pushed" });
+      await eventually(() => sub.results.some((r) => r.data?.orderUpdated.status === "SHIPPED"), {
+        ...SLOW,
+        what: "SHIPPED to be pushed",
+      });
       const statuses = sub.results.map((r) => r.data?.orderUpdated.status);
       expect(statuses).toEqual(["PAID", "SHIPPED"]);
-      expect(sub.results.at(-1)?.data?.orderUpdated).toMatchObject({ id: order.id, customerId: "watcher", totalCents: 500, itemCount: 1 });
+      expect(sub.results.at(-1)?.data?.orderUpdated).toMatchObject({
+        id: order.id,
+        customerId: "watcher",
+        totalCents: 500,
+        itemCount: 1,
+      });
       expect(sub.errors).toEqual([]);
     }
   });
@@ -268,7 +357,9 @@ describe("watching an order live (orderUpdated)", () => {
     await eventually(() => barrier.results.length > 0, { ...SLOW, what: "the other order's change to be pushed" });
     await t.customer("canceller").ok(CancelOrderDocument, { input: { orderId: watched.id } });
     await eventually(() => owner.results.length > 0, { ...SLOW, what: "the cancel to be pushed" });
-    expect(owner.results.map((r) => [r.data?.orderUpdated.id, r.data?.orderUpdated.status])).toEqual([[watched.id, "CANCELLED"]]);
+    expect(owner.results.map((r) => [r.data?.orderUpdated.id, r.data?.orderUpdated.status])).toEqual([
+      [watched.id, "CANCELLED"],
+    ]);
   });
 
   it("refuses another customer's subscription to an order", async () => {
@@ -322,7 +413,10 @@ describe("listing orders", () => {
   });
 
   it("rejects a bad myOrders cursor as BAD_USER_INPUT", async () => {
-    const res = await t.customer("lister").request(MyOrdersDocument, { first: 2, after: Buffer.from(JSON.stringify(["not a date", "x"])).toString("base64url") });
+    const res = await t.customer("lister").request(MyOrdersDocument, {
+      first: 2,
+      after: Buffer.from(JSON.stringify(["not a date", "x"])).toString("base64url"),
+    });
     expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
   });
 
@@ -336,7 +430,9 @@ describe("listing orders", () => {
     expect(paidOrders.edges.every((e) => e.node.status === "PAID")).toBe(true);
     expect(paidOrders.edges.map((e) => e.node.id)).toContain(paid.id);
     expect(paidOrders.edges.map((e) => e.node.id)).not.toContain(placed.id);
-    const [{ count }] = (await t.db.sql<{ count: number }>(`SELECT count(*)::int AS count FROM "read".orders WHERE status = 'PAID'`)) as [{ count: number }];
+    const [{ count }] = (await t.db.sql<{ count: number }>(
+      `SELECT count(*)::int AS count FROM "read".orders WHERE status = 'PAID'`,
+    )) as [{ count: number }];
     expect(paidOrders.totalCount).toBe(count);
 
     const all = (await t.admin.ok(OrdersDocument, { first: 100 })).orders;
@@ -355,13 +451,18 @@ describe("listing orders", () => {
 describe("projection status", () => {
   it("shows an admin every projection, caught up and running", async () => {
     await createProduct();
-    const statuses = await eventually(async () => {
-      const { projections } = await t.admin.ok(ProjectionsDocument, {});
-      return projections.every((p) => p.lagEvents === 0) && projections;
-    }, { ...SLOW, what: "every projection to catch up" });
+    const statuses = await eventually(
+      async () => {
+        const { projections } = await t.admin.ok(ProjectionsDocument, {});
+        return projections.every((p) => p.lagEvents === 0) && projections;
+      },
+      { ...SLOW, what: "every projection to catch up" },
+    );
     expect(statuses.map((p) => p.name)).toEqual(expect.arrayContaining(["catalog", "orders"]));
     for (const p of statuses) expect(p).toMatchObject({ status: "RUNNING", lastError: null, lagEvents: 0 });
-    const [{ max }] = (await t.db.sql<{ max: string }>(`SELECT max(position)::text AS max FROM "write".events`)) as [{ max: string }];
+    const [{ max }] = (await t.db.sql<{ max: string }>(`SELECT max(position)::text AS max FROM "write".events`)) as [
+      { max: string },
+    ];
     expect(statuses.some((p) => p.position === max)).toBe(true);
   });
 
@@ -372,13 +473,19 @@ describe("projection status", () => {
 });
 
 describe("query limits", () => {
-  const typed = <T = unknown>(source: string) => parse(source) as unknown as TypedDocumentNode<T, Record<string, unknown>>;
+  const typed = <T = unknown>(source: string) =>
+    parse(source) as unknown as TypedDocumentNode<T, Record<string, unknown>>;
   // Our schema nests at most 5 levels, so only introspection can go deeper: 20 levels here,
   // past even the introspection bound (15) that lets the standard introspection query through.
-  const tooDeep = typed(`query TooDeep { __schema { types { fields { type { ${"ofType { ".repeat(15)}name${" }".repeat(15)} } } } } }`);
-  const productPage = (alias: string, first: string) => `${alias}: products(first: ${first}) { edges { node { id sku name description priceCents available inStock unitsSold updatedAt } } }`;
+  const tooDeep = typed(
+    `query TooDeep { __schema { types { fields { type { ${"ofType { ".repeat(15)}name${" }".repeat(15)} } } } } }`,
+  );
+  const productPage = (alias: string, first: string) =>
+    `${alias}: products(first: ${first}) { edges { node { id sku name description priceCents available inStock unitsSold updatedAt } } }`;
   const tooComplex = typed(`query TooComplex { ${["a", "b", "c"].map((a) => productPage(a, "100")).join(" ")} }`);
-  const tooComplexByVariable = typed(`query TooComplexVar($n: Int) { ${["a", "b", "c"].map((a) => productPage(a, "$n")).join(" ")} }`);
+  const tooComplexByVariable = typed(
+    `query TooComplexVar($n: Int) { ${["a", "b", "c"].map((a) => productPage(a, "$n")).join(" ")} }`,
+  );
 
   it("rejects a query nested deeper than the limit with GRAPHQL_VALIDATION_FAILED and no data", async () => {
     const res = await t.anonymous.request(tooDeep, {});
@@ -411,7 +518,12 @@ describe("query limits", () => {
   it("applies the same limits to queries sent over graphql-ws", async () => {
     for (const document of [tooDeep, tooComplex]) {
       const sub = subscribe(t.anonymous, document, {});
-      await eventually(() => rejection(sub) ?? (sub.completed && sub.results.length > 0 ? { code: "no error", data: sub.results } : undefined), { ...SLOW, what: "an answer" });
+      await eventually(
+        () =>
+          rejection(sub) ??
+          (sub.completed && sub.results.length > 0 ? { code: "no error", data: sub.results } : undefined),
+        { ...SLOW, what: "an answer" },
+      );
       expect(rejection(sub)).toEqual({ code: "GRAPHQL_VALIDATION_FAILED" });
       expect(sub.results.filter((r) => r.data)).toEqual([]);
     }
@@ -424,7 +536,10 @@ describe("query limits", () => {
     const ws = t.anonymous.ws();
     cleanups.push(async () => ws.dispose());
     const errors: unknown[] = [];
-    ws.subscribe({ query: huge }, { next: () => undefined, error: (e) => void errors.push(e), complete: () => undefined });
+    ws.subscribe(
+      { query: huge },
+      { next: () => undefined, error: (e) => void errors.push(e), complete: () => undefined },
+    );
     await eventually(() => errors.length > 0, { ...SLOW, what: "the parse error" });
     expect((errors[0] as { extensions?: { code?: string } }[])[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
   });

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setupFile } from "../support/app";
-import { CreateProductDocument, PayOrderDocument, PlaceOrderDocument, RestockProductDocument, ShipOrderDocument } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
+} from "../generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {
@@ -9,12 +15,16 @@ beforeAll(async () => {
 afterAll(async () => t?.teardown());
 
 const stock = async (productId: string) =>
-  (await t.db.sql<{ on_hand: number }>(`SELECT on_hand FROM "write".inventory WHERE product_id = $1`, [productId]))[0]!.on_hand;
-const eventsOf = async (streamId: string) => (await t.db.sql(`SELECT position FROM "write".events WHERE stream_id = $1`, [streamId])).length;
+  (await t.db.sql<{ on_hand: number }>(`SELECT on_hand FROM "write".inventory WHERE product_id = $1`, [productId]))[0]!
+    .on_hand;
+const eventsOf = async (streamId: string) =>
+  (await t.db.sql(`SELECT position FROM "write".events WHERE stream_id = $1`, [streamId])).length;
 
 describe("retrying a command with its idempotency key", () => {
   it("restocks once for three concurrent requests with one key, and answers all three alike", async () => {
-    const { createProduct } = await t.admin.ok(CreateProductDocument, { input: { sku: "IDEM-R", name: "Retry me", priceCents: 100, initialStock: 1 } });
+    const { createProduct } = await t.admin.ok(CreateProductDocument, {
+      input: { sku: "IDEM-R", name: "Retry me", priceCents: 100, initialStock: 1 },
+    });
     const productId = createProduct.product!.id;
     const input = { productId, quantity: 5, idempotencyKey: "restock-1" };
     const answers = await Promise.all([1, 2, 3].map(() => t.admin.request(RestockProductDocument, { input })));
@@ -45,8 +55,12 @@ describe("retrying a command with its idempotency key", () => {
   });
 
   it("keeps keys apart per command: one key may name a pay and a ship of the same order", async () => {
-    const { createProduct } = await t.admin.ok(CreateProductDocument, { input: { sku: "IDEM-O", name: "Ordered", priceCents: 100, initialStock: 3 } });
-    const { placeOrder } = await t.customer("idem-buyer").ok(PlaceOrderDocument, { input: { idempotencyKey: "o-1", lines: [{ productId: createProduct.product!.id, quantity: 1 }] } });
+    const { createProduct } = await t.admin.ok(CreateProductDocument, {
+      input: { sku: "IDEM-O", name: "Ordered", priceCents: 100, initialStock: 3 },
+    });
+    const { placeOrder } = await t.customer("idem-buyer").ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "o-1", lines: [{ productId: createProduct.product!.id, quantity: 1 }] },
+    });
     const orderId = placeOrder.order!.id;
     const paid = await t.admin.ok(PayOrderDocument, { input: { orderId, idempotencyKey: "step" } });
     const paidAgain = await t.admin.ok(PayOrderDocument, { input: { orderId, idempotencyKey: "step" } }); // not INVALID_STATE: a replay

@@ -52,7 +52,10 @@ const leaders = () => instances.filter((i) => i.app.projector?.isLeader);
 
 /** Waits until exactly one running instance leads, and returns it with one that does not. */
 async function leaderAndStandby(timeoutMs = 5000): Promise<{ leader: TestApp; standby: TestApp }> {
-  const leader = await eventually(() => (leaders().length === 1 ? leaders()[0] : undefined), { timeoutMs, what: "exactly one projector leader" });
+  const leader = await eventually(() => (leaders().length === 1 ? leaders()[0] : undefined), {
+    timeoutMs,
+    what: "exactly one projector leader",
+  });
   return { leader, standby: instances.find((i) => i !== leader)! };
 }
 
@@ -68,7 +71,9 @@ async function lockHolders(): Promise<number[]> {
 
 async function createProduct(via: TestApp, stock: number) {
   const sku = `SKU-${randomUUID().slice(0, 8)}`;
-  const { createProduct } = await via.admin.ok(CreateProductDocument, { input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: stock } });
+  const { createProduct } = await via.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: stock },
+  });
   return createProduct.product!;
 }
 
@@ -90,7 +95,8 @@ beforeEach(async () => {
   await eventually(() => instances.every((i) => subscribers(i) === 0), { what: "earlier subscriptions to close" });
 });
 
-const pushedAvailable = (sub: ReturnType<typeof watchInventory>) => sub.results.map((r) => r.data?.inventoryChanged.available);
+const pushedAvailable = (sub: ReturnType<typeof watchInventory>) =>
+  sub.results.map((r) => r.data?.inventoryChanged.available);
 
 describe("two API instances on one database", () => {
   it("has exactly one projector leader, holding the lock in one database session", async () => {
@@ -117,10 +123,16 @@ describe("two API instances on one database", () => {
     await a.admin.ok(PayOrderDocument, { input: { orderId } });
 
     await eventually(() => pushedAvailable(inventory).includes(10 - 3 + 5), { what: "the restock on instance B" });
-    await eventually(() => order.results.some((r) => r.data?.orderUpdated.status === "PAID"), { what: "the payment on instance B" });
+    await eventually(() => order.results.some((r) => r.data?.orderUpdated.status === "PAID"), {
+      what: "the payment on instance B",
+    });
     expect(inventory.errors).toEqual([]);
     expect(order.errors).toEqual([]);
-    expect(order.results.at(-1)?.data?.orderUpdated).toMatchObject({ id: orderId, customerId: "multi-buyer", status: "PAID" });
+    expect(order.results.at(-1)?.data?.orderUpdated).toMatchObject({
+      id: orderId,
+      customerId: "multi-buyer",
+      status: "PAID",
+    });
     inventory.unsubscribe();
     order.unsubscribe();
   });
@@ -134,7 +146,9 @@ describe("two API instances on one database", () => {
     await stopInstance(leader);
     await eventually(() => standby.app.projector?.isLeader, { timeoutMs: 5000, what: "the standby to lead" });
 
-    const { restockProduct } = await standby.admin.ok(RestockProductDocument, { input: { productId: product.id, quantity: 2 } });
+    const { restockProduct } = await standby.admin.ok(RestockProductDocument, {
+      input: { productId: product.id, quantity: 2 },
+    });
     expect(restockProduct.product).toMatchObject({ available: 3 });
     await eventually(() => pushedAvailable(inventory).includes(3), { what: "the restock pushed after the take-over" });
     inventory.unsubscribe();
@@ -153,14 +167,21 @@ describe("two API instances on one database", () => {
     await subscribed(standby, 1);
 
     await db.sql(`SELECT pg_terminate_backend($1)`, [killed]);
-    await eventually(async () => {
-      const holders = await lockHolders();
-      return holders.length === 1 && holders[0] !== killed && leaders().length === 1;
-    }, { timeoutMs: 5000, what: "a new leader session" });
+    await eventually(
+      async () => {
+        const holders = await lockHolders();
+        return holders.length === 1 && holders[0] !== killed && leaders().length === 1;
+      },
+      { timeoutMs: 5000, what: "a new leader session" },
+    );
 
-    const { restockProduct } = await leader.admin.ok(RestockProductDocument, { input: { productId: product.id, quantity: 6 } });
+    const { restockProduct } = await leader.admin.ok(RestockProductDocument, {
+      input: { productId: product.id, quantity: 6 },
+    });
     expect(restockProduct.product).toMatchObject({ available: 10 });
-    await eventually(() => pushedAvailable(inventory).includes(10), { what: "the restock after the new leader took over" });
+    await eventually(() => pushedAvailable(inventory).includes(10), {
+      what: "the restock after the new leader took over",
+    });
     expect((await standby.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 10 });
     inventory.unsubscribe();
   });
@@ -172,22 +193,31 @@ describe("two API instances on one database", () => {
     await subscribed(b, 1);
 
     const listening = async () =>
-      db.sql<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`);
+      db.sql<{ pid: number }>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()`,
+      );
     const before = (await listening()).map((r) => r.pid);
     expect(before.length).toBeGreaterThanOrEqual(3); // each instance's change feed and the leader's wake-up
     await db.sql(`SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid`, [before]);
 
     // Read-your-writes right away: the mutation's wait ends on the notification or on the
     // checkpoints re-read when the change feed reconnects.
-    const { restockProduct } = await a.admin.ok(RestockProductDocument, { input: { productId: product.id, quantity: 1 } });
+    const { restockProduct } = await a.admin.ok(RestockProductDocument, {
+      input: { productId: product.id, quantity: 1 },
+    });
     expect(restockProduct.product).toMatchObject({ available: 1, inStock: true });
 
-    await eventually(async () => {
-      const now = (await listening()).map((r) => r.pid);
-      return now.length === before.length && now.every((pid) => !before.includes(pid));
-    }, { what: "every LISTEN connection to be back" });
+    await eventually(
+      async () => {
+        const now = (await listening()).map((r) => r.pid);
+        return now.length === before.length && now.every((pid) => !before.includes(pid));
+      },
+      { what: "every LISTEN connection to be back" },
+    );
 
-    const { restockProduct: again } = await b.admin.ok(RestockProductDocument, { input: { productId: product.id, quantity: 1 } });
+    const { restockProduct: again } = await b.admin.ok(RestockProductDocument, {
+      input: { productId: product.id, quantity: 1 },
+    });
     expect(again.product).toMatchObject({ available: 2 });
     await eventually(() => pushedAvailable(inventory).includes(2), { what: "the change pushed after the reconnect" });
     expect(inventory.errors).toEqual([]);

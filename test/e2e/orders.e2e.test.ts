@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { setupFile } from "../support/app";
-import { CancelOrderDocument, CreateProductDocument, OrderDocument, PayOrderDocument, PlaceOrderDocument, ProductDocument, ShipOrderDocument } from "../generated/graphql";
+import {
+  CancelOrderDocument,
+  CreateProductDocument,
+  OrderDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ShipOrderDocument,
+} from "../generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {
@@ -11,7 +19,9 @@ afterAll(async () => t?.teardown());
 
 async function createProduct(stock: number, priceCents = 250) {
   const sku = `SKU-${randomUUID().slice(0, 8)}`;
-  const data = await t.admin.ok(CreateProductDocument, { input: { sku, name: `Product ${sku}`, priceCents, initialStock: stock } });
+  const data = await t.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Product ${sku}`, priceCents, initialStock: stock },
+  });
   return data.createProduct.product!;
 }
 
@@ -29,7 +39,9 @@ describe("placing orders concurrently", () => {
     const product = await createProduct(5);
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        t.customer(`buyer-${i}`).request(PlaceOrderDocument, { input: { idempotencyKey: `k-${i}`, lines: [{ productId: product.id, quantity: 1 }] } }),
+        t.customer(`buyer-${i}`).request(PlaceOrderDocument, {
+          input: { idempotencyKey: `k-${i}`, lines: [{ productId: product.id, quantity: 1 }] },
+        }),
       ),
     );
     const accepted = results.filter((r) => r.data?.placeOrder);
@@ -38,10 +50,15 @@ describe("placing orders concurrently", () => {
     expect(rejected).toHaveLength(15);
 
     const [inventory] = await t.db.sql<{ on_hand: number; reserved: number; available: number }>(
-      `SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`, [product.id]);
+      `SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`,
+      [product.id],
+    );
     expect(inventory).toEqual({ on_hand: 5, reserved: 5, available: 0 });
-    const events = await t.db.sql(`SELECT 1 FROM "write".events e, jsonb_array_elements(e.data->'lines') l
-                                   WHERE e.type = 'OrderPlaced' AND l->>'productId' = $1`, [product.id]);
+    const events = await t.db.sql(
+      `SELECT 1 FROM "write".events e, jsonb_array_elements(e.data->'lines') l
+                                   WHERE e.type = 'OrderPlaced' AND l->>'productId' = $1`,
+      [product.id],
+    );
     expect(events).toHaveLength(5);
     const read = await t.anonymous.ok(ProductDocument, { id: product.id });
     expect(read.product).toMatchObject({ available: 0, inStock: false, unitsSold: 5 });
@@ -59,7 +76,10 @@ describe("placing orders concurrently", () => {
     expect(positions.size).toBe(1);
     const orders = await t.db.sql(`SELECT id FROM "write".orders WHERE customer_id = 'idem-customer'`);
     expect(orders).toHaveLength(1);
-    const [inventory] = await t.db.sql<{ reserved: number }>(`SELECT reserved FROM "write".inventory WHERE product_id = $1`, [product.id]);
+    const [inventory] = await t.db.sql<{ reserved: number }>(
+      `SELECT reserved FROM "write".inventory WHERE product_id = $1`,
+      [product.id],
+    );
     expect(inventory!.reserved).toBe(2);
   });
 
@@ -74,16 +94,23 @@ describe("placing orders concurrently", () => {
     expect(new Set(results.map((r) => r.data!.placeOrder.order?.id)).size).toBe(1);
     const later = await customer.ok(PlaceOrderDocument, { input });
     expect(later.placeOrder.order?.id).toBe(results[0]!.data!.placeOrder.order?.id);
-    const [inventory] = await t.db.sql<{ available: number; reserved: number }>(`SELECT available, reserved FROM "write".inventory WHERE product_id = $1`, [product.id]);
+    const [inventory] = await t.db.sql<{ available: number; reserved: number }>(
+      `SELECT available, reserved FROM "write".inventory WHERE product_id = $1`,
+      [product.id],
+    );
     expect(inventory).toEqual({ available: 0, reserved: 2 });
   });
 
   it("rejects a reused idempotency key with a different order as CONFLICT", async () => {
     const product = await createProduct(10);
     const customer = t.customer("key-reuser");
-    await customer.ok(PlaceOrderDocument, { input: { idempotencyKey: "k1", lines: [{ productId: product.id, quantity: 1 }] } });
+    await customer.ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "k1", lines: [{ productId: product.id, quantity: 1 }] },
+    });
     const before = await writeCounts();
-    const res = await customer.request(PlaceOrderDocument, { input: { idempotencyKey: "k1", lines: [{ productId: product.id, quantity: 3 }] } });
+    const res = await customer.request(PlaceOrderDocument, {
+      input: { idempotencyKey: "k1", lines: [{ productId: product.id, quantity: 3 }] },
+    });
     expect(res.errors?.[0]?.extensions?.code).toBe("CONFLICT");
     expect(await writeCounts()).toEqual(before);
   });
@@ -93,14 +120,24 @@ describe("placing orders concurrently", () => {
     const b = await createProduct(1000);
     const results = await Promise.all(
       Array.from({ length: 16 }, (_, i) => {
-        const lines = i % 2 === 0
-          ? [{ productId: a.id, quantity: 1 }, { productId: b.id, quantity: 1 }]
-          : [{ productId: b.id, quantity: 1 }, { productId: a.id, quantity: 1 }];
+        const lines =
+          i % 2 === 0
+            ? [
+                { productId: a.id, quantity: 1 },
+                { productId: b.id, quantity: 1 },
+              ]
+            : [
+                { productId: b.id, quantity: 1 },
+                { productId: a.id, quantity: 1 },
+              ];
         return t.customer(`dl-${i}`).request(PlaceOrderDocument, { input: { idempotencyKey: `dl-${i}`, lines } });
       }),
     );
     for (const r of results) expect(r.errors).toBeUndefined();
-    const rows = await t.db.sql<{ reserved: number }>(`SELECT reserved FROM "write".inventory WHERE product_id = ANY($1::uuid[])`, [[a.id, b.id]]);
+    const rows = await t.db.sql<{ reserved: number }>(
+      `SELECT reserved FROM "write".inventory WHERE product_id = ANY($1::uuid[])`,
+      [[a.id, b.id]],
+    );
     expect(rows.map((r) => r.reserved)).toEqual([16, 16]);
   });
 });
@@ -109,33 +146,51 @@ describe("an order's life", () => {
   it("goes PLACED → PAID → SHIPPED; shipping consumes the reservation; a shipped order cannot be cancelled", async () => {
     const product = await createProduct(3, 199);
     const customer = t.customer("lifecycle");
-    const placed = await customer.ok(PlaceOrderDocument, { input: { idempotencyKey: "life", lines: [{ productId: product.id, quantity: 2 }] } });
+    const placed = await customer.ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "life", lines: [{ productId: product.id, quantity: 2 }] },
+    });
     const order = placed.placeOrder.order!;
     expect(order).toMatchObject({ status: "PLACED", totalCents: 398, itemCount: 2, customerId: "lifecycle" });
-    expect(order.lines).toEqual([{ productId: product.id, sku: product.sku, name: product.name, quantity: 2, unitPriceCents: 199 }]);
+    expect(order.lines).toEqual([
+      { productId: product.id, sku: product.sku, name: product.name, quantity: 2, unitPriceCents: 199 },
+    ]);
 
-    expect((await customer.request(PayOrderDocument, { input: { orderId: order.id } })).errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
-    expect((await t.admin.request(ShipOrderDocument, { input: { orderId: order.id } })).errors?.[0]?.extensions?.code).toBe("INVALID_STATE");
+    expect(
+      (await customer.request(PayOrderDocument, { input: { orderId: order.id } })).errors?.[0]?.extensions?.code,
+    ).toBe("FORBIDDEN");
+    expect(
+      (await t.admin.request(ShipOrderDocument, { input: { orderId: order.id } })).errors?.[0]?.extensions?.code,
+    ).toBe("INVALID_STATE");
     expect((await t.admin.ok(PayOrderDocument, { input: { orderId: order.id } })).payOrder.order?.status).toBe("PAID");
-    expect((await t.admin.ok(ShipOrderDocument, { input: { orderId: order.id } })).shipOrder.order?.status).toBe("SHIPPED");
+    expect((await t.admin.ok(ShipOrderDocument, { input: { orderId: order.id } })).shipOrder.order?.status).toBe(
+      "SHIPPED",
+    );
 
     const before = await writeCounts();
     const cancel = await customer.request(CancelOrderDocument, { input: { orderId: order.id } });
     expect(cancel.errors?.[0]?.extensions?.code).toBe("INVALID_STATE");
     expect(await writeCounts()).toEqual(before);
 
-    const [inventory] = await t.db.sql(`SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`, [product.id]);
+    const [inventory] = await t.db.sql(
+      `SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`,
+      [product.id],
+    );
     expect(inventory).toEqual({ on_hand: 1, reserved: 0, available: 1 });
   });
 
   it("releases the stock when a PAID order is cancelled, by its customer", async () => {
     const product = await createProduct(2);
     const customer = t.customer("canceller");
-    const { placeOrder } = await customer.ok(PlaceOrderDocument, { input: { idempotencyKey: "c", lines: [{ productId: product.id, quantity: 2 }] } });
+    const { placeOrder } = await customer.ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "c", lines: [{ productId: product.id, quantity: 2 }] },
+    });
     await t.admin.ok(PayOrderDocument, { input: { orderId: placeOrder.order!.id } });
     const cancelled = await customer.ok(CancelOrderDocument, { input: { orderId: placeOrder.order!.id } });
     expect(cancelled.cancelOrder.order?.status).toBe("CANCELLED");
-    const [inventory] = await t.db.sql(`SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`, [product.id]);
+    const [inventory] = await t.db.sql(
+      `SELECT on_hand, reserved, available FROM "write".inventory WHERE product_id = $1`,
+      [product.id],
+    );
     expect(inventory).toEqual({ on_hand: 2, reserved: 0, available: 2 });
     // the catalog shows it again once the projection has caught up with the cancel
     const read = await t.anonymous.ok(ProductDocument, { id: product.id });
@@ -144,9 +199,14 @@ describe("an order's life", () => {
 
   it("hides another customer's order: NOT_FOUND for commands, null for the query", async () => {
     const product = await createProduct(2);
-    const { placeOrder } = await t.customer("owner").ok(PlaceOrderDocument, { input: { idempotencyKey: "o", lines: [{ productId: product.id, quantity: 1 }] } });
+    const { placeOrder } = await t
+      .customer("owner")
+      .ok(PlaceOrderDocument, { input: { idempotencyKey: "o", lines: [{ productId: product.id, quantity: 1 }] } });
     const other = t.customer("someone-else");
-    expect((await other.request(CancelOrderDocument, { input: { orderId: placeOrder.order!.id } })).errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+    expect(
+      (await other.request(CancelOrderDocument, { input: { orderId: placeOrder.order!.id } })).errors?.[0]?.extensions
+        ?.code,
+    ).toBe("NOT_FOUND");
     expect((await other.ok(OrderDocument, { id: placeOrder.order!.id })).order).toBeNull();
     expect((await t.admin.ok(OrderDocument, { id: placeOrder.order!.id })).order?.customerId).toBe("owner");
   });
@@ -156,13 +216,23 @@ describe("event metadata", () => {
   it("records the actor and the request's correlation id on every event", async () => {
     const product = await createProduct(1);
     const correlationId = `corr-${randomUUID()}`;
-    const res = await t.customer("meta-customer").request(
-      PlaceOrderDocument, { input: { idempotencyKey: "m", lines: [{ productId: product.id, quantity: 1 }] } }, { "x-correlation-id": correlationId },
-    );
+    const res = await t
+      .customer("meta-customer")
+      .request(
+        PlaceOrderDocument,
+        { input: { idempotencyKey: "m", lines: [{ productId: product.id, quantity: 1 }] } },
+        { "x-correlation-id": correlationId },
+      );
     expect(res.errors).toBeUndefined();
     const [event] = await t.db.sql<{ metadata: { actor: unknown; correlationId: string; command: string } }>(
-      `SELECT metadata FROM "write".events WHERE position = $1`, [res.data!.placeOrder.position]);
-    expect(event!.metadata).toMatchObject({ actor: { id: "meta-customer", role: "customer" }, correlationId, command: "placeOrder" });
+      `SELECT metadata FROM "write".events WHERE position = $1`,
+      [res.data!.placeOrder.position],
+    );
+    expect(event!.metadata).toMatchObject({
+      actor: { id: "meta-customer", role: "customer" },
+      correlationId,
+      command: "placeOrder",
+    });
     const missing = await t.db.sql(`SELECT position FROM "write".events
       WHERE NOT (metadata ? 'correlationId') OR metadata->>'correlationId' = '' OR NOT (metadata->'actor' ? 'id') OR NOT (metadata->'actor' ? 'role')`);
     expect(missing).toEqual([]);

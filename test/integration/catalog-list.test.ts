@@ -18,9 +18,31 @@ const rows: { name: string; sku: string }[] = [];
 
 /** Names that test case folding, LIKE's special characters, line breaks and ties on the name. */
 const NAMES = [
-  "Blue Teapot", "blue teapot", "BLUE TEAPOT", "Red Teapot", "Teacup", "Äpfel-Saft", "äpfel mus", "Straße", "STRASSE",
-  "100% Cotton", "100 Cotton", "snake_case lamp", "snakeXcase lamp", "back\\slash", "two\nlines", "two lines",
-  "Tab\tbed", "Ünïcödé ☕ mug", "Same name", "Same name", "Same name", "x", "%", "_", "\\",
+  "Blue Teapot",
+  "blue teapot",
+  "BLUE TEAPOT",
+  "Red Teapot",
+  "Teacup",
+  "Äpfel-Saft",
+  "äpfel mus",
+  "Straße",
+  "STRASSE",
+  "100% Cotton",
+  "100 Cotton",
+  "snake_case lamp",
+  "snakeXcase lamp",
+  "back\\slash",
+  "two\nlines",
+  "two lines",
+  "Tab\tbed",
+  "Ünïcödé ☕ mug",
+  "Same name",
+  "Same name",
+  "Same name",
+  "x",
+  "%",
+  "_",
+  "\\",
 ];
 
 beforeAll(async () => {
@@ -77,7 +99,16 @@ async function walk(search: string | undefined, inStock: boolean | undefined, fi
 
 describe("listing the catalog (read table)", () => {
   it("finds by name or sku, case-insensitively, anywhere in them, page after page", async () => {
-    for (const [search, inStock] of [["teapot", undefined], ["TEAPOT", true], ["lamp", undefined], ["lamp", false], ["äPFEL", undefined], ["sku-0", true], [undefined, true], [undefined, undefined]] as const) {
+    for (const [search, inStock] of [
+      ["teapot", undefined],
+      ["TEAPOT", true],
+      ["lamp", undefined],
+      ["lamp", false],
+      ["äPFEL", undefined],
+      ["sku-0", true],
+      [undefined, true],
+      [undefined, undefined],
+    ] as const) {
       const want = await expected(search, inStock);
       for (const withCount of [true, false]) {
         const got = await walk(search, inStock, 4, withCount);
@@ -96,7 +127,10 @@ describe("listing the catalog (read table)", () => {
       return { skus: page.rows.map((r) => r.sku).sort(), total: await page.count() };
     };
     const containing = (text: string) => {
-      const skus = rows.filter((r) => r.name.toLowerCase().includes(text) || r.sku.toLowerCase().includes(text)).map((r) => r.sku).sort();
+      const skus = rows
+        .filter((r) => r.name.toLowerCase().includes(text) || r.sku.toLowerCase().includes(text))
+        .map((r) => r.sku)
+        .sort();
       return { skus, total: skus.length };
     };
     for (const search of ["100%", "%", "%_", "e_c", "_", "\\", "k\\s"]) {
@@ -131,7 +165,9 @@ describe("listing the catalog (read table)", () => {
     const none = await catalog.list({}, 0, null, { count: true });
     expect(none).toMatchObject({ rows: [], hasNextPage: false });
     expect(await none.count()).toBe(NAMES.length);
-    expect(await (await catalog.list({ inStock: true }, 0, null)).count()).toBe((await expected(undefined, true)).length);
+    expect(await (await catalog.list({ inStock: true }, 0, null)).count()).toBe(
+      (await expected(undefined, true)).length,
+    );
   });
 
   it("returns rows as the other reads do", async () => {
@@ -149,15 +185,24 @@ describe("listing the catalog (read table)", () => {
     const pieces = [...NAMES, "SKU-", "lamp", "50%_off", "plain"].flatMap((s) => [s, s.toUpperCase(), s.slice(1, 4)]);
     const term = fc.oneof(
       fc.constantFrom(...pieces),
-      fc.string({ unit: fc.constantFrom("a", "E", "ä", "%", "_", "\\", "\n", " ", "-", "0", "1", "ß", "S") , maxLength: 4 }),
+      fc.string({
+        unit: fc.constantFrom("a", "E", "ä", "%", "_", "\\", "\n", " ", "-", "0", "1", "ß", "S"),
+        maxLength: 4,
+      }),
     );
     await fc.assert(
-      fc.asyncProperty(term, fc.constantFrom(undefined, true, false), fc.integer({ min: 1, max: 6 }), fc.boolean(), async (search, inStock, first, withCount) => {
-        const want = await expected(search, inStock);
-        const got = await walk(search, inStock, first, withCount);
-        expect(got.ids).toEqual(want);
-        expect(new Set(got.counts)).toEqual(new Set([want.length]));
-      }),
+      fc.asyncProperty(
+        term,
+        fc.constantFrom(undefined, true, false),
+        fc.integer({ min: 1, max: 6 }),
+        fc.boolean(),
+        async (search, inStock, first, withCount) => {
+          const want = await expected(search, inStock);
+          const got = await walk(search, inStock, first, withCount);
+          expect(got.ids).toEqual(want);
+          expect(new Set(got.counts)).toEqual(new Set([want.length]));
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -169,7 +214,10 @@ describe("the trigram index on the catalog", () => {
     try {
       // A table this small is read whole either way; forbid that to see what the index covers.
       await session.exec("SET enable_seqscan = off");
-      const plan = await session.query<{ "QUERY PLAN": string }>(`EXPLAIN SELECT id FROM "read"."products" WHERE (${SEARCH_KEY}) LIKE lower($1)`, ["%teapot%"]);
+      const plan = await session.query<{ "QUERY PLAN": string }>(
+        `EXPLAIN SELECT id FROM "read"."products" WHERE (${SEARCH_KEY}) LIKE lower($1)`,
+        ["%teapot%"],
+      );
       expect(plan.map((r) => r["QUERY PLAN"]).join("\n")).toContain("read_products_search_idx");
     } finally {
       await session.close();

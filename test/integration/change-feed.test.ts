@@ -17,7 +17,10 @@ afterAll(async () => t?.teardown());
 /** The app's real database, except that this feed's LISTEN connection is "down" until the test says it is back. */
 function withControlledListen(db: Database) {
   let handlers: ListenHandlers | undefined;
-  const wrapped: Database = { ...db, listen: async (_channels, h) => ((handlers = h), { close: async () => undefined }) };
+  const wrapped: Database = {
+    ...db,
+    listen: async (_channels, h) => ((handlers = h), { close: async () => undefined }),
+  };
   return { db: wrapped, reconnect: () => handlers!.onReconnect!() };
 }
 
@@ -29,7 +32,9 @@ async function next<T>(iterator: AsyncIterator<T>): Promise<T> {
 
 describe("a subscriber whose instance lost its LISTEN connection", () => {
   it("gets the rows that changed during the outage once the connection is back", async () => {
-    const { createProduct } = await t.admin.ok(CreateProductDocument, { input: { sku: "OUTAGE-1", name: "Outage lamp", priceCents: 900, initialStock: 4 } });
+    const { createProduct } = await t.admin.ok(CreateProductDocument, {
+      input: { sku: "OUTAGE-1", name: "Outage lamp", priceCents: 900, initialStock: 4 },
+    });
     const product = createProduct.product!;
     const { db, reconnect } = withControlledListen(t.app.db);
     const feed = new ChangeFeed(db, new CatalogQueries(db), new OrderQueries(db), createLogger("silent"));
@@ -39,7 +44,9 @@ describe("a subscriber whose instance lost its LISTEN connection", () => {
     try {
       // changed through the API while this feed hears nothing
       await t.admin.ok(RestockProductDocument, { input: { productId: product.id, quantity: 6 } });
-      await eventually(async () => (await t.app.services.catalog.byId(product.id))?.available === 10, { what: "the restock projected" });
+      await eventually(async () => (await t.app.services.catalog.byId(product.id))?.available === 10, {
+        what: "the restock projected",
+      });
 
       reconnect();
       const seenByAll: ProductRow = await next(everything);

@@ -48,13 +48,17 @@ afterAll(async () => {
 }, SLOW);
 
 describe("embedded database (PGlite)", () => {
-  it("applies every migration on a fresh folder", async () => {
-    expect(db.kind).toBe("embedded");
-    expect(db.location).toBe(join(dir, "data"));
-    const onDisk = (await loadMigrations()).map((m) => m.name);
-    expect(await migrate(db)).toEqual(onDisk);
-    expect(await migrate(db)).toEqual([]);
-  }, SLOW);
+  it(
+    "applies every migration on a fresh folder",
+    async () => {
+      expect(db.kind).toBe("embedded");
+      expect(db.location).toBe(join(dir, "data"));
+      const onDisk = (await loadMigrations()).map((m) => m.name);
+      expect(await migrate(db)).toEqual(onDisk);
+      expect(await migrate(db)).toEqual([]);
+    },
+    SLOW,
+  );
 
   it("supports the transaction-id functions the event log relies on", async () => {
     const session = await db.openSession();
@@ -143,7 +147,9 @@ describe("embedded database (PGlite)", () => {
       ),
     );
 
-    const [counter] = await db.prisma.$queryRawUnsafe<{ n: number }[]>(`SELECT n FROM public.test_counter WHERE id = 1`);
+    const [counter] = await db.prisma.$queryRawUnsafe<{ n: number }[]>(
+      `SELECT n FROM public.test_counter WHERE id = 1`,
+    );
     expect(counter!.n).toBe(workers);
 
     const log = await db.prisma.$queryRawUnsafe<{ worker: number; step: number; xid: string }[]>(
@@ -190,7 +196,15 @@ describe("embedded database (PGlite)", () => {
   it("stays usable after a Prisma transaction fails on a constraint", async () => {
     const id = randomUUID();
     const now = new Date();
-    const product = { id, sku: `sku-${id}`, name: "Thing", priceCents: 100, version: 1, createdAt: now, updatedAt: now };
+    const product = {
+      id,
+      sku: `sku-${id}`,
+      name: "Thing",
+      priceCents: 100,
+      version: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
     await db.prisma.product.create({ data: product });
     await expect(
       db.prisma.$transaction(async (tx) => {
@@ -201,37 +215,45 @@ describe("embedded database (PGlite)", () => {
     expect((await db.prisma.product.findUniqueOrThrow({ where: { id } })).name).toBe("Thing");
   });
 
-  it("keeps data across close and reopen, and migrating again changes nothing", async () => {
-    await db.prisma.$transaction(async (tx) => appendEvent(tx, "BeforeReopen"));
-    const events = await countEvents();
-    const migrations = await db.prisma.$queryRawUnsafe<{ migration_name: string; checksum: string }[]>(
-      `SELECT migration_name, checksum FROM "public"."_prisma_migrations" ORDER BY migration_name`,
-    );
-
-    await db.close();
-    db = await openEmbedded(join(dir, "data"));
-
-    expect(await migrate(db)).toEqual([]);
-    expect(await countEvents()).toBe(events);
-    expect(
-      await db.prisma.$queryRawUnsafe(
+  it(
+    "keeps data across close and reopen, and migrating again changes nothing",
+    async () => {
+      await db.prisma.$transaction(async (tx) => appendEvent(tx, "BeforeReopen"));
+      const events = await countEvents();
+      const migrations = await db.prisma.$queryRawUnsafe<{ migration_name: string; checksum: string }[]>(
         `SELECT migration_name, checksum FROM "public"."_prisma_migrations" ORDER BY migration_name`,
-      ),
-    ).toEqual(migrations);
-    const [last] = await db.prisma.$queryRawUnsafe<{ type: string }[]>(
-      `SELECT type FROM "write"."events" ORDER BY position DESC LIMIT 1`,
-    );
-    expect(last!.type).toBe("BeforeReopen");
-  }, SLOW);
+      );
 
-  it("refuses a folder that another live process holds, and takes over a stale lock", async () => {
-    const other = join(dir, "locked");
-    await mkdir(other, { recursive: true });
-    await writeFile(join(other, "shop-api.lock"), String(process.ppid)); // a live process that is not us
-    await expect(openEmbedded(other)).rejects.toThrow(/in use by process/);
+      await db.close();
+      db = await openEmbedded(join(dir, "data"));
 
-    await writeFile(join(other, "shop-api.lock"), "999999999"); // no such process: a crash left it
-    const reopened = await openEmbedded(other);
-    await reopened.close();
-  }, SLOW);
+      expect(await migrate(db)).toEqual([]);
+      expect(await countEvents()).toBe(events);
+      expect(
+        await db.prisma.$queryRawUnsafe(
+          `SELECT migration_name, checksum FROM "public"."_prisma_migrations" ORDER BY migration_name`,
+        ),
+      ).toEqual(migrations);
+      const [last] = await db.prisma.$queryRawUnsafe<{ type: string }[]>(
+        `SELECT type FROM "write"."events" ORDER BY position DESC LIMIT 1`,
+      );
+      expect(last!.type).toBe("BeforeReopen");
+    },
+    SLOW,
+  );
+
+  it(
+    "refuses a folder that another live process holds, and takes over a stale lock",
+    async () => {
+      const other = join(dir, "locked");
+      await mkdir(other, { recursive: true });
+      await writeFile(join(other, "shop-api.lock"), String(process.ppid)); // a live process that is not us
+      await expect(openEmbedded(other)).rejects.toThrow(/in use by process/);
+
+      await writeFile(join(other, "shop-api.lock"), "999999999"); // no such process: a crash left it
+      const reopened = await openEmbedded(other);
+      await reopened.close();
+    },
+    SLOW,
+  );
 });

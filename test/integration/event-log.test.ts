@@ -33,7 +33,10 @@ describe("reading the event log", () => {
     const [second] = await insertWithTx("100");
     const [first] = await insertWithTx("99");
     const all = await readEventsAfter(db.sql, LOG_START, 10);
-    expect(all.slice(0, 2).map((e) => [e.txId, e.position])).toEqual([[99n, BigInt(first!.position)], [100n, BigInt(second!.position)]]);
+    expect(all.slice(0, 2).map((e) => [e.txId, e.position])).toEqual([
+      [99n, BigInt(first!.position)],
+      [100n, BigInt(second!.position)],
+    ]);
     const afterFirst = await readEventsAfter(db.sql, { txId: 99n, position: BigInt(first!.position) }, 10);
     expect(afterFirst.map((e) => e.txId)).toEqual([100n]);
   });

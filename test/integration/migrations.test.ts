@@ -51,8 +51,12 @@ describe("upgrading a database migration by migration", () => {
       await session.close();
 
       expect(await migrate(db)).toEqual(later.map((m) => m.name));
-      const keys = await db.prisma.$queryRawUnsafe(`SELECT actor_id, command, key, request_hash, tx_id::text AS tx_id FROM "write".command_keys`);
-      expect(keys).toEqual([{ actor_id: "old-customer", command: "placeOrder", key: "old-key", request_hash: "h", tx_id: event!.tx_id }]);
+      const keys = await db.prisma.$queryRawUnsafe(
+        `SELECT actor_id, command, key, request_hash, tx_id::text AS tx_id FROM "write".command_keys`,
+      );
+      expect(keys).toEqual([
+        { actor_id: "old-customer", command: "placeOrder", key: "old-key", request_hash: "h", tx_id: event!.tx_id },
+      ]);
       expect(await migrate(db)).toEqual([]);
     } finally {
       await db.close();

@@ -28,7 +28,16 @@ beforeAll(async () => {
     await tdb.sql(
       `INSERT INTO "read"."orders" (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
        VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6, $6, 1)`,
-      [randomUUID(), CUSTOMERS[n % 3], STATUSES[n % 4], 100 + n, JSON.stringify([{ productId: randomUUID(), sku: `S-${n}`, name: `Item ${n}`, quantity: 1, unitPriceCents: 100 + n }]), placedAt],
+      [
+        randomUUID(),
+        CUSTOMERS[n % 3],
+        STATUSES[n % 4],
+        100 + n,
+        JSON.stringify([
+          { productId: randomUUID(), sku: `S-${n}`, name: `Item ${n}`, quantity: 1, unitPriceCents: 100 + n },
+        ]),
+        placedAt,
+      ],
     );
   }
 });
@@ -66,7 +75,10 @@ async function walk(filter: Filter, first: number, withCount: boolean) {
 
 describe("listing orders (read table)", () => {
   it("pages through a customer's orders, a status's orders and all orders, newest first, with or without the count", async () => {
-    const filters = fc.record({ customerId: fc.constantFrom(undefined, ...CUSTOMERS, "nobody"), status: fc.constantFrom(undefined, null, ...STATUSES) });
+    const filters = fc.record({
+      customerId: fc.constantFrom(undefined, ...CUSTOMERS, "nobody"),
+      status: fc.constantFrom(undefined, null, ...STATUSES),
+    });
     await fc.assert(
       fc.asyncProperty(filters, fc.integer({ min: 1, max: 7 }), fc.boolean(), async (filter, first, withCount) => {
         const want = await expected(filter);

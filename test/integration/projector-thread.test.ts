@@ -18,18 +18,26 @@ beforeAll(async () => {
 afterAll(() => t?.teardown());
 
 const leaderLocks = async () =>
-  (await t.db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707002 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`))[0]!.n;
+  (
+    await t.db.sql<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707002 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    )
+  )[0]!.n;
 
 describe("the projector thread", () => {
   it("leads and projects: a mutation reads its own write from the read table", async () => {
     expect(t.app.projector).toBeInstanceOf(ProjectorThread);
     await eventually(() => t.app.projector!.isLeader, { what: "the thread to lead" });
-    const created = await t.admin.ok(CreateProductDocument, { input: { sku: `THR-${randomUUID().slice(0, 8)}`, name: "Thread", priceCents: 100, initialStock: 5 } });
+    const created = await t.admin.ok(CreateProductDocument, {
+      input: { sku: `THR-${randomUUID().slice(0, 8)}`, name: "Thread", priceCents: 100, initialStock: 5 },
+    });
     expect(created.createProduct.product?.available).toBe(5);
   });
 
   it("is started again when it dies, takes the lead again, and the read side catches up", async () => {
-    const created = await t.admin.ok(CreateProductDocument, { input: { sku: `THR-${randomUUID().slice(0, 8)}`, name: "Thread 2", priceCents: 100, initialStock: 1 } });
+    const created = await t.admin.ok(CreateProductDocument, {
+      input: { sku: `THR-${randomUUID().slice(0, 8)}`, name: "Thread 2", priceCents: 100, initialStock: 1 },
+    });
     const id = created.createProduct.product!.id;
     const worker = (t.app.projector as unknown as { worker: Worker }).worker;
     await worker.terminate();
@@ -37,7 +45,10 @@ describe("the projector thread", () => {
     // Committed while no projector runs: the new thread must pick it up from the checkpoint.
     await t.admin.request(RestockProductDocument, { input: { productId: id, quantity: 9 } });
     await eventually(() => t.app.projector!.isLeader, { timeoutMs: 10_000, what: "a new thread to lead" });
-    await eventually(async () => (await t.anonymous.ok(ProductDocument, { id })).product?.available === 10, { timeoutMs: 10_000, what: "the restock in the read table" });
+    await eventually(async () => (await t.anonymous.ok(ProductDocument, { id })).product?.available === 10, {
+      timeoutMs: 10_000,
+      what: "the restock in the read table",
+    });
     expect(await leaderLocks()).toBe(1);
   });
 

@@ -18,7 +18,13 @@ import { startTestApp, type TestApp } from "../support/app";
 import type { GqlResponse } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument, ProductDocument, ProjectionsDocument, RestockProductDocument } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ProjectionsDocument,
+  RestockProductDocument,
+} from "../generated/graphql";
 
 // The projector against a real Postgres. Events are appended with plain SQL here, so a test
 // decides exactly which transaction takes which position and when it commits.
@@ -47,7 +53,10 @@ afterAll(async () => {
 // ---------- events, written as a command would, but with SQL ----------
 
 type Run = <T extends pg.QueryResultRow>(text: string, params?: unknown[]) => Promise<T[]>;
-const on = (client: pg.Client): Run => async (text, params) => (await client.query(text, params)).rows;
+const on =
+  (client: pg.Client): Run =>
+  async (text, params) =>
+    (await client.query(text, params)).rows;
 
 interface RawEvent {
   streamId: string;
@@ -57,7 +66,12 @@ interface RawEvent {
   data: unknown;
 }
 
-const METADATA = JSON.stringify({ correlationId: "t", causationId: null, actor: { id: "t", role: "admin" }, command: "test" });
+const METADATA = JSON.stringify({
+  correlationId: "t",
+  causationId: null,
+  actor: { id: "t", role: "admin" },
+  command: "test",
+});
 
 async function append(run: Run, e: RawEvent): Promise<LogPosition> {
   const [row] = await run<{ position: string; tx_id: string }>(
@@ -81,19 +95,36 @@ function newProduct(): TestProduct {
 }
 
 const productCreated = (p: TestProduct, initialStock: number): RawEvent => ({
-  streamId: p.id, streamType: "product", streamVersion: 1, type: "ProductCreated",
-  data: { productId: p.id, sku: p.sku, name: p.name, description: null, priceCents: p.priceCents, initialStock } satisfies ProductCreated["data"],
+  streamId: p.id,
+  streamType: "product",
+  streamVersion: 1,
+  type: "ProductCreated",
+  data: {
+    productId: p.id,
+    sku: p.sku,
+    name: p.name,
+    description: null,
+    priceCents: p.priceCents,
+    initialStock,
+  } satisfies ProductCreated["data"],
 });
 
 const stockAdjusted = (p: TestProduct, streamVersion: number, delta: number): RawEvent => ({
-  streamId: p.id, streamType: "product", streamVersion, type: "StockAdjusted",
+  streamId: p.id,
+  streamType: "product",
+  streamVersion,
+  type: "StockAdjusted",
   data: { productId: p.id, delta, reason: "restock" } satisfies StockAdjusted["data"],
 });
 
 function orderPlaced(p: TestProduct, quantity: number): RawEvent {
   const orderId = randomUUID();
   const data: OrderPlaced["data"] = {
-    orderId, customerId: "buyer", totalCents: quantity * p.priceCents, itemCount: quantity, placedAt: new Date().toISOString(),
+    orderId,
+    customerId: "buyer",
+    totalCents: quantity * p.priceCents,
+    itemCount: quantity,
+    placedAt: new Date().toISOString(),
     lines: [{ productId: p.id, sku: p.sku, name: p.name, quantity, unitPriceCents: p.priceCents }],
   };
   return { streamId: orderId, streamType: "order", streamVersion: 1, type: "OrderPlaced", data };
@@ -108,14 +139,23 @@ interface CheckpointRow extends LogPosition {
 }
 
 async function checkpoint(name: string): Promise<CheckpointRow> {
-  const [row] = await db.sql<{ tx_id: string; position: string; status: string; last_error: string | null; failed_position: string | null }>(
+  const [row] = await db.sql<{
+    tx_id: string;
+    position: string;
+    status: string;
+    last_error: string | null;
+    failed_position: string | null;
+  }>(
     `SELECT tx_id::text AS tx_id, position::text AS position, status, last_error, failed_position::text AS failed_position
        FROM "read"."projection_checkpoints" WHERE name = $1`,
     [name],
   );
   if (!row) return { ...LOG_START, status: "MISSING", lastError: null, failedPosition: null };
   return {
-    txId: BigInt(row.tx_id), position: BigInt(row.position), status: row.status, lastError: row.last_error,
+    txId: BigInt(row.tx_id),
+    position: BigInt(row.position),
+    status: row.status,
+    lastError: row.last_error,
     failedPosition: row.failed_position === null ? null : BigInt(row.failed_position),
   };
 }
@@ -134,11 +174,14 @@ async function endOfLog(): Promise<LogPosition> {
 /** Runs the projector until both projections have applied every committed event. */
 async function catchUpWith(p: Projector): Promise<void> {
   const end = await endOfLog();
-  await eventually(async () => {
-    await p.catchUp();
-    for (const name of ["catalog", "orders"]) if (comparePositions(await checkpoint(name), end) < 0) return false;
-    return true;
-  }, { ...CAUGHT_UP, what: "the projections to reach the end of the log" });
+  await eventually(
+    async () => {
+      await p.catchUp();
+      for (const name of ["catalog", "orders"]) if (comparePositions(await checkpoint(name), end) < 0) return false;
+      return true;
+    },
+    { ...CAUGHT_UP, what: "the projections to reach the end of the log" },
+  );
 }
 
 interface ReadProduct {
@@ -420,12 +463,15 @@ describe("with the API running", () => {
 
   async function createProduct(stock: number) {
     const sku = `SKU-${randomUUID().slice(0, 8)}`;
-    const { createProduct } = await t.admin.ok(CreateProductDocument, { input: { sku, name: `Product ${sku}`, priceCents: 300, initialStock: stock } });
+    const { createProduct } = await t.admin.ok(CreateProductDocument, {
+      input: { sku, name: `Product ${sku}`, priceCents: 300, initialStock: stock },
+    });
     expect(createProduct.product).not.toBeNull();
     return createProduct.product!;
   }
 
-  const statusOf = async (name: string) => (await t.admin.ok(ProjectionsDocument, {})).projections.find((p) => p.name === name)!;
+  const statusOf = async (name: string) =>
+    (await t.admin.ok(ProjectionsDocument, {})).projections.find((p) => p.name === name)!;
   const metrics = async () => (await fetch(`${t.url}/metrics`)).text();
 
   describe("a poison event", () => {
@@ -437,10 +483,13 @@ describe("with the API running", () => {
       const poisonProduct = { ...newProduct(), sku: victim.sku };
       const poison = await append(db.sql, productCreated(poisonProduct, 7));
 
-      const failed = await eventually(async () => {
-        const c = await checkpoint("catalog");
-        return c.status === "FAILED" ? c : undefined;
-      }, { what: "the catalog projection to halt" });
+      const failed = await eventually(
+        async () => {
+          const c = await checkpoint("catalog");
+          return c.status === "FAILED" ? c : undefined;
+        },
+        { what: "the catalog projection to halt" },
+      );
       expect(failed.failedPosition).toBe(poison.position);
       expect(failed.lastError).toMatch(/duplicate key|unique/i);
 
@@ -451,7 +500,10 @@ describe("with the API running", () => {
       expect(placeOrder.order).toMatchObject({ status: "PLACED", itemCount: 2 });
       expect(await db.sql(`SELECT 1 FROM "read"."orders" WHERE id = $1`, [placeOrder.order!.id])).toHaveLength(1);
       // ... while the catalog stays where it halted.
-      expect((await t.anonymous.ok(ProductDocument, { id: other.id })).product).toMatchObject({ available: 5, unitsSold: 0 });
+      expect((await t.anonymous.ok(ProductDocument, { id: other.id })).product).toMatchObject({
+        available: 5,
+        unitsSold: 0,
+      });
 
       const catalog = await statusOf("catalog");
       expect(catalog).toMatchObject({ status: "FAILED", failedPosition: poison.position.toString() });
@@ -466,12 +518,22 @@ describe("with the API running", () => {
       await db.sql(`DELETE FROM "read"."products" WHERE id = $1`, [victim.id]);
       expect(await markRunning(t.app.db.sql, "catalog")).toBe(1);
 
-      await eventually(async () => {
-        const rows = await readProducts([poisonProduct.id, other.id]);
-        return (await checkpoint("catalog")).status === "RUNNING" && rows.length === 2 && rows.find((r) => r.id === other.id)!.available === 3;
-      }, { ...CAUGHT_UP, what: "the catalog projection to resume" });
+      await eventually(
+        async () => {
+          const rows = await readProducts([poisonProduct.id, other.id]);
+          return (
+            (await checkpoint("catalog")).status === "RUNNING" &&
+            rows.length === 2 &&
+            rows.find((r) => r.id === other.id)!.available === 3
+          );
+        },
+        { ...CAUGHT_UP, what: "the catalog projection to resume" },
+      );
       expect(await readProducts([poisonProduct.id])).toMatchObject([{ sku: victim.sku, available: 7 }]);
-      expect((await t.anonymous.ok(ProductDocument, { id: other.id })).product).toMatchObject({ available: 3, unitsSold: 2 });
+      expect((await t.anonymous.ok(ProductDocument, { id: other.id })).product).toMatchObject({
+        available: 3,
+        unitsSold: 2,
+      });
       expect(await statusOf("catalog")).toMatchObject({ status: "RUNNING", lastError: null, failedPosition: null });
       expect(await metrics()).toContain('shop_projection_failed{projection="catalog"} 0');
     });
@@ -480,7 +542,10 @@ describe("with the API running", () => {
   describe("a long-open transaction", () => {
     it("shows every projection lagging while it holds them back, and they catch up once it ends", async () => {
       const product = await createProduct(3);
-      await eventually(async () => (await statusOf("catalog")).lagEvents === 0 && (await statusOf("orders")).lagEvents === 0, CAUGHT_UP);
+      await eventually(
+        async () => (await statusOf("catalog")).lagEvents === 0 && (await statusOf("orders")).lagEvents === 0,
+        CAUGHT_UP,
+      );
 
       const blocker = await rawClient();
       let restock: Promise<GqlResponse<unknown>> | undefined;
@@ -488,31 +553,55 @@ describe("with the API running", () => {
       try {
         await blocker.query("BEGIN");
         await blocker.query("SELECT pg_current_xact_id()");
-        const [{ max }] = (await db.sql<{ max: string }>(`SELECT max(position)::text AS max FROM "write"."events"`)) as [{ max: string }];
+        const [{ max }] = (await db.sql<{ max: string }>(
+          `SELECT max(position)::text AS max FROM "write"."events"`,
+        )) as [{ max: string }];
 
         restock = t.admin.request(RestockProductDocument, { input: { productId: product.id, quantity: 4 } });
-        order = t.customer("held-back").request(PlaceOrderDocument, { input: { idempotencyKey: "held", lines: [{ productId: product.id, quantity: 1 }] } });
-        await eventually(async () => {
-          const [row] = await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM "write"."events" WHERE position > $1`, [max]);
-          return row!.n === 2;
-        }, { what: "both commands to commit" });
+        order = t.customer("held-back").request(PlaceOrderDocument, {
+          input: { idempotencyKey: "held", lines: [{ productId: product.id, quantity: 1 }] },
+        });
+        await eventually(
+          async () => {
+            const [row] = await db.sql<{ n: number }>(
+              `SELECT count(*)::int AS n FROM "write"."events" WHERE position > $1`,
+              [max],
+            );
+            return row!.n === 2;
+          },
+          { what: "both commands to commit" },
+        );
 
-        const lagging = await eventually(async () => {
-          const all = (await t.admin.ok(ProjectionsDocument, {})).projections.filter((p) => p.name === "catalog" || p.name === "orders");
-          return all.length === 2 && all.every((p) => p.lagEvents === 2 && p.lagSeconds > 0) ? all : undefined;
-        }, { what: "the lag to show" });
+        const lagging = await eventually(
+          async () => {
+            const all = (await t.admin.ok(ProjectionsDocument, {})).projections.filter(
+              (p) => p.name === "catalog" || p.name === "orders",
+            );
+            return all.length === 2 && all.every((p) => p.lagEvents === 2 && p.lagSeconds > 0) ? all : undefined;
+          },
+          { what: "the lag to show" },
+        );
         expect(lagging.map((p) => p.status)).toEqual(["RUNNING", "RUNNING"]);
-        expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 3, unitsSold: 0 });
+        expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({
+          available: 3,
+          unitsSold: 0,
+        });
       } finally {
         await blocker.query("ROLLBACK").catch(() => undefined);
         await blocker.end();
       }
 
-      await eventually(async () => {
-        const all = (await t.admin.ok(ProjectionsDocument, {})).projections;
-        return all.every((p) => p.lagEvents === 0);
-      }, { ...CAUGHT_UP, what: "the projections to catch up" });
-      expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 3 + 4 - 1, unitsSold: 1 });
+      await eventually(
+        async () => {
+          const all = (await t.admin.ok(ProjectionsDocument, {})).projections;
+          return all.every((p) => p.lagEvents === 0);
+        },
+        { ...CAUGHT_UP, what: "the projections to catch up" },
+      );
+      expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({
+        available: 3 + 4 - 1,
+        unitsSold: 1,
+      });
       for (const res of await Promise.all([restock!, order!])) expect(res.errors).toBeUndefined();
     });
   });

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument, CancelOrderDocument, PayOrderDocument, ProductsDocument, RestockProductDocument, ProductDocument, ShipOrderDocument } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  PlaceOrderDocument,
+  CancelOrderDocument,
+  PayOrderDocument,
+  ProductsDocument,
+  RestockProductDocument,
+  ProductDocument,
+  ShipOrderDocument,
+} from "../generated/graphql";
 import { rebuildProjection, rebuildProjections } from "../../src/read/rebuild";
 import type { Projection } from "../../src/read/projection";
 import { catalogProjection } from "../../src/read/projections/catalog.projection";
@@ -15,34 +24,51 @@ beforeAll(async () => {
 afterAll(async () => t?.teardown());
 
 const snapshot = async () => ({
-  products: await t.db.sql(`SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at FROM "read".products ORDER BY id`),
-  orders: await t.db.sql(`SELECT id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version FROM "read".orders ORDER BY id`),
+  products: await t.db.sql(
+    `SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at FROM "read".products ORDER BY id`,
+  ),
+  orders: await t.db.sql(
+    `SELECT id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version FROM "read".orders ORDER BY id`,
+  ),
   indexes: await t.db.sql(`SELECT tablename, indexname FROM pg_indexes WHERE schemaname = 'read' ORDER BY 1, 2`),
 });
-const checkpoints = () => t.db.sql(`SELECT name, tx_id::text, position, status, last_error FROM "read".projection_checkpoints ORDER BY name`);
+const checkpoints = () =>
+  t.db.sql(`SELECT name, tx_id::text, position, status, last_error FROM "read".projection_checkpoints ORDER BY name`);
 const caughtUp = () =>
   eventually(
     async () =>
-      (await t.db.sql<{ n: string }>(
-        `SELECT count(*)::text AS n FROM "read".projection_checkpoints c JOIN "write".events e ON (e.tx_id, e.position) > (c.tx_id, c.position) WHERE c.name IN ('catalog', 'orders')`,
-      ))[0]!.n === "0",
+      (
+        await t.db.sql<{ n: string }>(
+          `SELECT count(*)::text AS n FROM "read".projection_checkpoints c JOIN "write".events e ON (e.tx_id, e.position) > (c.tx_id, c.position) WHERE c.name IN ('catalog', 'orders')`,
+        )
+      )[0]!.n === "0",
     { what: "both projections caught up" },
   );
-const logEnd = async () => (await t.db.sql<{ position: string }>(`SELECT max(position)::text AS position FROM "write".events`))[0]!.position;
+const logEnd = async () =>
+  (await t.db.sql<{ position: string }>(`SELECT max(position)::text AS position FROM "write".events`))[0]!.position;
 
 describe("rebuilding projections from the log", () => {
   it("produces the same rows, keeps serving queries meanwhile, and the projector carries on after the swap", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const { createProduct } = await t.admin.ok(CreateProductDocument, { input: { sku: `RB-${i}`, name: `Rebuild ${i}`, priceCents: 100 + i, initialStock: 20 } });
+      const { createProduct } = await t.admin.ok(CreateProductDocument, {
+        input: { sku: `RB-${i}`, name: `Rebuild ${i}`, priceCents: 100 + i, initialStock: 20 },
+      });
       ids.push(createProduct.product!.id);
     }
     await t.admin.ok(RestockProductDocument, { input: { productId: ids[0]!, quantity: 5 } });
     for (let i = 0; i < 10; i++) {
       const { placeOrder } = await t.customer(`rb-${i % 3}`).ok(PlaceOrderDocument, {
-        input: { idempotencyKey: `rb-${i}`, lines: [{ productId: ids[i % 8]!, quantity: 2 }, { productId: ids[(i + 3) % 8]!, quantity: 1 }] },
+        input: {
+          idempotencyKey: `rb-${i}`,
+          lines: [
+            { productId: ids[i % 8]!, quantity: 2 },
+            { productId: ids[(i + 3) % 8]!, quantity: 1 },
+          ],
+        },
       });
-      if (i % 4 === 0) await t.customer(`rb-${i % 3}`).ok(CancelOrderDocument, { input: { orderId: placeOrder.order!.id } });
+      if (i % 4 === 0)
+        await t.customer(`rb-${i % 3}`).ok(CancelOrderDocument, { input: { orderId: placeOrder.order!.id } });
     }
     const before = await snapshot();
 
@@ -67,13 +93,19 @@ describe("rebuilding projections from the log", () => {
     expect(served).toBeGreaterThan(0);
     expect(await snapshot()).toEqual(before);
     const checkpoints = await t.db.sql(`SELECT name, status FROM "read".projection_checkpoints ORDER BY name`);
-    expect(checkpoints).toEqual([{ name: "catalog", status: "RUNNING" }, { name: "orders", status: "RUNNING" }]);
+    expect(checkpoints).toEqual([
+      { name: "catalog", status: "RUNNING" },
+      { name: "orders", status: "RUNNING" },
+    ]);
 
     // the live projector continues from the moved checkpoint: applied once, not twice
     const { restockProduct } = await t.admin.ok(RestockProductDocument, { input: { productId: ids[1]!, quantity: 3 } });
     expect(restockProduct.product).not.toBeNull();
     const expected = (before.products.find((p) => p.id === ids[1]) as { available: number }).available + 3;
-    await eventually(async () => (await t.anonymous.ok(ProductDocument, { id: ids[1]! })).product?.available === expected, { what: "restock projected" });
+    await eventually(
+      async () => (await t.anonymous.ok(ProductDocument, { id: ids[1]! })).product?.available === expected,
+      { what: "restock projected" },
+    );
   });
 
   it("rebuilds several projections from one read of the log, side by side, into the same rows as the live projector", async () => {
@@ -93,9 +125,15 @@ describe("rebuilding projections from the log", () => {
     const before = await snapshot();
     const end = await logEnd();
 
-    const result = await rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], { batchSize: 5, logger: createLogger("silent") });
+    const result = await rebuildProjections(
+      t.app.db,
+      [catalogProjection as Projection, ordersProjection as Projection],
+      { batchSize: 5, logger: createLogger("silent") },
+    );
 
-    expect(result.events).toBe(Number((await t.db.sql<{ n: string }>(`SELECT count(*)::text AS n FROM "write".events`))[0]!.n));
+    expect(result.events).toBe(
+      Number((await t.db.sql<{ n: string }>(`SELECT count(*)::text AS n FROM "write".events`))[0]!.n),
+    );
     expect(result.perProjection.map((p) => p.name)).toEqual(["catalog", "orders"]);
     expect(await snapshot()).toEqual(before);
     // Both live checkpoints moved to the end of the log; the rebuild's own checkpoints are gone.
@@ -106,7 +144,10 @@ describe("rebuilding projections from the log", () => {
     const { restockProduct } = await t.admin.ok(RestockProductDocument, { input: { productId: ids[2]!, quantity: 4 } });
     expect(restockProduct.product).not.toBeNull();
     const expected = (before.products.find((p) => p.id === ids[2]) as { available: number }).available + 4;
-    await eventually(async () => (await t.anonymous.ok(ProductDocument, { id: ids[2]! })).product?.available === expected, { what: "restock projected once" });
+    await eventually(
+      async () => (await t.anonymous.ok(ProductDocument, { id: ids[2]! })).product?.available === expected,
+      { what: "restock projected once" },
+    );
   });
 
   it("leaves every live table and checkpoint as it was when one projection fails, and a rerun starts clean", async () => {
@@ -117,19 +158,24 @@ describe("rebuilding projections from the log", () => {
     const failing: Projection = {
       ...ordersProjection,
       apply(sql, events, tables) {
-        if (++batches === 3) return { changes: [], written: Promise.reject(new Error("injected failure in the orders projection")) };
+        if (++batches === 3)
+          return { changes: [], written: Promise.reject(new Error("injected failure in the orders projection")) };
         return ordersProjection.apply(sql, events, tables);
       },
     } as Projection;
     const logger = createLogger("silent");
 
-    await expect(rebuildProjections(t.app.db, [catalogProjection as Projection, failing], { batchSize: 5, logger })).rejects.toThrow(/injected failure/);
+    await expect(
+      rebuildProjections(t.app.db, [catalogProjection as Projection, failing], { batchSize: 5, logger }),
+    ).rejects.toThrow(/injected failure/);
 
     expect(await snapshot()).toEqual(before);
     const after = await checkpoints();
     expect(after.filter((c) => !String(c.name).endsWith("@rebuild"))).toEqual(liveBefore);
     // The rebuild's own checkpoints say why it stopped (`npm run projections -- status`).
-    expect(after.filter((c) => String(c.name).endsWith("@rebuild")).map((c) => [c.name, c.status, String(c.last_error)])).toEqual([
+    expect(
+      after.filter((c) => String(c.name).endsWith("@rebuild")).map((c) => [c.name, c.status, String(c.last_error)]),
+    ).toEqual([
       ["catalog@rebuild", "FAILED", "injected failure in the orders projection"],
       ["orders@rebuild", "FAILED", "injected failure in the orders projection"],
     ]);
@@ -138,7 +184,10 @@ describe("rebuilding projections from the log", () => {
     await t.db.sql(`CREATE TABLE "read"."orders__rebuild" (LIKE "read"."orders" INCLUDING ALL)`);
     await t.db.sql(`INSERT INTO "read"."orders__rebuild" SELECT * FROM "read"."orders" LIMIT 1`);
     await t.db.sql(`UPDATE "read"."orders__rebuild" SET total_cents = -1`);
-    await rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], { batchSize: 5, logger });
+    await rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], {
+      batchSize: 5,
+      logger,
+    });
     expect(await snapshot()).toEqual(before);
     expect((await checkpoints()).map((c) => c.name)).toEqual(["catalog", "orders"]);
   });
@@ -149,14 +198,20 @@ describe("rebuilding projections from the log", () => {
       await other.query(`SELECT pg_advisory_lock(hashtext('rebuild:orders'))`);
       const before = await checkpoints();
       await expect(
-        rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], { batchSize: 5, logger: createLogger("silent") }),
+        rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], {
+          batchSize: 5,
+          logger: createLogger("silent"),
+        }),
       ).rejects.toThrow("a rebuild of orders is already running");
       expect(await checkpoints()).toEqual(before);
     } finally {
       await other.close();
     }
     // The catalog's lock was let go with the refused run: it can be rebuilt on its own.
-    const catalog = await rebuildProjection(t.app.db, catalogProjection, { batchSize: 5, logger: createLogger("silent") });
+    const catalog = await rebuildProjection(t.app.db, catalogProjection, {
+      batchSize: 5,
+      logger: createLogger("silent"),
+    });
     expect(catalog.events).toBeGreaterThan(0);
   });
 });

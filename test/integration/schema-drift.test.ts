@@ -80,22 +80,38 @@ function attributeArgs(text: string, name: string): string | undefined {
   throw new Error(`unbalanced parentheses in ${name}: ${text}`);
 }
 
-const stringArg = (args: string | undefined) => (args === undefined ? undefined : /^\s*(?:name\s*:\s*)?"([^"]*)"/.exec(args)?.[1]);
-const fieldList = (args: string) => (/\[([^\]]*)\]/.exec(args)?.[1] ?? "").split(",").map((s) => s.trim().replace(/\(.*$/, "")).filter(Boolean);
+const stringArg = (args: string | undefined) =>
+  args === undefined ? undefined : /^\s*(?:name\s*:\s*)?"([^"]*)"/.exec(args)?.[1];
+const fieldList = (args: string) =>
+  (/\[([^\]]*)\]/.exec(args)?.[1] ?? "")
+    .split(",")
+    .map((s) => s.trim().replace(/\(.*$/, ""))
+    .filter(Boolean);
 
 function parsePrismaSchema(source: string): PrismaSchema {
   const text = stripComments(source);
   const blocks = [...text.matchAll(/^\s*(model|enum|datasource|generator|view|type)\s+(\w+)\s*\{([\s\S]*?)^\s*\}/gm)];
   const schemas = blocks
     .filter((b) => b[1] === "datasource")
-    .flatMap((b) => /schemas\s*=\s*\[([^\]]*)\]/.exec(b[3]!)?.[1]?.match(/"[^"]*"/g)?.map((s) => s.slice(1, -1)) ?? []);
+    .flatMap(
+      (b) =>
+        /schemas\s*=\s*\[([^\]]*)\]/
+          .exec(b[3]!)?.[1]
+          ?.match(/"[^"]*"/g)
+          ?.map((s) => s.slice(1, -1)) ?? [],
+    );
   const enums = new Set(blocks.filter((b) => b[1] === "enum").map((b) => b[2]!));
-  const modelNames = new Set(blocks.filter((b) => b[1] === "model" || b[1] === "view" || b[1] === "type").map((b) => b[2]!));
+  const modelNames = new Set(
+    blocks.filter((b) => b[1] === "model" || b[1] === "view" || b[1] === "type").map((b) => b[2]!),
+  );
 
   const models: PrismaModel[] = [];
   for (const [, kind, name, body] of blocks) {
     if (kind !== "model") continue;
-    const lines = body!.split("\n").map((l) => l.trim()).filter(Boolean);
+    const lines = body!
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean);
     const blockAttrs = lines.filter((l) => l.startsWith("@@")).join(" ");
     if (attributeArgs(blockAttrs, "@@ignore") !== undefined) continue;
     const fields: PrismaField[] = [];
@@ -103,7 +119,14 @@ function parsePrismaSchema(source: string): PrismaSchema {
       if (line.startsWith("@@")) continue;
       const m = /^(\w+)\s+(Unsupported\("[^"]*"\)|\w+)(\[\])?(\?)?\s*(.*)$/.exec(line);
       if (!m) throw new Error(`cannot parse field of model ${name}: ${line}`);
-      const [, fieldName, type, list, optional, attributes] = m as unknown as [string, string, string, string | undefined, string | undefined, string];
+      const [, fieldName, type, list, optional, attributes] = m as unknown as [
+        string,
+        string,
+        string,
+        string | undefined,
+        string | undefined,
+        string,
+      ];
       if (modelNames.has(type) || attributeArgs(attributes, "@ignore") !== undefined) continue; // relation fields have no column
       const native = /(?:^|\s)@db\.(\w+)(?:\(([^)]*)\))?/.exec(attributes);
       fields.push({
@@ -120,15 +143,21 @@ function parsePrismaSchema(source: string): PrismaSchema {
         attributes,
       });
     }
-    const columnOf = (fieldName: string) => fields.find((f) => f.name === fieldName)?.column ?? `<unknown field ${fieldName}>`;
+    const columnOf = (fieldName: string) =>
+      fields.find((f) => f.name === fieldName)?.column ?? `<unknown field ${fieldName}>`;
     const compositeId = attributeArgs(blockAttrs, "@@id");
-    const uniques = [...blockAttrs.matchAll(/@@unique\s*\(/g)].map((u) => fieldList(attributeArgs(blockAttrs.slice(u.index), "@@unique")!).map(columnOf));
+    const uniques = [...blockAttrs.matchAll(/@@unique\s*\(/g)].map((u) =>
+      fieldList(attributeArgs(blockAttrs.slice(u.index), "@@unique")!).map(columnOf),
+    );
     models.push({
       name: name!,
       schema: stringArg(attributeArgs(blockAttrs, "@@schema")),
       table: stringArg(attributeArgs(blockAttrs, "@@map")) ?? name!,
       fields,
-      primaryKey: compositeId !== undefined ? fieldList(compositeId).map(columnOf) : fields.filter((f) => f.id).map((f) => f.column),
+      primaryKey:
+        compositeId !== undefined
+          ? fieldList(compositeId).map(columnOf)
+          : fields.filter((f) => f.id).map((f) => f.column),
       uniques: [...fields.filter((f) => f.unique).map((f) => [f.column]), ...uniques],
     });
   }
@@ -136,7 +165,10 @@ function parsePrismaSchema(source: string): PrismaSchema {
 }
 
 /** What information_schema.columns says for a Prisma field on PostgreSQL: data_type, and udt_name where it matters. */
-function expectedColumnType(field: PrismaField, enums: Set<string>): { dataType: string; udtName?: string; precision?: number } {
+function expectedColumnType(
+  field: PrismaField,
+  enums: Set<string>,
+): { dataType: string; udtName?: string; precision?: number } {
   if (field.list) return { dataType: "ARRAY" };
   if (field.unsupported) return { dataType: field.unsupported, udtName: field.unsupported };
   if (enums.has(field.type)) return { dataType: "USER-DEFINED", udtName: field.type };
@@ -144,7 +176,16 @@ function expectedColumnType(field: PrismaField, enums: Set<string>): { dataType:
   const precision = field.nativeArgs ? Number(field.nativeArgs) : 3;
   switch (field.type) {
     case "String":
-      return { Uuid: { dataType: "uuid" }, VarChar: { dataType: "character varying" }, Char: { dataType: "character" }, Xml: { dataType: "xml" }, Inet: { dataType: "inet" }, Citext: { dataType: "USER-DEFINED", udtName: "citext" } }[native ?? ""] ?? { dataType: "text" };
+      return (
+        {
+          Uuid: { dataType: "uuid" },
+          VarChar: { dataType: "character varying" },
+          Char: { dataType: "character" },
+          Xml: { dataType: "xml" },
+          Inet: { dataType: "inet" },
+          Citext: { dataType: "USER-DEFINED", udtName: "citext" },
+        }[native ?? ""] ?? { dataType: "text" }
+      );
     case "Int":
       return { dataType: native === "SmallInt" ? "smallint" : "integer" };
     case "BigInt":
@@ -159,7 +200,10 @@ function expectedColumnType(field: PrismaField, enums: Set<string>): { dataType:
       if (native === "Date") return { dataType: "date" };
       if (native === "Time") return { dataType: "time without time zone", precision };
       if (native === "Timetz") return { dataType: "time with time zone", precision };
-      return { dataType: native === "Timestamptz" ? "timestamp with time zone" : "timestamp without time zone", precision };
+      return {
+        dataType: native === "Timestamptz" ? "timestamp with time zone" : "timestamp without time zone",
+        precision,
+      };
     case "Json":
       return { dataType: native === "Json" ? "json" : "jsonb" };
     case "Bytes":
@@ -211,7 +255,13 @@ describe("the Prisma schema parser", () => {
     `);
     expect(parsed.schemas).toEqual(["write", "read"]);
     const [thing, other] = parsed.models;
-    expect(thing).toMatchObject({ name: "Thing", schema: "write", table: "things", primaryKey: ["id"], uniques: [["the_label", "owner_id"]] });
+    expect(thing).toMatchObject({
+      name: "Thing",
+      schema: "write",
+      table: "things",
+      primaryKey: ["id"],
+      uniques: [["the_label", "owner_id"]],
+    });
     expect(thing!.fields.map((f) => [f.name, f.column, f.optional, f.nativeType ?? f.unsupported ?? null])).toEqual([
       ["id", "id", false, "Uuid"],
       ["label", "the_label", true, null],
@@ -219,7 +269,10 @@ describe("the Prisma schema parser", () => {
       ["tx", "tx_id", false, "xid8"],
       ["ownerId", "owner_id", false, "Uuid"],
     ]);
-    expect(expectedColumnType(thing!.fields[2]!, parsed.enums)).toEqual({ dataType: "timestamp with time zone", precision: 6 });
+    expect(expectedColumnType(thing!.fields[2]!, parsed.enums)).toEqual({
+      dataType: "timestamp with time zone",
+      precision: 6,
+    });
     expect(other).toMatchObject({ table: "Other", schema: "read", primaryKey: ["a", "b"] });
     expect(other!.fields.map((f) => f.name)).toEqual(["a", "b"]);
   });
@@ -272,7 +325,9 @@ describe("prisma/schema.prisma against the migrated database", () => {
     const problems: string[] = [];
     for (const model of prisma.models) {
       const where = tableKey(model.schema, model.table);
-      const dbColumns = new Map(columns.filter((c) => tableKey(c.table_schema, c.table_name) === where).map((c) => [c.column_name, c]));
+      const dbColumns = new Map(
+        columns.filter((c) => tableKey(c.table_schema, c.table_name) === where).map((c) => [c.column_name, c]),
+      );
       for (const field of model.fields) {
         const column = dbColumns.get(field.column);
         if (!column) {
@@ -281,13 +336,20 @@ describe("prisma/schema.prisma against the migrated database", () => {
         }
         dbColumns.delete(field.column);
         const nullable = column.is_nullable === "YES";
-        if (nullable !== field.optional) problems.push(`${model.name}.${field.name}: Prisma says ${field.optional ? "optional" : "required"}, ${where}.${field.column} is ${nullable ? "NULL" : "NOT NULL"}`);
+        if (nullable !== field.optional)
+          problems.push(
+            `${model.name}.${field.name}: Prisma says ${field.optional ? "optional" : "required"}, ${where}.${field.column} is ${nullable ? "NULL" : "NOT NULL"}`,
+          );
         const expected = expectedColumnType(field, prisma.enums);
         if (column.data_type !== expected.dataType || (expected.udtName && column.udt_name !== expected.udtName)) {
-          problems.push(`${model.name}.${field.name}: Prisma ${field.type}${field.nativeType ? ` @db.${field.nativeType}` : ""} means ${expected.dataType}, ${where}.${field.column} is ${column.data_type} (${column.udt_name})`);
+          problems.push(
+            `${model.name}.${field.name}: Prisma ${field.type}${field.nativeType ? ` @db.${field.nativeType}` : ""} means ${expected.dataType}, ${where}.${field.column} is ${column.data_type} (${column.udt_name})`,
+          );
         }
         if (expected.precision !== undefined && column.datetime_precision !== expected.precision) {
-          problems.push(`${model.name}.${field.name}: precision ${expected.precision} in Prisma, ${column.datetime_precision} in ${where}.${field.column}`);
+          problems.push(
+            `${model.name}.${field.name}: precision ${expected.precision} in Prisma, ${column.datetime_precision} in ${where}.${field.column}`,
+          );
         }
       }
       for (const extra of dbColumns.keys()) problems.push(`${model.name}: ${where}.${extra} has no field in the model`);
@@ -301,9 +363,11 @@ describe("prisma/schema.prisma against the migrated database", () => {
       const where = tableKey(model.schema, model.table);
       const tableKeys = keys.filter((k) => tableKey(k.schema, k.table) === where);
       const primary = tableKeys.find((k) => k.primary)?.columns ?? [];
-      if (primary.join(",") !== model.primaryKey.join(",")) problems.push(`${model.name}: primary key (${model.primaryKey}) in Prisma, (${primary}) in ${where}`);
+      if (primary.join(",") !== model.primaryKey.join(","))
+        problems.push(`${model.name}: primary key (${model.primaryKey}) in Prisma, (${primary}) in ${where}`);
       for (const unique of model.uniques) {
-        if (!tableKeys.some((k) => k.columns.join(",") === unique.join(","))) problems.push(`${model.name}: no unique index on ${where}(${unique})`);
+        if (!tableKeys.some((k) => k.columns.join(",") === unique.join(",")))
+          problems.push(`${model.name}: no unique index on ${where}(${unique})`);
       }
     }
     expect(problems).toEqual([]);

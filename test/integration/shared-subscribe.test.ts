@@ -6,7 +6,13 @@ import { getSchema } from "../../src/graphql/schema";
 import { sharedSubscribe } from "../../src/graphql/sharedSubscribe";
 import { anonymous } from "../../src/shared/auth";
 import { AppError } from "../../src/shared/errors";
-import { CreateProductDocument, InventoryChangedDocument, ProductDocument, RestockProductDocument, type ProductFieldsFragment } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  InventoryChangedDocument,
+  ProductDocument,
+  RestockProductDocument,
+  type ProductFieldsFragment,
+} from "../generated/graphql";
 import { setupFile } from "../support/app";
 import { collect, type GraphQLClient } from "../support/client";
 import { eventually } from "../support/wait";
@@ -23,18 +29,28 @@ afterAll(async () => t?.teardown());
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0)) await cleanup();
-  await eventually(() => t.app.services.feed.subscriberCount === 0, { ...SLOW, what: "every subscription to be closed" });
+  await eventually(() => t.app.services.feed.subscriberCount === 0, {
+    ...SLOW,
+    what: "every subscription to be closed",
+  });
 });
 
-const registered = (n: number) => eventually(() => t.app.services.feed.subscriberCount === n, { ...SLOW, what: `${n} registered subscription(s)` });
+const registered = (n: number) =>
+  eventually(() => t.app.services.feed.subscriberCount === n, { ...SLOW, what: `${n} registered subscription(s)` });
 
 async function createProduct(stock: number): Promise<ProductFieldsFragment> {
   const sku = `SHARED-${randomUUID().slice(0, 8)}`;
-  const data = await t.admin.ok(CreateProductDocument, { input: { sku, name: `Shared lamp ${sku}`, priceCents: 700, initialStock: stock } });
-  return data.createProduct.product ?? (await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, SLOW));
+  const data = await t.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Shared lamp ${sku}`, priceCents: 700, initialStock: stock },
+  });
+  return (
+    data.createProduct.product ??
+    (await eventually(async () => (await t.anonymous.ok(ProductDocument, { sku })).product, SLOW))
+  );
 }
 
-const restock = (productId: string, quantity: number) => t.admin.ok(RestockProductDocument, { input: { productId, quantity } });
+const restock = (productId: string, quantity: number) =>
+  t.admin.ok(RestockProductDocument, { input: { productId, quantity } });
 
 /** A graphql-ws connection as `client`, closed after the test. */
 function connect(client: GraphQLClient) {
@@ -61,10 +77,16 @@ describe("several clients watching the same product with the same subscription",
     await registered(3);
 
     await restock(product.id, 3);
-    const available = (sub: typeof leaver, n: number) => sub.results.some((r) => r.data?.inventoryChanged.available === n);
-    await eventually(() => [leaver, customer, admin].every((sub) => available(sub, 8)), { ...SLOW, what: "the restock pushed to all three" });
+    const available = (sub: typeof leaver, n: number) =>
+      sub.results.some((r) => r.data?.inventoryChanged.available === n);
+    await eventually(() => [leaver, customer, admin].every((sub) => available(sub, 8)), {
+      ...SLOW,
+      what: "the restock pushed to all three",
+    });
     for (const sub of [leaver, customer, admin]) {
-      expect(sub.results).toEqual([{ data: { inventoryChanged: { ...product, available: 8, updatedAt: expect.any(String) } } }]);
+      expect(sub.results).toEqual([
+        { data: { inventoryChanged: { ...product, available: 8, updatedAt: expect.any(String) } } },
+      ]);
       expect(sub.errors).toEqual([]);
     }
 
@@ -76,7 +98,10 @@ describe("several clients watching the same product with the same subscription",
     await registered(3);
 
     await restock(product.id, 2);
-    await eventually(() => available(customer, 10) && available(admin, 10) && available(barrier, 10), { ...SLOW, what: "the second restock pushed" });
+    await eventually(() => available(customer, 10) && available(admin, 10) && available(barrier, 10), {
+      ...SLOW,
+      what: "the second restock pushed",
+    });
     expect(customer.results.map((r) => r.data?.inventoryChanged.available)).toEqual([8, 10]);
     expect(admin.results.map((r) => r.data?.inventoryChanged.available)).toEqual([8, 10]);
     expect(leaver.results.map((r) => r.data?.inventoryChanged.available)).toEqual([8]);
@@ -85,7 +110,10 @@ describe("several clients watching the same product with the same subscription",
 });
 
 describe("sharedSubscribe, called as graphql-ws calls it", () => {
-  async function subscription(variables: Record<string, unknown>, actor = anonymous): Promise<AsyncIterableIterator<ExecutionResult>> {
+  async function subscription(
+    variables: Record<string, unknown>,
+    actor = anonymous,
+  ): Promise<AsyncIterableIterator<ExecutionResult>> {
     const args: ExecutionArgs = {
       schema: await getSchema(),
       document: InventoryChangedDocument,

@@ -4,8 +4,20 @@ import { setupFile } from "../support/app";
 import { collect, type GqlError, type GraphQLClient, type GqlResponse } from "../support/client";
 import { eventually } from "../support/wait";
 import {
-  CancelOrderDocument, CreateProductDocument, InventoryChangedDocument, MyOrdersDocument, OrderDocument, OrdersDocument, OrderUpdatedDocument,
-  PayOrderDocument, PlaceOrderDocument, ProductDocument, ProductsDocument, ProjectionsDocument, RestockProductDocument, ShipOrderDocument,
+  CancelOrderDocument,
+  CreateProductDocument,
+  InventoryChangedDocument,
+  MyOrdersDocument,
+  OrderDocument,
+  OrdersDocument,
+  OrderUpdatedDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ProductsDocument,
+  ProjectionsDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
 } from "../generated/graphql";
 
 // Who may do what: every query, mutation and subscription of the contract (CONTRACT.md) for
@@ -44,7 +56,9 @@ let ownersOrderId: string;
 beforeAll(async () => {
   // A generous read-your-writes bound: "allow" is judged on the payload, which must not be null on a slow machine.
   t = await setupFile({ readYourWritesTimeoutMs: 10_000 });
-  const created = await t.admin.ok(CreateProductDocument, { input: { sku: `AUTHZ-${randomUUID().slice(0, 8)}`, name: "Authz product", priceCents: 500, initialStock: 10_000 } });
+  const created = await t.admin.ok(CreateProductDocument, {
+    input: { sku: `AUTHZ-${randomUUID().slice(0, 8)}`, name: "Authz product", priceCents: 500, initialStock: 10_000 },
+  });
   productId = created.createProduct.product!.id;
   ownersOrderId = await placeOwnersOrder();
 });
@@ -55,16 +69,21 @@ const clientOf = (who: Who): GraphQLClient =>
 const idOf = (who: Who) => (who === "customer" ? OWNER : who === "other" ? OTHER : who === "admin" ? "ops" : null);
 
 async function placeOwnersOrder(status: "PLACED" | "PAID" = "PLACED"): Promise<string> {
-  const placed = await t.customer(OWNER).ok(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } });
+  const placed = await t
+    .customer(OWNER)
+    .ok(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } });
   const orderId = placed.placeOrder.order!.id;
   if (status === "PAID") await t.admin.ok(PayOrderDocument, { input: { orderId } });
   return orderId;
 }
 
 const writeCounts = async () =>
-  (await t.db.sql(`SELECT (SELECT count(*) FROM "write".events) AS events, (SELECT count(*) FROM "write".orders) AS orders,
+  (
+    await t.db
+      .sql(`SELECT (SELECT count(*) FROM "write".events) AS events, (SELECT count(*) FROM "write".orders) AS orders,
                           (SELECT count(*) FROM "write".products) AS products, (SELECT sum(on_hand) FROM "write".inventory) AS on_hand,
-                          (SELECT count(*) FROM "write".orders WHERE status <> 'PLACED') AS progressed`))[0];
+                          (SELECT count(*) FROM "write".orders WHERE status <> 'PLACED') AS progressed`)
+  )[0];
 
 type Outcome = { result: "allow" | "null" } | { result: "error"; code: string | undefined };
 
@@ -78,14 +97,24 @@ function outcomeOf<T>(res: GqlResponse<T>, field: string, allowed?: (data: T) =>
 }
 
 /** Subscribes, waits until the server has the subscription (or refused it), triggers a change, and reports what arrived. */
-async function subscriptionOutcome<T, V>(who: Who, document: Parameters<typeof collect<T, V>>[1], variables: V, topic: "products" | "orders", trigger: () => Promise<unknown>, allowed: (value: T) => void): Promise<Outcome> {
+async function subscriptionOutcome<T, V>(
+  who: Who,
+  document: Parameters<typeof collect<T, V>>[1],
+  variables: V,
+  topic: "products" | "orders",
+  trigger: () => Promise<unknown>,
+  allowed: (value: T) => void,
+): Promise<Outcome> {
   const ws = clientOf(who).ws();
   const feed = t.app.services.feed[topic];
   const before = feed.size;
   const sub = collect(ws, document, variables);
   try {
-    await eventually(() => sub.errors.length > 0 || sub.results.length > 0 || feed.size > before, { what: "the subscription to start or be refused" });
-    const refused = (sub.errors[0] as GqlError[] | undefined)?.[0] ?? (sub.results[0]?.errors?.[0] as GqlError | undefined);
+    await eventually(() => sub.errors.length > 0 || sub.results.length > 0 || feed.size > before, {
+      what: "the subscription to start or be refused",
+    });
+    const refused =
+      (sub.errors[0] as GqlError[] | undefined)?.[0] ?? (sub.results[0]?.errors?.[0] as GqlError | undefined);
     if (refused) return { result: "error", code: refused.extensions?.code };
     await trigger();
     await eventually(() => sub.results.length > 0, { what: "a pushed change" });
@@ -102,47 +131,92 @@ async function subscriptionOutcome<T, V>(who: Who, document: Parameters<typeof c
 }
 
 const RUN: Record<Operation, (who: Who) => Promise<Outcome>> = {
-  products: async (who) => outcomeOf(await clientOf(who).request(ProductsDocument, { first: 5 }), "products", (d) => expect(d.products.totalCount).toBeGreaterThan(0)),
-  product: async (who) => outcomeOf(await clientOf(who).request(ProductDocument, { id: productId }), "product", (d) => expect(d.product?.id).toBe(productId)),
-  order: async (who) => outcomeOf(await clientOf(who).request(OrderDocument, { id: ownersOrderId }), "order", (d) => expect(d.order?.id).toBe(ownersOrderId)),
+  products: async (who) =>
+    outcomeOf(await clientOf(who).request(ProductsDocument, { first: 5 }), "products", (d) =>
+      expect(d.products.totalCount).toBeGreaterThan(0),
+    ),
+  product: async (who) =>
+    outcomeOf(await clientOf(who).request(ProductDocument, { id: productId }), "product", (d) =>
+      expect(d.product?.id).toBe(productId),
+    ),
+  order: async (who) =>
+    outcomeOf(await clientOf(who).request(OrderDocument, { id: ownersOrderId }), "order", (d) =>
+      expect(d.order?.id).toBe(ownersOrderId),
+    ),
   myOrders: async (who) =>
     outcomeOf(await clientOf(who).request(MyOrdersDocument, { first: 100 }), "myOrders", (d) => {
       // Only the caller's own orders: the owner sees theirs, nobody sees someone else's.
       for (const edge of d.myOrders.edges) expect(edge.node.customerId).toBe(idOf(who));
       if (who === "customer") expect(d.myOrders.edges.map((e) => e.node.id)).toContain(ownersOrderId);
     }),
-  orders: async (who) => outcomeOf(await clientOf(who).request(OrdersDocument, { first: 100 }), "orders", (d) => expect(d.orders.edges.map((e) => e.node.id)).toContain(ownersOrderId)),
-  projections: async (who) => outcomeOf(await clientOf(who).request(ProjectionsDocument), "projections", (d) => expect(d.projections.map((p) => p.name)).toContain("catalog")),
+  orders: async (who) =>
+    outcomeOf(await clientOf(who).request(OrdersDocument, { first: 100 }), "orders", (d) =>
+      expect(d.orders.edges.map((e) => e.node.id)).toContain(ownersOrderId),
+    ),
+  projections: async (who) =>
+    outcomeOf(await clientOf(who).request(ProjectionsDocument), "projections", (d) =>
+      expect(d.projections.map((p) => p.name)).toContain("catalog"),
+    ),
   createProduct: async (who) => {
     const sku = `AUTHZ-NEW-${randomUUID().slice(0, 8)}`;
-    return outcomeOf(await clientOf(who).request(CreateProductDocument, { input: { sku, name: "New", priceCents: 1, initialStock: 1 } }), "createProduct", (d) => expect(d.createProduct.product?.sku).toBe(sku));
+    return outcomeOf(
+      await clientOf(who).request(CreateProductDocument, {
+        input: { sku, name: "New", priceCents: 1, initialStock: 1 },
+      }),
+      "createProduct",
+      (d) => expect(d.createProduct.product?.sku).toBe(sku),
+    );
   },
-  restockProduct: async (who) => outcomeOf(await clientOf(who).request(RestockProductDocument, { input: { productId, quantity: 1 } }), "restockProduct"),
+  restockProduct: async (who) =>
+    outcomeOf(
+      await clientOf(who).request(RestockProductDocument, { input: { productId, quantity: 1 } }),
+      "restockProduct",
+    ),
   placeOrder: async (who) =>
-    outcomeOf(await clientOf(who).request(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } }), "placeOrder", (d) =>
-      expect(d.placeOrder.order?.customerId).toBe(idOf(who)),
+    outcomeOf(
+      await clientOf(who).request(PlaceOrderDocument, {
+        input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] },
+      }),
+      "placeOrder",
+      (d) => expect(d.placeOrder.order?.customerId).toBe(idOf(who)),
     ),
   cancelOrder: async (who) => {
     const orderId = await placeOwnersOrder();
-    return outcomeOf(await clientOf(who).request(CancelOrderDocument, { input: { orderId } }), "cancelOrder", (d) => expect(d.cancelOrder.order?.status).toBe("CANCELLED"));
+    return outcomeOf(await clientOf(who).request(CancelOrderDocument, { input: { orderId } }), "cancelOrder", (d) =>
+      expect(d.cancelOrder.order?.status).toBe("CANCELLED"),
+    );
   },
   payOrder: async (who) => {
     const orderId = await placeOwnersOrder();
-    return outcomeOf(await clientOf(who).request(PayOrderDocument, { input: { orderId } }), "payOrder", (d) => expect(d.payOrder.order?.status).toBe("PAID"));
+    return outcomeOf(await clientOf(who).request(PayOrderDocument, { input: { orderId } }), "payOrder", (d) =>
+      expect(d.payOrder.order?.status).toBe("PAID"),
+    );
   },
   shipOrder: async (who) => {
     const orderId = await placeOwnersOrder("PAID");
-    return outcomeOf(await clientOf(who).request(ShipOrderDocument, { input: { orderId } }), "shipOrder", (d) => expect(d.shipOrder.order?.status).toBe("SHIPPED"));
+    return outcomeOf(await clientOf(who).request(ShipOrderDocument, { input: { orderId } }), "shipOrder", (d) =>
+      expect(d.shipOrder.order?.status).toBe("SHIPPED"),
+    );
   },
   inventoryChanged: (who) =>
-    subscriptionOutcome(who, InventoryChangedDocument, { productIds: [productId] }, "products",
+    subscriptionOutcome(
+      who,
+      InventoryChangedDocument,
+      { productIds: [productId] },
+      "products",
       () => t.admin.ok(RestockProductDocument, { input: { productId, quantity: 1 } }),
-      (d) => expect(d.inventoryChanged.id).toBe(productId)),
+      (d) => expect(d.inventoryChanged.id).toBe(productId),
+    ),
   orderUpdated: async (who) => {
     const orderId = await placeOwnersOrder();
-    return subscriptionOutcome(who, OrderUpdatedDocument, { orderId }, "orders",
+    return subscriptionOutcome(
+      who,
+      OrderUpdatedDocument,
+      { orderId },
+      "orders",
       () => t.admin.ok(PayOrderDocument, { input: { orderId } }),
-      (d) => expect(d.orderUpdated).toMatchObject({ id: orderId, status: "PAID" }));
+      (d) => expect(d.orderUpdated).toMatchObject({ id: orderId, status: "PAID" }),
+    );
   },
 };
 
@@ -155,7 +229,9 @@ describe("the authorization matrix", () => {
         const expected: Expected = MATRIX[operation][who];
         it(`${who === "customer" ? "the owning customer" : who === "other" ? "another customer" : who}: ${expected}`, async () => {
           const outcome = await RUN[operation](who);
-          expect(outcome).toEqual(expected === "allow" || expected === "null" ? { result: expected } : { result: "error", code: expected });
+          expect(outcome).toEqual(
+            expected === "allow" || expected === "null" ? { result: expected } : { result: "error", code: expected },
+          );
         });
       }
     });
@@ -165,8 +241,12 @@ describe("the authorization matrix", () => {
     const orderId = await placeOwnersOrder();
     const before = await writeCounts();
     const denied: Promise<GqlResponse<unknown>>[] = [
-      t.anonymous.request(CreateProductDocument, { input: { sku: `X-${randomUUID()}`, name: "x", priceCents: 1, initialStock: 1 } }),
-      t.customer(OWNER).request(CreateProductDocument, { input: { sku: `X-${randomUUID()}`, name: "x", priceCents: 1, initialStock: 1 } }),
+      t.anonymous.request(CreateProductDocument, {
+        input: { sku: `X-${randomUUID()}`, name: "x", priceCents: 1, initialStock: 1 },
+      }),
+      t.customer(OWNER).request(CreateProductDocument, {
+        input: { sku: `X-${randomUUID()}`, name: "x", priceCents: 1, initialStock: 1 },
+      }),
       t.customer(OWNER).request(RestockProductDocument, { input: { productId, quantity: 5 } }),
       t.anonymous.request(PlaceOrderDocument, { input: { idempotencyKey: "x", lines: [{ productId, quantity: 1 }] } }),
       t.admin.request(PlaceOrderDocument, { input: { idempotencyKey: "x", lines: [{ productId, quantity: 1 }] } }),
@@ -175,7 +255,8 @@ describe("the authorization matrix", () => {
       t.customer(OWNER).request(PayOrderDocument, { input: { orderId } }),
       t.customer(OWNER).request(ShipOrderDocument, { input: { orderId } }),
     ];
-    for (const res of await Promise.all(denied)) expect(res.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|FORBIDDEN|NOT_FOUND)$/);
+    for (const res of await Promise.all(denied))
+      expect(res.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|FORBIDDEN|NOT_FOUND)$/);
     expect(await writeCounts()).toEqual(before);
   });
 });

@@ -8,7 +8,13 @@ import { pino } from "pino";
 import { setupFile } from "../support/app";
 import { TEST_JWT_SECRET, token } from "../support/client";
 import {
-  CancelOrderDocument, CreateProductDocument, OrderDocument, PayOrderDocument, PlaceOrderDocument, RestockProductDocument, ShipOrderDocument,
+  CancelOrderDocument,
+  CreateProductDocument,
+  OrderDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
 } from "../generated/graphql";
 
 /*
@@ -37,19 +43,28 @@ const sent: Record<string, number> = {};
 
 beforeAll(async () => {
   t = await setupFile({ readYourWritesTimeoutMs: 10_000 }, { logger: pino({ level: "error" }, logSink) });
-  const created = await t.admin.ok(CreateProductDocument, { input: { sku: "FUZZ-1", name: "Fuzz kettle", priceCents: 1999, initialStock: 100 } });
+  const created = await t.admin.ok(CreateProductDocument, {
+    input: { sku: "FUZZ-1", name: "Fuzz kettle", priceCents: 1999, initialStock: 100 },
+  });
   productId = created.createProduct.product!.id;
-  const placed = await t.customer(VICTIM).ok(PlaceOrderDocument, { input: { idempotencyKey: "victim-1", lines: [{ productId, quantity: 1 }] } });
+  const placed = await t
+    .customer(VICTIM)
+    .ok(PlaceOrderDocument, { input: { idempotencyKey: "victim-1", lines: [{ productId, quantity: 1 }] } });
   victimOrderId = placed.placeOrder.order!.id;
 });
 afterAll(async () => {
-  console.log(`bad-input fuzz: ${Object.values(sent).reduce((a, b) => a + b, 0)} hostile requests (${Object.entries(sent).map(([k, v]) => `${k} ${v}`).join(", ")})`);
+  console.log(
+    `bad-input fuzz: ${Object.values(sent).reduce((a, b) => a + b, 0)} hostile requests (${Object.entries(sent)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")})`,
+  );
   await t?.teardown();
 });
 
 const WRITE_TABLES = ["products", "inventory", "orders", "order_lines", "command_keys", "events"];
 async function writeModel() {
-  const [counts] = await t.db.sql(`SELECT ${WRITE_TABLES.map((w) => `(SELECT count(*) FROM "write"."${w}") AS "${w}"`).join(", ")},
+  const [counts] = await t.db
+    .sql(`SELECT ${WRITE_TABLES.map((w) => `(SELECT count(*) FROM "write"."${w}") AS "${w}"`).join(", ")},
     (SELECT sum(on_hand)::int FROM "write".inventory) AS on_hand, (SELECT sum(reserved)::int FROM "write".inventory) AS reserved,
     (SELECT string_agg(status, ',' ORDER BY id) FROM "write".orders) AS statuses`);
   return counts;
@@ -71,7 +86,8 @@ interface Hostile {
 const bearer = (value: string) => ({ authorization: `Bearer ${value}` });
 const asCustomer = (sub = "fuzz-customer") => bearer(token("customer", sub));
 const asAdmin = () => bearer(token("admin", "fuzz-admin"));
-const gql = (document: DocumentNode | string, variables: unknown) => JSON.stringify({ query: typeof document === "string" ? document : print(document), variables });
+const gql = (document: DocumentNode | string, variables: unknown) =>
+  JSON.stringify({ query: typeof document === "string" ? document : print(document), variables });
 
 /** Sends it and returns what is wrong with the answer (undefined when it is a clear refusal). */
 async function judge(h: Hostile): Promise<string | undefined> {
@@ -154,7 +170,9 @@ const OPERATIONS: Operation[] = [
     name: "createProduct",
     document: CreateProductDocument,
     headers: asAdmin,
-    variables: () => ({ input: { sku: `FUZZ-${randomUUID()}`, name: "Fuzzed", description: "d", priceCents: 100, initialStock: 5 } }),
+    variables: () => ({
+      input: { sku: `FUZZ-${randomUUID()}`, name: "Fuzzed", description: "d", priceCents: 100, initialStock: 5 },
+    }),
     fields: [
       { path: ["input"], type: "object" },
       { path: ["input", "sku"], type: "String", min: 1, max: 64 },
@@ -183,7 +201,10 @@ const OPERATIONS: Operation[] = [
     ...o,
     // payOrder/shipOrder/cancelOrder of the victim's order would be valid: only a broken orderId is sent.
     variables: () => ({ input: { orderId: victimOrderId } }),
-    fields: [{ path: ["input"], type: "object" as const }, { path: ["input", "orderId"], type: "ID" as const }],
+    fields: [
+      { path: ["input"], type: "object" as const },
+      { path: ["input", "orderId"], type: "ID" as const },
+    ],
   })),
 ];
 
@@ -197,10 +218,15 @@ function setAt(target: Record<string, unknown>, path: (string | number)[], value
 
 const anyJson = fc.jsonValue({ maxDepth: 3 });
 const nonIntegerNumber = fc.double({ noNaN: true, noDefaultInfinity: true }).filter((x) => !Number.isInteger(x));
-const outsideInt32 = fc.oneof(fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }), fc.integer({ min: Number.MIN_SAFE_INTEGER, max: -(2 ** 31) - 1 }));
+const outsideInt32 = fc.oneof(
+  fc.integer({ min: 2 ** 31, max: Number.MAX_SAFE_INTEGER }),
+  fc.integer({ min: Number.MIN_SAFE_INTEGER, max: -(2 ** 31) - 1 }),
+);
 /** Postgres cannot store NUL in text: it must come back as bad input, not as a database failure. */
 const withNul = fc.tuple(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 })).map(([a, b]) => `${a}\u0000${b}`);
-const notAUuid = fc.string({ maxLength: 60 }).filter((s) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s));
+const notAUuid = fc
+  .string({ maxLength: 60 })
+  .filter((s) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(s));
 
 /** A value the field's type (or the server's range for it) does not accept. */
 function wrongValue(field: Field): fc.Arbitrary<unknown> {
@@ -208,17 +234,46 @@ function wrongValue(field: Field): fc.Arbitrary<unknown> {
     case "Int": {
       const outOfRange = [
         ...(field.min !== undefined ? [fc.integer({ min: -(2 ** 31), max: field.min - 1 })] : []),
-        ...(field.max !== undefined && field.max < 2 ** 31 - 1 ? [fc.integer({ min: field.max + 1, max: 2 ** 31 - 1 })] : []),
+        ...(field.max !== undefined && field.max < 2 ** 31 - 1
+          ? [fc.integer({ min: field.max + 1, max: 2 ** 31 - 1 })]
+          : []),
       ];
-      return fc.oneof(fc.string(), fc.boolean(), nonIntegerNumber, outsideInt32, fc.array(fc.integer(), { minLength: 1 }), fc.object(), ...outOfRange);
+      return fc.oneof(
+        fc.string(),
+        fc.boolean(),
+        nonIntegerNumber,
+        outsideInt32,
+        fc.array(fc.integer(), { minLength: 1 }),
+        fc.object(),
+        ...outOfRange,
+      );
     }
     case "String": {
-      const tooLong = field.max !== undefined ? [fc.integer({ min: field.max + 1, max: field.max + 2000 }).map((n) => "x".repeat(n))] : [];
+      const tooLong =
+        field.max !== undefined
+          ? [fc.integer({ min: field.max + 1, max: field.max + 2000 }).map((n) => "x".repeat(n))]
+          : [];
       const tooShort = field.min ? [fc.constantFrom("")] : [];
-      return fc.oneof(fc.integer(), nonIntegerNumber, fc.boolean(), fc.array(fc.string(), { minLength: 1 }), fc.object(), withNul, ...tooLong, ...tooShort);
+      return fc.oneof(
+        fc.integer(),
+        nonIntegerNumber,
+        fc.boolean(),
+        fc.array(fc.string(), { minLength: 1 }),
+        fc.object(),
+        withNul,
+        ...tooLong,
+        ...tooShort,
+      );
     }
     case "ID":
-      return fc.oneof(fc.boolean(), nonIntegerNumber, fc.integer(), notAUuid, fc.array(fc.uuid(), { minLength: 2 }), fc.object());
+      return fc.oneof(
+        fc.boolean(),
+        nonIntegerNumber,
+        fc.integer(),
+        notAUuid,
+        fc.array(fc.uuid(), { minLength: 2 }),
+        fc.object(),
+      );
     case "list":
       // Not an object: GraphQL would coerce a single object into a list of one (a valid order).
       return fc.oneof(fc.string(), fc.integer(), fc.boolean(), fc.constant([]));
@@ -228,7 +283,24 @@ function wrongValue(field: Field): fc.Arbitrary<unknown> {
 }
 
 const operation = fc.constantFrom(...OPERATIONS);
-const unknownName = fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,15}$/).filter((n) => !["input", "idempotencyKey", "lines", "productId", "quantity", "sku", "name", "description", "priceCents", "initialStock", "orderId"].includes(n));
+const unknownName = fc
+  .stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,15}$/)
+  .filter(
+    (n) =>
+      ![
+        "input",
+        "idempotencyKey",
+        "lines",
+        "productId",
+        "quantity",
+        "sku",
+        "name",
+        "description",
+        "priceCents",
+        "initialStock",
+        "orderId",
+      ].includes(n),
+  );
 
 const wrongTypes: fc.Arbitrary<Hostile> = operation.chain((op) =>
   fc.constantFrom(...op.fields).chain((field) =>
@@ -243,7 +315,9 @@ const wrongTypes: fc.Arbitrary<Hostile> = operation.chain((op) =>
 // Text arguments of queries, with a NUL in them.
 const nulInQueries: fc.Arbitrary<Hostile> = fc.tuple(withNul, fc.boolean()).map(([text, search]) => ({
   label: "wrong types",
-  body: search ? gql("query ($s: String) { products(filter: { search: $s }) { totalCount } }", { s: text }) : gql("query ($s: String) { product(sku: $s) { id } }", { s: text }),
+  body: search
+    ? gql("query ($s: String) { products(filter: { search: $s }) { totalCount } }", { s: text })
+    : gql("query ($s: String) { product(sku: $s) { id } }", { s: text }),
   code: "BAD_USER_INPUT",
 }));
 
@@ -266,8 +340,14 @@ const unknownFields: fc.Arbitrary<Hostile> = fc.oneof(
   fc.tuple(unknownName, fc.boolean()).map(([name, asArgument]) => ({
     label: "unknown fields",
     body: asArgument
-      ? gql(`mutation ($input: PlaceOrderInput!) { placeOrder(input: $input, ${name}: 1) { position } }`, OPERATIONS[0]!.variables())
-      : gql(`mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { position order { id ${name} } } }`, OPERATIONS[0]!.variables()),
+      ? gql(
+          `mutation ($input: PlaceOrderInput!) { placeOrder(input: $input, ${name}: 1) { position } }`,
+          OPERATIONS[0]!.variables(),
+        )
+      : gql(
+          `mutation ($input: PlaceOrderInput!) { placeOrder(input: $input) { position order { id ${name} } } }`,
+          OPERATIONS[0]!.variables(),
+        ),
     headers: asCustomer(),
   })),
 );
@@ -275,16 +355,24 @@ const unknownFields: fc.Arbitrary<Hostile> = fc.oneof(
 const hugeLists: fc.Arbitrary<Hostile> = fc.oneof(
   fc.oneof(fc.integer({ min: 101, max: 10_000 }), fc.constant(10_000)).map((n) => ({
     label: "huge lists",
-    body: gql(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: Array.from({ length: n }, () => ({ productId, quantity: 1 })) } }),
+    body: gql(PlaceOrderDocument, {
+      input: { idempotencyKey: randomUUID(), lines: Array.from({ length: n }, () => ({ productId, quantity: 1 })) },
+    }),
     headers: asCustomer(),
     code: "BAD_USER_INPUT",
   })),
   // Aliases that multiply the cost of a page past the complexity limit.
   fc.integer({ min: 5, max: 300 }).map((n) => ({
     label: "huge lists",
-    body: gql(`{ ${Array.from({ length: n }, (_, i) => `a${i}: products(first: 100) { edges { node { id sku name description } } }`).join(" ")} }`, {}),
+    body: gql(
+      `{ ${Array.from({ length: n }, (_, i) => `a${i}: products(first: 100) { edges { node { id sku name description } } }`).join(" ")} }`,
+      {},
+    ),
   })),
-  fc.integer({ min: 2_001, max: 20_000 }).map((n) => ({ label: "huge lists", body: gql(`{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(" ")} }`, {}) })),
+  fc.integer({ min: 2_001, max: 20_000 }).map((n) => ({
+    label: "huge lists",
+    body: gql(`{ ${Array.from({ length: n }, (_, i) => `a${i}: __typename`).join(" ")} }`, {}),
+  })),
 );
 
 const deepQueries: fc.Arbitrary<Hostile> = fc.oneof(
@@ -292,38 +380,70 @@ const deepQueries: fc.Arbitrary<Hostile> = fc.oneof(
     label: "deep queries",
     body: gql(`{ products { edges { node { ${"deeper { ".repeat(d)} id ${"} ".repeat(d)} } } } }`, {}),
   })),
-  fc.integer({ min: 1, max: 20_000 }).map((d) => ({ label: "deep queries", body: gql(`{ ${"... on Query { ".repeat(d)} nope ${"} ".repeat(d)} }`, {}) })),
-  fc.integer({ min: 100, max: 50_000 }).map((d) => ({ label: "deep queries", body: gql("{".repeat(d) + "}".repeat(d), {}) })),
+  fc.integer({ min: 1, max: 20_000 }).map((d) => ({
+    label: "deep queries",
+    body: gql(`{ ${"... on Query { ".repeat(d)} nope ${"} ".repeat(d)} }`, {}),
+  })),
+  fc
+    .integer({ min: 100, max: 50_000 })
+    .map((d) => ({ label: "deep queries", body: gql("{".repeat(d) + "}".repeat(d), {}) })),
   fc.integer({ min: 2, max: 20_000 }).map((d) => ({
     label: "deep queries",
     body: `{"query":${JSON.stringify(print(PlaceOrderDocument))},"variables":{"input":{"idempotencyKey":"deep","lines":${"[".repeat(d)}${"]".repeat(d)}}}}`,
     headers: asCustomer(),
   })),
-  fc.constant(null).map(() => ({ label: "deep queries", body: gql("query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }", {}) })),
+  fc.constant(null).map(() => ({
+    label: "deep queries",
+    body: gql("query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }", {}),
+  })),
 );
 
-const oversizedBodies: fc.Arbitrary<Hostile> = fc.tuple(fc.integer({ min: 1_000_001, max: 4_000_000 }), fc.boolean()).map(([size, inQuery]) => {
-  const padding = " ".repeat(size);
+const oversizedBodies: fc.Arbitrary<Hostile> = fc
+  .tuple(fc.integer({ min: 1_000_001, max: 4_000_000 }), fc.boolean())
+  .map(([size, inQuery]) => {
+    const padding = " ".repeat(size);
+    return {
+      label: "oversized bodies",
+      body: inQuery
+        ? gql(print(PlaceOrderDocument) + padding, OPERATIONS[0]!.variables())
+        : gql(PlaceOrderDocument, { ...OPERATIONS[0]!.variables(), padding }),
+      headers: asCustomer(),
+      code: "BAD_REQUEST",
+    };
+  });
+
+const INVALID_UTF8 = [
+  [0xff],
+  [0xc3, 0x28],
+  [0xe2, 0x82],
+  [0xf0, 0x28, 0x8c, 0xbc],
+  [0xed, 0xa0, 0x80],
+  [0xc0, 0xaf],
+  [0x80],
+  [0xe9],
+];
+const invalidUtf8: fc.Arbitrary<Hostile> = fc.tuple(fc.constantFrom(...INVALID_UTF8), fc.nat()).map(([bytes, at]) => {
+  const valid = Buffer.from(gql(PlaceOrderDocument, OPERATIONS[0]!.variables()));
+  const cut = at % (valid.length + 1);
   return {
-    label: "oversized bodies",
-    body: inQuery ? gql(print(PlaceOrderDocument) + padding, OPERATIONS[0]!.variables()) : gql(PlaceOrderDocument, { ...OPERATIONS[0]!.variables(), padding }),
+    label: "invalid UTF-8",
+    body: Buffer.concat([valid.subarray(0, cut), Buffer.from(bytes), valid.subarray(cut)]),
     headers: asCustomer(),
     code: "BAD_REQUEST",
   };
 });
 
-const INVALID_UTF8 = [[0xff], [0xc3, 0x28], [0xe2, 0x82], [0xf0, 0x28, 0x8c, 0xbc], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0x80], [0xe9]];
-const invalidUtf8: fc.Arbitrary<Hostile> = fc.tuple(fc.constantFrom(...INVALID_UTF8), fc.nat()).map(([bytes, at]) => {
-  const valid = Buffer.from(gql(PlaceOrderDocument, OPERATIONS[0]!.variables()));
-  const cut = at % (valid.length + 1);
-  return { label: "invalid UTF-8", body: Buffer.concat([valid.subarray(0, cut), Buffer.from(bytes), valid.subarray(cut)]), headers: asCustomer(), code: "BAD_REQUEST" };
-});
-
 const randomBodies: fc.Arbitrary<Hostile> = fc.oneof(
-  fc.uint8Array({ maxLength: 4096 }).map((bytes) => ({ label: "random bytes", body: Buffer.from(bytes), headers: asCustomer() })),
-  fc.string({ unit: "binary", maxLength: 500 }).map((text) => ({ label: "random bytes", body: text, headers: asAdmin() })),
+  fc
+    .uint8Array({ maxLength: 4096 })
+    .map((bytes) => ({ label: "random bytes", body: Buffer.from(bytes), headers: asCustomer() })),
+  fc
+    .string({ unit: "binary", maxLength: 500 })
+    .map((text) => ({ label: "random bytes", body: text, headers: asAdmin() })),
   anyJson.map((value) => ({ label: "random bytes", body: JSON.stringify(value), headers: asCustomer() })),
-  fc.string({ maxLength: 200 }).map((query) => ({ label: "random bytes", body: JSON.stringify({ query }), headers: asAdmin() })),
+  fc
+    .string({ maxLength: 200 })
+    .map((query) => ({ label: "random bytes", body: JSON.stringify({ query }), headers: asAdmin() })),
 );
 
 // A valid order body: only the forged credentials stand between it and a written order.
@@ -333,22 +453,61 @@ const printable = fc.stringMatching(/^[\x21-\x7e]{1,300}$/);
 const forgedJwts: fc.Arbitrary<Hostile> = fc
   .oneof(
     printable.map((s) => `Bearer ${s}`),
-    fc.constantFrom("customer", "admin").map((role) => `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "fuzz-customer", role, exp: now() + 3600 })}.`),
-    fc.tuple(fc.string({ minLength: 1, maxLength: 64 }).filter((s) => s !== TEST_JWT_SECRET), fc.constantFrom("customer", "admin")).map(
-      ([secret, role]) => `Bearer ${jwt.sign({ sub: "fuzz-customer", role }, secret, { algorithm: "HS256", expiresIn: 3600 })}`,
-    ),
-    fc.integer({ min: 1, max: 10_000_000 }).map((ago) => `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer", exp: now() - ago }, TEST_JWT_SECRET, { algorithm: "HS256" })}`),
-    fc.integer({ min: 60, max: 10_000_000 }).map((later) => `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer", nbf: now() + later }, TEST_JWT_SECRET, { algorithm: "HS256", expiresIn: 3600 * 24 * 365 })}`),
-    fc.constantFrom("HS384", "HS512").map((algorithm) => `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer" }, TEST_JWT_SECRET, { algorithm: algorithm as jwt.Algorithm, expiresIn: 3600 })}`),
-    fc.tuple(fc.constantFrom<unknown>("superuser", "", "Customer", 1, null, ["customer"]), fc.constantFrom<unknown>("fuzz-customer", "", 42, null, "x".repeat(201))).filter(
-      ([role, sub]) => !(role === "customer" && sub === "fuzz-customer"),
-    ).map(([role, sub]) => `Bearer ${jwt.sign({ sub, role }, TEST_JWT_SECRET, { algorithm: "HS256", expiresIn: 3600 })}`),
+    fc
+      .constantFrom("customer", "admin")
+      .map(
+        (role) =>
+          `Bearer ${b64({ alg: "none", typ: "JWT" })}.${b64({ sub: "fuzz-customer", role, exp: now() + 3600 })}.`,
+      ),
+    fc
+      .tuple(
+        fc.string({ minLength: 1, maxLength: 64 }).filter((s) => s !== TEST_JWT_SECRET),
+        fc.constantFrom("customer", "admin"),
+      )
+      .map(
+        ([secret, role]) =>
+          `Bearer ${jwt.sign({ sub: "fuzz-customer", role }, secret, { algorithm: "HS256", expiresIn: 3600 })}`,
+      ),
+    fc
+      .integer({ min: 1, max: 10_000_000 })
+      .map(
+        (ago) =>
+          `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer", exp: now() - ago }, TEST_JWT_SECRET, { algorithm: "HS256" })}`,
+      ),
+    fc
+      .integer({ min: 60, max: 10_000_000 })
+      .map(
+        (later) =>
+          `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer", nbf: now() + later }, TEST_JWT_SECRET, { algorithm: "HS256", expiresIn: 3600 * 24 * 365 })}`,
+      ),
+    fc
+      .constantFrom("HS384", "HS512")
+      .map(
+        (algorithm) =>
+          `Bearer ${jwt.sign({ sub: "fuzz-customer", role: "customer" }, TEST_JWT_SECRET, { algorithm: algorithm as jwt.Algorithm, expiresIn: 3600 })}`,
+      ),
+    fc
+      .tuple(
+        fc.constantFrom<unknown>("superuser", "", "Customer", 1, null, ["customer"]),
+        fc.constantFrom<unknown>("fuzz-customer", "", 42, null, "x".repeat(201)),
+      )
+      .filter(([role, sub]) => !(role === "customer" && sub === "fuzz-customer"))
+      .map(
+        ([role, sub]) => `Bearer ${jwt.sign({ sub, role }, TEST_JWT_SECRET, { algorithm: "HS256", expiresIn: 3600 })}`,
+      ),
     // A customer's real token with the payload rewritten to admin: the signature no longer matches.
     fc.constant(null).map(() => {
       const [header, , signature] = token("customer", "fuzz-customer").split(".");
       return `Bearer ${header}.${b64({ sub: "fuzz-customer", role: "admin", exp: now() + 3600 })}.${signature}`;
     }),
-    fc.constantFrom("Bearer", "Bearer ", "Basic Zm9vOmJhcg==", "Token abc", "bearer", `Bearer ${token("customer", "fuzz-customer")} extra`),
+    fc.constantFrom(
+      "Bearer",
+      "Bearer ",
+      "Basic Zm9vOmJhcg==",
+      "Token abc",
+      "bearer",
+      `Bearer ${token("customer", "fuzz-customer")} extra`,
+    ),
   )
   .map((authorization) => ({
     label: "forged or expired JWTs",
@@ -357,20 +516,59 @@ const forgedJwts: fc.Arbitrary<Hostile> = fc
     code: "UNAUTHENTICATED",
   }));
 
-const otherCustomersIds: fc.Arbitrary<Hostile> = fc.tuple(fc.stringMatching(/^[a-z0-9-]{1,40}$/).filter((s) => s !== VICTIM), fc.boolean()).chain(([mallory, upper]) => {
-  const orderId = upper ? victimOrderId.toUpperCase() : victimOrderId;
-  return fc.constantFrom<Hostile>(
-    { label: "other customers' ids", body: gql(CancelOrderDocument, { input: { orderId } }), headers: asCustomer(mallory), code: "NOT_FOUND" },
-    { label: "other customers' ids", body: gql(PayOrderDocument, { input: { orderId } }), headers: asCustomer(mallory), code: "FORBIDDEN" },
-    { label: "other customers' ids", body: gql(ShipOrderDocument, { input: { orderId } }), headers: asCustomer(mallory), code: "FORBIDDEN" },
-    { label: "other customers' ids", body: gql(OrderDocument, { id: orderId }), headers: asCustomer(mallory), nullOk: "order" },
-    { label: "other customers' ids", body: gql("{ orders { totalCount } }", {}), headers: asCustomer(mallory), code: "FORBIDDEN" },
-    { label: "other customers' ids", body: gql(`subscription { orderUpdated(orderId: "${orderId}") { id } }`, {}), headers: asCustomer(mallory) },
-  );
-});
+const otherCustomersIds: fc.Arbitrary<Hostile> = fc
+  .tuple(
+    fc.stringMatching(/^[a-z0-9-]{1,40}$/).filter((s) => s !== VICTIM),
+    fc.boolean(),
+  )
+  .chain(([mallory, upper]) => {
+    const orderId = upper ? victimOrderId.toUpperCase() : victimOrderId;
+    return fc.constantFrom<Hostile>(
+      {
+        label: "other customers' ids",
+        body: gql(CancelOrderDocument, { input: { orderId } }),
+        headers: asCustomer(mallory),
+        code: "NOT_FOUND",
+      },
+      {
+        label: "other customers' ids",
+        body: gql(PayOrderDocument, { input: { orderId } }),
+        headers: asCustomer(mallory),
+        code: "FORBIDDEN",
+      },
+      {
+        label: "other customers' ids",
+        body: gql(ShipOrderDocument, { input: { orderId } }),
+        headers: asCustomer(mallory),
+        code: "FORBIDDEN",
+      },
+      {
+        label: "other customers' ids",
+        body: gql(OrderDocument, { id: orderId }),
+        headers: asCustomer(mallory),
+        nullOk: "order",
+      },
+      {
+        label: "other customers' ids",
+        body: gql("{ orders { totalCount } }", {}),
+        headers: asCustomer(mallory),
+        code: "FORBIDDEN",
+      },
+      {
+        label: "other customers' ids",
+        body: gql(`subscription { orderUpdated(orderId: "${orderId}") { id } }`, {}),
+        headers: asCustomer(mallory),
+      },
+    );
+  });
 
 const wrongHttp: fc.Arbitrary<Hostile> = fc.oneof(
-  fc.constantFrom("PUT", "DELETE", "PATCH").map((method) => ({ label: "wrong HTTP usage", method, body: gql(PlaceOrderDocument, OPERATIONS[0]!.variables()), headers: asCustomer() })),
+  fc.constantFrom("PUT", "DELETE", "PATCH").map((method) => ({
+    label: "wrong HTTP usage",
+    method,
+    body: gql(PlaceOrderDocument, OPERATIONS[0]!.variables()),
+    headers: asCustomer(),
+  })),
   fc.constantFrom("text/plain", "application/x-www-form-urlencoded", "multipart/form-data").map((type) => ({
     label: "wrong HTTP usage",
     body: gql(PlaceOrderDocument, OPERATIONS[0]!.variables()),
@@ -378,7 +576,9 @@ const wrongHttp: fc.Arbitrary<Hostile> = fc.oneof(
   })),
   fc.integer({ min: 1, max: 20 }).map((n) => ({
     label: "wrong HTTP usage",
-    body: JSON.stringify(Array.from({ length: n }, () => JSON.parse(gql(PlaceOrderDocument, OPERATIONS[0]!.variables())) as unknown)),
+    body: JSON.stringify(
+      Array.from({ length: n }, () => JSON.parse(gql(PlaceOrderDocument, OPERATIONS[0]!.variables())) as unknown),
+    ),
     headers: asCustomer(),
   })),
   fc.constant(null).map(() => ({
@@ -414,7 +614,9 @@ describe("hostile and malformed requests", () => {
     expect(health.status).toBe(200);
     expect(await health.json()).toEqual({ status: "ok" });
     // And it still serves a good request.
-    const ok = await t.customer("fuzz-after").request(PlaceOrderDocument, { input: { idempotencyKey: "after", lines: [{ productId, quantity: 1 }] } });
+    const ok = await t
+      .customer("fuzz-after")
+      .request(PlaceOrderDocument, { input: { idempotencyKey: "after", lines: [{ productId, quantity: 1 }] } });
     expect(ok.errors).toBeUndefined();
   });
 });

@@ -44,113 +44,143 @@ async function terminateAll(): Promise<number> {
 }
 
 /** A request that died with the database connection: its outcome is unknown, send it again. */
-const lostToTheDatabase = (res: GqlResponse<unknown>) => res.status >= 500 || res.errors?.some((e) => e.extensions?.code === "INTERNAL_SERVER_ERROR") === true;
+const lostToTheDatabase = (res: GqlResponse<unknown>) =>
+  res.status >= 500 || res.errors?.some((e) => e.extensions?.code === "INTERNAL_SERVER_ERROR") === true;
 
 describe("the API's database connections terminated under load", () => {
-  it(`reports it, recovers by itself and loses nothing, ${ROUNDS} times over`, { timeout: 60_000 + ROUNDS * 15_000 }, async () => {
-    const api = new GraphQLClient(server.url);
-    const created = await api.as(token("admin", "ops")).ok(CreateProductDocument, {
-      input: { sku: `PGT-${randomUUID().slice(0, 8)}`, name: "Connection test", priceCents: 300, initialStock: 100_000 },
-    });
-    const productId = created.createProduct.product!.id;
+  it(
+    `reports it, recovers by itself and loses nothing, ${ROUNDS} times over`,
+    { timeout: 60_000 + ROUNDS * 15_000 },
+    async () => {
+      const api = new GraphQLClient(server.url);
+      const created = await api.as(token("admin", "ops")).ok(CreateProductDocument, {
+        input: {
+          sku: `PGT-${randomUUID().slice(0, 8)}`,
+          name: "Connection test",
+          priceCents: 300,
+          initialStock: 100_000,
+        },
+      });
+      const productId = created.createProduct.product!.id;
 
-    // A live subscriber: it must be served again once the API has reconnected.
-    const ws = api.ws();
-    const inventory = collect(ws, InventoryChangedDocument, { productIds: [productId] });
+      // A live subscriber: it must be served again once the API has reconnected.
+      const ws = api.ws();
+      const inventory = collect(ws, InventoryChangedDocument, { productIds: [productId] });
 
-    // What the service says about itself, all along.
-    const readiness = { ready: 0, notReady: 0, unreachable: 0 };
-    let watching = true;
-    const watcher = (async () => {
-      while (watching) {
-        const status = await fetch(`${server.url}/readyz`).then(async (r) => (await r.arrayBuffer(), r.status), () => 0);
-        if (status === 200) readiness.ready += 1;
-        else if (status === 503) readiness.notReady += 1;
-        else readiness.unreachable += 1;
-        await new Promise((r) => setTimeout(r, 20)); // polling interval of the observer
+      // What the service says about itself, all along.
+      const readiness = { ready: 0, notReady: 0, unreachable: 0 };
+      let watching = true;
+      const watcher = (async () => {
+        while (watching) {
+          const status = await fetch(`${server.url}/readyz`).then(
+            async (r) => (await r.arrayBuffer(), r.status),
+            () => 0,
+          );
+          if (status === 200) readiness.ready += 1;
+          else if (status === 503) readiness.notReady += 1;
+          else readiness.unreachable += 1;
+          await new Promise((r) => setTimeout(r, 20)); // polling interval of the observer
+        }
+      })();
+
+      const keys: { customer: string; key: string; quantity: number; accepted?: boolean }[] = [];
+      const unexpected: string[] = [];
+      const stats = { retries: 0 };
+      let answered = 0;
+      let errorsSeen = 0;
+      let loadDone = false;
+      const client = async (i: number) => {
+        const customer = `pgt-customer-${i}`;
+        const me = api.as(token("customer", customer));
+        for (let n = 0; !loadDone && n < 5000; n++) {
+          const entry: (typeof keys)[number] = { customer, key: `pgt-${i}-${n}`, quantity: 1 + (n % 3) };
+          keys.push(entry);
+          const res = await untilAnswered(
+            () =>
+              me.request(PlaceOrderDocument, {
+                input: { idempotencyKey: entry.key, lines: [{ productId, quantity: entry.quantity }] },
+              }),
+            stats,
+            {
+              unknown: lostToTheDatabase,
+              onUnknown: () => (errorsSeen += 1),
+            },
+          );
+          answered += 1;
+          if (res.data?.placeOrder && !res.errors) entry.accepted = true;
+          else unexpected.push(`${entry.key}: ${JSON.stringify(res.errors)}`);
+        }
+      };
+      const load = Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
+
+      const terminated: number[] = [];
+      try {
+        for (let round = 0; round < ROUNDS; round++) {
+          const target = answered + 10 + Math.floor(Math.random() * 30);
+          await eventually(() => answered >= target, { timeoutMs: 30_000, what: `${target} answered orders` });
+          terminated.push(await terminateAll());
+          // Recovered by itself: ready again, and orders are answered again.
+          const after = answered;
+          await eventually(
+            async () => answered > after + CLIENTS && (await fetch(`${server.url}/readyz`)).status === 200,
+            { timeoutMs: 30_000, what: "recovery" },
+          );
+        }
+      } finally {
+        loadDone = true;
+        await load;
+        watching = false;
+        await watcher;
       }
-    })();
 
-    const keys: { customer: string; key: string; quantity: number; accepted?: boolean }[] = [];
-    const unexpected: string[] = [];
-    const stats = { retries: 0 };
-    let answered = 0;
-    let errorsSeen = 0;
-    let loadDone = false;
-    const client = async (i: number) => {
-      const customer = `pgt-customer-${i}`;
-      const me = api.as(token("customer", customer));
-      for (let n = 0; !loadDone && n < 5000; n++) {
-        const entry: (typeof keys)[number] = { customer, key: `pgt-${i}-${n}`, quantity: 1 + (n % 3) };
-        keys.push(entry);
-        const res = await untilAnswered(() => me.request(PlaceOrderDocument, { input: { idempotencyKey: entry.key, lines: [{ productId, quantity: entry.quantity }] } }), stats, {
-          unknown: lostToTheDatabase,
-          onUnknown: () => (errorsSeen += 1),
-        });
-        answered += 1;
-        if (res.data?.placeOrder && !res.errors) entry.accepted = true;
-        else unexpected.push(`${entry.key}: ${JSON.stringify(res.errors)}`);
-      }
-    };
-    const load = Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
+      expect(unexpected).toEqual([]);
+      expect(terminated.every((n) => n > 0)).toBe(true);
+      // It noticed: /readyz said not ready, or requests failed while the connections were gone.
+      expect(readiness.notReady + errorsSeen).toBeGreaterThan(0);
 
-    const terminated: number[] = [];
-    try {
-      for (let round = 0; round < ROUNDS; round++) {
-        const target = answered + 10 + Math.floor(Math.random() * 30);
-        await eventually(() => answered >= target, { timeoutMs: 30_000, what: `${target} answered orders` });
-        terminated.push(await terminateAll());
-        // Recovered by itself: ready again, and orders are answered again.
-        const after = answered;
-        await eventually(async () => answered > after + CLIENTS && (await fetch(`${server.url}/readyz`)).status === 200, { timeoutMs: 30_000, what: "recovery" });
-      }
-    } finally {
-      loadDone = true;
-      await load;
-      watching = false;
-      await watcher;
-    }
+      // A new order succeeds, read side included, and the subscriber is served again.
+      const seen = inventory.results.length;
+      let ordersAfter = 0;
+      await eventually(
+        async () => {
+          const res = await api.as(token("customer", "pgt-after")).request(PlaceOrderDocument, {
+            input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] },
+          });
+          if (res.data?.placeOrder.order?.status !== "PLACED")
+            throw new Error(`order after recovery: ${JSON.stringify(res.errors ?? res.data)}`);
+          ordersAfter += 1;
+          return inventory.results.length > seen;
+        },
+        { timeoutMs: 15_000, intervalMs: 200, what: "a pushed inventory change after the reconnect" },
+      );
+      inventory.unsubscribe();
+      await ws.dispose();
 
-    expect(unexpected).toEqual([]);
-    expect(terminated.every((n) => n > 0)).toBe(true);
-    // It noticed: /readyz said not ready, or requests failed while the connections were gone.
-    expect(readiness.notReady + errorsSeen).toBeGreaterThan(0);
-
-    // A new order succeeds, read side included, and the subscriber is served again.
-    const seen = inventory.results.length;
-    let ordersAfter = 0;
-    await eventually(
-      async () => {
-        const res = await api.as(token("customer", "pgt-after")).request(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } });
-        if (res.data?.placeOrder.order?.status !== "PLACED") throw new Error(`order after recovery: ${JSON.stringify(res.errors ?? res.data)}`);
-        ordersAfter += 1;
-        return inventory.results.length > seen;
-      },
-      { timeoutMs: 15_000, intervalMs: 200, what: "a pushed inventory change after the reconnect" },
-    );
-    inventory.unsubscribe();
-    await ws.dispose();
-
-    // Nothing lost or doubled: one order per accepted key, reserved = what was accepted.
-    const accepted = keys.filter((k) => k.accepted);
-    const [row] = await db.sql<{ orders: number; keys: number; reserved: number }>(
-      `SELECT (SELECT count(*)::int FROM "write".orders) AS orders, (SELECT count(*)::int FROM "write".command_keys WHERE command = 'placeOrder') AS keys,
+      // Nothing lost or doubled: one order per accepted key, reserved = what was accepted.
+      const accepted = keys.filter((k) => k.accepted);
+      const [row] = await db.sql<{ orders: number; keys: number; reserved: number }>(
+        `SELECT (SELECT count(*)::int FROM "write".orders) AS orders, (SELECT count(*)::int FROM "write".command_keys WHERE command = 'placeOrder') AS keys,
               (SELECT reserved FROM "write".inventory WHERE product_id = $1) AS reserved`,
-      [productId],
-    );
-    expect(row!.orders).toBe(accepted.length + ordersAfter);
-    expect(row!.keys).toBe(accepted.length + ordersAfter);
-    expect(row!.reserved).toBe(accepted.reduce((sum, k) => sum + k.quantity, 0) + ordersAfter);
-    const orderKeys = await db.sql<{ customer_id: string; key: string }>(`SELECT actor_id AS customer_id, key FROM "write".command_keys WHERE command = 'placeOrder' AND actor_id LIKE 'pgt-customer-%'`);
-    expect(orderKeys.map((k) => `${k.customer_id}/${k.key}`).sort()).toEqual(accepted.map((k) => `${k.customer}/${k.key}`).sort());
+        [productId],
+      );
+      expect(row!.orders).toBe(accepted.length + ordersAfter);
+      expect(row!.keys).toBe(accepted.length + ordersAfter);
+      expect(row!.reserved).toBe(accepted.reduce((sum, k) => sum + k.quantity, 0) + ordersAfter);
+      const orderKeys = await db.sql<{ customer_id: string; key: string }>(
+        `SELECT actor_id AS customer_id, key FROM "write".command_keys WHERE command = 'placeOrder' AND actor_id LIKE 'pgt-customer-%'`,
+      );
+      expect(orderKeys.map((k) => `${k.customer_id}/${k.key}`).sort()).toEqual(
+        accepted.map((k) => `${k.customer}/${k.key}`).sort(),
+      );
 
-    const result = await verifyDatabase(db.url);
-    expect(result.problems).toEqual([]);
-    expect(result.ok).toBe(true);
-    console.log(
-      `postgres connections: ${terminated.length} rounds of pg_terminate_backend (${terminated.join(", ")} backends) under ${CLIENTS} clients; ` +
-        `${accepted.length} orders accepted, ${stats.retries} requests retried with the same idempotency key (${errorsSeen} lost to the database); ` +
-        `/readyz answered ready ${readiness.ready}, not ready ${readiness.notReady} times; verify: ${result.counts.orders} orders, ${result.counts.events} events, 0 problems`,
-    );
-  });
+      const result = await verifyDatabase(db.url);
+      expect(result.problems).toEqual([]);
+      expect(result.ok).toBe(true);
+      console.log(
+        `postgres connections: ${terminated.length} rounds of pg_terminate_backend (${terminated.join(", ")} backends) under ${CLIENTS} clients; ` +
+          `${accepted.length} orders accepted, ${stats.retries} requests retried with the same idempotency key (${errorsSeen} lost to the database); ` +
+          `/readyz answered ready ${readiness.ready}, not ready ${readiness.notReady} times; verify: ${result.counts.orders} orders, ${result.counts.events} events, 0 problems`,
+      );
+    },
+  );
 });

@@ -7,7 +7,6 @@ import { TEST_JWT_SECRET, type GqlResponse } from "../support/client";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-
 /**
  * The real API as a separate OS process (`node --import tsx src/main.ts`, not the tsx wrapper,
  * so that the pid we SIGKILL is the server itself).
@@ -69,7 +68,10 @@ export class ServerProcess {
         this.child = undefined;
         throw new Error(`server exited with ${exitCode} during start-up:\n${this.output()}`);
       }
-      const ready = await fetch(`${this.url}/readyz`).then(async (r) => (await r.arrayBuffer(), r.status === 200), () => false);
+      const ready = await fetch(`${this.url}/readyz`).then(
+        async (r) => (await r.arrayBuffer(), r.status === 200),
+        () => false,
+      );
       if (ready) {
         this.startTimes.push(Date.now() - started);
         return;

@@ -4,7 +4,14 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import { setupFile } from "../support/app";
 import { TEST_JWT_SECRET } from "../support/client";
-import { CancelOrderDocument, CreateProductDocument, PayOrderDocument, PlaceOrderDocument, RestockProductDocument, ShipOrderDocument } from "../generated/graphql";
+import {
+  CancelOrderDocument,
+  CreateProductDocument,
+  PayOrderDocument,
+  PlaceOrderDocument,
+  RestockProductDocument,
+  ShipOrderDocument,
+} from "../generated/graphql";
 import { formatReport, verify } from "../../src/verify/verify";
 
 // `npm run verify` must pass on a healthy database and name each kind of damage it is there to
@@ -16,13 +23,25 @@ let orderIds: string[];
 beforeAll(async () => {
   t = await setupFile({ readYourWritesTimeoutMs: 300 });
   // Ids come from the write model: the read-back of a mutation may be null when the machine is slow.
-  await t.admin.ok(CreateProductDocument, { input: { sku: "VERIFY-1", name: "Verified kettle", priceCents: 1000, initialStock: 10 } });
-  productId = (await t.db.sql<{ id: string }>(`SELECT id::text AS id FROM "write".products WHERE sku = 'VERIFY-1'`))[0]!.id;
+  await t.admin.ok(CreateProductDocument, {
+    input: { sku: "VERIFY-1", name: "Verified kettle", priceCents: 1000, initialStock: 10 },
+  });
+  productId = (await t.db.sql<{ id: string }>(`SELECT id::text AS id FROM "write".products WHERE sku = 'VERIFY-1'`))[0]!
+    .id;
   await t.admin.ok(RestockProductDocument, { input: { productId, quantity: 5 } });
   orderIds = [];
   for (const [i, quantity] of [2, 3, 1, 4].entries()) {
-    await t.customer(`verify-${i}`).ok(PlaceOrderDocument, { input: { idempotencyKey: `v-${i}`, lines: [{ productId, quantity }] } });
-    orderIds.push((await t.db.sql<{ id: string }>(`SELECT order_id::text AS id FROM (SELECT k.actor_id AS customer_id, k.key, e.stream_id AS order_id FROM "write".command_keys k JOIN "write".events e ON e.tx_id = k.tx_id AND e.type = 'OrderPlaced' WHERE k.command = 'placeOrder') AS k WHERE customer_id = $1`, [`verify-${i}`]))[0]!.id);
+    await t
+      .customer(`verify-${i}`)
+      .ok(PlaceOrderDocument, { input: { idempotencyKey: `v-${i}`, lines: [{ productId, quantity }] } });
+    orderIds.push(
+      (
+        await t.db.sql<{ id: string }>(
+          `SELECT order_id::text AS id FROM (SELECT k.actor_id AS customer_id, k.key, e.stream_id AS order_id FROM "write".command_keys k JOIN "write".events e ON e.tx_id = k.tx_id AND e.type = 'OrderPlaced' WHERE k.command = 'placeOrder') AS k WHERE customer_id = $1`,
+          [`verify-${i}`],
+        )
+      )[0]!.id,
+    );
   }
   // One of each fate: paid, shipped, cancelled, still placed.
   await t.admin.ok(PayOrderDocument, { input: { orderId: orderIds[0]! } });
@@ -40,8 +59,14 @@ async function expectFound(damage: string, repair: string, ...expected: RegExp[]
   try {
     const result = await check();
     expect(result.ok).toBe(false);
-    for (const pattern of expected) expect(result.problems.some((p) => pattern.test(p)), `${pattern} in\n${result.problems.join("\n")}`).toBe(true);
-    expect(formatReport(result).split("\n").at(-1)).toBe(`verify: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`);
+    for (const pattern of expected)
+      expect(
+        result.problems.some((p) => pattern.test(p)),
+        `${pattern} in\n${result.problems.join("\n")}`,
+      ).toBe(true);
+    expect(formatReport(result).split("\n").at(-1)).toBe(
+      `verify: ${result.problems.length} problem${result.problems.length === 1 ? "" : "s"}`,
+    );
   } finally {
     await t.db.sql(repair);
   }
@@ -72,7 +97,9 @@ describe("verifying a database", () => {
   });
 
   it("reports an order missing from the read side, and one with the wrong status or lines", async () => {
-    const [saved] = await t.db.sql<{ row: unknown }>(`SELECT to_jsonb(o) AS row FROM "read".orders o WHERE id = '${orderIds[3]}'`);
+    const [saved] = await t.db.sql<{ row: unknown }>(
+      `SELECT to_jsonb(o) AS row FROM "read".orders o WHERE id = '${orderIds[3]}'`,
+    );
     await expectFound(
       `DELETE FROM "read".orders WHERE id = '${orderIds[3]}';
        UPDATE "read".orders SET status = 'PLACED' WHERE id = '${orderIds[0]}';
@@ -110,33 +137,44 @@ describe("verifying a database", () => {
   it("waits for a projection that is behind, and reports it when it does not catch up", async () => {
     await t.app.projector!.stop();
     try {
-      await t.customer("verify-late").ok(PlaceOrderDocument, { input: { idempotencyKey: "late", lines: [{ productId, quantity: 1 }] } });
+      await t
+        .customer("verify-late")
+        .ok(PlaceOrderDocument, { input: { idempotencyKey: "late", lines: [{ productId, quantity: 1 }] } });
       const result = await check(300);
-      expect(result.problems).toEqual(expect.arrayContaining(["projection catalog is 1 events behind", "projection orders is 1 events behind"]));
+      expect(result.problems).toEqual(
+        expect.arrayContaining(["projection catalog is 1 events behind", "projection orders is 1 events behind"]),
+      );
     } finally {
       await t.app.projector!.start();
     }
     expect((await check()).problems).toEqual([]);
   });
 
-  it("prints the report and exits 1 from `npm run verify` when an event breaks a stream's versions", { timeout: 60_000 }, async () => {
-    // Events are append-only, so this damage stays: it is the last test of the file.
-    await t.db.sql(`INSERT INTO "write".events (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+  it(
+    "prints the report and exits 1 from `npm run verify` when an event breaks a stream's versions",
+    { timeout: 60_000 },
+    async () => {
+      // Events are append-only, so this damage stays: it is the last test of the file.
+      await t.db
+        .sql(`INSERT INTO "write".events (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
                     VALUES ('${orderIds[3]}', 'order', 9, 'OrderPaid', '{}', '{}', now())`);
-    const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/verify.ts"], {
-      cwd: resolve(import.meta.dirname, "../.."),
-      env: { ...process.env, DATABASE_URL: t.db.url, JWT_SECRET: TEST_JWT_SECRET },
-    }).then(
-      (r) => ({ code: 0, stdout: r.stdout }),
-      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
-    );
-    expect(run.code).toBe(1);
-    const lines = run.stdout.trim().split("\n");
-    expect(lines).toEqual(expect.arrayContaining([
-      `write.events stream ${orderIds[3]} (order): versions 1..9 over 2 events (expected 1..2 without gaps)`,
-      `write.events stream ${orderIds[3]} (order): last event is version 9, the write row has version 1`,
-      `write.orders order ${orderIds[3]}: status PLACED, but its last event is OrderPaid`,
-    ]));
-    expect(lines.at(-1)).toMatch(/^verify: \d+ problems$/);
-  });
+      const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/verify.ts"], {
+        cwd: resolve(import.meta.dirname, "../.."),
+        env: { ...process.env, DATABASE_URL: t.db.url, JWT_SECRET: TEST_JWT_SECRET },
+      }).then(
+        (r) => ({ code: 0, stdout: r.stdout }),
+        (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+      );
+      expect(run.code).toBe(1);
+      const lines = run.stdout.trim().split("\n");
+      expect(lines).toEqual(
+        expect.arrayContaining([
+          `write.events stream ${orderIds[3]} (order): versions 1..9 over 2 events (expected 1..2 without gaps)`,
+          `write.events stream ${orderIds[3]} (order): last event is version 9, the write row has version 1`,
+          `write.orders order ${orderIds[3]}: status PLACED, but its last event is OrderPaid`,
+        ]),
+      );
+      expect(lines.at(-1)).toMatch(/^verify: \d+ problems$/);
+    },
+  );
 });

@@ -25,7 +25,11 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
 }
 
 /** Starts a real API instance (HTTP + graphql-ws + projector) on a database. */
-export async function startTestApp(db: Pick<TestDatabase, "url">, config: Partial<Config> = {}, overrides: AppOverrides = {}): Promise<TestApp> {
+export async function startTestApp(
+  db: Pick<TestDatabase, "url">,
+  config: Partial<Config> = {},
+  overrides: AppOverrides = {},
+): Promise<TestApp> {
   const app = await startApp(testConfig(db.url, config), overrides);
   const url = `http://127.0.0.1:${app.port}`;
   const anonymous = new GraphQLClient(url);
@@ -40,7 +44,10 @@ export async function startTestApp(db: Pick<TestDatabase, "url">, config: Partia
 }
 
 /** One fresh database and one API instance for a test file. */
-export async function setupFile(config: Partial<Config> = {}, overrides: AppOverrides = {}): Promise<TestApp & { db: TestDatabase; teardown(): Promise<void> }> {
+export async function setupFile(
+  config: Partial<Config> = {},
+  overrides: AppOverrides = {},
+): Promise<TestApp & { db: TestDatabase; teardown(): Promise<void> }> {
   const db = await freshDatabase();
   const t = await startTestApp(db, config, overrides);
   return {

@@ -33,7 +33,11 @@ export class GraphQLClient {
     return new GraphQLClient(this.baseUrl, bearer);
   }
 
-  async request<T, V>(document: TypedDocumentNode<T, V>, variables?: V, headers: Record<string, string> = {}): Promise<GqlResponse<T>> {
+  async request<T, V>(
+    document: TypedDocumentNode<T, V>,
+    variables?: V,
+    headers: Record<string, string> = {},
+  ): Promise<GqlResponse<T>> {
     return this.raw(JSON.stringify({ query: print(document), variables }), headers) as Promise<GqlResponse<T>>;
   }
 
@@ -47,7 +51,11 @@ export class GraphQLClient {
   async raw(body: string | Buffer, headers: Record<string, string> = {}): Promise<GqlResponse<unknown>> {
     const res = await fetch(`${this.baseUrl}/graphql`, {
       method: "POST",
-      headers: { "content-type": "application/json", ...(this.bearer ? { authorization: `Bearer ${this.bearer}` } : {}), ...headers },
+      headers: {
+        "content-type": "application/json",
+        ...(this.bearer ? { authorization: `Bearer ${this.bearer}` } : {}),
+        ...headers,
+      },
       body,
     });
     const text = await res.text();
@@ -78,7 +86,18 @@ export function collect<T, V>(client: Client, document: TypedDocumentNode<T, V>,
   let completed = false;
   const unsubscribe = client.subscribe<T>(
     { query: print(document), variables: variables as Record<string, unknown> },
-    { next: (r) => void results.push(r as ExecutionResult<T>), error: (e) => void errors.push(e), complete: () => void (completed = true) },
+    {
+      next: (r) => void results.push(r as ExecutionResult<T>),
+      error: (e) => void errors.push(e),
+      complete: () => void (completed = true),
+    },
   );
-  return { results, errors, get completed() { return completed; }, unsubscribe };
+  return {
+    results,
+    errors,
+    get completed() {
+      return completed;
+    },
+    unsubscribe,
+  };
 }

@@ -25,7 +25,8 @@ export function decideSpec<State, Command, Event>(decide: (state: State, command
           },
           thenRejects(code: ErrorCode, details?: Record<string, unknown>): void {
             const outcome = run();
-            if (!("error" in outcome)) throw new Error(`expected ${code}, but decide returned ${JSON.stringify(outcome.events)}`);
+            if (!("error" in outcome))
+              throw new Error(`expected ${code}, but decide returned ${JSON.stringify(outcome.events)}`);
             expect(outcome.error).toBeInstanceOf(AppError);
             expect((outcome.error as AppError).code).toBe(code);
             if (details) expect((outcome.error as AppError).details).toMatchObject(details);

@@ -19,7 +19,10 @@ export function databaseUrl(name: string): string {
  */
 export default async function setup(project: TestProject): Promise<void> {
   const migrations = await loadMigrations();
-  const hash = createHash("sha256").update(migrations.map((m) => m.checksum).join()).digest("hex").slice(0, 12);
+  const hash = createHash("sha256")
+    .update(migrations.map((m) => m.checksum).join())
+    .digest("hex")
+    .slice(0, 12);
   const template = `shop_test_template_${hash}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
   await admin.connect();

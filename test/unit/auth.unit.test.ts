@@ -29,13 +29,21 @@ describe("a bearer token, verified once and then remembered", () => {
     vi.setSystemTime(new Date("2026-11-27T12:00:59Z"));
     expect(actorFromAuthorization(`Bearer ${token}`, SECRET)).toMatchObject({ id: "short-lived" });
     vi.setSystemTime(new Date("2026-11-27T12:01:00Z"));
-    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, SECRET))).toBe("UNAUTHENTICATED: the token has expired");
+    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, SECRET))).toBe(
+      "UNAUTHENTICATED: the token has expired",
+    );
   });
 
   it("is refused before its not-before time, and accepted after it", () => {
     vi.useFakeTimers({ now: new Date("2026-11-27T12:00:00Z") });
-    const token = jwt.sign({ sub: "not-yet", role: "admin" }, SECRET, { algorithm: "HS256", notBefore: 30, expiresIn: 3600 });
-    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, SECRET))).toBe("UNAUTHENTICATED: the token is not valid");
+    const token = jwt.sign({ sub: "not-yet", role: "admin" }, SECRET, {
+      algorithm: "HS256",
+      notBefore: 30,
+      expiresIn: 3600,
+    });
+    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, SECRET))).toBe(
+      "UNAUTHENTICATED: the token is not valid",
+    );
     vi.setSystemTime(new Date("2026-11-27T12:00:30Z"));
     expect(actorFromAuthorization(`Bearer ${token}`, SECRET)).toEqual({ kind: "user", id: "not-yet", role: "admin" });
   });
@@ -43,9 +51,13 @@ describe("a bearer token, verified once and then remembered", () => {
   it("does not vouch for a token under another secret, nor for a tampered copy", () => {
     const token = signToken(SECRET, "one-secret", "admin");
     expect(actorFromAuthorization(`Bearer ${token}`, SECRET)).toMatchObject({ id: "one-secret" });
-    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, `${SECRET}-other`))).toBe("UNAUTHENTICATED: the token is not valid");
+    expect(codeOf(() => actorFromAuthorization(`Bearer ${token}`, `${SECRET}-other`))).toBe(
+      "UNAUTHENTICATED: the token is not valid",
+    );
     const [header, , signature] = token.split(".");
     const forged = `${header}.${Buffer.from(JSON.stringify({ sub: "one-secret", role: "admin", exp: 9_999_999_999 })).toString("base64url")}.${signature}`;
-    expect(codeOf(() => actorFromAuthorization(`Bearer ${forged}`, SECRET))).toBe("UNAUTHENTICATED: the token is not valid");
+    expect(codeOf(() => actorFromAuthorization(`Bearer ${forged}`, SECRET))).toBe(
+      "UNAUTHENTICATED: the token is not valid",
+    );
   });
 });

@@ -20,7 +20,10 @@ function table(rows: Row[]) {
 describe("by-id reads of one tick", () => {
   it("go in one statement, each caller getting its own row (or null), duplicates and case folded", async () => {
     const [a, b, missing] = [randomUUID(), randomUUID(), randomUUID()];
-    const { calls, byId } = table([{ id: a, n: 1 }, { id: b, n: 2 }]);
+    const { calls, byId } = table([
+      { id: a, n: 1 },
+      { id: b, n: 2 },
+    ]);
     const answers = await Promise.all([byId(a), byId(b.toUpperCase()), byId(a), byId(missing), byId("not-a-uuid")]);
     expect(answers).toEqual([{ id: a, n: 1 }, { id: b, n: 2 }, { id: a, n: 1 }, null, null]);
     expect(calls).toEqual([[a, b, missing]]);

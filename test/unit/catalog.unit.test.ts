@@ -7,7 +7,9 @@ const PRODUCT_ID = "00000000-0000-4000-8000-000000000001";
 const mug: CreateProduct = { sku: "MUG-1", name: "Mug", description: "Holds tea", priceCents: 1250, initialStock: 5 };
 
 const create = decideSpec((state: { skuTaken: boolean }, cmd: CreateProduct) => decideCreate(state, cmd, PRODUCT_ID));
-const restock = decideSpec((state: Parameters<typeof decideRestock>[0], cmd: RestockProduct) => decideRestock(state, cmd));
+const restock = decideSpec((state: Parameters<typeof decideRestock>[0], cmd: RestockProduct) =>
+  decideRestock(state, cmd),
+);
 const free = { skuTaken: false };
 const created = (data: Partial<CreateProduct>) => [
   {
@@ -15,7 +17,15 @@ const created = (data: Partial<CreateProduct>) => [
     streamType: "product",
     streamVersion: 1,
     type: "ProductCreated",
-    data: { productId: PRODUCT_ID, sku: "MUG-1", name: "Mug", description: "Holds tea", priceCents: 1250, initialStock: 5, ...data },
+    data: {
+      productId: PRODUCT_ID,
+      sku: "MUG-1",
+      name: "Mug",
+      description: "Holds tea",
+      priceCents: 1250,
+      initialStock: 5,
+      ...data,
+    },
   },
 ];
 
@@ -25,11 +35,15 @@ describe("creating a product (decide)", () => {
   });
 
   it("trims sku, name and description, and stores a blank description as null", () => {
-    create(free).when({ ...mug, sku: "  MUG-1 ", name: " Mug ", description: "   " }).then(created({ description: null }));
+    create(free)
+      .when({ ...mug, sku: "  MUG-1 ", name: " Mug ", description: "   " })
+      .then(created({ description: null }));
   });
 
   it("allows a free product with no stock", () => {
-    create(free).when({ ...mug, priceCents: 0, initialStock: 0 }).then(created({ priceCents: 0, initialStock: 0 }));
+    create(free)
+      .when({ ...mug, priceCents: 0, initialStock: 0 })
+      .then(created({ priceCents: 0, initialStock: 0 }));
   });
 
   it("rejects a sku that is taken as CONFLICT", () => {
@@ -43,11 +57,15 @@ describe("creating a product (decide)", () => {
     ["a fractional price", { priceCents: 9.99 }, "priceCents"],
     ["negative initial stock", { initialStock: -5 }, "initialStock"],
   ])("rejects %s as BAD_USER_INPUT", (_what, change, field) => {
-    create(free).when({ ...mug, ...change }).thenRejects("BAD_USER_INPUT", { field });
+    create(free)
+      .when({ ...mug, ...change })
+      .thenRejects("BAD_USER_INPUT", { field });
   });
 
   it("reports bad input before a taken sku (nothing to conflict with)", () => {
-    create({ skuTaken: true }).when({ ...mug, priceCents: -1 }).thenRejects("BAD_USER_INPUT");
+    create({ skuTaken: true })
+      .when({ ...mug, priceCents: -1 })
+      .thenRejects("BAD_USER_INPUT");
   });
 });
 
@@ -55,9 +73,17 @@ describe("restocking a product (decide)", () => {
   const product = { id: PRODUCT_ID, version: 4 };
 
   it("adds the quantity as the product stream's next version", () => {
-    restock({ product }).when({ productId: PRODUCT_ID, quantity: 7 }).then([
-      { streamId: PRODUCT_ID, streamType: "product", streamVersion: 5, type: "StockAdjusted", data: { productId: PRODUCT_ID, delta: 7, reason: "restock" } },
-    ]);
+    restock({ product })
+      .when({ productId: PRODUCT_ID, quantity: 7 })
+      .then([
+        {
+          streamId: PRODUCT_ID,
+          streamType: "product",
+          streamVersion: 5,
+          type: "StockAdjusted",
+          data: { productId: PRODUCT_ID, delta: 7, reason: "restock" },
+        },
+      ]);
   });
 
   it.each([0, -3, 2.5])("rejects quantity %s as BAD_USER_INPUT", (quantity) => {
@@ -65,6 +91,8 @@ describe("restocking a product (decide)", () => {
   });
 
   it("rejects an unknown product as NOT_FOUND", () => {
-    restock({ product: null }).when({ productId: PRODUCT_ID, quantity: 1 }).thenRejects("NOT_FOUND", { productId: PRODUCT_ID });
+    restock({ product: null })
+      .when({ productId: PRODUCT_ID, quantity: 1 })
+      .thenRejects("NOT_FOUND", { productId: PRODUCT_ID });
   });
 });

@@ -21,12 +21,23 @@ const mayWriteReadTables = (file: string) =>
   file.startsWith("src/read/projections/") || file === "src/read/checkpoints.ts" || file === "src/read/rebuild.ts";
 
 /** The command side and its infrastructure: the only code allowed to write schema "write" with SQL. */
-const mayWriteWriteTablesWithSql = (file: string) => ["src/write/", "src/eventLog/", "src/db/"].some((dir) => file.startsWith(dir));
+const mayWriteWriteTablesWithSql = (file: string) =>
+  ["src/write/", "src/eventLog/", "src/db/"].some((dir) => file.startsWith(dir));
 
 const WRITE_MODELS = new Set(["product", "inventory", "order", "orderLine", "commandKey"]);
 const EVENT_MODEL = "event";
 const READ_MODELS = new Set(["productView", "orderView", "projectionCheckpoint"]);
-const PRISMA_WRITES = new Set(["create", "createMany", "createManyAndReturn", "update", "updateMany", "updateManyAndReturn", "upsert", "delete", "deleteMany"]);
+const PRISMA_WRITES = new Set([
+  "create",
+  "createMany",
+  "createManyAndReturn",
+  "update",
+  "updateMany",
+  "updateManyAndReturn",
+  "upsert",
+  "delete",
+  "deleteMany",
+]);
 
 // ---------- the scanner ----------
 
@@ -91,8 +102,23 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
   const facts: FileFacts = { file, imports: [], sqlWrites: [], prismaWrites: [], queryResolverRefs: [] };
   const seenSql = new Set<string>();
 
-  const addImport = (node: ts.Node, specifier: string, kind: ImportFact["kind"], typeOnly: boolean, names: string[] = [], imported: string[] = []) =>
-    facts.imports.push({ specifier, target: resolveImport(file, specifier, exists), line: lineOf(node.getStart(sf)), kind, typeOnly, names, imported });
+  const addImport = (
+    node: ts.Node,
+    specifier: string,
+    kind: ImportFact["kind"],
+    typeOnly: boolean,
+    names: string[] = [],
+    imported: string[] = [],
+  ) =>
+    facts.imports.push({
+      specifier,
+      target: resolveImport(file, specifier, exists),
+      line: lineOf(node.getStart(sf)),
+      kind,
+      typeOnly,
+      names,
+      imported,
+    });
 
   const scanSql = (node: ts.Node) => {
     const raw = node.getText(sf);
@@ -118,12 +144,20 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
       if (clause?.name) bind(clause.name.text, "default");
       const bindings = clause?.namedBindings;
       if (bindings && ts.isNamespaceImport(bindings)) bind(bindings.name.text, "*");
-      if (bindings && ts.isNamedImports(bindings)) for (const el of bindings.elements) bind(el.name.text, (el.propertyName ?? el.name).text);
+      if (bindings && ts.isNamedImports(bindings))
+        for (const el of bindings.elements) bind(el.name.text, (el.propertyName ?? el.name).text);
       addImport(node, node.moduleSpecifier.text, "import", clause?.isTypeOnly ?? false, names, imported);
     } else if (ts.isExportDeclaration(node) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
-      const imported = node.exportClause && ts.isNamedExports(node.exportClause) ? node.exportClause.elements.map((e) => (e.propertyName ?? e.name).text) : ["*"];
+      const imported =
+        node.exportClause && ts.isNamedExports(node.exportClause)
+          ? node.exportClause.elements.map((e) => (e.propertyName ?? e.name).text)
+          : ["*"];
       addImport(node, node.moduleSpecifier.text, "export", node.isTypeOnly, [], imported);
-    } else if (ts.isImportEqualsDeclaration(node) && ts.isExternalModuleReference(node.moduleReference) && ts.isStringLiteral(node.moduleReference.expression)) {
+    } else if (
+      ts.isImportEqualsDeclaration(node) &&
+      ts.isExternalModuleReference(node.moduleReference) &&
+      ts.isStringLiteral(node.moduleReference.expression)
+    ) {
       addImport(node, node.moduleReference.expression.text, "import", node.isTypeOnly, [node.name.text], ["*"]);
     } else if (ts.isCallExpression(node)) {
       const isDynamicImport = node.expression.kind === ts.SyntaxKind.ImportKeyword;
@@ -132,18 +166,30 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
         const arg = node.arguments[0];
         const kind = isDynamicImport ? "dynamic import" : "require";
         // A computed specifier cannot be checked: it is reported as "<computed>" and treated as a violation where imports are restricted.
-        addImport(node, arg && (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) ? arg.text : "<computed>", kind, false, [], ["*"]);
+        addImport(
+          node,
+          arg && (ts.isStringLiteral(arg) || ts.isNoSubstitutionTemplateLiteral(arg)) ? arg.text : "<computed>",
+          kind,
+          false,
+          [],
+          ["*"],
+        );
       }
       const callee = node.expression;
       if (ts.isPropertyAccessExpression(callee) && PRISMA_WRITES.has(callee.name.text)) {
         const receiver = callee.expression;
-        const model = ts.isPropertyAccessExpression(receiver) ? receiver.name.text : ts.isIdentifier(receiver) ? receiver.text : undefined;
+        const model = ts.isPropertyAccessExpression(receiver)
+          ? receiver.name.text
+          : ts.isIdentifier(receiver)
+            ? receiver.text
+            : undefined;
         if (model && (WRITE_MODELS.has(model) || READ_MODELS.has(model) || model === EVENT_MODEL)) {
           facts.prismaWrites.push({ line: lineOf(callee.name.getStart(sf)), model, method: callee.name.text });
         }
       }
     }
-    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateExpression(node)) scanSql(node);
+    if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateExpression(node))
+      scanSql(node);
     ts.forEachChild(node, visit);
   };
   visit(sf);
@@ -155,7 +201,8 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
       if (ts.isIdentifier(n) && !(ts.isPropertyAccessExpression(n.parent) && n.parent.name === n)) {
         facts.queryResolverRefs.push({ line: lineOf(n.getStart(sf)), member, ref: n.text });
       }
-      if (ts.isPropertyAccessExpression(n) && n.name.text === "bus") facts.queryResolverRefs.push({ line: lineOf(n.name.getStart(sf)), member, ref: ".bus" });
+      if (ts.isPropertyAccessExpression(n) && n.name.text === "bus")
+        facts.queryResolverRefs.push({ line: lineOf(n.name.getStart(sf)), member, ref: ".bus" });
       ts.forEachChild(n, walk);
     };
     walk(root);
@@ -163,7 +210,12 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
   const visitClasses = (node: ts.Node): void => {
     if (ts.isMethodDeclaration(node) || ts.isPropertyDeclaration(node)) {
       const decorators = ts.getDecorators(node) ?? [];
-      const readSide = decorators.some((d) => ts.isCallExpression(d.expression) && ts.isIdentifier(d.expression.expression) && ["Query", "Subscription", "FieldResolver"].includes(d.expression.expression.text));
+      const readSide = decorators.some(
+        (d) =>
+          ts.isCallExpression(d.expression) &&
+          ts.isIdentifier(d.expression.expression) &&
+          ["Query", "Subscription", "FieldResolver"].includes(d.expression.expression.text),
+      );
       if (readSide) collectRefs(node.name.getText(sf), node);
     }
     ts.forEachChild(node, visitClasses);
@@ -182,7 +234,9 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-const FILES = sourceFiles(join(ROOT, "src")).map((f) => relative(ROOT, f).split("\\").join("/")).sort();
+const FILES = sourceFiles(join(ROOT, "src"))
+  .map((f) => relative(ROOT, f).split("\\").join("/"))
+  .sort();
 const FILE_SET = new Set(FILES);
 const exists = (file: string) => FILE_SET.has(file) || existsSync(join(ROOT, file));
 const FACTS = new Map(FILES.map((file) => [file, scanSource(file, readFileSync(join(ROOT, file), "utf8"), exists)]));
@@ -216,7 +270,13 @@ const fail = (violations: string[], rule: string) => {
 
 describe("the dependency rule of the CQRS split", () => {
   it("scans the source tree (sanity: the files the rules are about exist)", () => {
-    for (const file of ["src/read/changeFeed.ts", "src/read/subscriptionHub.ts", "src/read/checkpoints.ts", "src/eventLog/eventLog.ts"]) expect(FILE_SET.has(file)).toBe(true);
+    for (const file of [
+      "src/read/changeFeed.ts",
+      "src/read/subscriptionHub.ts",
+      "src/read/checkpoints.ts",
+      "src/eventLog/eventLog.ts",
+    ])
+      expect(FILE_SET.has(file)).toBe(true);
     expect(FILES.some((f) => f.startsWith("src/read/queries/"))).toBe(true);
     expect(FILES.some((f) => f.startsWith("src/read/projections/"))).toBe(true);
     // The scanner sees the SQL it must see: otherwise every rule below would pass vacuously.
@@ -229,7 +289,8 @@ describe("the dependency rule of the CQRS split", () => {
       badImportChains(file, (imp) => {
         if (imp.specifier === "<computed>") return "a computed dynamic import cannot be checked";
         if (imp.target?.startsWith("src/write/")) return "the query side must not depend on the write side";
-        if (imp.target?.startsWith("src/eventLog/") && imp.imported.some((n) => n === "*" || /^append/i.test(n))) return "the query side must not append events";
+        if (imp.target?.startsWith("src/eventLog/") && imp.imported.some((n) => n === "*" || /^append/i.test(n)))
+          return "the query side must not append events";
         return undefined;
       }),
     );
@@ -241,11 +302,18 @@ describe("the dependency rule of the CQRS split", () => {
     for (const facts of [...FACTS.values()].filter((f) => f.file.startsWith("src/graphql/"))) {
       const forbidden = new Map<string, string>();
       for (const imp of facts.imports) {
-        if (imp.target?.startsWith("src/write/") || imp.target?.startsWith("src/eventLog/")) for (const name of imp.names) forbidden.set(name, imp.target);
+        if (imp.target?.startsWith("src/write/") || imp.target?.startsWith("src/eventLog/"))
+          for (const name of imp.names) forbidden.set(name, imp.target);
       }
       for (const ref of facts.queryResolverRefs) {
-        if (ref.ref === ".bus") violations.push(`${facts.file}:${ref.line}: ${ref.member} (a query/subscription resolver) uses the command bus`);
-        else if (forbidden.has(ref.ref)) violations.push(`${facts.file}:${ref.line}: ${ref.member} (a query/subscription resolver) uses ${ref.ref} from ${forbidden.get(ref.ref)}`);
+        if (ref.ref === ".bus")
+          violations.push(
+            `${facts.file}:${ref.line}: ${ref.member} (a query/subscription resolver) uses the command bus`,
+          );
+        else if (forbidden.has(ref.ref))
+          violations.push(
+            `${facts.file}:${ref.line}: ${ref.member} (a query/subscription resolver) uses ${ref.ref} from ${forbidden.get(ref.ref)}`,
+          );
       }
     }
     fail(violations, "A query or subscription resolver uses the write side:");
@@ -257,7 +325,10 @@ describe("the dependency rule of the CQRS split", () => {
         ? []
         : f.imports
             .filter((imp) => imp.target?.startsWith("src/eventLog/") && imp.imported.some((n) => /^append/i.test(n)))
-            .map((imp) => `${f.file}:${imp.line}: imports ${imp.imported.filter((n) => /^append/i.test(n)).join(", ")} from ${imp.target}`),
+            .map(
+              (imp) =>
+                `${f.file}:${imp.line}: imports ${imp.imported.filter((n) => /^append/i.test(n)).join(", ")} from ${imp.target}`,
+            ),
     );
     fail(violations, "Only src/write/ may append events:");
   });
@@ -267,8 +338,13 @@ describe("the dependency rule of the CQRS split", () => {
       if (mayWriteReadTables(f.file)) return [];
       const sql = f.sqlWrites
         .filter((w) => w.schema === "read" || w.schema === "dynamic")
-        .map((w) => `${f.file}:${w.line}: ${w.statement}${w.schema === "dynamic" ? " (a computed table name counts as a read table: qualify it with its schema)" : ""}`);
-      const prisma = f.prismaWrites.filter((w) => READ_MODELS.has(w.model)).map((w) => `${f.file}:${w.line}: prisma ${w.model}.${w.method}()`);
+        .map(
+          (w) =>
+            `${f.file}:${w.line}: ${w.statement}${w.schema === "dynamic" ? " (a computed table name counts as a read table: qualify it with its schema)" : ""}`,
+        );
+      const prisma = f.prismaWrites
+        .filter((w) => READ_MODELS.has(w.model))
+        .map((w) => `${f.file}:${w.line}: prisma ${w.model}.${w.method}()`);
       return [...sql, ...prisma];
     });
     fail(violations, 'Only the projector writes "read" tables:');
@@ -276,13 +352,19 @@ describe("the dependency rule of the CQRS split", () => {
 
   it('(c) only src/write/, src/eventLog/ and src/db/ write "write" tables with SQL, and only src/write/ through Prisma models', () => {
     const violations = [...FACTS.values()].flatMap((f) => {
-      const sql = mayWriteWriteTablesWithSql(f.file) ? [] : f.sqlWrites.filter((w) => w.schema === "write").map((w) => `${f.file}:${w.line}: ${w.statement}`);
+      const sql = mayWriteWriteTablesWithSql(f.file)
+        ? []
+        : f.sqlWrites.filter((w) => w.schema === "write").map((w) => `${f.file}:${w.line}: ${w.statement}`);
       const models = f.file.startsWith("src/write/")
         ? []
-        : f.prismaWrites.filter((w) => WRITE_MODELS.has(w.model)).map((w) => `${f.file}:${w.line}: prisma ${w.model}.${w.method}()`);
+        : f.prismaWrites
+            .filter((w) => WRITE_MODELS.has(w.model))
+            .map((w) => `${f.file}:${w.line}: prisma ${w.model}.${w.method}()`);
       const events = f.file.startsWith("src/eventLog/")
         ? []
-        : f.prismaWrites.filter((w) => w.model === EVENT_MODEL).map((w) => `${f.file}:${w.line}: prisma event.${w.method}() (append through src/eventLog)`);
+        : f.prismaWrites
+            .filter((w) => w.model === EVENT_MODEL)
+            .map((w) => `${f.file}:${w.line}: prisma event.${w.method}() (append through src/eventLog)`);
       return [...sql, ...models, ...events];
     });
     fail(violations, 'Only the command side writes "write" tables:');
@@ -370,4 +452,3 @@ describe("the dependency scanner", () => {
     ]);
   });
 });
-

@@ -17,7 +17,12 @@ describe("errors as the client sees them", () => {
   it("hides an unexpected error's details, and reports it", () => {
     const bug = new Error("undefined is not a function at secret.ts:12");
     const out = format(formatted, wrapped(bug));
-    expect(out).toEqual({ message: "internal server error", path: ["placeOrder"], locations: undefined, extensions: { code: "INTERNAL_SERVER_ERROR" } });
+    expect(out).toEqual({
+      message: "internal server error",
+      path: ["placeOrder"],
+      locations: undefined,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
     expect(internal).toContain(bug);
   });
 

@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { decide, MAX_LINE_QUANTITY, MAX_ORDER_LINES, normalizeLines, type PlaceOrder } from "../../src/write/orders/commands/placeOrder";
+import {
+  decide,
+  MAX_LINE_QUANTITY,
+  MAX_ORDER_LINES,
+  normalizeLines,
+  type PlaceOrder,
+} from "../../src/write/orders/commands/placeOrder";
 import { decideSpec } from "../support/given";
 
 const ORDER_ID = "00000000-0000-4000-8000-0000000000aa";
@@ -17,7 +23,9 @@ const catalog = (available: { mug?: number; tea?: number } = {}): State => ({
   ]),
 });
 const order = (lines: PlaceOrder["lines"], idempotencyKey = "key-1"): PlaceOrder => ({ idempotencyKey, lines });
-const placed = (lines: { productId: string; sku: string; name: string; quantity: number; unitPriceCents: number }[]) => [
+const placed = (
+  lines: { productId: string; sku: string; name: string; quantity: number; unitPriceCents: number }[],
+) => [
   {
     streamId: ORDER_ID,
     streamType: "order",
@@ -38,36 +46,60 @@ const given = decideSpec((state: State, cmd: PlaceOrder) => decide(state, cmd, O
 
 describe("placing an order (decide)", () => {
   it("places the order priced from the catalog state, with the time and id it is given", () => {
-    given(catalog()).when(order([{ productId: MUG, quantity: 2 }])).then(
-      placed([{ productId: MUG, sku: "MUG-1", name: "Mug", quantity: 2, unitPriceCents: 1250 }]),
-    );
+    given(catalog())
+      .when(order([{ productId: MUG, quantity: 2 }]))
+      .then(placed([{ productId: MUG, sku: "MUG-1", name: "Mug", quantity: 2, unitPriceCents: 1250 }]));
   });
 
   it("merges lines naming the same product and lists them in product-id order", () => {
-    given(catalog()).when(order([{ productId: TEA, quantity: 1 }, { productId: MUG, quantity: 2 }, { productId: TEA, quantity: 3 }])).then(
-      placed([
-        { productId: MUG, sku: "MUG-1", name: "Mug", quantity: 2, unitPriceCents: 1250 },
-        { productId: TEA, sku: "TEA-1", name: "Tea", quantity: 4, unitPriceCents: 399 },
-      ]),
-    );
+    given(catalog())
+      .when(
+        order([
+          { productId: TEA, quantity: 1 },
+          { productId: MUG, quantity: 2 },
+          { productId: TEA, quantity: 3 },
+        ]),
+      )
+      .then(
+        placed([
+          { productId: MUG, sku: "MUG-1", name: "Mug", quantity: 2, unitPriceCents: 1250 },
+          { productId: TEA, sku: "TEA-1", name: "Tea", quantity: 4, unitPriceCents: 399 },
+        ]),
+      );
   });
 
   it("accepts exactly the available quantity", () => {
-    given(catalog({ mug: 5 })).when(order([{ productId: MUG, quantity: 5 }])).then(
-      placed([{ productId: MUG, sku: "MUG-1", name: "Mug", quantity: 5, unitPriceCents: 1250 }]),
-    );
+    given(catalog({ mug: 5 }))
+      .when(order([{ productId: MUG, quantity: 5 }]))
+      .then(placed([{ productId: MUG, sku: "MUG-1", name: "Mug", quantity: 5, unitPriceCents: 1250 }]));
   });
 
   it("rejects the 6th unit when 5 are available as OUT_OF_STOCK", () => {
-    given(catalog({ mug: 5 })).when(order([{ productId: MUG, quantity: 6 }])).thenRejects("OUT_OF_STOCK", { productId: MUG, available: 5 });
+    given(catalog({ mug: 5 }))
+      .when(order([{ productId: MUG, quantity: 6 }]))
+      .thenRejects("OUT_OF_STOCK", { productId: MUG, available: 5 });
   });
 
   it("counts merged duplicate lines against the stock together", () => {
-    given(catalog({ mug: 5 })).when(order([{ productId: MUG, quantity: 3 }, { productId: MUG, quantity: 3 }])).thenRejects("OUT_OF_STOCK");
+    given(catalog({ mug: 5 }))
+      .when(
+        order([
+          { productId: MUG, quantity: 3 },
+          { productId: MUG, quantity: 3 },
+        ]),
+      )
+      .thenRejects("OUT_OF_STOCK");
   });
 
   it("rejects a product the catalog does not know as NOT_FOUND", () => {
-    given(catalog()).when(order([{ productId: MUG, quantity: 1 }, { productId: GONE, quantity: 1 }])).thenRejects("NOT_FOUND", { productId: GONE });
+    given(catalog())
+      .when(
+        order([
+          { productId: MUG, quantity: 1 },
+          { productId: GONE, quantity: 1 },
+        ]),
+      )
+      .thenRejects("NOT_FOUND", { productId: GONE });
   });
 
   it.each([
@@ -81,15 +113,28 @@ describe("placing an order (decide)", () => {
     given(catalog()).when(order(lines)).thenRejects("BAD_USER_INPUT");
   });
 
-  it.each([["an empty", ""], ["a blank", "   "], ["a 201-character", "k".repeat(201)]])("rejects %s idempotency key as BAD_USER_INPUT", (_what, key) => {
-    given(catalog()).when(order([{ productId: MUG, quantity: 1 }], key)).thenRejects("BAD_USER_INPUT", { field: "idempotencyKey" });
+  it.each([
+    ["an empty", ""],
+    ["a blank", "   "],
+    ["a 201-character", "k".repeat(201)],
+  ])("rejects %s idempotency key as BAD_USER_INPUT", (_what, key) => {
+    given(catalog())
+      .when(order([{ productId: MUG, quantity: 1 }], key))
+      .thenRejects("BAD_USER_INPUT", { field: "idempotencyKey" });
   });
 });
 
 describe("normalizing order lines", () => {
   it("gives the same lines for the same order in any line order (the idempotency hash relies on it)", () => {
-    const a = normalizeLines([{ productId: TEA, quantity: 1 }, { productId: MUG, quantity: 1 }, { productId: TEA, quantity: 1 }]);
-    const b = normalizeLines([{ productId: MUG, quantity: 1 }, { productId: TEA, quantity: 2 }]);
+    const a = normalizeLines([
+      { productId: TEA, quantity: 1 },
+      { productId: MUG, quantity: 1 },
+      { productId: TEA, quantity: 1 },
+    ]);
+    const b = normalizeLines([
+      { productId: MUG, quantity: 1 },
+      { productId: TEA, quantity: 2 },
+    ]);
     expect(a).toEqual(b);
   });
 });

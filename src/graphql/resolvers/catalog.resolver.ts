@@ -7,7 +7,14 @@ import { restockProduct } from "../../write/catalog/commands/restockProduct";
 import { assertId, type GraphQLContext } from "../context";
 import { readBack } from "../readYourWrites";
 import { selectsField, toConnection } from "../types/connection.type";
-import { CreateProductInput, Product, ProductConnection, ProductFilter, ProductPayload, RestockProductInput } from "../types/product.type";
+import {
+  CreateProductInput,
+  Product,
+  ProductConnection,
+  ProductFilter,
+  ProductPayload,
+  RestockProductInput,
+} from "../types/product.type";
 
 @Resolver(() => Product)
 export class CatalogResolver {
@@ -20,7 +27,9 @@ export class CatalogResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     // The count comes in the same statement as the page when totalCount is selected.
-    const page = await ctx.services.catalog.list(filter ?? {}, first, after, { count: selectsField(info, "totalCount") });
+    const page = await ctx.services.catalog.list(filter ?? {}, first, after, {
+      count: selectsField(info, "totalCount"),
+    });
     return toConnection(page, productCursor);
   }
 
@@ -36,23 +45,46 @@ export class CatalogResolver {
 
   @Mutation(() => ProductPayload, { description: "Admin." })
   async createProduct(@Ctx() ctx: GraphQLContext, @Arg("input", () => CreateProductInput) input: CreateProductInput) {
-    const outcome = await ctx.services.bus.dispatch(createProduct, input, ctx.actor, { correlationId: ctx.correlationId });
-    const { position, row } = await readBack(ctx, outcome, "catalog", () => ctx.services.catalog.byId(outcome.result.productId));
+    const outcome = await ctx.services.bus.dispatch(createProduct, input, ctx.actor, {
+      correlationId: ctx.correlationId,
+    });
+    const { position, row } = await readBack(ctx, outcome, "catalog", () =>
+      ctx.services.catalog.byId(outcome.result.productId),
+    );
     return { position, product: row };
   }
 
   @Mutation(() => ProductPayload, { description: "Admin. Adds quantity (> 0) to stock." })
-  async restockProduct(@Ctx() ctx: GraphQLContext, @Arg("input", () => RestockProductInput) input: RestockProductInput) {
-    const outcome = await ctx.services.bus.dispatch(restockProduct, { ...input, productId: input.productId.toLowerCase() }, ctx.actor, { correlationId: ctx.correlationId });
-    const { position, row } = await readBack(ctx, outcome, "catalog", () => ctx.services.catalog.byId(outcome.result.productId));
+  async restockProduct(
+    @Ctx() ctx: GraphQLContext,
+    @Arg("input", () => RestockProductInput) input: RestockProductInput,
+  ) {
+    const outcome = await ctx.services.bus.dispatch(
+      restockProduct,
+      { ...input, productId: input.productId.toLowerCase() },
+      ctx.actor,
+      { correlationId: ctx.correlationId },
+    );
+    const { position, row } = await readBack(ctx, outcome, "catalog", () =>
+      ctx.services.catalog.byId(outcome.result.productId),
+    );
     return { position, product: row };
   }
 
   @Subscription(() => Product, {
-    description: "Anyone. Every change of the given products (all products when productIds is absent), read from the catalog table.",
-    subscribe: ({ args, context }: { args: { productIds?: string[] | null }; context: GraphQLContext; info: GraphQLResolveInfo }) => {
+    description:
+      "Anyone. Every change of the given products (all products when productIds is absent), read from the catalog table.",
+    subscribe: ({
+      args,
+      context,
+    }: {
+      args: { productIds?: string[] | null };
+      context: GraphQLContext;
+      info: GraphQLResolveInfo;
+    }) => {
       const ids = args.productIds?.map((id) => assertId(id, "productIds"));
-      if (ids && ids.length > 1000) throw new AppError("BAD_USER_INPUT", "at most 1000 productIds", { field: "productIds" });
+      if (ids && ids.length > 1000)
+        throw new AppError("BAD_USER_INPUT", "at most 1000 productIds", { field: "productIds" });
       return context.services.feed.products.subscribe(ids);
     },
   })

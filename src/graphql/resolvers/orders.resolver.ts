@@ -10,13 +10,27 @@ import type { CommandDefinition } from "../../write/command";
 import { assertId, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
 import { readBack } from "../readYourWrites";
 import { selectsField, toConnection } from "../types/connection.type";
-import { CancelOrderInput, Order, OrderConnection, OrderIdInput, OrderPayload, OrderStatus, PlaceOrderInput } from "../types/order.type";
+import {
+  CancelOrderInput,
+  Order,
+  OrderConnection,
+  OrderIdInput,
+  OrderPayload,
+  OrderStatus,
+  PlaceOrderInput,
+} from "../types/order.type";
 
 const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.customerId === user.id;
 
-async function dispatchOrderCommand<I>(ctx: GraphQLContext, command: CommandDefinition<I, { orderId: string }>, input: I) {
+async function dispatchOrderCommand<I>(
+  ctx: GraphQLContext,
+  command: CommandDefinition<I, { orderId: string }>,
+  input: I,
+) {
   const outcome = await ctx.services.bus.dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
-  const { position, row } = await readBack(ctx, outcome, "orders", () => ctx.services.orders.byId(outcome.result.orderId));
+  const { position, row } = await readBack(ctx, outcome, "orders", () =>
+    ctx.services.orders.byId(outcome.result.orderId),
+  );
   return { position, order: row };
 }
 
@@ -37,7 +51,9 @@ export class OrdersResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     const user = requireUser(ctx);
-    const page = await ctx.services.orders.list({ customerId: user.id }, first, after, { count: selectsField(info, "totalCount") });
+    const page = await ctx.services.orders.list({ customerId: user.id }, first, after, {
+      count: selectsField(info, "totalCount"),
+    });
     return toConnection(page, orderCursor);
   }
 
@@ -54,25 +70,39 @@ export class OrdersResolver {
     return toConnection(page, orderCursor);
   }
 
-  @Mutation(() => OrderPayload, { description: "Customer. Reserves stock; idempotent per idempotencyKey (required here, optional on the other mutations)." })
+  @Mutation(() => OrderPayload, {
+    description:
+      "Customer. Reserves stock; idempotent per idempotencyKey (required here, optional on the other mutations).",
+  })
   placeOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => PlaceOrderInput) input: PlaceOrderInput) {
     const lines = input.lines.map((l) => ({ productId: l.productId.toLowerCase(), quantity: l.quantity }));
     return dispatchOrderCommand(ctx, placeOrder, { idempotencyKey: input.idempotencyKey, lines });
   }
 
-  @Mutation(() => OrderPayload, { description: "The order's customer or an admin; PLACED or PAID orders; releases the stock." })
+  @Mutation(() => OrderPayload, {
+    description: "The order's customer or an admin; PLACED or PAID orders; releases the stock.",
+  })
   cancelOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => CancelOrderInput) input: CancelOrderInput) {
-    return dispatchOrderCommand(ctx, cancelOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
+    return dispatchOrderCommand(ctx, cancelOrder, {
+      orderId: input.orderId.toLowerCase(),
+      idempotencyKey: input.idempotencyKey,
+    });
   }
 
   @Mutation(() => OrderPayload, { description: "Admin. PLACED → PAID." })
   payOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
-    return dispatchOrderCommand(ctx, payOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
+    return dispatchOrderCommand(ctx, payOrder, {
+      orderId: input.orderId.toLowerCase(),
+      idempotencyKey: input.idempotencyKey,
+    });
   }
 
   @Mutation(() => OrderPayload, { description: "Admin. PAID → SHIPPED." })
   shipOrder(@Ctx() ctx: GraphQLContext, @Arg("input", () => OrderIdInput) input: OrderIdInput) {
-    return dispatchOrderCommand(ctx, shipOrder, { orderId: input.orderId.toLowerCase(), idempotencyKey: input.idempotencyKey });
+    return dispatchOrderCommand(ctx, shipOrder, {
+      orderId: input.orderId.toLowerCase(),
+      idempotencyKey: input.idempotencyKey,
+    });
   }
 
   @Subscription(() => Order, {

@@ -1,4 +1,15 @@
-import { ArrayMaxSize, ArrayMinSize, IsInt, IsOptional, IsString, IsUUID, Length, Max, Min, ValidateNested } from "class-validator";
+import {
+  ArrayMaxSize,
+  ArrayMinSize,
+  IsInt,
+  IsOptional,
+  IsString,
+  IsUUID,
+  Length,
+  Max,
+  Min,
+  ValidateNested,
+} from "class-validator";
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import { Connection } from "./connection.type";
 
@@ -49,32 +60,50 @@ export class OrderLineInput {
 @InputType()
 export class PlaceOrderInput {
   @Field(() => String, { description: "Client-chosen key; a retry with the same key returns the first result." })
-  @IsString() @Length(1, 200)
+  @IsString()
+  @Length(1, 200)
   idempotencyKey!: string;
 
-  @Field(() => [OrderLineInput]) @ArrayMinSize(1) @ArrayMaxSize(100) @ValidateNested({ each: true })
+  @Field(() => [OrderLineInput])
+  @ArrayMinSize(1)
+  @ArrayMaxSize(100)
+  @ValidateNested({ each: true })
   lines!: OrderLineInput[];
 }
 
 @InputType()
 export class CancelOrderInput {
   @Field(() => ID) @IsUUID() orderId!: string;
-  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
-  @IsOptional() @IsString() @Length(1, 200)
+  @Field(() => String, {
+    nullable: true,
+    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   idempotencyKey?: string | null;
 }
 
 @InputType()
 export class OrderIdInput {
   @Field(() => ID) @IsUUID() orderId!: string;
-  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
-  @IsOptional() @IsString() @Length(1, 200)
+  @Field(() => String, {
+    nullable: true,
+    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   idempotencyKey?: string | null;
 }
 
 @ObjectType()
 export class OrderPayload {
   @Field(() => String, { description: "Event log position of the command's last event (opaque)." }) position!: string;
-  @Field(() => Order, { nullable: true, description: "The read row once the projection has reached `position`; null if that took longer than the bounded wait." })
+  @Field(() => Order, {
+    nullable: true,
+    description:
+      "The read row once the projection has reached `position`; null if that took longer than the bounded wait.",
+  })
   order!: Order | null;
 }

@@ -27,7 +27,9 @@ export class ProductConnection extends Connection(ProductEdge) {}
 @InputType()
 export class ProductFilter {
   @Field(() => String, { nullable: true, description: "Case-insensitive match on name or sku." })
-  @IsOptional() @IsString() @MaxLength(200)
+  @IsOptional()
+  @IsString()
+  @MaxLength(200)
   search?: string | null;
 
   @Field(() => Boolean, { nullable: true }) inStock?: boolean | null;
@@ -40,23 +42,41 @@ export class CreateProductInput {
   @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(5000) description?: string | null;
   @Field(() => Int) @IsInt() @Min(0) @Max(100_000_000) priceCents!: number;
   @Field(() => Int) @IsInt() @Min(0) @Max(1_000_000_000) initialStock!: number;
-  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
-  @IsOptional() @IsString() @Length(1, 200)
+  @Field(() => String, {
+    nullable: true,
+    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   idempotencyKey?: string | null;
 }
 
 @InputType()
 export class RestockProductInput {
   @Field(() => ID) @IsUUID() productId!: string;
-  @Field(() => Int, { description: "Units added to stock; > 0." }) @IsInt() @Min(1) @Max(1_000_000_000) quantity!: number;
-  @Field(() => String, { nullable: true, description: "Optional: a retry with the same key returns the first outcome and changes nothing." })
-  @IsOptional() @IsString() @Length(1, 200)
+  @Field(() => Int, { description: "Units added to stock; > 0." })
+  @IsInt()
+  @Min(1)
+  @Max(1_000_000_000)
+  quantity!: number;
+  @Field(() => String, {
+    nullable: true,
+    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
+  })
+  @IsOptional()
+  @IsString()
+  @Length(1, 200)
   idempotencyKey?: string | null;
 }
 
 @ObjectType()
 export class ProductPayload {
   @Field(() => String, { description: "Event log position of the command's last event (opaque)." }) position!: string;
-  @Field(() => Product, { nullable: true, description: "The read row once the projection has reached `position`; null if that took longer than the bounded wait." })
+  @Field(() => Product, {
+    nullable: true,
+    description:
+      "The read row once the projection has reached `position`; null if that took longer than the bounded wait.",
+  })
   product!: Product | null;
 }

@@ -8,6 +8,7 @@ export class ProjectionStatus {
   @Field(() => Float, { description: "Age of the oldest event not yet applied." }) lagSeconds!: number;
   @Field(() => String, { description: "RUNNING, FAILED (halted on a poison event) or REBUILDING." }) status!: string;
   @Field(() => String, { nullable: true }) lastError!: string | null;
-  @Field(() => String, { nullable: true, description: "Position of the event it failed on." }) failedPosition!: string | null;
+  @Field(() => String, { nullable: true, description: "Position of the event it failed on." }) failedPosition!:
+    string | null;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
 }

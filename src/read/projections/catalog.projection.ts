@@ -5,7 +5,14 @@ import type { OrderEvent } from "../../write/orders/orders.events";
 import type { Projection, TableMap } from "../projection";
 
 type Handled = CatalogEvent | OrderEvent;
-const HANDLED = new Set<string>(["ProductCreated", "StockAdjusted", "OrderPlaced", "OrderCancelled", "OrderPaid", "OrderShipped"]);
+const HANDLED = new Set<string>([
+  "ProductCreated",
+  "StockAdjusted",
+  "OrderPlaced",
+  "OrderCancelled",
+  "OrderPaid",
+  "OrderShipped",
+]);
 
 interface Delta {
   id: string;
@@ -47,10 +54,18 @@ export const catalogProjection: Projection<"products"> = {
         case "ProductCreated": {
           const d = event.data;
           created.push({
-            id: d.productId, sku: d.sku, name: d.name, description: d.description, price_cents: d.priceCents,
-            available: d.initialStock, in_stock: d.initialStock > 0, units_sold: 0,
-            created_at: e.occurredAt.toISOString(), updated_at: e.occurredAt.toISOString(),
-            applied_tx: e.txId.toString(), applied_pos: e.position.toString(),
+            id: d.productId,
+            sku: d.sku,
+            name: d.name,
+            description: d.description,
+            price_cents: d.priceCents,
+            available: d.initialStock,
+            in_stock: d.initialStock > 0,
+            units_sold: 0,
+            created_at: e.occurredAt.toISOString(),
+            updated_at: e.occurredAt.toISOString(),
+            applied_tx: e.txId.toString(),
+            applied_pos: e.position.toString(),
           });
           break;
         }
@@ -95,9 +110,14 @@ async function insertProducts(sql: Sql, tables: TableMap<"products">, rows: Reco
 
 async function applyDeltas(sql: Sql, tables: TableMap<"products">, deltas: Delta[]): Promise<void> {
   const rows = deltas.map((d) => ({
-    id: d.id, available: d.available, units_sold: d.unitsSold, updated_at: d.updatedAt.toISOString(),
-    first_tx: d.first.txId.toString(), first_pos: d.first.position.toString(),
-    last_tx: d.last.txId.toString(), last_pos: d.last.position.toString(),
+    id: d.id,
+    available: d.available,
+    units_sold: d.unitsSold,
+    updated_at: d.updatedAt.toISOString(),
+    first_tx: d.first.txId.toString(),
+    first_pos: d.first.position.toString(),
+    last_tx: d.last.txId.toString(),
+    last_pos: d.last.position.toString(),
   }));
   await sql.query(
     `UPDATE ${tables.products} AS p

@@ -12,7 +12,9 @@ interface Waiter<Row> {
  * after every caller of the tick has asked, so each sees at least what was there when it asked.
  * An id that is not a UUID is not in any table: null, without a query.
  */
-export function batchById<Row extends { id: string }>(loadMany: (ids: string[]) => Promise<Row[]>): (id: string) => Promise<Row | null> {
+export function batchById<Row extends { id: string }>(
+  loadMany: (ids: string[]) => Promise<Row[]>,
+): (id: string) => Promise<Row | null> {
   let pending: Map<string, Waiter<Row>[]> | undefined;
 
   const flush = (batch: Map<string, Waiter<Row>[]>) => {

@@ -52,7 +52,10 @@ export class CatalogQueries {
 
   /** Rows changed since a moment (at most `limit`, newest last): to catch subscribers up after an outage. */
   changedSince(since: Date, limit = 1000): Promise<ProductRow[]> {
-    return this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`, [since, limit]);
+    return this.db.sql.query<ProductRow>(
+      `SELECT ${COLUMNS} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`,
+      [since, limit],
+    );
   }
 
   /**
@@ -62,7 +65,12 @@ export class CatalogQueries {
    * page, not only after the cursor). Statement texts come from a small fixed set (which
    * conditions are present), so each is prepared once per connection.
    */
-  async list(filter: ProductFilter, first: number | null | undefined, after: string | null | undefined, options: ListOptions = {}): Promise<Page<ProductRow>> {
+  async list(
+    filter: ProductFilter,
+    first: number | null | undefined,
+    after: string | null | undefined,
+    options: ListOptions = {},
+  ): Promise<Page<ProductRow>> {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
 
@@ -86,7 +94,12 @@ export class CatalogQueries {
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
     const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;
 
-    return fetchPage<ProductRow>(this.db.sql, { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count }, take, options.count === true);
+    return fetchPage<ProductRow>(
+      this.db.sql,
+      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count },
+      take,
+      options.count === true,
+    );
   }
 }
 
@@ -97,5 +110,7 @@ export class CatalogQueries {
  * form is what the trigram index serves; a term with a line break gets the ILIKEs themselves.
  */
 function searchCondition(term: string, pattern: string): string {
-  return term.includes("\n") ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})` : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
+  return term.includes("\n")
+    ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
+    : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
 }

@@ -5,7 +5,8 @@ export const MAX_PAGE_SIZE = 100;
 
 export function pageSize(first: number | null | undefined, fallback = 20): number {
   const n = first ?? fallback;
-  if (!Number.isInteger(n) || n < 0 || n > MAX_PAGE_SIZE) throw badInput(`first must be between 0 and ${MAX_PAGE_SIZE}`, { field: "first" });
+  if (!Number.isInteger(n) || n < 0 || n > MAX_PAGE_SIZE)
+    throw badInput(`first must be between 0 and ${MAX_PAGE_SIZE}`, { field: "first" });
   return n;
 }
 
@@ -21,7 +22,14 @@ export function decodeCursor(cursor: string | null | undefined): [string, string
   try {
     const key = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown;
     // The id is checked here: a forged one would otherwise fail later, in the query's uuid cast.
-    if (Array.isArray(key) && key.length === 2 && typeof key[0] === "string" && typeof key[1] === "string" && UUID.test(key[1])) return key as [string, string];
+    if (
+      Array.isArray(key) &&
+      key.length === 2 &&
+      typeof key[0] === "string" &&
+      typeof key[1] === "string" &&
+      UUID.test(key[1])
+    )
+      return key as [string, string];
   } catch {
     // fall through
   }
@@ -62,7 +70,10 @@ export interface PageQuery {
 export function countMatching(sql: Sql, table: string, where: string, params: unknown[]): () => Promise<number> {
   const whereParams = [...params];
   return async () => {
-    const [row] = await sql.query<{ total: number }>(`SELECT count(*)::int AS total FROM ${table} ${where}`, whereParams);
+    const [row] = await sql.query<{ total: number }>(
+      `SELECT count(*)::int AS total FROM ${table} ${where}`,
+      whereParams,
+    );
     return row?.total ?? 0;
   };
 }
@@ -71,7 +82,12 @@ export function countMatching(sql: Sql, table: string, where: string, params: un
  * Runs a keyset page. With `withCount`, the count of `matches` comes in the same statement: one
  * row even when the page is empty (then with null columns), so the count always comes back.
  */
-export async function fetchPage<T extends { id: string }>(sql: Sql, query: PageQuery, take: number, withCount: boolean): Promise<Page<T>> {
+export async function fetchPage<T extends { id: string }>(
+  sql: Sql,
+  query: PageQuery,
+  take: number,
+  withCount: boolean,
+): Promise<Page<T>> {
   const { matches, page, columns, orderBy, params } = query;
   if (!withCount) {
     const rows = await sql.query<T>(`${matches} SELECT ${columns} FROM (${page}) p ORDER BY ${orderBy}`, params);

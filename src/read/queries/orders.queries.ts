@@ -55,7 +55,8 @@ export class OrderQueries {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
     const placedAt = cursor && new Date(cursor[0]);
-    if (placedAt && Number.isNaN(placedAt.getTime())) throw badInput("after is not a cursor returned by this API", { field: "after" });
+    if (placedAt && Number.isNaN(placedAt.getTime()))
+      throw badInput("after is not a cursor returned by this API", { field: "after" });
 
     const params: unknown[] = [];
     const param = (value: unknown) => `$${params.push(value)}`;
@@ -67,10 +68,17 @@ export class OrderQueries {
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     const matches = `WITH matches AS NOT MATERIALIZED (SELECT * FROM "read"."orders" ${where})`;
-    const keyset = placedAt ? `WHERE (placed_at, id) < (${param(placedAt)}::timestamptz, ${param(cursor[1])}::uuid)` : "";
+    const keyset = placedAt
+      ? `WHERE (placed_at, id) < (${param(placedAt)}::timestamptz, ${param(cursor[1])}::uuid)`
+      : "";
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
     const page = `SELECT * FROM matches ${keyset} ORDER BY placed_at DESC, id DESC LIMIT ${param(take === 0 ? 0 : take + 1)}`;
 
-    return fetchPage<OrderRow>(this.db.sql, { matches, page, columns: COLUMNS, orderBy: "p.placed_at DESC, p.id DESC", params, count }, take, options.count === true);
+    return fetchPage<OrderRow>(
+      this.db.sql,
+      { matches, page, columns: COLUMNS, orderBy: "p.placed_at DESC, p.id DESC", params, count },
+      take,
+      options.count === true,
+    );
   }
 }

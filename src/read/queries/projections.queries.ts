@@ -22,8 +22,18 @@ export class ProjectionQueries {
 
   async statuses(): Promise<ProjectionStatusRow[]> {
     const rows = await this.db.prisma.$queryRawUnsafe<
-      { name: string; tx_id: string; position: bigint; status: string; last_error: string | null; failed_position: bigint | null; updated_at: Date }[]
-    >(`SELECT name, tx_id::text AS tx_id, position, status, last_error, failed_position, updated_at FROM "read"."projection_checkpoints" ORDER BY name`);
+      {
+        name: string;
+        tx_id: string;
+        position: bigint;
+        status: string;
+        last_error: string | null;
+        failed_position: bigint | null;
+        updated_at: Date;
+      }[]
+    >(
+      `SELECT name, tx_id::text AS tx_id, position, status, last_error, failed_position, updated_at FROM "read"."projection_checkpoints" ORDER BY name`,
+    );
     return Promise.all(
       rows.map(async (r) => {
         const backlog = await backlogAfter(this.db.sql, { txId: BigInt(r.tx_id), position: BigInt(r.position) });

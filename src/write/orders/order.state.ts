@@ -25,14 +25,24 @@ export async function loadOrder(sql: Sql, orderId: string, actor: CommandContext
        FROM "write"."orders" o WHERE o.id = $1::uuid`,
     [orderId],
   );
-  if (!order || (actor.role !== "admin" && order.customerId !== actor.id)) throw notFound(`order ${orderId} not found`, { orderId });
+  if (!order || (actor.role !== "admin" && order.customerId !== actor.id))
+    throw notFound(`order ${orderId} not found`, { orderId });
   return order;
 }
 
 /** Saves the new status only if nobody changed the order since it was loaded (issued at once; see Decided.saved). */
-export function saveOrderStatus(sql: Sql, order: OrderState, status: OrderStatus, version: number, now: Date): Promise<void> {
+export function saveOrderStatus(
+  sql: Sql,
+  order: OrderState,
+  status: OrderStatus,
+  version: number,
+  now: Date,
+): Promise<void> {
   return sql
-    .query(`UPDATE "write"."orders" SET status = $3, version = $4, updated_at = $5 WHERE id = $1::uuid AND version = $2 RETURNING 1`, [order.id, order.version, status, version, now])
+    .query(
+      `UPDATE "write"."orders" SET status = $3, version = $4, updated_at = $5 WHERE id = $1::uuid AND version = $2 RETURNING 1`,
+      [order.id, order.version, status, version, now],
+    )
     .then((saved) => {
       if (saved.length !== 1) throw new ConcurrencyError();
     });
@@ -44,9 +54,16 @@ export function saveOrderStatus(sql: Sql, order: OrderState, status: OrderStatus
  * The rows are locked in product-id order first, as placeOrder locks them: no deadlock between the two.
  * Both statements are issued at once (the server runs them in order; see Decided.saved).
  */
-export async function moveStock(sql: Sql, lines: OrderState["lines"], perUnit: { onHand: number; reserved: number; available: number }): Promise<void> {
+export async function moveStock(
+  sql: Sql,
+  lines: OrderState["lines"],
+  perUnit: { onHand: number; reserved: number; available: number },
+): Promise<void> {
   const productIds = lines.map((l) => l.productId);
-  const locked = sql.query(`SELECT 1 FROM "write"."inventory" WHERE product_id = ANY($1::uuid[]) ORDER BY product_id FOR NO KEY UPDATE`, [productIds]);
+  const locked = sql.query(
+    `SELECT 1 FROM "write"."inventory" WHERE product_id = ANY($1::uuid[]) ORDER BY product_id FOR NO KEY UPDATE`,
+    [productIds],
+  );
   const moved = sql.query(
     `UPDATE "write"."inventory" i
         SET on_hand = i.on_hand + $3::int * l.quantity, reserved = i.reserved + $4::int * l.quantity, available = i.available + $5::int * l.quantity

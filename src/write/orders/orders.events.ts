@@ -11,13 +11,25 @@ export interface PlacedLine {
 
 export type OrderPlaced = {
   type: "OrderPlaced";
-  data: { orderId: string; customerId: string; lines: PlacedLine[]; totalCents: number; itemCount: number; placedAt: string };
+  data: {
+    orderId: string;
+    customerId: string;
+    lines: PlacedLine[];
+    totalCents: number;
+    itemCount: number;
+    placedAt: string;
+  };
 };
 
 /** Releases the reserved stock of every line. */
 export type OrderCancelled = {
   type: "OrderCancelled";
-  data: { orderId: string; customerId: string; previousStatus: OrderStatus; lines: { productId: string; quantity: number }[] };
+  data: {
+    orderId: string;
+    customerId: string;
+    previousStatus: OrderStatus;
+    lines: { productId: string; quantity: number }[];
+  };
 };
 
 export type OrderPaid = {

@@ -92,8 +92,42 @@ export async function inTransaction<T>(pool: pg.Pool, fn: (client: pg.PoolClient
   }
 }
 
-const ADJECTIVES = ["Red", "Blue", "Green", "Black", "White", "Silver", "Golden", "Vintage", "Compact", "Deluxe", "Rugged", "Classic", "Smart", "Mini", "Ultra", "Eco"];
-const NOUNS = ["Widget", "Gadget", "Lamp", "Chair", "Mug", "Backpack", "Kettle", "Speaker", "Notebook", "Bottle", "Jacket", "Helmet", "Drone", "Clock", "Pillow", "Blender"];
+const ADJECTIVES = [
+  "Red",
+  "Blue",
+  "Green",
+  "Black",
+  "White",
+  "Silver",
+  "Golden",
+  "Vintage",
+  "Compact",
+  "Deluxe",
+  "Rugged",
+  "Classic",
+  "Smart",
+  "Mini",
+  "Ultra",
+  "Eco",
+];
+const NOUNS = [
+  "Widget",
+  "Gadget",
+  "Lamp",
+  "Chair",
+  "Mug",
+  "Backpack",
+  "Kettle",
+  "Speaker",
+  "Notebook",
+  "Bottle",
+  "Jacket",
+  "Helmet",
+  "Drone",
+  "Clock",
+  "Pillow",
+  "Blender",
+];
 /** Search terms of the read benchmark: each matches about 1/16 of the catalog. */
 export const SEARCH_TERMS = [...ADJECTIVES.map((a) => a.toLowerCase()), ...NOUNS.map((n) => n.toLowerCase())];
 
@@ -124,7 +158,9 @@ export async function seedProducts(pool: pg.Pool, n: number): Promise<void> {
     );
     await c.query(`INSERT INTO "write"."products" (id, sku, name, description, price_cents, version, created_at, updated_at)
                    SELECT id, sku, name, description, price_cents, 1, now(), now() FROM seed_products`);
-    await c.query(`INSERT INTO "write"."inventory" (product_id, on_hand, reserved, available) SELECT id, stock, 0, stock FROM seed_products`);
+    await c.query(
+      `INSERT INTO "write"."inventory" (product_id, on_hand, reserved, available) SELECT id, stock, 0, stock FROM seed_products`,
+    );
     await c.query(
       `INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
        SELECT id, 'product', 1, 'ProductCreated',
@@ -156,7 +192,7 @@ export async function stockedProducts(pool: pg.Pool): Promise<BenchProduct[]> {
  */
 export async function seedOrders(pool: pg.Pool, n: number): Promise<{ orders: number; events: number }> {
   let events = 0;
-  for (let done = 0; done < n; ) {
+  for (let done = 0; done < n;) {
     const chunk = Math.min(25_000, n - done);
     events += await inTransaction(pool, async (c) => {
       await c.query(

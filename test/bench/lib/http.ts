@@ -21,10 +21,20 @@ export class HttpGraphQL {
 
   post<T = unknown>(body: string, bearer?: string): Promise<GraphQLResult<T>> {
     return new Promise((resolve, reject) => {
-      const headers: http.OutgoingHttpHeaders = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+      const headers: http.OutgoingHttpHeaders = {
+        "content-type": "application/json",
+        "content-length": Buffer.byteLength(body),
+      };
       if (bearer) headers.authorization = `Bearer ${bearer}`;
       const req = http.request(
-        { host: this.url.hostname, port: this.url.port, path: this.url.pathname, method: "POST", agent: this.agent, headers },
+        {
+          host: this.url.hostname,
+          port: this.url.port,
+          path: this.url.pathname,
+          method: "POST",
+          agent: this.agent,
+          headers,
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
@@ -47,7 +57,8 @@ export class HttpGraphQL {
   /** A request that must succeed; throws with the errors otherwise. */
   async ok<T>(body: string, bearer?: string): Promise<T> {
     const res = await this.post<T>(body, bearer);
-    if (res.status !== 200 || res.errors?.length || !res.data) throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(res.errors)}`);
+    if (res.status !== 200 || res.errors?.length || !res.data)
+      throw new Error(`GraphQL request failed (${res.status}): ${JSON.stringify(res.errors)}`);
     return res.data;
   }
 
@@ -81,7 +92,11 @@ export interface ServerSideStats {
   projector: Record<string, { batches: number; events: number; eventsPerBatch: number; meanBatchMs: number }>;
 }
 
-export function serverSideDelta(before: Map<string, number>, after: Map<string, number>, command: string): ServerSideStats {
+export function serverSideDelta(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  command: string,
+): ServerSideStats {
   const d = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
   const count = d(`shop_command_duration_seconds_count{command="${command}",outcome="ok"}`);
   const sum = d(`shop_command_duration_seconds_sum{command="${command}",outcome="ok"}`);
@@ -91,7 +106,8 @@ export function serverSideDelta(before: Map<string, number>, after: Map<string, 
     const seconds = d(`shop_projection_batch_duration_seconds_sum{projection="${name}"}`);
     const events = d(`shop_projection_events_total{projection="${name}"}`);
     projector[name] = {
-      batches, events,
+      batches,
+      events,
       eventsPerBatch: batches ? Math.round((events / batches) * 10) / 10 : 0,
       meanBatchMs: batches ? Math.round((seconds / batches) * 1000 * 100) / 100 : 0,
     };

@@ -18,7 +18,12 @@ export interface LoadResult {
  * answered. Requests during the warm-up are not counted; throughput is completions inside
  * [warm-up end, end] divided by the window.
  */
-export async function closedLoop(options: { concurrency: number; warmupMs: number; durationMs: number; task: (n: number, worker: number) => Promise<void> }): Promise<LoadResult> {
+export async function closedLoop(options: {
+  concurrency: number;
+  warmupMs: number;
+  durationMs: number;
+  task: (n: number, worker: number) => Promise<void>;
+}): Promise<LoadResult> {
   const start = performance.now();
   const windowStart = start + options.warmupMs;
   const end = windowStart + options.durationMs;
@@ -54,7 +59,12 @@ export async function closedLoop(options: { concurrency: number; warmupMs: numbe
  * Open loop: requests are started on a fixed schedule whatever the answers (so a slow system
  * is not politely given less work), with a cap on requests in flight.
  */
-export async function openLoop(options: { ratePerSecond: number; durationMs: number; maxInFlight: number; task: (n: number) => Promise<void> }): Promise<{ sent: number; errors: number; skipped: number; firstError: string | undefined }> {
+export async function openLoop(options: {
+  ratePerSecond: number;
+  durationMs: number;
+  maxInFlight: number;
+  task: (n: number) => Promise<void>;
+}): Promise<{ sent: number; errors: number; skipped: number; firstError: string | undefined }> {
   const interval = 1000 / options.ratePerSecond;
   const start = performance.now();
   const total = Math.floor((options.durationMs / 1000) * options.ratePerSecond);
@@ -72,10 +82,13 @@ export async function openLoop(options: { ratePerSecond: number; durationMs: num
       continue;
     }
     sent += 1;
-    const p: Promise<void> = options.task(i).catch((error: unknown) => {
-      errors += 1;
-      firstError ??= String((error as Error)?.message ?? error);
-    }).finally(() => inFlight.delete(p));
+    const p: Promise<void> = options
+      .task(i)
+      .catch((error: unknown) => {
+        errors += 1;
+        firstError ??= String((error as Error)?.message ?? error);
+      })
+      .finally(() => inFlight.delete(p));
     inFlight.add(p);
   }
   await Promise.all(inFlight);

@@ -4,7 +4,14 @@ import { Worker } from "node:worker_threads";
 import { print } from "graphql";
 import pg from "pg";
 import { PlaceOrderDocument, ProductsDocument, RestockProductDocument } from "../../generated/graphql";
-import { countRows, SEARCH_TERMS, seedOrders, waitForProjections, type BenchDatabase, type BenchProduct } from "./database";
+import {
+  countRows,
+  SEARCH_TERMS,
+  seedOrders,
+  waitForProjections,
+  type BenchDatabase,
+  type BenchProduct,
+} from "./database";
 import { getText, scrapeMetrics, serverSideDelta, type HttpGraphQL, type ServerSideStats } from "./http";
 import { closedLoop, openLoop, type LoadResult } from "./load";
 import { NodeProcess, type PhaseMemory } from "./processes";
@@ -58,7 +65,10 @@ export interface RunSummary extends LatencySummary {
 function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
   const cpu = phase?.cpuSeconds;
   return {
-    perSecond: round(result.perSecond, 1), completed: result.completed, errors: result.errors, concurrency,
+    perSecond: round(result.perSecond, 1),
+    completed: result.completed,
+    errors: result.errors,
+    concurrency,
     ...(cpu !== undefined && result.total > 0 ? { serverCpuMsPerRequest: round((cpu * 1000) / result.total, 2) } : {}),
     ...summarize(result.latencies),
   };
@@ -77,9 +87,13 @@ function placeOrderBody(products: BenchProduct[], n: number): string {
 }
 
 async function placeOrder(bench: Bench, gql: HttpGraphQL, n: number): Promise<string> {
-  const res = await gql.post<{ placeOrder: { position: string } }>(placeOrderBody(bench.products, n), bench.customerTokens[n % bench.customerTokens.length]);
+  const res = await gql.post<{ placeOrder: { position: string } }>(
+    placeOrderBody(bench.products, n),
+    bench.customerTokens[n % bench.customerTokens.length],
+  );
   const position = res.data?.placeOrder?.position;
-  if (res.status !== 200 || res.errors?.length || !position) throw new Error(`placeOrder failed (${res.status}): ${JSON.stringify(res.errors)}`);
+  if (res.status !== 200 || res.errors?.length || !position)
+    throw new Error(`placeOrder failed (${res.status}): ${JSON.stringify(res.errors)}`);
   return position;
 }
 
@@ -102,7 +116,9 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
     server.proc.memory.begin(`raw SQL @${c} (server idle but projecting)`);
     try {
       const raw = await closedLoop({
-        concurrency: c, warmupMs: settings.warmupMs, durationMs: settings.writeMs,
+        concurrency: c,
+        warmupMs: settings.warmupMs,
+        durationMs: settings.writeMs,
         task: async (n, worker) => {
           const product = bench.products[Math.floor(Math.random() * bench.products.length)]!;
           await writers[worker]!.placeOrder(`bench-raw-${n % 500}`, randomUUID(), product.id, 1 + (n % 3));
@@ -116,12 +132,16 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
     } finally {
       await Promise.all(writers.map((w) => w.close()));
     }
-    bench.log(`  raw SQL @${c}: ${result.rawSql[c]!.perSecond} tx/s, p50 ${result.rawSql[c]!.p50} ms, p99 ${result.rawSql[c]!.p99} ms`);
+    bench.log(
+      `  raw SQL @${c}: ${result.rawSql[c]!.perSecond} tx/s, p50 ${result.rawSql[c]!.p50} ms, p99 ${result.rawSql[c]!.p99} ms`,
+    );
 
     server.proc.memory.begin(`placeOrder GraphQL @${c}`);
     const before = await scrapeMetrics(server.url);
     const gqlRun = await closedLoop({
-      concurrency: c, warmupMs: settings.warmupMs, durationMs: settings.writeMs,
+      concurrency: c,
+      warmupMs: settings.warmupMs,
+      durationMs: settings.writeMs,
       task: async (n) => void (await placeOrder(bench, server.gql, n)),
     });
     const after = await scrapeMetrics(server.url);
@@ -131,7 +151,9 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
     bench.samples[`placeOrder GraphQL @${c}`] = gqlRun.latencies;
     if (gqlRun.errors) bench.notes.push(`placeOrder @${c}: ${gqlRun.errors} errors, first: ${gqlRun.firstError}`);
     result.ratioAt[c] = round(result.graphql[c]!.perSecond / result.rawSql[c]!.perSecond, 3);
-    bench.log(`  placeOrder GraphQL @${c}: ${result.graphql[c]!.perSecond} orders/s, p50 ${result.graphql[c]!.p50} ms, p99 ${result.graphql[c]!.p99} ms; server-side ${JSON.stringify(result.serverSide[c])}`);
+    bench.log(
+      `  placeOrder GraphQL @${c}: ${result.graphql[c]!.perSecond} orders/s, p50 ${result.graphql[c]!.p50} ms, p99 ${result.graphql[c]!.p99} ms; server-side ${JSON.stringify(result.serverSide[c])}`,
+    );
   }
   return result;
 }
@@ -185,7 +207,12 @@ export interface LagResult extends LatencySummary {
  */
 export async function lagPhase(bench: Bench, server: Server, ratePerSecond: number): Promise<LagResult> {
   // Warm up (JIT, Prisma's compiled queries, pool connections) at the same rate, unrecorded.
-  await openLoop({ ratePerSecond, durationMs: bench.settings.warmupMs, maxInFlight: 256, task: async (n) => void (await placeOrder(bench, server.gql, n)) });
+  await openLoop({
+    ratePerSecond,
+    durationMs: bench.settings.warmupMs,
+    maxInFlight: 256,
+    task: async (n) => void (await placeOrder(bench, server.gql, n)),
+  });
   await waitForProjections(bench.db.pool);
   const seen = new Map<string, number>();
   const listener = await listenReadChanged(bench.db.url, (m, t) => {
@@ -197,7 +224,9 @@ export async function lagPhase(bench: Bench, server: Server, ratePerSecond: numb
     server.proc.memory.begin(`projection lag (${Math.round(ratePerSecond)} orders/s)`);
     const before = await scrapeMetrics(server.url);
     const run = await openLoop({
-      ratePerSecond, durationMs: bench.settings.lagMs, maxInFlight: 256,
+      ratePerSecond,
+      durationMs: bench.settings.lagMs,
+      maxInFlight: 256,
       task: async (n) => {
         const start = nowMs();
         const position = await placeOrder(bench, server.gql, n);
@@ -229,8 +258,14 @@ export async function lagPhase(bench: Bench, server: Server, ratePerSecond: numb
     if (run.errors) bench.notes.push(`projection lag: ${run.errors} errors, first: ${run.firstError}`);
     if (run.skipped) bench.notes.push(`projection lag: ${run.skipped} requests skipped (256 in flight)`);
     return {
-      ratePerSecond: round(ratePerSecond, 1), sent: run.sent, errors: run.errors, missing, ...summarize(lags), fromRequestStart: summarize(fromStart),
-      serverCpuMsPerOrder: phase?.cpuSeconds === undefined || run.sent === 0 ? undefined : round((phase.cpuSeconds * 1000) / run.sent, 2),
+      ratePerSecond: round(ratePerSecond, 1),
+      sent: run.sent,
+      errors: run.errors,
+      missing,
+      ...summarize(lags),
+      fromRequestStart: summarize(fromStart),
+      serverCpuMsPerOrder:
+        phase?.cpuSeconds === undefined || run.sent === 0 ? undefined : round((phase.cpuSeconds * 1000) / run.sent, 2),
       serverSide,
     };
   } finally {
@@ -275,7 +310,8 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
   const notified = new Map<number, number>(); // restock index → read_changed time
   let restockIndex = -1;
   const listener = await listenReadChanged(bench.db.url, (m, t) => {
-    if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex)) notified.set(restockIndex, t);
+    if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex))
+      notified.set(restockIndex, t);
   });
   const workers: Worker[] = [];
   const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
@@ -287,7 +323,12 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
       Array.from({ length: workerCount }, (_, w) => {
         const count = Math.floor(subscribers / workerCount) + (w < subscribers % workerCount ? 1 : 0);
         const worker = new Worker(new URL("./subscribers.worker.mjs", import.meta.url), {
-          workerData: { wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`, count, productId: product.id, filteredEvery: 2 } satisfies SubscriberWorkerData,
+          workerData: {
+            wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`,
+            count,
+            productId: product.id,
+            filteredEvery: 2,
+          } satisfies SubscriberWorkerData,
         });
         workers.push(worker);
         return new Promise<void>((resolve, reject) => {
@@ -312,7 +353,10 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
     const connectSeconds = (performance.now() - connectStart) / 1000;
     bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
 
-    const { rows } = await bench.db.pool.query<{ available: number }>(`SELECT available FROM "read"."products" WHERE id = $1`, [product.id]);
+    const { rows } = await bench.db.pool.query<{ available: number }>(
+      `SELECT available FROM "read"."products" WHERE id = $1`,
+      [product.id],
+    );
     const base = rows[0]!.available;
     const committed: number[] = [];
     const latencies: number[] = [];
@@ -321,7 +365,10 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
     for (let k = 0; k < restocks; k++) {
       restockIndex = k;
       const expected = base + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
-      await server.gql.ok(JSON.stringify({ query: RESTOCK, variables: { input: { productId: product.id, quantity: 1 } } }), bench.adminToken);
+      await server.gql.ok(
+        JSON.stringify({ query: RESTOCK, variables: { input: { productId: product.id, quantity: 1 } } }),
+        bench.adminToken,
+      );
       committed[k] = nowMs();
       const until = Date.now() + 10_000;
       while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
@@ -338,9 +385,16 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
     const phase = server.proc.memory.end();
     bench.samples["subscription delivery (commit → client)"] = latencies;
     return {
-      subscribers, connected, restocks, expectedDeliveries: connected * restocks, delivered: latencies.length,
-      ...summarize(latencies), fromReadChanged: summarize(fromNotify), projection: summarize(projection),
-      connectSeconds: round(connectSeconds, 1), workers: workerCount,
+      subscribers,
+      connected,
+      restocks,
+      expectedDeliveries: connected * restocks,
+      delivered: latencies.length,
+      ...summarize(latencies),
+      fromReadChanged: summarize(fromNotify),
+      projection: summarize(projection),
+      connectSeconds: round(connectSeconds, 1),
+      workers: workerCount,
       serverCpuSecondsWithDeliveries: phase?.cpuSeconds,
     };
   } finally {
@@ -377,17 +431,28 @@ export interface ReadResult {
 }
 
 function productsBody(n: number): string {
-  return JSON.stringify({ query: PRODUCTS, variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } } });
+  return JSON.stringify({
+    query: PRODUCTS,
+    variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } },
+  });
 }
 
-type ProductsPage = { products: { totalCount: number; edges: { node: { id: string; available: number; unitsSold: number; inStock: boolean } }[] } };
+type ProductsPage = {
+  products: {
+    totalCount: number;
+    edges: { node: { id: string; available: number; unitsSold: number; inStock: boolean } }[];
+  };
+};
 
 async function readLoad(bench: Bench, gql: HttpGraphQL): Promise<LoadResult> {
   return closedLoop({
-    concurrency: bench.settings.readConcurrency, warmupMs: bench.settings.warmupMs, durationMs: bench.settings.readMs,
+    concurrency: bench.settings.readConcurrency,
+    warmupMs: bench.settings.warmupMs,
+    durationMs: bench.settings.readMs,
     task: async (n) => {
       const res = await gql.post<ProductsPage>(productsBody(n));
-      if (res.status !== 200 || res.errors?.length || !res.data) throw new Error(`products failed (${res.status}): ${JSON.stringify(res.errors)}`);
+      if (res.status !== 200 || res.errors?.length || !res.data)
+        throw new Error(`products failed (${res.status}): ${JSON.stringify(res.errors)}`);
     },
   });
 }
@@ -404,8 +469,15 @@ export async function readPhase(bench: Bench, server: Server, startNaive: () => 
     // Same question, same answer: the baseline is only a baseline if it computes the same page.
     let sameAnswers = true;
     for (let n = 0; n < SEARCH_TERMS.length; n++) {
-      const [a, b] = await Promise.all([server.gql.ok<ProductsPage>(productsBody(n)), naive.gql.ok<ProductsPage>(productsBody(n))]);
-      const key = (p: ProductsPage) => JSON.stringify([p.products.totalCount, p.products.edges.map((e) => [e.node.id, e.node.available, e.node.unitsSold, e.node.inStock])]);
+      const [a, b] = await Promise.all([
+        server.gql.ok<ProductsPage>(productsBody(n)),
+        naive.gql.ok<ProductsPage>(productsBody(n)),
+      ]);
+      const key = (p: ProductsPage) =>
+        JSON.stringify([
+          p.products.totalCount,
+          p.products.edges.map((e) => [e.node.id, e.node.available, e.node.unitsSold, e.node.inStock]),
+        ]);
       if (key(a) !== key(b)) {
         sameAnswers = false;
         bench.notes.push(`read: the naive join and the read tables disagree for search "${SEARCH_TERMS[n]}"`);
@@ -425,19 +497,26 @@ export async function readPhase(bench: Bench, server: Server, startNaive: () => 
     bench.samples["products() joining write tables"] = naiveRun.latencies;
     bench.log(`  naive join: ${naiveSummary.perSecond} req/s, p50 ${naiveSummary.p50} ms, p99 ${naiveSummary.p99} ms`);
 
-    await bench.db.pool.query(`CREATE INDEX bench_order_lines_product_idx ON "write"."order_lines"(product_id) INCLUDE (quantity)`);
+    await bench.db.pool.query(
+      `CREATE INDEX bench_order_lines_product_idx ON "write"."order_lines"(product_id) INCLUDE (quantity)`,
+    );
     await bench.db.pool.query(`ANALYZE "write"."order_lines"`);
     naive.proc.memory.begin("read: products() joining write tables + index");
     const indexedRun = await readLoad(bench, naive.gql);
     const naiveIndexed = runSummary(indexedRun, concurrency, naive.proc.memory.end());
     await bench.db.pool.query(`DROP INDEX "write"."bench_order_lines_product_idx"`);
     bench.samples["products() joining write tables + index"] = indexedRun.latencies;
-    bench.log(`  naive join + index: ${naiveIndexed.perSecond} req/s, p50 ${naiveIndexed.p50} ms, p99 ${naiveIndexed.p99} ms`);
+    bench.log(
+      `  naive join + index: ${naiveIndexed.perSecond} req/s, p50 ${naiveIndexed.p50} ms, p99 ${naiveIndexed.p99} ms`,
+    );
 
     return {
       orders: await countRows(bench.db.pool, `"write"."orders"`),
       products: await countRows(bench.db.pool, `"write"."products"`),
-      concurrency, readTables, naive: naiveSummary, naiveIndexed,
+      concurrency,
+      readTables,
+      naive: naiveSummary,
+      naiveIndexed,
       ratioNoIndex: round(readTables.perSecond / naiveSummary.perSecond, 2),
       ratioIndexed: round(readTables.perSecond / naiveIndexed.perSecond, 2),
       sameAnswers,
@@ -483,15 +562,23 @@ export async function rebuildPhase(bench: Bench, server: Server): Promise<Rebuil
   const batchSize = 10_000; // what the CLI uses: max(PROJECTOR_BATCH_SIZE, 10000)
   const projections = ["catalog", "orders"];
   server.proc.memory.begin("rebuild (server keeps serving; CLI rebuilds)");
-  const cli = bench.spawn(`rebuild ${projections.join(" + ")} (CLI)`, "scripts/projections.ts", { LOG_LEVEL: "warn" }, ["rebuild", ...projections]);
+  const cli = bench.spawn(`rebuild ${projections.join(" + ")} (CLI)`, "scripts/projections.ts", { LOG_LEVEL: "warn" }, [
+    "rebuild",
+    ...projections,
+  ]);
   cli.memory.begin(`rebuild ${projections.join(" + ")}`);
   const code = await cli.wait();
   cli.memory.stop();
   const match = /rebuilt [^:]+: (\d+) events in ([\d.]+) s .*side by side: (.*)\)/.exec(cli.log);
   if (code !== 0 || !match) throw new Error(`rebuild failed (exit ${code}):\n${cli.log}`);
   const seconds = Number(match[2]);
-  const perProjection = [...match[3]!.matchAll(/(\w+) ([\d.]+) s/g)].map((m) => ({ name: m[1]!, batchSeconds: Number(m[2]) }));
-  bench.log(`  rebuilt ${projections.join(" + ")}: ${match[1]} events in ${seconds} s (${match[3]} in batch transactions)`);
+  const perProjection = [...match[3]!.matchAll(/(\w+) ([\d.]+) s/g)].map((m) => ({
+    name: m[1]!,
+    batchSeconds: Number(m[2]),
+  }));
+  bench.log(
+    `  rebuilt ${projections.join(" + ")}: ${match[1]} events in ${seconds} s (${match[3]} in batch transactions)`,
+  );
   server.proc.memory.end();
   // The rebuilt tables must say what the write model says.
   const { rows } = await bench.db.pool.query<{ ok: boolean }>(
@@ -501,7 +588,13 @@ export async function rebuildPhase(bench: Bench, server: Server): Promise<Rebuil
         AND (SELECT count(*) FROM "read"."products") = (SELECT count(*) FROM "write"."products") AS ok`,
   );
   return {
-    events, batchSize, projections, perProjection, seconds, eventsPerSecond: Math.round(events / seconds),
-    peakRssMb: cli.memory.phases[0]?.peakRssMb, consistent: rows[0]?.ok === true,
+    events,
+    batchSize,
+    projections,
+    perProjection,
+    seconds,
+    eventsPerSecond: Math.round(events / seconds),
+    peakRssMb: cli.memory.phases[0]?.peakRssMb,
+    consistent: rows[0]?.ok === true,
   };
 }

@@ -5,7 +5,6 @@ import { round } from "./stats";
 
 export const ROOT = new URL("../../../", import.meta.url).pathname;
 
-
 function statusField(pid: number, field: "VmRSS" | "VmHWM"): number | undefined {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
@@ -45,10 +44,14 @@ export interface PhaseMemory {
  */
 export class MemoryTracker {
   readonly phases: PhaseMemory[] = [];
-  private current: { phase: string; peak: number; hwmReset: boolean; cpu: number | undefined; started: number } | undefined;
+  private current:
+    { phase: string; peak: number; hwmReset: boolean; cpu: number | undefined; started: number } | undefined;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(readonly pid: number, readonly processName: string) {
+  constructor(
+    readonly pid: number,
+    readonly processName: string,
+  ) {
     this.timer = setInterval(() => this.sample(), 100);
     this.timer.unref();
   }
@@ -87,7 +90,10 @@ export class MemoryTracker {
       wallSeconds: round((performance.now() - this.current.started) / 1000, 2),
       peakRssMb: round(Math.max(this.current.peak, hwm ?? 0), 1),
       hwmMb: hwm === undefined ? undefined : round(hwm, 1),
-      endRssMb: (() => { const v = statusField(this.pid, "VmRSS"); return v === undefined ? undefined : round(v, 1); })(),
+      endRssMb: (() => {
+        const v = statusField(this.pid, "VmRSS");
+        return v === undefined ? undefined : round(v, 1);
+      })(),
     });
     this.current = undefined;
     return this.phases.at(-1);
@@ -118,7 +124,10 @@ export class NodeProcess {
   private output = "";
   private exited: Promise<number | null>;
 
-  private constructor(readonly name: string, readonly child: ChildProcess) {
+  private constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
     this.memory = new MemoryTracker(child.pid!, name);
     const keep = (chunk: Buffer) => {
       this.output = (this.output + chunk.toString("utf8")).slice(-20_000);
@@ -129,11 +138,15 @@ export class NodeProcess {
   }
 
   static spawn(options: NodeProcessOptions): NodeProcess {
-    const child = spawn(process.execPath, [...(options.nodeFlags ?? []), "--import", "tsx", options.script, ...(options.args ?? [])], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      process.execPath,
+      [...(options.nodeFlags ?? []), "--import", "tsx", options.script, ...(options.args ?? [])],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     return new NodeProcess(options.name, child);
   }
 

@@ -18,7 +18,9 @@ export class RawOrderWriter {
   async placeOrder(customerId: string, idempotencyKey: string, productId: string, quantity: number): Promise<string> {
     const c = this.client;
     const orderId = randomUUID();
-    const hash = createHash("sha256").update(JSON.stringify([{ productId, quantity }])).digest("hex");
+    const hash = createHash("sha256")
+      .update(JSON.stringify([{ productId, quantity }]))
+      .digest("hex");
     await c.query("BEGIN");
     try {
       const claimed = await c.query({
@@ -50,11 +52,19 @@ export class RawOrderWriter {
         values: [orderId, productId, quantity, product.price_cents],
       });
       const data = {
-        orderId, customerId,
+        orderId,
+        customerId,
         lines: [{ productId, sku: product.sku, name: product.name, quantity, unitPriceCents: product.price_cents }],
-        totalCents: total, itemCount: quantity, placedAt: now.toISOString(),
+        totalCents: total,
+        itemCount: quantity,
+        placedAt: now.toISOString(),
       };
-      const metadata = { correlationId: randomUUID(), causationId: null, actor: { id: customerId, role: "customer" }, command: "placeOrder" };
+      const metadata = {
+        correlationId: randomUUID(),
+        causationId: null,
+        actor: { id: customerId, role: "customer" },
+        command: "placeOrder",
+      };
       await c.query({
         name: "raw_event",
         text: `INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at) VALUES ($1, 'order', 1, 'OrderPlaced', $2, $3, $4)`,

@@ -5,13 +5,28 @@ import { percentile } from "./stats";
 export function table(rows: (string | number)[][], header: string[]): string {
   const all = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, i) => Math.max(...all.map((r) => String(r[i] ?? "").length)));
-  const line = (r: (string | number)[]) => r.map((c, i) => String(c).padEnd(widths[i]!)).join("  ").trimEnd();
+  const line = (r: (string | number)[]) =>
+    r
+      .map((c, i) => String(c).padEnd(widths[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(header), widths.map((w) => "-".repeat(w)).join("  "), ...rows.map(line)].join("\n");
 }
 
 // ---------------------------------------------------------------- SVG plot
 
-const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#17becf", "#bcbd22"];
+const COLORS = [
+  "#1f77b4",
+  "#ff7f0e",
+  "#2ca02c",
+  "#d62728",
+  "#9467bd",
+  "#8c564b",
+  "#e377c2",
+  "#7f7f7f",
+  "#17becf",
+  "#bcbd22",
+];
 
 /**
  * Latency by percentile (HdrHistogram style): x is the percentile on a tail-stretching scale
@@ -20,19 +35,30 @@ const COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"
  */
 export function latencySvg(series: Record<string, number[]>, subtitle: string): string {
   const entries = Object.entries(series).filter(([, v]) => v.length > 0);
-  const W = 960, H = 560, left = 70, right = 330, top = 56, bottom = 60;
-  const plotW = W - left - right, plotH = H - top - bottom;
+  const W = 960,
+    H = 560,
+    left = 70,
+    right = 330,
+    top = 56,
+    bottom = 60;
+  const plotW = W - left - right,
+    plotH = H - top - bottom;
   const floor = 0.1; // ms: values at or below (a negative lag is measurement noise around 0) are drawn here
-  const sortedSeries = entries.map(([name, values]) => [name, [...values].map((v) => Math.max(v, floor)).sort((a, b) => a - b)] as const);
+  const sortedSeries = entries.map(
+    ([name, values]) => [name, [...values].map((v) => Math.max(v, floor)).sort((a, b) => a - b)] as const,
+  );
   const maxN = Math.max(10, ...sortedSeries.map(([, v]) => v.length));
   const xMax = Math.min(4, Math.ceil(Math.log10(maxN) * 2) / 2);
   const all = sortedSeries.flatMap(([, v]) => [v[0]!, v.at(-1)!]);
   const yMin = 10 ** Math.floor(Math.log10(Math.max(floor, Math.min(...all))));
   const yMax = 10 ** Math.ceil(Math.log10(Math.max(...all)));
   const x = (q: number) => left + (Math.min(-Math.log10(Math.max(1 - q, 10 ** -xMax)), xMax) / xMax) * plotW;
-  const y = (ms: number) => top + plotH - ((Math.log10(ms) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH;
+  const y = (ms: number) =>
+    top + plotH - ((Math.log10(ms) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * plotH;
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
   out.push(`<text x="${left}" y="24" font-size="16" font-weight="bold">Latency by percentile</text>`);
   out.push(`<text x="${left}" y="42" fill="#555">${escape(subtitle)}</text>`);
@@ -40,9 +66,18 @@ export function latencySvg(series: Record<string, number[]>, subtitle: string): 
   for (let d = Math.log10(yMin); d <= Math.log10(yMax) + 1e-9; d++) {
     const v = 10 ** d;
     out.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#ddd"/>`);
-    out.push(`<text x="${left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v >= 1 ? v : v.toPrecision(1)} ms</text>`);
+    out.push(
+      `<text x="${left - 8}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${v >= 1 ? v : v.toPrecision(1)} ms</text>`,
+    );
   }
-  const ticks: [number, string][] = [[0, "0%"], [0.5, "50%"], [0.9, "90%"], [0.99, "99%"], [0.999, "99.9%"], [0.9999, "99.99%"]];
+  const ticks: [number, string][] = [
+    [0, "0%"],
+    [0.5, "50%"],
+    [0.9, "90%"],
+    [0.99, "99%"],
+    [0.999, "99.9%"],
+    [0.9999, "99.99%"],
+  ];
   for (const [q, label] of ticks) {
     if (-Math.log10(1 - q) > xMax + 1e-9) continue;
     out.push(`<line x1="${x(q).toFixed(1)}" x2="${x(q).toFixed(1)}" y1="${top}" y2="${top + plotH}" stroke="#ddd"/>`);
@@ -50,7 +85,9 @@ export function latencySvg(series: Record<string, number[]>, subtitle: string): 
   }
   out.push(`<rect x="${left}" y="${top}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
   out.push(`<text x="${left + plotW / 2}" y="${H - 18}" text-anchor="middle" fill="#333">percentile</text>`);
-  out.push(`<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">latency (log scale)</text>`);
+  out.push(
+    `<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">latency (log scale)</text>`,
+  );
   sortedSeries.forEach(([name, values], i) => {
     const color = COLORS[i % COLORS.length]!;
     const dash = i >= COLORS.length ? ` stroke-dasharray="6 3"` : "";
@@ -61,7 +98,9 @@ export function latencySvg(series: Record<string, number[]>, subtitle: string): 
     points.push(`${x((n - 1) / n).toFixed(1)},${y(values[n - 1]!).toFixed(1)}`);
     out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${dash} points="${points.join(" ")}"/>`);
     const ly = top + 10 + i * 40;
-    out.push(`<line x1="${left + plotW + 20}" x2="${left + plotW + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/>`);
+    out.push(
+      `<line x1="${left + plotW + 20}" x2="${left + plotW + 44}" y1="${ly}" y2="${ly}" stroke="${color}" stroke-width="3"${dash}/>`,
+    );
     out.push(`<text x="${left + plotW + 50}" y="${ly + 4}">${escape(name)}</text>`);
     const p = (q: number) => fmt(percentile(values, q));
     out.push(`<text x="${left + plotW + 50}" y="${ly + 20}" fill="#555">p50 ${p(50)} · p99 ${p(99)} · n=${n}</text>`);

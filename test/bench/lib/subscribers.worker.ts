@@ -47,7 +47,11 @@ function connectOne(i: number): Promise<boolean> {
           const available = result.data?.inventoryChanged.available;
           if (available !== undefined) records.push([t, available]);
         },
-        error: (error) => port.postMessage({ type: "errors", message: String((error as Error)?.message ?? JSON.stringify(error)) } satisfies SubscriberWorkerMessage),
+        error: (error) =>
+          port.postMessage({
+            type: "errors",
+            message: String((error as Error)?.message ?? JSON.stringify(error)),
+          } satisfies SubscriberWorkerMessage),
         complete: () => undefined,
       },
     );
@@ -58,7 +62,9 @@ async function main(): Promise<void> {
   const BATCH = 50;
   let connected = 0;
   for (let i = 0; i < data.count; i += BATCH) {
-    const batch = await Promise.all(Array.from({ length: Math.min(BATCH, data.count - i) }, (_, j) => connectOne(i + j)));
+    const batch = await Promise.all(
+      Array.from({ length: Math.min(BATCH, data.count - i) }, (_, j) => connectOne(i + j)),
+    );
     for (const ok of batch) {
       if (ok) connected += 1;
       else failed += 1;

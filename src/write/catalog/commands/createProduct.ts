@@ -18,13 +18,19 @@ interface State {
 }
 
 /** Pure: state + command → events, or a domain error. */
-export function decide(state: State, cmd: CreateProduct, productId: string): NewEvent<ProductCreated["type"], ProductCreated["data"]>[] {
+export function decide(
+  state: State,
+  cmd: CreateProduct,
+  productId: string,
+): NewEvent<ProductCreated["type"], ProductCreated["data"]>[] {
   const sku = cmd.sku.trim();
   const name = cmd.name.trim();
   if (!sku) throw badInput("sku must not be empty", { field: "sku" });
   if (!name) throw badInput("name must not be empty", { field: "name" });
-  if (!Number.isInteger(cmd.priceCents) || cmd.priceCents < 0) throw badInput("priceCents must be an integer >= 0", { field: "priceCents" });
-  if (!Number.isInteger(cmd.initialStock) || cmd.initialStock < 0) throw badInput("initialStock must be an integer >= 0", { field: "initialStock" });
+  if (!Number.isInteger(cmd.priceCents) || cmd.priceCents < 0)
+    throw badInput("priceCents must be an integer >= 0", { field: "priceCents" });
+  if (!Number.isInteger(cmd.initialStock) || cmd.initialStock < 0)
+    throw badInput("initialStock must be an integer >= 0", { field: "initialStock" });
   if (state.skuTaken) throw conflict(`a product with sku ${sku} already exists`, { sku });
   return [
     {
@@ -32,7 +38,14 @@ export function decide(state: State, cmd: CreateProduct, productId: string): New
       streamType: PRODUCT_STREAM,
       streamVersion: 1,
       type: "ProductCreated",
-      data: { productId, sku, name, description: cmd.description?.trim() || null, priceCents: cmd.priceCents, initialStock: cmd.initialStock },
+      data: {
+        productId,
+        sku,
+        name,
+        description: cmd.description?.trim() || null,
+        priceCents: cmd.priceCents,
+        initialStock: cmd.initialStock,
+      },
     },
   ];
 }

@@ -16,7 +16,8 @@ interface State {
 }
 
 export function decide(state: State, cmd: RestockProduct): NewEvent<StockAdjusted["type"], StockAdjusted["data"]>[] {
-  if (!Number.isInteger(cmd.quantity) || cmd.quantity <= 0) throw badInput("quantity must be an integer > 0", { field: "quantity" });
+  if (!Number.isInteger(cmd.quantity) || cmd.quantity <= 0)
+    throw badInput("quantity must be an integer > 0", { field: "quantity" });
   if (!state.product) throw notFound(`product ${cmd.productId} not found`, { productId: cmd.productId });
   return [
     {
@@ -36,18 +37,23 @@ export const restockProduct = defineCommand<RestockProduct, { productId: string 
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
   resultOf: (streamId) => ({ productId: streamId }),
   async handle(sql, input, { now }) {
-    const [product] = await sql.query<{ id: string; version: number }>(`SELECT id::text AS id, version FROM "write"."products" WHERE id = $1::uuid`, [input.productId]);
+    const [product] = await sql.query<{ id: string; version: number }>(
+      `SELECT id::text AS id, version FROM "write"."products" WHERE id = $1::uuid`,
+      [input.productId],
+    );
     const events = decide({ product: product ?? null }, input);
     // The product's version guards its stream; the stock moves in the same statement.
-    const saved = sql.query(
-      `WITH product AS (
+    const saved = sql
+      .query(
+        `WITH product AS (
          UPDATE "write"."products" SET version = $3, updated_at = $4 WHERE id = $1::uuid AND version = $2 RETURNING id)
        UPDATE "write"."inventory" i SET on_hand = i.on_hand + $5::int, available = i.available + $5::int
          FROM product WHERE i.product_id = product.id RETURNING 1`,
-      [input.productId, product!.version, events[0]!.streamVersion, now, input.quantity],
-    ).then((rows) => {
-      if (rows.length !== 1) throw new ConcurrencyError();
-    });
+        [input.productId, product!.version, events[0]!.streamVersion, now, input.quantity],
+      )
+      .then((rows) => {
+        if (rows.length !== 1) throw new ConcurrencyError();
+      });
     return { events, result: { productId: input.productId }, saved };
   },
 });

@@ -11,7 +11,8 @@ export interface PayOrder {
 }
 
 export function decide(order: OrderState): NewEvent<OrderPaid["type"], OrderPaid["data"]>[] {
-  if (order.status !== "PLACED") throw invalidState(`only a PLACED order can be paid; this one is ${order.status}`, { status: order.status });
+  if (order.status !== "PLACED")
+    throw invalidState(`only a PLACED order can be paid; this one is ${order.status}`, { status: order.status });
   return [
     {
       streamId: order.id,

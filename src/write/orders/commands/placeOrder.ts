@@ -22,27 +22,42 @@ interface State {
 export function normalizeLines(lines: PlaceOrder["lines"]): PlaceOrder["lines"] {
   const merged = new Map<string, number>();
   for (const line of lines) merged.set(line.productId, (merged.get(line.productId) ?? 0) + line.quantity);
-  return [...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([productId, quantity]) => ({ productId, quantity }));
+  return [...merged]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([productId, quantity]) => ({ productId, quantity }));
 }
 
 export function validate(cmd: PlaceOrder): void {
   checkKey(cmd.idempotencyKey);
   if (cmd.lines.length === 0) throw badInput("an order needs at least one line", { field: "lines" });
-  if (cmd.lines.length > MAX_ORDER_LINES) throw badInput(`an order has at most ${MAX_ORDER_LINES} lines`, { field: "lines" });
+  if (cmd.lines.length > MAX_ORDER_LINES)
+    throw badInput(`an order has at most ${MAX_ORDER_LINES} lines`, { field: "lines" });
   for (const line of cmd.lines) {
     if (!Number.isInteger(line.quantity) || line.quantity <= 0 || line.quantity > MAX_LINE_QUANTITY) {
-      throw badInput(`quantity must be an integer from 1 to ${MAX_LINE_QUANTITY}`, { field: "quantity", productId: line.productId });
+      throw badInput(`quantity must be an integer from 1 to ${MAX_LINE_QUANTITY}`, {
+        field: "quantity",
+        productId: line.productId,
+      });
     }
   }
 }
 
 /** Pure: the order as placed, priced from the catalog at this moment. */
-export function decide(state: State, cmd: PlaceOrder, orderId: string, now: Date): NewEvent<OrderPlaced["type"], OrderPlaced["data"]>[] {
+export function decide(
+  state: State,
+  cmd: PlaceOrder,
+  orderId: string,
+  now: Date,
+): NewEvent<OrderPlaced["type"], OrderPlaced["data"]>[] {
   validate(cmd);
   const lines: PlacedLine[] = normalizeLines(cmd.lines).map(({ productId, quantity }) => {
     const product = state.products.get(productId);
     if (!product) throw notFound(`product ${productId} not found`, { productId });
-    if (product.available < quantity) throw outOfStock(`only ${product.available} of ${product.sku} available`, { productId, available: product.available });
+    if (product.available < quantity)
+      throw outOfStock(`only ${product.available} of ${product.sku} available`, {
+        productId,
+        available: product.available,
+      });
     return { productId, sku: product.sku, name: product.name, quantity, unitPriceCents: product.priceCents };
   });
   return [
@@ -90,15 +105,18 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
     );
     const state: State = {
       customerId: actor.id,
-      products: new Map(products.map((p) => [p.id, { sku: p.sku, name: p.name, priceCents: p.price_cents, available: p.available }])),
+      products: new Map(
+        products.map((p) => [p.id, { sku: p.sku, name: p.name, priceCents: p.price_cents, available: p.available }]),
+      ),
     };
     const events = decide(state, input, orderId, now);
     const order = events[0]!.data;
 
     // One statement: the conditional reservation of every line (stock can never go below zero;
     // the rows are already ours), the order and its lines.
-    const saved = sql.query<{ reserved: number }>(
-      `WITH line AS (
+    const saved = sql
+      .query<{ reserved: number }>(
+        `WITH line AS (
          SELECT * FROM unnest($1::uuid[], $2::int[], $3::int[]) WITH ORDINALITY AS l(product_id, quantity, unit_price_cents, line_no)
        ), reserved AS (
          UPDATE "write"."inventory" i SET available = i.available - line.quantity, reserved = i.reserved + line.quantity
@@ -112,11 +130,22 @@ export const placeOrder = defineCommand<PlaceOrder, { orderId: string }>({
          SELECT $4::uuid, line_no, product_id, quantity, unit_price_cents FROM line
        )
        SELECT count(*)::int AS reserved FROM reserved`,
-      [order.lines.map((l) => l.productId), order.lines.map((l) => l.quantity), order.lines.map((l) => l.unitPriceCents), orderId, actor.id, order.totalCents, order.itemCount, now],
-    ).then(([row]) => {
-      // Cannot happen while the rows are locked; if it did, the transaction must not commit.
-      if (row?.reserved !== order.lines.length) throw outOfStock("stock changed while the order was placed", { orderId });
-    });
+        [
+          order.lines.map((l) => l.productId),
+          order.lines.map((l) => l.quantity),
+          order.lines.map((l) => l.unitPriceCents),
+          orderId,
+          actor.id,
+          order.totalCents,
+          order.itemCount,
+          now,
+        ],
+      )
+      .then(([row]) => {
+        // Cannot happen while the rows are locked; if it did, the transaction must not commit.
+        if (row?.reserved !== order.lines.length)
+          throw outOfStock("stock changed while the order was placed", { orderId });
+      });
     return { events, result: { orderId }, saved };
   },
 });

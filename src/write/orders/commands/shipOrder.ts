@@ -11,7 +11,8 @@ export interface ShipOrder {
 }
 
 export function decide(order: OrderState): NewEvent<OrderShipped["type"], OrderShipped["data"]>[] {
-  if (order.status !== "PAID") throw invalidState(`only a PAID order can be shipped; this one is ${order.status}`, { status: order.status });
+  if (order.status !== "PAID")
+    throw invalidState(`only a PAID order can be shipped; this one is ${order.status}`, { status: order.status });
   return [
     {
       streamId: order.id,

@@ -9,11 +9,11 @@ import { loadConfig } from "../src/config";
 import { openDatabase } from "../src/db/open";
 import { migrate } from "../src/db/migrate";
 import { createLogger } from "../src/logger";
-import { ensureCheckpoints, markRunning } from "../src/read/checkpoints";
-import { allProjections } from "../src/read/projections";
-import { ProjectionQueries } from "../src/read/queries/projections.queries";
-import { rebuildProjections } from "../src/read/rebuild";
-import { wakeProjectors } from "../src/read/projector";
+import { ensureCheckpoints, markRunning } from "../src/projection/checkpoints";
+import { allProjections } from "../src/projection/projections";
+import { projectionStatus } from "../src/projection/projectionStatus";
+import { rebuildProjections } from "../src/projection/rebuild";
+import { wakeProjectors } from "../src/projection/logSource";
 
 const [command, ...args] = process.argv.slice(2);
 const usage = "usage: npm run projections -- status | rebuild <name>... | rebuild --all | retry <name>";
@@ -47,7 +47,7 @@ try {
     allProjections.map((p) => p.name),
   );
   if (command === "status") {
-    console.table(await new ProjectionQueries(db).statuses());
+    console.table(await projectionStatus(db).statuses());
   } else if (command === "rebuild") {
     const result = await rebuildProjections(db, projections, {
       batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE),

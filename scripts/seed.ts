@@ -17,10 +17,10 @@ import { ConfigError, loadConfig, type Config } from "../src/config";
 import { migrate } from "../src/db/migrate";
 import { openDatabase } from "../src/db/open";
 import { createLogger } from "../src/logger";
-import { Projector } from "../src/read/projector";
-import { allProjections } from "../src/read/projections";
-import { CatalogQueries } from "../src/read/queries/catalog.queries";
-import { ProjectionQueries } from "../src/read/queries/projections.queries";
+import { Projector } from "../src/projection/projector";
+import { allProjections } from "../src/projection/projections";
+import { CatalogQueries } from "../src/query/catalog.queries";
+import { projectionStatus } from "../src/projection/projectionStatus";
 import type { Actor } from "../src/shared/auth";
 import { systemClock, uuid } from "../src/shared/clock";
 import { AppError } from "../src/shared/errors";
@@ -153,9 +153,7 @@ async function seed(config: Config): Promise<void> {
       pollMs: config.projectorPollMs,
       logger,
     }).catchUp();
-    const behind = (await new ProjectionQueries(db).statuses()).filter(
-      (s) => s.status !== "RUNNING" || s.lagEvents > 0,
-    );
+    const behind = (await projectionStatus(db).statuses()).filter((s) => s.status !== "RUNNING" || s.lagEvents > 0);
     for (const s of behind)
       console.warn(
         `warning: projection ${s.name} is ${s.status}, ${s.lagEvents} events behind${s.lastError ? `: ${s.lastError}` : ""}`,

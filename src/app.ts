@@ -7,13 +7,15 @@ import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
-import { ChangeFeed } from "./read/changeFeed";
-import { Projector, type ProjectorOptions, type ProjectorRunner } from "./read/projector";
-import { ProjectorThread } from "./read/projectorThread";
-import { allProjections } from "./read/projections";
-import { CatalogQueries } from "./read/queries/catalog.queries";
-import { OrderQueries } from "./read/queries/orders.queries";
-import { ProjectionQueries } from "./read/queries/projections.queries";
+import { ChangeFeed } from "./realtime/changeFeed";
+import type { AnyProjection } from "./projection/projection";
+import { projectionStatus } from "./projection/projectionStatus";
+import type { ProjectionQueries } from "./query/projections.queries";
+import { Projector, type ProjectorRunner } from "./projection/projector";
+import { ProjectorThread } from "./projection/projectorThread";
+import { allProjections } from "./projection/projections";
+import { CatalogQueries } from "./query/catalog.queries";
+import { OrderQueries } from "./query/orders.queries";
 import { systemClock, uuid } from "./shared/clock";
 import { CommandBus } from "./write/commandBus";
 
@@ -31,8 +33,8 @@ export interface App {
 export interface AppOverrides {
   db?: Database;
   logger?: Logger;
-  /** Test hooks for the projector (fault injection). */
-  projector?: Partial<Pick<ProjectorOptions, "beforeCheckpoint">>;
+  /** The projections to run instead of allProjections (fault injection: a projection that fails), in this thread. */
+  projections?: AnyProjection[];
 }
 
 /** The composition root: config → database → migrations → projector → change feed → server. */
@@ -51,7 +53,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const catalog = new CatalogQueries(db);
     const orders = new OrderQueries(db);
-    const projections = new ProjectionQueries(db);
+    const projections = projectionStatus(db);
     const feed = new ChangeFeed(db, catalog, orders, logger);
     const metrics = new Metrics(projections, () => feed.subscriberCount);
     const bus = new CommandBus(db, systemClock, uuid, metrics);
@@ -66,7 +68,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const projector = !config.runProjector
       ? undefined
-      : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projector
+      : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projections
         ? new ProjectorThread(
             {
               databaseUrl: config.databaseUrl,
@@ -77,13 +79,12 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
             logger,
             metrics,
           )
-        : new Projector(db, allProjections, {
+        : // Projections given as overrides are functions: they run in this thread.
+          new Projector(db, overrides.projections ?? allProjections, {
             batchSize: config.projectorBatchSize,
             pollMs: config.projectorPollMs,
             logger,
             observer: metrics,
-            // Fault injection needs the projector in this thread.
-            ...overrides.projector,
           });
     await feed.start();
     await projector?.start();

@@ -3,7 +3,17 @@ import { join, resolve } from "node:path";
 import { PGlite, types, type QueryOptions, type Transaction } from "@electric-sql/pglite";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import { PrismaClient } from "../generated/prisma/client";
-import type { Database, Listener, ListenHandlers, Sql, SqlSession } from "./database";
+import {
+  toStatement,
+  type Database,
+  type Listener,
+  type ListenHandlers,
+  type RowsOf,
+  type Sql,
+  type SqlSession,
+  type Tx,
+} from "./database";
+import type { Statement } from "./sql";
 import { isAlive } from "../shared/process";
 
 // The embedded database: one PGlite (Postgres compiled to WASM, single-user mode) in this process.
@@ -118,26 +128,43 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
   }
 
   const sql: Sql = {
-    async query<T>(text: string, params: unknown[] = []) {
-      return (await pg.query<T>(text, params, SESSION_QUERY_OPTIONS)).rows;
+    async query<T>(statement: Statement<T> | string, params?: unknown[]) {
+      const { text, values } = toStatement(statement, params);
+      return (await pg.query<T>(text, [...values], SESSION_QUERY_OPTIONS)).rows;
     },
   };
 
+  // PGlite runs one statement at a time anyway: run() and commit() send them one after another.
   // asyncCommit: PGlite in this process has no separate WAL flush to skip.
-  async function transaction<T>(fn: (sql: Sql) => Promise<T>): Promise<T> {
+  async function transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     const open = await beginTransaction("");
+    let committed = false;
+    const query = async <R>(statement: Statement<R> | string, params?: unknown[]) => {
+      const { text, values } = toStatement(statement, params);
+      return (await open.tx.query<R>(text, [...values], SESSION_QUERY_OPTIONS)).rows;
+    };
+    const run = async <S extends readonly Statement<unknown>[]>(statements: S) => {
+      const rows: unknown[][] = [];
+      for (const statement of statements) rows.push(await query(statement));
+      return rows as RowsOf<S>;
+    };
     let result: T;
     try {
       result = await fn({
-        async query<R>(text: string, params: unknown[] = []) {
-          return (await open.tx.query<R>(text, params, SESSION_QUERY_OPTIONS)).rows;
+        query,
+        run,
+        async commit(statements) {
+          const rows = await run(statements);
+          committed = true;
+          await endTransaction(open, "commit");
+          return rows;
         },
       });
     } catch (error) {
-      await endTransaction(open, "rollback").catch(() => undefined);
+      if (!committed) await endTransaction(open, "rollback").catch(() => undefined);
       throw error;
     }
-    await endTransaction(open, "commit");
+    if (!committed) await endTransaction(open, "commit");
     return result;
   }
 
@@ -175,11 +202,12 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     };
 
     const session: SqlSession = {
-      query<T>(sql: string, params: unknown[] = []) {
+      query<T>(statement: Statement<T> | string, params?: unknown[]) {
+        const { text, values } = toStatement(statement, params);
         return serial(async () => {
-          if (params.length === 0 && (await control(sql))) return [];
+          if (values.length === 0 && (await control(text))) return [];
           const target = open?.tx ?? pg;
-          return (await target.query<T>(sql, params, SESSION_QUERY_OPTIONS)).rows;
+          return (await target.query<T>(text, [...values], SESSION_QUERY_OPTIONS)).rows;
         });
       },
       exec(sql: string) {

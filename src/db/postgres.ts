@@ -1,7 +1,19 @@
 import pg from "pg";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "../generated/prisma/client";
-import type { Database, Listener, ListenHandlers, Sql, SqlSession, TransactionOptions } from "./database";
+import {
+  inOrder,
+  toStatement,
+  type Database,
+  type Listener,
+  type ListenHandlers,
+  type RowsOf,
+  type Sql,
+  type SqlSession,
+  type TransactionOptions,
+  type Tx,
+} from "./database";
+import type { Statement } from "./sql";
 
 // bigint columns (event positions) come back as strings; int8 stays exact.
 const RECONNECT_MIN_MS = 100;
@@ -23,31 +35,35 @@ export function redactUrl(url: string): string {
 const MAX_NAMED_STATEMENTS = 500;
 const statementNames = new Map<string, string>();
 
-function statement(text: string, values: unknown[]): pg.QueryConfig {
+function prepared(text: string, values: readonly unknown[]): pg.QueryConfig {
   let name = statementNames.get(text);
   if (name === undefined && statementNames.size < MAX_NAMED_STATEMENTS) {
     name = `s${statementNames.size + 1}`;
     statementNames.set(text, name);
   }
-  return name === undefined ? { text, values } : { name, text, values };
+  return name === undefined ? { text, values: [...values] } : { name, text, values: [...values] };
 }
 
-function sqlOn(queryable: pg.Pool | pg.PoolClient): Sql {
+function sqlOn(queryable: pg.Pool | pg.PoolClient | pg.Client): Sql {
   return {
-    async query<T>(text: string, params: unknown[] = []) {
-      return (await queryable.query(statement(text, params))).rows as T[];
+    async query<T>(statement: Statement<T> | string, params?: unknown[]) {
+      const { text, values } = toStatement(statement, params);
+      return (await queryable.query(prepared(text, values))).rows as T[];
     },
   };
 }
 
 /**
- * A transaction's statements on its pipelined connection: each goes out when issued, without
- * waiting for the answer to the one before. Those issued in the same tick leave in one write
- * (the socket stays corked until the tick ends): BEGIN with the first statement, a command's save
- * with its event append. The server runs them in order, and once one fails every later one of
- * the transaction fails too, so issuing ahead never commits what a failed statement preceded.
+ * A transaction on a pipelined connection: each statement goes out when issued, without waiting
+ * for the answer to the one before, and those issued in the same tick leave in one write (the
+ * socket stays corked until the tick ends): BEGIN with the first statements, COMMIT with the last.
+ * The server runs them in order, and once one fails every later one of the transaction fails too,
+ * so sending ahead never commits what a failed statement preceded.
  */
-function pipelined(client: pg.PoolClient): { sql: Sql; simple(text: string): Promise<pg.QueryResult> } {
+function pipelined(
+  client: pg.PoolClient,
+  state: { committed: boolean },
+): Tx & { simple(text: string): Promise<pg.QueryResult> } {
   const socket = client.connection.stream;
   let corked = false;
   const corkForThisTick = () => {
@@ -59,19 +75,35 @@ function pipelined(client: pg.PoolClient): { sql: Sql; simple(text: string): Pro
       socket.uncork();
     });
   };
-  return {
-    sql: {
-      async query<T>(text: string, params: unknown[] = []) {
-        corkForThisTick();
-        return (await client.query(statement(text, params))).rows as T[];
-      },
+  const send = (statements: readonly Statement<unknown>[]) => {
+    corkForThisTick();
+    return statements.map((s) => client.query(prepared(s.text, s.values)).then((r) => r.rows));
+  };
+  const tx = {
+    async query<T>(statement: Statement<T> | string, params?: unknown[]) {
+      const [rows] = send([toStatement(statement, params)]);
+      return (await rows) as T[];
     },
-    /** Unprepared, possibly several statements (the simple protocol): BEGIN and its settings. */
+    run<S extends readonly Statement<unknown>[]>(statements: S) {
+      return inOrder(send(statements)) as Promise<RowsOf<S>>;
+    },
+    async commit<S extends readonly Statement<unknown>[]>(statements: S) {
+      const sent = send(statements);
+      state.committed = true;
+      const committed = tx.simple("COMMIT");
+      committed.catch(() => undefined);
+      const rows = (await inOrder(sent)) as RowsOf<S>;
+      // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
+      if ((await committed).command !== "COMMIT") throw new Error("the transaction was rolled back");
+      return rows;
+    },
+    /** Unprepared, possibly several statements (the simple protocol): BEGIN and its settings, COMMIT. */
     simple(text: string) {
       corkForThisTick();
       return client.query(text);
     },
   };
+  return tx;
 }
 
 export function openPostgres(url: string, poolSize: number): Database {
@@ -84,24 +116,26 @@ export function openPostgres(url: string, poolSize: number): Database {
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
 
-  async function transaction<T>(fn: (sql: Sql) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+  async function transaction<T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
     // The pool listens for errors only while a connection is idle: a connection cut between two
     // statements of ours would otherwise be an unhandled 'error' event (a crash).
     const onError = (error: Error) => (broken = error);
     client.on("error", onError);
+    const state = { committed: false };
     try {
-      const { sql, simple } = pipelined(client);
-      // Not awaited: BEGIN leaves with fn's first statement, one round trip for both.
-      const begun = simple(options.asyncCommit ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
+      const tx = pipelined(client, state);
+      // Not awaited: BEGIN leaves with fn's first statements, one round trip for all.
+      const begun = tx.simple(options.asyncCommit ? "BEGIN; SET LOCAL synchronous_commit TO off" : "BEGIN");
       begun.catch(() => undefined); // awaited below; BEGIN fails only with the connection, and fn with it
-      const result = await fn(sql);
+      const result = await fn(tx);
       await begun;
-      // COMMIT of a transaction that already failed answers ROLLBACK, without an error.
-      const committed = await client.query("COMMIT");
-      if (committed.command !== "COMMIT")
-        throw new Error("the transaction was rolled back (an earlier statement failed)");
+      if (!state.committed) {
+        const committed = await client.query("COMMIT");
+        if (committed.command !== "COMMIT")
+          throw new Error("the transaction was rolled back (an earlier statement failed)");
+      }
       return result;
     } catch (error) {
       await client.query("ROLLBACK").catch((lost: Error) => (broken = lost));
@@ -124,9 +158,7 @@ export function openPostgres(url: string, poolSize: number): Database {
     });
     await client.connect();
     const session: SqlSession = {
-      async query<T>(sql: string, params: unknown[] = []) {
-        return (await client.query(statement(sql, params))).rows as T[];
-      },
+      query: sqlOn(client).query,
       async exec(sql: string) {
         await client.query(sql);
       },

@@ -1,10 +1,10 @@
 import type { Actor } from "../shared/auth";
 import { AppError } from "../shared/errors";
 import type { CommandBus } from "../write/commandBus";
-import type { ChangeFeed } from "../read/changeFeed";
-import type { CatalogQueries } from "../read/queries/catalog.queries";
-import type { OrderQueries } from "../read/queries/orders.queries";
-import type { ProjectionQueries } from "../read/queries/projections.queries";
+import type { ChangeFeed } from "../realtime/changeFeed";
+import type { CatalogQueries } from "../query/catalog.queries";
+import type { OrderQueries } from "../query/orders.queries";
+import type { ProjectionQueries } from "../query/projections.queries";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
-import type { ProjectionQueries, ProjectionStatusRow } from "../read/queries/projections.queries";
+import type { ProjectionQueries, ProjectionStatusRow } from "../query/projections.queries";
 import type { CommandObserver } from "../write/commandBus";
-import type { ProjectorObserver } from "../read/projector";
+import type { ProjectorObserver } from "../projection/projector";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
 export class Metrics implements CommandObserver, ProjectorObserver {

@@ -1,5 +1,11 @@
 import type { Role } from "./auth";
 
+/** A domain event as a command decides it: what happened, without its place in the log. */
+export interface EventData<Type extends string = string, Data = unknown> {
+  type: Type;
+  data: Data;
+}
+
 /** Stored with every event: who caused it and which request it belongs to. */
 export interface EventMetadata {
   correlationId: string;
@@ -10,23 +16,21 @@ export interface EventMetadata {
   idempotencyKey?: string;
 }
 
-/** An event a command decided on, before it has a place in the log. */
-export interface NewEvent<Type extends string = string, Data = unknown> {
+/** The stream an event belongs to, and its version in it (optimistic concurrency: unique per stream). */
+export interface StreamPlace {
   streamId: string;
   streamType: string;
-  /** The stream's version after this event (optimistic concurrency: unique per stream). */
+  /** The stream's version after this event. */
   streamVersion: number;
-  type: Type;
-  data: Data;
 }
 
-/** An event as read back from the log. */
-export interface RecordedEvent<Type extends string = string, Data = unknown> extends NewEvent<Type, Data> {
-  position: bigint;
-  txId: bigint;
-  metadata: EventMetadata;
-  occurredAt: Date;
-}
+/** An event with its envelope, ready to append (the command bus builds it). */
+export type NewEvent<E extends EventData = EventData> = E & StreamPlace;
+
+/** An event as read back from the log. A union of events stays a union (switch on `type` narrows `data`). */
+export type RecordedEvent<E extends EventData = EventData> = E extends EventData
+  ? E & StreamPlace & { position: bigint; txId: bigint; metadata: EventMetadata; occurredAt: Date }
+  : never;
 
 /** Where a reader is in the log: events are read in (txId, position) order. */
 export interface LogPosition {
@@ -41,6 +45,8 @@ export function comparePositions(a: LogPosition, b: LogPosition): number {
   if (a.position !== b.position) return a.position < b.position ? -1 : 1;
   return 0;
 }
+
+export const positionOf = (e: LogPosition): LogPosition => ({ txId: e.txId, position: e.position });
 
 export function assertNever(value: never): never {
   throw new Error(`unhandled case: ${JSON.stringify(value)}`);

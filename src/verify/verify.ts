@@ -1,6 +1,6 @@
 import { setTimeout as delay } from "node:timers/promises";
 import type { Database, SqlSession } from "../db/database";
-import { allProjections } from "../read/projections";
+import { allProjections } from "../projection/projections";
 import { checkCatalog, checkEventLog, checkOrders, countAll, projectionStates, type Counts } from "./checks";
 
 /** Read tables each projection owns, recomputed from the write model and the event log. */

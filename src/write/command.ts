@@ -1,7 +1,7 @@
-import type { Sql } from "../db/database";
+import type { Statement } from "../db/sql";
 import type { Actor, Role } from "../shared/auth";
 import type { IdGenerator } from "../shared/clock";
-import type { NewEvent } from "../shared/events";
+import type { EventData, NewEvent } from "../shared/events";
 
 export interface CommandContext {
   actor: Extract<Actor, { kind: "user" }>;
@@ -9,39 +9,61 @@ export interface CommandContext {
   newId: IdGenerator;
 }
 
-/** What a handler hands back to the bus: the events to append, the command's result, and its save. */
-export interface Decided<Result> {
-  events: NewEvent[];
-  result: Result;
-  /**
-   * The save's statements, issued and not awaited (with any check of their answers chained on):
-   * the bus sends the event append right behind them, in the same round trip, and awaits both
-   * before COMMIT. A failed statement or check rolls the whole command back. Throw only before
-   * issuing the save: a statement issued and then dropped would fail unheard.
-   */
-  saved: Promise<unknown>;
+/** The stream a command appends to, as it was loaded (version 0: a new stream). */
+export interface StreamRef {
+  type: string;
+  id: string;
+  version: number;
 }
 
 /**
- * One command: who may send it, and a handler that loads state, calls the command's pure
- * decide(), and issues the save. The bus appends the events in the same transaction.
+ * One command, described; the command bus runs it. In ONE transaction the bus sends the key's
+ * claim and `load` together, builds the state from the rows, calls the pure `decide`, and sends
+ * `save`'s statements, the events and COMMIT together. A command never sends a statement itself.
+ *
+ *   load(input) ──rows──► state(rows) ──► decide(state, input) ──events──► save(state, events)
+ *
+ * Invariants the database keeps are left to it: a check constraint keeps stock from going below
+ * zero, and the event log's unique (stream, version) refuses a second change of a stream from
+ * the same version (the bus then retries the command on fresh state).
  */
-export interface CommandDefinition<Input, Result> {
+export interface CommandDefinition<Input, State, Event extends EventData, Result, Row = Record<string, unknown>> {
   readonly name: string;
   readonly roles: readonly Role[];
-  /**
-   * Runs inside the bus's transaction: use only `sql` (the write tables, in schema "write").
-   * Issue the load first, before any await: it leaves in one round trip with the key's claim.
-   */
-  handle(sql: Sql, input: Input, ctx: CommandContext): Promise<Decided<Result>>;
   /** The client's idempotency key, for commands that take one (the bus makes them idempotent). */
   idempotencyKey?(input: Input): string | null | undefined;
   /** What a key stands for; the same key with a different request is a CONFLICT. Default: the input. */
   fingerprint?(input: Input): unknown;
-  /** A replayed request's result, from the stream its first request appended to last. */
-  resultOf(streamId: string): Result;
+  /** The statement that loads what decide needs, taking the row locks the command needs. */
+  load(input: Input, ctx: CommandContext): Statement<Row>;
+  /** The state decide works on, from the loaded rows. A new stream's id is taken here (ctx.newId). */
+  state(rows: Row[], input: Input, ctx: CommandContext): State;
+  /** Pure: the events of the command, or a domain error (AppError). */
+  decide(state: State, input: Input, ctx: CommandContext): Event[];
+  /** The stream the events go to, and its version when loaded. */
+  stream(state: State): StreamRef;
+  /** How the write model changes: statements derived from the state and the events. */
+  save(state: State, events: NewEvent<Event>[], ctx: CommandContext): Statement<unknown>[];
+  /** The command's answer (JSON): stored with its idempotency key, so a replay answers the same. */
+  result(state: State): Result;
 }
 
-export function defineCommand<Input, Result>(def: CommandDefinition<Input, Result>): CommandDefinition<Input, Result> {
+/** A command by what it takes and answers (its state, events and rows are its own business). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Command<Input, Result> = CommandDefinition<Input, any, any, Result, any>;
+
+export function defineCommand<Input, State, Event extends EventData, Result, Row = Record<string, unknown>>(
+  def: CommandDefinition<Input, State, Event, Result, Row>,
+): CommandDefinition<Input, State, Event, Result, Row> {
   return def;
+}
+
+/** The events as appended: in the command's stream, one version each after the loaded one. */
+export function inStream<E extends EventData>(stream: StreamRef, events: E[]): NewEvent<E>[] {
+  return events.map((event, i) => ({
+    ...event,
+    streamId: stream.id,
+    streamType: stream.type,
+    streamVersion: stream.version + i + 1,
+  }));
 }

@@ -18,7 +18,7 @@ import {
 // Several API instances on one database: one projector leader (advisory lock), every
 // instance's subscribers fed through NOTIFY read_changed.
 
-const LEADER_LOCK_KEY = 72_707_002; // src/read/projector.ts
+const LEADER_LOCK_KEY = 72_707_002; // src/projection/projector.ts
 const CONFIG = { projectorPollMs: 200 };
 
 let db: TestDatabase;

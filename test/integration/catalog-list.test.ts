@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
-import { CatalogQueries, SEARCH_KEY, containsPattern, productCursor } from "../../src/read/queries/catalog.queries";
+import { CatalogQueries, SEARCH_KEY, containsPattern, productCursor } from "../../src/query/catalog.queries";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
 // CatalogQueries.list() against a migrated database whose catalog table is filled directly (the

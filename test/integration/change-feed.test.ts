@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database, ListenHandlers } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
-import { ChangeFeed } from "../../src/read/changeFeed";
-import { CatalogQueries, type ProductRow } from "../../src/read/queries/catalog.queries";
-import { OrderQueries } from "../../src/read/queries/orders.queries";
+import { ChangeFeed } from "../../src/realtime/changeFeed";
+import { CatalogQueries, type ProductRow } from "../../src/query/catalog.queries";
+import { OrderQueries } from "../../src/query/orders.queries";
 import { CreateProductDocument, RestockProductDocument } from "../generated/graphql";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";

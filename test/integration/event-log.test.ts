@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { openPostgres } from "../../src/db/postgres";
 import type { Database } from "../../src/db/database";
 import pg from "pg";
-import { hasHeldBackEvents, readEventsAfter } from "../../src/eventLog/eventLog";
+import { hasHeldBackEvents, readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { LOG_START } from "../../src/shared/events";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";

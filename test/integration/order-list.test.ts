@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
-import { OrderQueries, orderCursor, type OrderStatusValue } from "../../src/read/queries/orders.queries";
+import { OrderQueries, orderCursor, type OrderStatusValue } from "../../src/query/orders.queries";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
 // OrderQueries.list() against a migrated database whose order table is filled directly (the

@@ -5,10 +5,11 @@ import { setupFile, type TestApp } from "../support/app";
 import type { TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
 import { CreateProductDocument, ProductDocument, RestockProductDocument } from "../generated/graphql";
-import { Projector } from "../../src/read/projector";
-import { ProjectorThread } from "../../src/read/projectorThread";
+import { Projector } from "../../src/projection/projector";
+import { allProjections } from "../../src/projection/projections";
+import { ProjectorThread } from "../../src/projection/projectorThread";
 
-// On Postgres the API runs its projector on a worker thread (src/read/projectorThread.ts).
+// On Postgres the API runs its projector on a worker thread (src/projection/projectorThread.ts).
 
 let t: TestApp & { db: TestDatabase; teardown(): Promise<void> };
 
@@ -60,8 +61,8 @@ describe("the projector thread", () => {
     await eventually(() => t.app.projector!.isLeader, { what: "the thread to lead again" });
   });
 
-  it("is not used when a test injects faults (they need the projector in the API's thread)", async () => {
-    const inline = await setupFile({}, { projector: { beforeCheckpoint: () => undefined } });
+  it("is not used when a test injects its own projections (they need the projector in the API's thread)", async () => {
+    const inline = await setupFile({}, { projections: allProjections });
     try {
       expect(inline.app.projector).toBeInstanceOf(Projector);
     } finally {

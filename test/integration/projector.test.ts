@@ -4,16 +4,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database, Sql } from "../../src/db/database";
 import { migrate } from "../../src/db/migrate";
 import { openPostgres } from "../../src/db/postgres";
-import { readEventsAfter } from "../../src/eventLog/eventLog";
+import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { createLogger } from "../../src/logger";
-import { markRunning } from "../../src/read/checkpoints";
-import { Projector, type ProjectorOptions } from "../../src/read/projector";
-import { allProjections } from "../../src/read/projections";
-import { catalogProjection } from "../../src/read/projections/catalog.projection";
-import { ordersProjection } from "../../src/read/projections/orders.projection";
+import { markRunning } from "../../src/projection/checkpoints";
+import { Projector, type ProjectorOptions } from "../../src/projection/projector";
+import { allProjections } from "../../src/projection/projections";
+import { catalogProjection } from "../../src/projection/projections/catalog.projection";
+import { ordersProjection } from "../../src/projection/projections/orders.projection";
 import { comparePositions, LOG_START, type LogPosition } from "../../src/shared/events";
-import type { ProductCreated, StockAdjusted } from "../../src/write/catalog/catalog.events";
-import type { OrderPlaced } from "../../src/write/orders/orders.events";
+import type { OrderPlaced, ProductCreated, StockAdjusted } from "../../src/events";
+import { sql } from "../../src/db/sql";
+import { projectBatch } from "../../src/projection/projection";
 import { startTestApp, type TestApp } from "../support/app";
 import type { GqlResponse } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
@@ -345,14 +346,20 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
     const end = await endOfLog();
 
     const crashedOn: string[][] = [];
-    const crashing = new Projector(database, allProjections, {
-      ...projectorOptions,
-      beforeCheckpoint: (name, events) => {
-        if (name !== "catalog" || crashedOn.length > 0) return;
+    const crashingCatalog: typeof catalogProjection = {
+      ...catalogProjection,
+      project(events, tables) {
+        const projected = catalogProjection.project(events, tables);
+        if (crashedOn.length > 0) return projected;
         crashedOn.push(events.map((e) => e.type));
-        throw Object.assign(new Error("connection lost before the checkpoint"), { transient: true });
+        // The connection dies after the batch's rows were sent, before its COMMIT.
+        return {
+          ...projected,
+          statements: [...projected.statements, sql`SELECT pg_terminate_backend(pg_backend_pid())`],
+        };
       },
-    });
+    };
+    const crashing = new Projector(database, [crashingCatalog, ordersProjection], projectorOptions);
     await eventually(async () => {
       await crashing.catchUp();
       return crashedOn.length > 0;
@@ -380,14 +387,17 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
     await append(db.sql, orderPlaced(product, 1));
 
     let failures = 0;
-    const flaky = new Projector(database, allProjections, {
-      ...projectorOptions,
-      beforeCheckpoint: (name) => {
-        if (name !== "catalog" || failures > 0) return;
-        failures += 1;
-        throw new Error("a one-off failure");
+    const flakyCatalog: typeof catalogProjection = {
+      ...catalogProjection,
+      project(events, tables) {
+        if (failures === 0) {
+          failures += 1;
+          throw new Error("a one-off failure");
+        }
+        return catalogProjection.project(events, tables);
       },
-    });
+    };
+    const flaky = new Projector(database, [flakyCatalog, ordersProjection], projectorOptions);
     await catchUpWith(flaky);
     expect(failures).toBe(1);
     expect(await checkpoint("catalog")).toMatchObject({ status: "RUNNING", lastError: null });
@@ -396,9 +406,9 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
   });
 });
 
-async function rowsOf(sql: Sql, products: string, orders: string) {
+async function rowsOf(db: Sql, products: string, orders: string) {
   // Whole rows as JSON (xid8 columns included).
-  const all = (table: string) => sql.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`);
+  const all = (table: string) => db.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`);
   return { products: (await all(products)).map((r) => r.row), orders: (await all(orders)).map((r) => r.row) };
 }
 
@@ -421,8 +431,8 @@ describe("replaying events a projection has already applied", () => {
     const afterEach = await database.transaction(async (tx) => {
       const seen = [];
       for (let i = 0; i < 2; i++) {
-        await catalogProjection.apply(tx, events, catalogProjection.tables).written;
-        await ordersProjection.apply(tx, events, ordersProjection.tables).written;
+        await tx.run(projectBatch(catalogProjection, events, catalogProjection.tables).statements);
+        await tx.run(projectBatch(ordersProjection, events, ordersProjection.tables).statements);
         seen.push(await rowsOf(tx, `"read"."products"`, `"read"."orders"`));
       }
       return seen;
@@ -434,16 +444,19 @@ describe("replaying events a projection has already applied", () => {
     await catchUpWith(projector);
     const events = await wholeLog();
     const live = await rowsOf(database.sql, `"read"."products"`, `"read"."orders"`);
-    const tables = { products: `pg_temp."replay_products"`, orders: `pg_temp."replay_orders"` };
+    const tables = {
+      products: sql.identifier("pg_temp", "replay_products"),
+      orders: sql.identifier("pg_temp", "replay_orders"),
+    };
 
     const [once, twice] = await database.transaction(async (tx) => {
       await tx.query(`CREATE TEMP TABLE "replay_products" (LIKE "read"."products" INCLUDING ALL) ON COMMIT DROP`);
       await tx.query(`CREATE TEMP TABLE "replay_orders" (LIKE "read"."orders" INCLUDING ALL) ON COMMIT DROP`);
       const seen = [];
       for (let i = 0; i < 2; i++) {
-        await catalogProjection.apply(tx, events, { products: tables.products }).written;
-        await ordersProjection.apply(tx, events, { orders: tables.orders }).written;
-        seen.push(await rowsOf(tx, tables.products, tables.orders));
+        await tx.run(projectBatch(catalogProjection, events, { products: tables.products }).statements);
+        await tx.run(projectBatch(ordersProjection, events, { orders: tables.orders }).statements);
+        seen.push(await rowsOf(tx, tables.products.text, tables.orders.text));
       }
       return seen;
     });

@@ -11,10 +11,9 @@ import {
   ProductDocument,
   ShipOrderDocument,
 } from "../generated/graphql";
-import { rebuildProjection, rebuildProjections } from "../../src/read/rebuild";
-import type { Projection } from "../../src/read/projection";
-import { catalogProjection } from "../../src/read/projections/catalog.projection";
-import { ordersProjection } from "../../src/read/projections/orders.projection";
+import { rebuildProjection, rebuildProjections } from "../../src/projection/rebuild";
+import { catalogProjection } from "../../src/projection/projections/catalog.projection";
+import { ordersProjection } from "../../src/projection/projections/orders.projection";
 import { createLogger } from "../../src/logger";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
@@ -125,11 +124,10 @@ describe("rebuilding projections from the log", () => {
     const before = await snapshot();
     const end = await logEnd();
 
-    const result = await rebuildProjections(
-      t.app.db,
-      [catalogProjection as Projection, ordersProjection as Projection],
-      { batchSize: 5, logger: createLogger("silent") },
-    );
+    const result = await rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
+      batchSize: 5,
+      logger: createLogger("silent"),
+    });
 
     expect(result.events).toBe(
       Number((await t.db.sql<{ n: string }>(`SELECT count(*)::text AS n FROM "write".events`))[0]!.n),
@@ -155,19 +153,18 @@ describe("rebuilding projections from the log", () => {
     const before = await snapshot();
     const liveBefore = await checkpoints();
     let batches = 0;
-    const failing: Projection = {
+    const failing: typeof ordersProjection = {
       ...ordersProjection,
-      apply(sql, events, tables) {
-        if (++batches === 3)
-          return { changes: [], written: Promise.reject(new Error("injected failure in the orders projection")) };
-        return ordersProjection.apply(sql, events, tables);
+      project(events, tables) {
+        if (++batches === 3) throw new Error("injected failure in the orders projection");
+        return ordersProjection.project(events, tables);
       },
-    } as Projection;
+    };
     const logger = createLogger("silent");
 
-    await expect(
-      rebuildProjections(t.app.db, [catalogProjection as Projection, failing], { batchSize: 5, logger }),
-    ).rejects.toThrow(/injected failure/);
+    await expect(rebuildProjections(t.app.db, [catalogProjection, failing], { batchSize: 5, logger })).rejects.toThrow(
+      /injected failure/,
+    );
 
     expect(await snapshot()).toEqual(before);
     const after = await checkpoints();
@@ -184,7 +181,7 @@ describe("rebuilding projections from the log", () => {
     await t.db.sql(`CREATE TABLE "read"."orders__rebuild" (LIKE "read"."orders" INCLUDING ALL)`);
     await t.db.sql(`INSERT INTO "read"."orders__rebuild" SELECT * FROM "read"."orders" LIMIT 1`);
     await t.db.sql(`UPDATE "read"."orders__rebuild" SET total_cents = -1`);
-    await rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], {
+    await rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
       batchSize: 5,
       logger,
     });
@@ -198,7 +195,7 @@ describe("rebuilding projections from the log", () => {
       await other.query(`SELECT pg_advisory_lock(hashtext('rebuild:orders'))`);
       const before = await checkpoints();
       await expect(
-        rebuildProjections(t.app.db, [catalogProjection as Projection, ordersProjection as Projection], {
+        rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
           batchSize: 5,
           logger: createLogger("silent"),
         }),

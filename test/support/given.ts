@@ -1,5 +1,26 @@
 import { expect } from "vitest";
 import { AppError, type ErrorCode } from "../../src/shared/errors";
+import type { EventData } from "../../src/shared/events";
+import { inStream, type CommandContext, type CommandDefinition } from "../../src/write/command";
+
+const NO_CONTEXT: CommandContext = {
+  actor: { kind: "user", id: "alice", role: "customer" },
+  now: new Date(0),
+  newId: () => {
+    throw new Error("decide takes no ids: the command's state does");
+  },
+};
+
+/** A command's decide, with the envelope the command bus adds (stream, type, version): what it appends. */
+export function decided<Input, State, Event extends EventData>(
+  command: Pick<CommandDefinition<Input, State, Event, unknown>, "stream" | "decide">,
+  state: State,
+  input: Input,
+  now = NO_CONTEXT.now,
+) {
+  const events = command.decide(state, input, { ...NO_CONTEXT, now });
+  return inStream(command.stream(state), events);
+}
 
 /**
  * Emmett-style specification of a pure decide(): given(state).when(command).then(events), or

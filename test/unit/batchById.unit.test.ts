@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
-import { batchById } from "../../src/read/queries/batchById";
+import { batchById } from "../../src/query/batchById";
 
 interface Row {
   id: string;

@@ -1,14 +1,17 @@
 import { describe, it } from "vitest";
-import { decide as decideCreate, type CreateProduct } from "../../src/write/catalog/commands/createProduct";
-import { decide as decideRestock, type RestockProduct } from "../../src/write/catalog/commands/restockProduct";
+import { createProduct, type CreateProduct } from "../../src/write/catalog/commands/createProduct";
+import { restockProduct, type RestockProduct } from "../../src/write/catalog/commands/restockProduct";
+import { decided } from "../support/given";
 import { decideSpec } from "../support/given";
 
 const PRODUCT_ID = "00000000-0000-4000-8000-000000000001";
 const mug: CreateProduct = { sku: "MUG-1", name: "Mug", description: "Holds tea", priceCents: 1250, initialStock: 5 };
 
-const create = decideSpec((state: { skuTaken: boolean }, cmd: CreateProduct) => decideCreate(state, cmd, PRODUCT_ID));
-const restock = decideSpec((state: Parameters<typeof decideRestock>[0], cmd: RestockProduct) =>
-  decideRestock(state, cmd),
+const create = decideSpec((state: { skuTaken: boolean }, cmd: CreateProduct) =>
+  decided(createProduct, { ...state, productId: PRODUCT_ID }, cmd),
+);
+const restock = decideSpec((state: Parameters<typeof restockProduct.decide>[0], cmd: RestockProduct) =>
+  decided(restockProduct, state, cmd),
 );
 const free = { skuTaken: false };
 const created = (data: Partial<CreateProduct>) => [

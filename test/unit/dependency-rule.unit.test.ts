@@ -12,17 +12,20 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
-/** Files of the query side: they and everything they import must stay clear of src/write/. */
-const isQuerySide = (file: string) =>
-  file.startsWith("src/read/queries/") || file === "src/read/changeFeed.ts" || file === "src/read/subscriptionHub.ts";
+// The folders are the architecture: src/write/ (commands, the event log), src/projection/ (the
+// projection engine and the projections), src/query/ and src/realtime/ (the query side).
 
-/** The projector's writers: the only code allowed to write schema "read". */
-const mayWriteReadTables = (file: string) =>
-  file.startsWith("src/read/projections/") || file === "src/read/checkpoints.ts" || file === "src/read/rebuild.ts";
+/** The query side (queries and realtime delivery): they and everything they import stay clear of src/write/. */
+const isQuerySide = (file: string) => file.startsWith("src/query/") || file.startsWith("src/realtime/");
 
-/** The command side and its infrastructure: the only code allowed to write schema "write" with SQL. */
-const mayWriteWriteTablesWithSql = (file: string) =>
-  ["src/write/", "src/eventLog/", "src/db/"].some((dir) => file.startsWith(dir));
+/** The projection engine: the only code allowed to write schema "read". */
+const mayWriteReadTables = (file: string) => file.startsWith("src/projection/");
+
+/** The projections themselves: pure over their events, they never touch the write side. */
+const isProjection = (file: string) => file.startsWith("src/projection/projections/");
+
+/** The command side (the event log is part of it) and the database layer: the only code writing schema "write" with SQL. */
+const mayWriteWriteTablesWithSql = (file: string) => ["src/write/", "src/db/"].some((dir) => file.startsWith(dir));
 
 const WRITE_MODELS = new Set(["product", "inventory", "order", "orderLine", "commandKey"]);
 const EVENT_MODEL = "event";
@@ -73,6 +76,8 @@ interface FileFacts {
   prismaWrites: PrismaWriteFact[];
   /** Query/Subscription resolver members and what they reference. */
   queryResolverRefs: { line: number; member: string; ref: string }[];
+  /** Tables of schema "write" named in string literals (read or written). */
+  writeSchemaRefs: { line: number; table: string }[];
 }
 
 /** `INSERT INTO x`, `UPDATE x`, `DELETE FROM x`, `TRUNCATE x`, and the DDL a rebuild uses. */
@@ -82,6 +87,9 @@ const SQL_WRITE = new RegExp(
     String.raw`((?:\\?")?(?:read|write|public)(?:\\?")?\s*\.\s*(?:\\?")?\w+(?:\\?")?|\$\{[^}]*\}|(?:\\?")?\w+(?:\\?")?)`,
   "gi",
 );
+
+/** `"write"."events"`, `write.events`, with or without (escaped) quotes. */
+const WRITE_SCHEMA_REF = /(?:\\?")?\bwrite(?:\\?")?\s*\.\s*(?:\\?")?([a-z_]\w*)/gi;
 
 function schemaOf(target: string): SqlWriteFact["schema"] {
   if (target.startsWith("${")) return "dynamic";
@@ -99,7 +107,14 @@ function resolveImport(from: string, specifier: string, exists: (file: string) =
 function scanSource(file: string, text: string, exists: (file: string) => boolean = () => false): FileFacts {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const lineOf = (pos: number) => sf.getLineAndCharacterOfPosition(pos).line + 1;
-  const facts: FileFacts = { file, imports: [], sqlWrites: [], prismaWrites: [], queryResolverRefs: [] };
+  const facts: FileFacts = {
+    file,
+    imports: [],
+    sqlWrites: [],
+    prismaWrites: [],
+    queryResolverRefs: [],
+    writeSchemaRefs: [],
+  };
   const seenSql = new Set<string>();
 
   const addImport = (
@@ -122,6 +137,9 @@ function scanSource(file: string, text: string, exists: (file: string) => boolea
 
   const scanSql = (node: ts.Node) => {
     const raw = node.getText(sf);
+    for (const m of raw.matchAll(WRITE_SCHEMA_REF)) {
+      facts.writeSchemaRefs.push({ line: lineOf(node.getStart(sf) + m.index), table: m[1]! });
+    }
     for (const m of raw.matchAll(SQL_WRITE)) {
       const line = lineOf(node.getStart(sf) + m.index);
       const statement = `${m[1]!.replace(/\s+/g, " ").toUpperCase()} ${m[2]}`;
@@ -271,39 +289,37 @@ const fail = (violations: string[], rule: string) => {
 describe("the dependency rule of the CQRS split", () => {
   it("scans the source tree (sanity: the files the rules are about exist)", () => {
     for (const file of [
-      "src/read/changeFeed.ts",
-      "src/read/subscriptionHub.ts",
-      "src/read/checkpoints.ts",
-      "src/eventLog/eventLog.ts",
+      "src/realtime/changeFeed.ts",
+      "src/realtime/subscriptionHub.ts",
+      "src/projection/checkpoints.ts",
+      "src/write/eventLog/eventLog.ts",
     ])
       expect(FILE_SET.has(file)).toBe(true);
-    expect(FILES.some((f) => f.startsWith("src/read/queries/"))).toBe(true);
-    expect(FILES.some((f) => f.startsWith("src/read/projections/"))).toBe(true);
+    expect(FILES.some((f) => f.startsWith("src/query/"))).toBe(true);
+    expect(FILES.some(isProjection)).toBe(true);
     // The scanner sees the SQL it must see: otherwise every rule below would pass vacuously.
-    expect(FACTS.get("src/eventLog/eventLog.ts")!.sqlWrites.some((w) => w.schema === "write")).toBe(true);
+    expect(FACTS.get("src/write/eventLog/eventLog.ts")!.sqlWrites.some((w) => w.schema === "write")).toBe(true);
     expect([...FACTS.values()].some((f) => f.sqlWrites.some((w) => w.schema === "read"))).toBe(true);
+    expect(FACTS.get("src/write/eventLog/eventLog.ts")!.writeSchemaRefs.map((r) => r.table)).toContain("events");
   });
 
-  it("(a) the query side (read/queries, changeFeed, subscriptionHub) imports nothing from src/write/, directly or through other files", () => {
+  it("(a) the query side (src/query/, src/realtime/) imports nothing from src/write/, directly or through other files", () => {
     const violations = FILES.filter(isQuerySide).flatMap((file) =>
       badImportChains(file, (imp) => {
         if (imp.specifier === "<computed>") return "a computed dynamic import cannot be checked";
         if (imp.target?.startsWith("src/write/")) return "the query side must not depend on the write side";
-        if (imp.target?.startsWith("src/eventLog/") && imp.imported.some((n) => n === "*" || /^append/i.test(n)))
-          return "the query side must not append events";
         return undefined;
       }),
     );
     fail([...new Set(violations)], "The query side reaches into the write side:");
   });
 
-  it("(a) query and subscription resolvers in src/graphql/ use read repositories only, never the command bus or src/write/, src/eventLog/", () => {
+  it("(a) query and subscription resolvers in src/graphql/ use read repositories only, never the command bus or src/write/", () => {
     const violations: string[] = [];
     for (const facts of [...FACTS.values()].filter((f) => f.file.startsWith("src/graphql/"))) {
       const forbidden = new Map<string, string>();
       for (const imp of facts.imports) {
-        if (imp.target?.startsWith("src/write/") || imp.target?.startsWith("src/eventLog/"))
-          for (const name of imp.names) forbidden.set(name, imp.target);
+        if (imp.target?.startsWith("src/write/")) for (const name of imp.names) forbidden.set(name, imp.target);
       }
       for (const ref of facts.queryResolverRefs) {
         if (ref.ref === ".bus")
@@ -321,10 +337,12 @@ describe("the dependency rule of the CQRS split", () => {
 
   it("only the command side appends to the event log", () => {
     const violations = [...FACTS.values()].flatMap((f) =>
-      f.file.startsWith("src/write/") || f.file.startsWith("src/eventLog/")
+      f.file.startsWith("src/write/")
         ? []
         : f.imports
-            .filter((imp) => imp.target?.startsWith("src/eventLog/") && imp.imported.some((n) => /^append/i.test(n)))
+            .filter(
+              (imp) => imp.target?.startsWith("src/write/eventLog/") && imp.imported.some((n) => /^append/i.test(n)),
+            )
             .map(
               (imp) =>
                 `${f.file}:${imp.line}: imports ${imp.imported.filter((n) => /^append/i.test(n)).join(", ")} from ${imp.target}`,
@@ -333,7 +351,7 @@ describe("the dependency rule of the CQRS split", () => {
     fail(violations, "Only src/write/ may append events:");
   });
 
-  it('(b) only src/read/projections/, src/read/checkpoints.ts and src/read/rebuild.ts write "read" tables', () => {
+  it('(b) only the projection engine, src/projection/, writes "read" tables', () => {
     const violations = [...FACTS.values()].flatMap((f) => {
       if (mayWriteReadTables(f.file)) return [];
       const sql = f.sqlWrites
@@ -350,7 +368,7 @@ describe("the dependency rule of the CQRS split", () => {
     fail(violations, 'Only the projector writes "read" tables:');
   });
 
-  it('(c) only src/write/, src/eventLog/ and src/db/ write "write" tables with SQL, and only src/write/ through Prisma models', () => {
+  it('(c) only src/write/ and src/db/ write "write" tables with SQL, and only src/write/ through Prisma models', () => {
     const violations = [...FACTS.values()].flatMap((f) => {
       const sql = mayWriteWriteTablesWithSql(f.file)
         ? []
@@ -360,19 +378,43 @@ describe("the dependency rule of the CQRS split", () => {
         : f.prismaWrites
             .filter((w) => WRITE_MODELS.has(w.model))
             .map((w) => `${f.file}:${w.line}: prisma ${w.model}.${w.method}()`);
-      const events = f.file.startsWith("src/eventLog/")
+      const events = f.file.startsWith("src/write/eventLog/")
         ? []
         : f.prismaWrites
             .filter((w) => w.model === EVENT_MODEL)
-            .map((w) => `${f.file}:${w.line}: prisma event.${w.method}() (append through src/eventLog)`);
+            .map((w) => `${f.file}:${w.line}: prisma event.${w.method}() (append through src/write/eventLog)`);
       return [...sql, ...models, ...events];
     });
     fail(violations, 'Only the command side writes "write" tables:');
   });
+
+  it("(d) the projections (src/projection/projections/) never read or write the write side: no write table, no src/write/ import", () => {
+    const violations = [...FACTS.values()]
+      .filter((f) => isProjection(f.file))
+      .flatMap((f) => [
+        ...f.writeSchemaRefs.map((r) => `${f.file}:${r.line}: names write.${r.table}`),
+        ...f.imports
+          .filter((imp) => imp.target?.startsWith("src/write/"))
+          .map((imp) => `${f.file}:${imp.line}: imports ${imp.target}`),
+      ]);
+    fail(violations, "A projection reaches into the write side (it gets everything from its events):");
+  });
+
+  it("(e) the command side (src/write/) imports nothing of the read side (src/projection/, src/query/, src/realtime/)", () => {
+    const readSide = ["src/projection/", "src/query/", "src/realtime/"];
+    const violations = [...FACTS.values()]
+      .filter((f) => f.file.startsWith("src/write/"))
+      .flatMap((f) =>
+        f.imports
+          .filter((imp) => readSide.some((dir) => imp.target?.startsWith(dir)))
+          .map((imp) => `${f.file}:${imp.line}: imports ${imp.target}`),
+      );
+    fail(violations, "The command side depends on the read side:");
+  });
 });
 
 describe("the dependency scanner", () => {
-  const scan = (text: string, file = "src/read/queries/fixture.ts") => scanSource(file, text);
+  const scan = (text: string, file = "src/query/fixtures/fixture.ts") => scanSource(file, text);
 
   it("finds static, re-exported, type-only, dynamic and require imports with their lines", () => {
     const facts = scan(

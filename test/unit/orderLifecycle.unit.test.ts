@@ -1,10 +1,10 @@
 import { describe, it } from "vitest";
-import { decide as decideCancel } from "../../src/write/orders/commands/cancelOrder";
-import { decide as decidePay } from "../../src/write/orders/commands/payOrder";
-import { decide as decideShip } from "../../src/write/orders/commands/shipOrder";
+import { cancelOrder } from "../../src/write/orders/commands/cancelOrder";
+import { payOrder } from "../../src/write/orders/commands/payOrder";
+import { shipOrder } from "../../src/write/orders/commands/shipOrder";
 import type { OrderState } from "../../src/write/orders/order.state";
-import type { OrderStatus } from "../../src/write/orders/orders.events";
-import { decideSpec } from "../support/given";
+import type { OrderStatus } from "../../src/events";
+import { decided, decideSpec } from "../support/given";
 
 const ORDER_ID = "00000000-0000-4000-8000-0000000000aa";
 const LINES = [
@@ -29,9 +29,9 @@ const event = (type: string, version: number, data: Record<string, unknown>) => 
 ];
 
 // The order commands decide from the loaded order alone; the command names only the order.
-const cancel = decideSpec((order: OrderState, _cmd: { orderId: string }) => decideCancel(order));
-const pay = decideSpec((order: OrderState, _cmd: { orderId: string }) => decidePay(order));
-const ship = decideSpec((order: OrderState, _cmd: { orderId: string }) => decideShip(order));
+const cancel = decideSpec((order: OrderState, cmd: { orderId: string }) => decided(cancelOrder, order, cmd));
+const pay = decideSpec((order: OrderState, cmd: { orderId: string }) => decided(payOrder, order, cmd));
+const ship = decideSpec((order: OrderState, cmd: { orderId: string }) => decided(shipOrder, order, cmd));
 const cmd = { orderId: ORDER_ID };
 
 describe("cancelling an order (decide)", () => {

@@ -1,12 +1,14 @@
 import { describe, expect, it } from "vitest";
+import { checkKey } from "../../src/write/idempotency";
 import {
-  decide,
   MAX_LINE_QUANTITY,
   MAX_ORDER_LINES,
   normalizeLines,
+  placeOrder,
   type PlaceOrder,
+  type State,
 } from "../../src/write/orders/commands/placeOrder";
-import { decideSpec } from "../support/given";
+import { decided, decideSpec } from "../support/given";
 
 const ORDER_ID = "00000000-0000-4000-8000-0000000000aa";
 const NOW = new Date("2026-01-02T03:04:05.000Z");
@@ -14,8 +16,8 @@ const MUG = "00000000-0000-4000-8000-000000000001";
 const TEA = "00000000-0000-4000-8000-000000000002";
 const GONE = "00000000-0000-4000-8000-0000000000ff";
 
-type State = Parameters<typeof decide>[0];
 const catalog = (available: { mug?: number; tea?: number } = {}): State => ({
+  orderId: ORDER_ID,
   customerId: "alice",
   products: new Map([
     [MUG, { sku: "MUG-1", name: "Mug", priceCents: 1250, available: available.mug ?? 10 }],
@@ -42,7 +44,11 @@ const placed = (
   },
 ];
 
-const given = decideSpec((state: State, cmd: PlaceOrder) => decide(state, cmd, ORDER_ID, NOW));
+const given = decideSpec((state: State, cmd: PlaceOrder) => {
+  // The key is checked by the command bus, for every command that takes one, before the command runs.
+  checkKey(cmd.idempotencyKey);
+  return decided(placeOrder, state, cmd, NOW);
+});
 
 describe("placing an order (decide)", () => {
   it("places the order priced from the catalog state, with the time and id it is given", () => {

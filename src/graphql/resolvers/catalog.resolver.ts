@@ -1,7 +1,7 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError } from "../../shared/errors";
-import { productCursor, type ProductRow } from "../../read/queries/catalog.queries";
+import { productCursor, type ProductRow } from "../../query/catalog.queries";
 import { createProduct } from "../../write/catalog/commands/createProduct";
 import { restockProduct } from "../../write/catalog/commands/restockProduct";
 import { assertId, type GraphQLContext } from "../context";

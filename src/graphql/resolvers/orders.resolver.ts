@@ -1,12 +1,12 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError } from "../../shared/errors";
-import { orderCursor, type OrderRow } from "../../read/queries/orders.queries";
+import { orderCursor, type OrderRow } from "../../query/orders.queries";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
 import { payOrder } from "../../write/orders/commands/payOrder";
 import { placeOrder } from "../../write/orders/commands/placeOrder";
 import { shipOrder } from "../../write/orders/commands/shipOrder";
-import type { CommandDefinition } from "../../write/command";
+import type { Command } from "../../write/command";
 import { assertId, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
 import { readBack } from "../readYourWrites";
 import { selectsField, toConnection } from "../types/connection.type";
@@ -22,11 +22,7 @@ import {
 
 const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.customerId === user.id;
 
-async function dispatchOrderCommand<I>(
-  ctx: GraphQLContext,
-  command: CommandDefinition<I, { orderId: string }>,
-  input: I,
-) {
+async function dispatchOrderCommand<I>(ctx: GraphQLContext, command: Command<I, { orderId: string }>, input: I) {
   const outcome = await ctx.services.bus.dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
   const { position, row } = await readBack(ctx, outcome, "orders", () =>
     ctx.services.orders.byId(outcome.result.orderId),

@@ -1,6 +1,6 @@
 import { Kind, type GraphQLResolveInfo, type SelectionSetNode } from "graphql";
 import { ClassType, Field, Int, ObjectType } from "type-graphql";
-import type { Page } from "../../read/queries/cursor";
+import type { Page } from "../../query/cursor";
 
 @ObjectType()
 export class PageInfo {

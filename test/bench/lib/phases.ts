@@ -545,7 +545,7 @@ export interface RebuildResult {
 
 /**
  * The operator's rebuild of both projections in one run (`npm run projections -- rebuild catalog
- * orders`, src/read/rebuild.ts: the log read once into shadow tables, both projections applying
+ * orders`, src/projection/rebuild.ts: the log read once into shadow tables, both projections applying
  * each batch side by side, then one atomic swap) over a log topped up to the target size, while
  * the server keeps running. The CLI reports the time of the rebuild itself (start-up excluded).
  */

@@ -1,8 +1,8 @@
+import type { OrderCancelled } from "../../../events";
 import { invalidState } from "../../../shared/errors";
-import type { NewEvent } from "../../../shared/events";
 import { defineCommand } from "../../command";
-import { loadOrder, moveStock, saveOrderStatus, type OrderState } from "../order.state";
-import { ORDER_STREAM, type OrderCancelled } from "../orders.events";
+import { moveStock } from "../../catalog/inventory";
+import { loadOrder, orderOf, orderStream, saveStatus, type OrderState } from "../order.state";
 
 export interface CancelOrder {
   /** Optional: a retry with the same key returns the first outcome and changes nothing. */
@@ -11,34 +11,27 @@ export interface CancelOrder {
 }
 
 /** Cancelling is allowed until the order ships; it releases the reserved stock. */
-export function decide(order: OrderState): NewEvent<OrderCancelled["type"], OrderCancelled["data"]>[] {
+export function decide(order: OrderState): OrderCancelled[] {
   if (order.status !== "PLACED" && order.status !== "PAID") {
     throw invalidState(`an order that is ${order.status} cannot be cancelled`, { status: order.status });
   }
   return [
     {
-      streamId: order.id,
-      streamType: ORDER_STREAM,
-      streamVersion: order.version + 1,
       type: "OrderCancelled",
       data: { orderId: order.id, customerId: order.customerId, previousStatus: order.status, lines: order.lines },
     },
   ];
 }
 
-export const cancelOrder = defineCommand<CancelOrder, { orderId: string }>({
+export const cancelOrder = defineCommand<CancelOrder, OrderState, OrderCancelled, { orderId: string }, OrderState>({
   name: "cancelOrder",
   roles: ["customer", "admin"],
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
-  resultOf: (streamId) => ({ orderId: streamId }),
-  async handle(sql, input, { actor, now }) {
-    const order = await loadOrder(sql, input.orderId, actor);
-    const events = decide(order);
-    const saved = Promise.all([
-      saveOrderStatus(sql, order, "CANCELLED", events[0]!.streamVersion, now),
-      moveStock(sql, order.lines, { onHand: 0, reserved: -1, available: 1 }),
-    ]);
-    return { events, result: { orderId: order.id }, saved };
-  },
+  load: (input) => loadOrder(input.orderId, true),
+  state: ([row], input, { actor }) => orderOf(row, input.orderId, actor),
+  decide,
+  stream: orderStream,
+  save: (order, events, { now }) => [saveStatus(order, events, now), moveStock(events)],
+  result: (order) => ({ orderId: order.id }),
 });

@@ -1,8 +1,7 @@
+import type { OrderPaid } from "../../../events";
 import { invalidState } from "../../../shared/errors";
-import type { NewEvent } from "../../../shared/events";
 import { defineCommand } from "../../command";
-import { loadOrder, saveOrderStatus, type OrderState } from "../order.state";
-import { ORDER_STREAM, type OrderPaid } from "../orders.events";
+import { loadOrder, orderOf, orderStream, saveStatus, type OrderState } from "../order.state";
 
 export interface PayOrder {
   /** Optional: a retry with the same key returns the first outcome and changes nothing. */
@@ -10,30 +9,22 @@ export interface PayOrder {
   orderId: string;
 }
 
-export function decide(order: OrderState): NewEvent<OrderPaid["type"], OrderPaid["data"]>[] {
-  if (order.status !== "PLACED")
+export function decide(order: OrderState): OrderPaid[] {
+  if (order.status !== "PLACED") {
     throw invalidState(`only a PLACED order can be paid; this one is ${order.status}`, { status: order.status });
-  return [
-    {
-      streamId: order.id,
-      streamType: ORDER_STREAM,
-      streamVersion: order.version + 1,
-      type: "OrderPaid",
-      data: { orderId: order.id, customerId: order.customerId },
-    },
-  ];
+  }
+  return [{ type: "OrderPaid", data: { orderId: order.id, customerId: order.customerId } }];
 }
 
-export const payOrder = defineCommand<PayOrder, { orderId: string }>({
+export const payOrder = defineCommand<PayOrder, OrderState, OrderPaid, { orderId: string }, OrderState>({
   name: "payOrder",
   roles: ["admin"],
   idempotencyKey: (input) => input.idempotencyKey,
   fingerprint: ({ idempotencyKey: _key, ...request }) => request,
-  resultOf: (streamId) => ({ orderId: streamId }),
-  async handle(sql, input, { actor, now }) {
-    const order = await loadOrder(sql, input.orderId, actor);
-    const events = decide(order);
-    const saved = saveOrderStatus(sql, order, "PAID", events[0]!.streamVersion, now);
-    return { events, result: { orderId: order.id }, saved };
-  },
+  load: (input) => loadOrder(input.orderId, false),
+  state: ([row], input, { actor }) => orderOf(row, input.orderId, actor),
+  decide,
+  stream: orderStream,
+  save: (order, events, { now }) => [saveStatus(order, events, now)],
+  result: (order) => ({ orderId: order.id }),
 });

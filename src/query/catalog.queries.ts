@@ -1,4 +1,4 @@
-import type { Database } from "../../db/database";
+import type { Database } from "../db/database";
 import { batchById } from "./batchById";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 

@@ -1,5 +1,16 @@
 /** Events of the order stream (stream type "order"). Versioned facts: add new types, never change old ones. */
-export type OrderStatus = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
+
+/** An order's life: PLACED → PAID → SHIPPED, or CANCELLED before it ships. */
+export const ORDER_STATUSES = ["PLACED", "PAID", "SHIPPED", "CANCELLED"] as const;
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** What each event makes of the order's status. */
+export const STATUS_AFTER = {
+  OrderPlaced: "PLACED",
+  OrderPaid: "PAID",
+  OrderShipped: "SHIPPED",
+  OrderCancelled: "CANCELLED",
+} as const satisfies Record<OrderEvent["type"], OrderStatus>;
 
 export interface PlacedLine {
   productId: string;

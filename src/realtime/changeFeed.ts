@@ -1,9 +1,9 @@
 import type { Database, Listener } from "../db/database";
 import type { Logger } from "../logger";
 import { comparePositions, LOG_START, type LogPosition } from "../shared/events";
-import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "./checkpoints";
-import type { CatalogQueries, ProductRow } from "./queries/catalog.queries";
-import type { OrderQueries, OrderRow } from "./queries/orders.queries";
+import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../projection/checkpoints";
+import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
+import type { OrderQueries, OrderRow } from "../query/orders.queries";
 import { Topic } from "./subscriptionHub";
 
 const REPUBLISH_MARGIN_MS = 5_000;

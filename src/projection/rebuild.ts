@@ -1,10 +1,11 @@
-import { inIssueOrder, type Database, type Sql } from "../db/database";
-import { readEventsAfter } from "../eventLog/eventLog";
+import type { Database, Sql, Tx } from "../db/database";
+import { sql, type Identifier } from "../db/sql";
 import type { Logger } from "../logger";
-import { LOG_START, type LogPosition, type RecordedEvent } from "../shared/events";
+import { LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
+import { readEventsAfter } from "../write/eventLog/eventLog";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
-import type { Projection, TableMap } from "./projection";
-import { wakeProjectors } from "./projector";
+import { wakeProjectors } from "./logSource";
+import { projectBatch, type AnyProjection, type TableMap } from "./projection";
 
 export interface RebuildResult {
   /** Events read from the log (every projection rebuilt applied all of them). */
@@ -15,20 +16,19 @@ export interface RebuildResult {
 }
 
 interface Target {
-  projection: Projection;
+  projection: AnyProjection;
   shadowTables: TableMap;
   /** The rebuild's own checkpoint, "<name>@rebuild". */
   checkpoint: string;
   batchMs: number;
 }
 
-const shadowName = (table: string) => table.replace(/"$/, '__rebuild"');
-const bare = (qualified: string) => qualified.split(".").pop()!.replace(/"/g, "");
+const shadowOf = (table: Identifier) => sql.identifier(...table.parts.slice(0, -1), `${table.name}__rebuild`);
 
 /** Rebuilds one projection: see rebuildProjections. */
 export function rebuildProjection(
   db: Database,
-  projection: Projection,
+  projection: AnyProjection,
   options: { batchSize: number; logger: Logger },
 ): Promise<RebuildResult> {
   return rebuildProjections(db, [projection], options);
@@ -48,7 +48,7 @@ export function rebuildProjection(
  */
 export async function rebuildProjections(
   db: Database,
-  projections: Projection[],
+  projections: AnyProjection[],
   options: { batchSize: number; logger: Logger },
 ): Promise<RebuildResult> {
   const started = performance.now();
@@ -57,7 +57,7 @@ export async function rebuildProjections(
     throw new Error(`rebuild: expected distinct projections, got [${names.join(", ")}]`);
   const targets: Target[] = projections.map((projection) => ({
     projection,
-    shadowTables: Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowName(v)])),
+    shadowTables: Object.fromEntries(Object.entries(projection.tables).map(([k, v]) => [k, shadowOf(v)])),
     checkpoint: `${projection.name}@rebuild`,
     batchMs: 0,
   }));
@@ -85,7 +85,7 @@ export async function rebuildProjections(
       const message = String((error as Error)?.message ?? error);
       for (const t of targets) {
         for (const shadow of Object.values(t.shadowTables))
-          await db.sql.query(`DROP TABLE IF EXISTS ${shadow}`).catch(() => undefined);
+          await db.sql.query(sql`DROP TABLE IF EXISTS ${shadow}`).catch(() => undefined);
         await markFailed(db.sql, t.checkpoint, message, null).catch(() => undefined);
       }
       throw error;
@@ -102,16 +102,17 @@ async function fillCopies(
   options: { batchSize: number; logger: Logger },
 ): Promise<number> {
   const names = targets.map((t) => t.projection.name);
-  await db.transaction(async (sql) => {
+  await db.transaction(async (tx) => {
     for (const t of targets) {
       for (const [logical, live] of Object.entries(t.projection.tables)) {
         const shadow = t.shadowTables[logical]!;
-        await sql.query(`DROP TABLE IF EXISTS ${shadow}`);
-        await sql.query(`CREATE TABLE ${shadow} (LIKE ${live} INCLUDING ALL)`);
+        await tx.query(sql`DROP TABLE IF EXISTS ${shadow}`);
+        await tx.query(sql`CREATE TABLE ${shadow} (LIKE ${live} INCLUDING ALL)`);
         // Secondary indexes are built once at the end, not maintained row by row while filling.
-        for (const index of await secondaryIndexes(sql, shadow)) await sql.query(`DROP INDEX "read"."${index.name}"`);
+        for (const index of await secondaryIndexes(tx, shadow))
+          await tx.query(sql`DROP INDEX ${sql.identifier("read", index.name)}`);
       }
-      await resetCheckpoint(sql, t.checkpoint, "REBUILDING");
+      await tx.query(resetCheckpoint(t.checkpoint, "REBUILDING"));
     }
   });
 
@@ -132,7 +133,9 @@ async function fillCopies(
     limit = options.batchSize;
     if (last && full) next = prefetch(reader, last, limit);
     if (last) {
-      await settleAll(targets.map((t) => timed(t, () => db.transaction((sql) => applyInto(sql, t, batch, true)))));
+      await settleAll(
+        targets.map((t) => timed(t, () => db.transaction((tx) => tx.commit(projectInto(t, batch)), COPY_COMMIT))),
+      );
       at = { txId: last.txId, position: last.position };
       events += batch.length;
     }
@@ -148,7 +151,7 @@ async function fillCopies(
         builds.push(
           index.def.replace(
             /^CREATE (UNIQUE )?INDEX \S+ ON \S+ /,
-            `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]} `,
+            `CREATE $1INDEX "${index.name}__rb" ON ${t.shadowTables[logical]!.text} `,
           ),
         );
       }
@@ -156,27 +159,26 @@ async function fillCopies(
   }
   await settleAll(builds.map((build) => db.sql.query(build)));
 
-  await db.transaction(async (sql) => {
+  await db.transaction(async (tx) => {
     // Same order in every rebuild; the projector locks one checkpoint at a time.
     for (const name of [...names].sort()) {
-      if (!(await lockCheckpoint(sql, name))) throw new Error(`unknown projection ${name}`);
+      if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
     }
     for (;;) {
-      const batch = await readEventsAfter(sql, at, options.batchSize);
+      const batch = await readEventsAfter(tx, at, options.batchSize);
       const last = batch.at(-1);
       if (!last) break;
-      for (const t of targets) await applyInto(sql, t, batch, false);
+      for (const t of targets) await tx.run(projectInto(t, batch));
       at = { txId: last.txId, position: last.position };
       events += batch.length;
       if (batch.length < options.batchSize) break;
     }
     for (const t of targets) {
       for (const [logical, liveTable] of Object.entries(t.projection.tables))
-        await swapTable(sql, liveTable, t.shadowTables[logical]!);
-      await saveCheckpoint(sql, t.projection.name, at, "RUNNING", []);
-      await deleteCheckpoint(sql, t.checkpoint);
+        await swapTable(tx, liveTable, t.shadowTables[logical]!);
+      await tx.run([saveCheckpoint(t.projection.name, at, "RUNNING", true), deleteCheckpoint(t.checkpoint)]);
     }
-    await wakeProjectors(sql);
+    await wakeProjectors(tx);
   });
   return events;
 }
@@ -203,44 +205,43 @@ async function timed<T>(target: Target, run: () => Promise<T>): Promise<T> {
   }
 }
 
-async function applyInto(sql: Sql, target: Target, events: RecordedEvent[], copyOnly: boolean): Promise<void> {
-  const last = events.at(-1);
-  if (!last) return;
-  // A batch that only fills the copies need not wait for its WAL to reach the disk: a crash
-  // loses at most the last batches, rows and checkpoint together, and a rerun starts over
-  // anyway. The swap's transaction commits synchronously, flushing everything before it.
-  if (copyOnly) await sql.query(`SET LOCAL synchronous_commit = off`);
-  const { written } = target.projection.apply(sql, events, target.shadowTables);
-  await inIssueOrder(written, saveCheckpoint(sql, target.checkpoint, last, "REBUILDING"));
+/**
+ * A batch that only fills the copies need not wait for its WAL to reach the disk: a crash loses
+ * at most the last batches, rows and checkpoint together, and a rerun starts over anyway. The
+ * swap's transaction commits synchronously, flushing everything before it.
+ */
+const COPY_COMMIT = { asyncCommit: true } as const;
+
+/** A batch into a target's copies, with the rebuild's own checkpoint. */
+function projectInto(target: Target, events: RecordedEvent[]) {
+  const { statements } = projectBatch(target.projection, events, target.shadowTables);
+  return [...statements, saveCheckpoint(target.checkpoint, positionOf(events.at(-1)!), "REBUILDING")];
 }
 
 /** Indexes that back no constraint (not the primary key, not unique), with their definitions. */
-function secondaryIndexes(sql: Sql, table: string) {
-  return sql.query<{ name: string; def: string }>(
-    `SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
-       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-      WHERE i.indrelid = $1::regclass AND NOT i.indisprimary AND NOT i.indisunique`,
-    [table],
-  );
+function secondaryIndexes(db: Sql, table: Identifier) {
+  return db.query(sql<{ name: string; def: string }>`
+    SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
+      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+     WHERE i.indrelid = ${table.text}::regclass AND NOT i.indisprimary AND NOT i.indisunique`);
 }
 
 /** Renames the rebuilt table over the live one and gives its indexes the live indexes' names. */
-async function swapTable(sql: Sql, live: string, shadow: string): Promise<void> {
-  const liveName = bare(live);
-  const shadowBare = bare(shadow);
-  const indexes = async (table: string) =>
-    sql.query<{ name: string; def: string }>(
-      `SELECT indexname AS name, regexp_replace(indexdef, '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ', '') AS def
-         FROM pg_indexes WHERE schemaname = 'read' AND tablename = $1`,
-      [table],
-    );
-  const liveIndexes = await indexes(liveName);
-  const shadowIndexes = await indexes(shadowBare);
-  await sql.query(`DROP TABLE ${live}`);
-  await sql.query(`ALTER TABLE ${shadow} RENAME TO "${liveName}"`);
+async function swapTable(tx: Tx, live: Identifier, shadow: Identifier): Promise<void> {
+  const indexes = async (table: Identifier) =>
+    tx.query(sql<{ name: string; def: string }>`
+      SELECT indexname AS name, regexp_replace(indexdef, '^CREATE (UNIQUE )?INDEX \\S+ ON \\S+ ', '') AS def
+        FROM pg_indexes WHERE schemaname = ${table.parts[0]} AND tablename = ${table.name}`);
+  const liveIndexes = await indexes(live);
+  const shadowIndexes = await indexes(shadow);
+  await tx.query(sql`DROP TABLE ${live}`);
+  await tx.query(sql`ALTER TABLE ${shadow} RENAME TO ${sql.identifier(live.name)}`);
   for (const index of shadowIndexes) {
     const original = liveIndexes.find((l) => l.def === index.def);
-    if (original && original.name !== index.name)
-      await sql.query(`ALTER INDEX "read"."${index.name}" RENAME TO "${original.name}"`);
+    if (original && original.name !== index.name) {
+      await tx.query(
+        sql`ALTER INDEX ${sql.identifier(live.parts[0]!, index.name)} RENAME TO ${sql.identifier(original.name)}`,
+      );
+    }
   }
 }

@@ -1,5 +1,5 @@
-import type { Sql } from "../../db/database";
-import { badInput } from "../../shared/errors";
+import type { Sql } from "../db/database";
+import { badInput } from "../shared/errors";
 
 export const MAX_PAGE_SIZE = 100;
 

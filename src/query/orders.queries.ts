@@ -1,6 +1,6 @@
-import type { Database } from "../../db/database";
+import type { Database } from "../db/database";
 import { batchById } from "./batchById";
-import { badInput } from "../../shared/errors";
+import { badInput } from "../shared/errors";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";

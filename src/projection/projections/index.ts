@@ -1,6 +1,6 @@
-import type { Projection } from "../projection";
+import type { AnyProjection } from "../projection";
 import { catalogProjection } from "./catalog.projection";
 import { ordersProjection } from "./orders.projection";
 
 /** Every projection the projector runs. Add a new one here. */
-export const allProjections: Projection[] = [catalogProjection as Projection, ordersProjection as Projection];
+export const allProjections: AnyProjection[] = [catalogProjection, ordersProjection];

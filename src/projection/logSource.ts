@@ -1,0 +1,64 @@
+import type { Database, Listener } from "../db/database";
+import { sql } from "../db/sql";
+import type { LogPosition, RecordedEvent } from "../shared/events";
+import { hasHeldBackEvents, readEventsAfter } from "../write/eventLog/eventLog";
+
+export const EVENTS_APPENDED = "events_appended";
+
+/** Where a projector gets its events: in the log's reading order, after a position. */
+export interface EventSource {
+  readAfter(after: LogPosition, limit: number): Promise<RecordedEvent[]>;
+  /** Calls wake whenever there may be events to read. */
+  watch(wake: () => void, maxDelayMs: number): Promise<SourceWatch>;
+}
+
+export interface SourceWatch {
+  /** The projector ran and has nothing queued: look again soon if the source still holds events back. */
+  idle(progressed: boolean): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Wakes the projector leader, wherever it runs (after an operator changed a checkpoint). */
+export async function wakeProjectors(db: Database["sql"]): Promise<void> {
+  await db.query(sql`SELECT pg_notify(${EVENTS_APPENDED}, '')`);
+}
+
+/** The event log of the write database, read gap-safely (see eventLog.ts). */
+export function logSource(db: Database): EventSource {
+  return {
+    readAfter: (after, limit) => readEventsAfter(db.sql, after, limit),
+
+    async watch(wake, maxDelayMs) {
+      const listener: Listener = await db.listen([EVENTS_APPENDED], { onNotify: wake, onReconnect: wake });
+      // Committed events that an older open transaction still holds back are read only once it
+      // ends; if it never NOTIFYs (a transaction of another database of the cluster, an operator's
+      // session, a rebuild), nothing would wake us before the next poll. So look again soon,
+      // backing off from 5 ms to maxDelayMs while no progress is made.
+      let timer: NodeJS.Timeout | undefined;
+      let delayMs = 0;
+      let closed = false;
+      return {
+        async idle(progressed) {
+          clearTimeout(timer);
+          timer = undefined;
+          if (closed || !(await hasHeldBackEvents(db.sql))) {
+            delayMs = 0;
+            return;
+          }
+          if (closed) return;
+          delayMs = progressed || delayMs === 0 ? 5 : Math.min(delayMs * 2, maxDelayMs);
+          timer = setTimeout(() => {
+            timer = undefined;
+            wake();
+          }, delayMs);
+          timer.unref();
+        },
+        async close() {
+          closed = true;
+          clearTimeout(timer);
+          await listener.close();
+        },
+      };
+    },
+  };
+}

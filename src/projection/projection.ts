@@ -1,0 +1,48 @@
+import type { Identifier, Statement } from "../db/sql";
+import type { DomainEvent, EventType } from "../events";
+import type { RecordedEvent } from "../shared/events";
+
+/** The read tables a projection writes, by logical name. A rebuild hands it copies instead. */
+export type TableMap<Names extends string = string> = Record<Names, Identifier>;
+
+/** Which rows of which read table a batch changed: sent with NOTIFY read_changed to every API instance. */
+export interface ReadChange {
+  table: string;
+  ids: string[];
+}
+
+/** What a projection makes of a batch: the rows it changes, and the statements that change them. */
+export interface Projected {
+  changes: ReadChange[];
+  statements: Statement<unknown>[];
+}
+
+/**
+ * A projection: events in → statements out, pure over the events it is given. It writes only its
+ * own tables, never reads the write side, and is the only writer of its tables. The projector
+ * sends its statements in one transaction with the checkpoint, so a batch is applied exactly
+ * once; the rows' own guards make a replay harmless anyway.
+ */
+export interface Projection<Names extends string = string, Types extends EventType = EventType> {
+  readonly name: string;
+  readonly tables: TableMap<Names>;
+  /** The event types it handles; the projector hands it only those. */
+  readonly handles: readonly Types[];
+  project(events: RecordedEvent<Extract<DomainEvent, { type: Types }>>[], tables: TableMap<Names>): Projected;
+}
+
+/** A projection, its event types inferred from `handles` (a type not in the event union does not compile). */
+export function defineProjection<Names extends string, const Types extends EventType>(
+  projection: Projection<Names, Types>,
+): Projection<Names, Types> {
+  return projection;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any projection, for the projector
+export type AnyProjection = Projection<string, any>;
+
+/** Projects a batch of the log: the projection sees only the events it handles. */
+export function projectBatch(projection: AnyProjection, events: RecordedEvent[], tables: TableMap): Projected {
+  const handled = events.filter((e) => (projection.handles as readonly string[]).includes(e.type));
+  return handled.length === 0 ? { changes: [], statements: [] } : projection.project(handled as never, tables);
+}

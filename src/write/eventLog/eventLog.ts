@@ -1,0 +1,139 @@
+import type { Sql } from "../../db/database";
+import { sql, type Statement } from "../../db/sql";
+import { sqlState } from "../../shared/errors";
+import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from "../../shared/events";
+
+/**
+ * The event log, write.events: appended in the command's transaction (the outbox), read
+ * gap-safely by the projector. The table's trigger NOTIFYs `events_appended` on commit.
+ */
+
+/** The append found the stream at another version: another command changed it first. */
+export function isStreamConflict(error: unknown): boolean {
+  return (
+    sqlState(error) === "23505" &&
+    (error as { constraint?: unknown }).constraint === "events_stream_id_stream_version_key"
+  );
+}
+
+export interface Appended {
+  /** The position of the last event appended. */
+  position: string;
+  tx_id: string;
+}
+
+/** The result stored with the command's idempotency key, for a replay to answer with. */
+export interface KeyResult {
+  actorId: string;
+  command: string;
+  key: string;
+  result: unknown;
+}
+
+/**
+ * Appends events in the command's transaction: one fixed statement whatever their number
+ * (arrays, unnested in order). With `key`, the command's result and the position of its last
+ * event are stored with its idempotency key in the same statement.
+ */
+export function appendEvents(
+  events: NewEvent[],
+  metadata: EventMetadata,
+  occurredAt: Date,
+  key?: KeyResult,
+): Statement<Appended> {
+  return sql<Appended>`
+    WITH appended AS (
+      INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+      SELECT stream_id, stream_type, stream_version, type, data, ${JSON.stringify(metadata)}::jsonb, ${occurredAt}::timestamptz
+        FROM unnest(${events.map((e) => e.streamId)}::uuid[], ${events.map((e) => e.streamType)}::text[],
+                    ${events.map((e) => e.streamVersion)}::int[], ${events.map((e) => e.type)}::text[],
+                    ${events.map((e) => JSON.stringify(e.data))}::jsonb[])
+             WITH ORDINALITY AS e(stream_id, stream_type, stream_version, type, data, n)
+       ORDER BY n
+      RETURNING position, tx_id
+    ), last AS (
+      SELECT position, tx_id FROM appended ORDER BY position DESC LIMIT 1
+    ), kept AS (
+      UPDATE "write"."command_keys" k SET result = ${key === undefined ? null : JSON.stringify(key.result)}::jsonb, position = last.position
+        FROM last WHERE k.actor_id = ${key?.actorId ?? null} AND k.command = ${key?.command ?? null} AND k.key = ${key?.key ?? null}
+    )
+    SELECT position::text AS position, tx_id::text AS tx_id FROM last`;
+}
+
+export interface EventRow {
+  position: string;
+  tx_id: string;
+  stream_id: string;
+  stream_type: string;
+  stream_version: number;
+  type: string;
+  data: unknown;
+  metadata: EventMetadata;
+  occurred_at: Date;
+}
+
+export function toRecorded(row: EventRow): RecordedEvent {
+  return {
+    position: BigInt(row.position),
+    txId: BigInt(row.tx_id),
+    streamId: row.stream_id,
+    streamType: row.stream_type,
+    streamVersion: row.stream_version,
+    type: row.type,
+    data: row.data,
+    metadata: row.metadata,
+    occurredAt: new Date(row.occurred_at),
+  };
+}
+
+/**
+ * Reads the events after `after`, gap-safely. Positions are taken before commit, so a later
+ * position can commit before an earlier one; a reader that remembered only "last position"
+ * would skip the earlier one forever. Reading in (tx_id, position) order and only below the
+ * snapshot's xmin (every transaction older than that has finished) means no event that can
+ * still appear is ever behind the returned ones.
+ */
+export async function readEventsAfter(db: Sql, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+  // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
+  // sorting '100' before '99' (skipping events) and defeating the index.
+  const rows = await db.query(sql<EventRow>`
+    SELECT e.position, e.tx_id::text AS tx_id, e.stream_id::text AS stream_id, e.stream_type, e.stream_version,
+           e.type, e.data, e.metadata, e.occurred_at
+      FROM "write"."events" AS e
+     WHERE (e.tx_id, e.position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)
+       AND e.tx_id < pg_snapshot_xmin(pg_current_snapshot())
+     ORDER BY e.tx_id, e.position
+     LIMIT ${limit}::int`);
+  return rows.map(toRecorded);
+}
+
+/**
+ * True when committed events exist that readEventsAfter still holds back because an older
+ * transaction (of any database of the cluster) is open: their tx_id is not below xmin yet.
+ */
+export async function hasHeldBackEvents(db: Sql): Promise<boolean> {
+  // Asked as "is the newest tx_id at or above xmin": max() reads one entry at the end of the
+  // (tx_id, position) index whatever the statistics say, where EXISTS (… tx_id >= xmin) may be
+  // planned as a scan of the whole log.
+  const [row] = await db.query(sql<{ held: boolean }>`
+    SELECT COALESCE((SELECT max(tx_id) FROM "write"."events") >= pg_snapshot_xmin(pg_current_snapshot()), false) AS held`);
+  return row?.held === true;
+}
+
+export interface Backlog {
+  events: number;
+  /** Age of the oldest committed event after `after` (events held back by an older open transaction count). */
+  oldestAgeSeconds: number;
+}
+
+/** How far a reader at `after` is behind the committed log. */
+export async function backlogAfter(db: Sql, after: LogPosition): Promise<Backlog> {
+  const [row] = await db.query(sql<{ events: string; oldest: Date | null }>`
+    SELECT count(*)::bigint AS events, min(occurred_at) AS oldest
+      FROM "write"."events" WHERE (tx_id, position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)`);
+  const oldest = row?.oldest ? new Date(row.oldest).getTime() : undefined;
+  return {
+    events: Number(row?.events ?? 0),
+    oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
+  };
+}

@@ -60,7 +60,7 @@ try {
     );
   } else {
     const [projection] = projections;
-    const changed = await markRunning(db.sql, projection!.name);
+    const changed = await markRunning(db.prisma, projection!.name);
     await wakeProjectors(db.sql);
     console.log(
       changed

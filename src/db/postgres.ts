@@ -15,7 +15,6 @@ import {
 } from "./database";
 import type { Statement } from "./sql";
 
-// bigint columns (event positions) come back as strings; int8 stays exact.
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 

@@ -1,5 +1,6 @@
 import type { Actor } from "../shared/auth";
 import { AppError } from "../shared/errors";
+import { isUuid } from "../shared/ids";
 import type { CommandBus } from "../write/commandBus";
 import type { ChangeFeed } from "../realtime/changeFeed";
 import type { CatalogQueries } from "../query/catalog.queries";
@@ -35,9 +36,7 @@ export function requireAdmin(ctx: GraphQLContext): User {
   return user;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
 export function assertId(value: string, field: string): string {
-  if (!UUID.test(value)) throw new AppError("BAD_USER_INPUT", `${field} must be a UUID`, { field });
+  if (!isUuid(value)) throw new AppError("BAD_USER_INPUT", `${field} must be a UUID`, { field });
   return value.toLowerCase();
 }

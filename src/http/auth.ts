@@ -5,8 +5,8 @@ import { anonymous, type Actor, type Role } from "../shared/auth";
 
 const ROLES: readonly Role[] = ["customer", "admin"];
 
-// jsonwebtoken first tries to parse a string secret as a PEM public key, which throws, on
-// every verify (~0.7 ms of CPU per request, measured by the bench); a KeyObject made once skips it.
+// jsonwebtoken first tries to parse a string secret as a PEM public key, which throws, on every
+// verify: costly per request. A KeyObject made once skips it.
 const secretKeys = new Map<string, KeyObject>();
 function secretKey(secret: string): KeyObject {
   let key = secretKeys.get(secret);
@@ -17,7 +17,7 @@ function secretKey(secret: string): KeyObject {
 // A client sends the same token with every request: its signature is checked once, then the
 // verified actor is remembered (with the token's own time bounds, checked on every use) for up to
 // VERIFIED_TOKENS tokens per secret, the oldest forgotten first. Saves an HMAC and a JSON parse
-// per request (~4 % of the API's CPU under the write benchmark).
+// per request.
 const VERIFIED_TOKENS = 10_000;
 interface Verified {
   actor: Extract<Actor, { kind: "user" }>;

@@ -1,4 +1,5 @@
 import type { Sql } from "../db/database";
+import type { PrismaClient } from "../generated/prisma/client";
 import { sql, type Statement } from "../db/sql";
 import { sqlState } from "../shared/errors";
 import type { LogPosition } from "../shared/events";
@@ -104,11 +105,12 @@ export async function markFailed(db: Sql, name: string, error: string, failedPos
 }
 
 /** Operator action after fixing the cause of a failure: the projector picks the projection up again. */
-export async function markRunning(db: Sql, name: string): Promise<number> {
-  const changed = await db.query(sql`
-    UPDATE "read"."projection_checkpoints" SET status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
-     WHERE name = ${name} AND status = 'FAILED' RETURNING 1`);
-  return changed.length;
+export async function markRunning(prisma: PrismaClient, name: string): Promise<number> {
+  const { count } = await prisma.projectionCheckpoint.updateMany({
+    where: { name, status: "FAILED" },
+    data: { status: "RUNNING", lastError: null, failedPosition: null, updatedAt: new Date() },
+  });
+  return count;
 }
 
 /** The payload of NOTIFY read_changed (kept under Postgres' 8000-byte limit by chunking ids). */

@@ -21,7 +21,7 @@ export interface Projected {
  * A projection: events in → statements out, pure over the events it is given. It writes only its
  * own tables, never reads the write side, and is the only writer of its tables. The projector
  * sends its statements in one transaction with the checkpoint, so a batch is applied exactly
- * once; the rows' own guards make a replay harmless anyway.
+ * once; the rows' own guards make a batch applied again change nothing anyway.
  */
 export interface Projection<Names extends string = string, Types extends EventType = EventType> {
   readonly name: string;

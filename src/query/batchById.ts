@@ -1,4 +1,4 @@
-import { UUID } from "./cursor";
+import { isUuid } from "../shared/ids";
 
 interface Waiter<Row> {
   resolve(row: Row | null): void;
@@ -31,7 +31,7 @@ export function batchById<Row extends { id: string }>(
 
   return (id) => {
     const key = id.toLowerCase();
-    if (!UUID.test(key)) return Promise.resolve(null);
+    if (!isUuid(key)) return Promise.resolve(null);
     if (!pending) {
       const batch = (pending = new Map());
       process.nextTick(() => {

@@ -1,18 +1,13 @@
+import type { ProductView } from "../generated/prisma/client";
 import type { Database } from "../db/database";
 import { batchById } from "./batchById";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
-export interface ProductRow {
-  id: string;
-  sku: string;
-  name: string;
-  description: string | null;
-  priceCents: number;
-  available: number;
-  inStock: boolean;
-  unitsSold: number;
-  updatedAt: Date;
-}
+/** A catalog row as the API serves it: the Prisma model of read.products, less its bookkeeping columns. */
+export type ProductRow = Pick<
+  ProductView,
+  "id" | "sku" | "name" | "description" | "priceCents" | "available" | "inStock" | "unitsSold" | "updatedAt"
+>;
 
 export interface ProductFilter {
   search?: string | null;

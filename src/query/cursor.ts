@@ -1,5 +1,6 @@
 import type { Sql } from "../db/database";
 import { badInput } from "../shared/errors";
+import { isUuid } from "../shared/ids";
 
 export const MAX_PAGE_SIZE = 100;
 
@@ -9,8 +10,6 @@ export function pageSize(first: number | null | undefined, fallback = 20): numbe
     throw badInput(`first must be between 0 and ${MAX_PAGE_SIZE}`, { field: "first" });
   return n;
 }
-
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** Opaque keyset cursor: the sort key of the last row of a page, [its sort value, its id]. */
 export function encodeCursor(key: [string, string]): string {
@@ -27,7 +26,7 @@ export function decodeCursor(cursor: string | null | undefined): [string, string
       key.length === 2 &&
       typeof key[0] === "string" &&
       typeof key[1] === "string" &&
-      UUID.test(key[1])
+      isUuid(key[1])
     )
       return key as [string, string];
   } catch {

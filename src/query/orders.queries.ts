@@ -1,28 +1,16 @@
+import type { OrderView } from "../generated/prisma/client";
+import type { OrderStatus, PlacedLine } from "../events";
 import type { Database } from "../db/database";
 import { batchById } from "./batchById";
 import { badInput } from "../shared/errors";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
-export type OrderStatusValue = "PLACED" | "PAID" | "SHIPPED" | "CANCELLED";
-
-export interface OrderLineRow {
-  productId: string;
-  sku: string;
-  name: string;
-  quantity: number;
-  unitPriceCents: number;
-}
-
-export interface OrderRow {
-  id: string;
-  customerId: string;
-  status: OrderStatusValue;
-  totalCents: number;
-  itemCount: number;
-  lines: OrderLineRow[];
-  placedAt: Date;
-  updatedAt: Date;
-}
+/** An order row as the API serves it: the Prisma model of read.orders, its JSON and status typed. */
+export type OrderRow = Pick<OrderView, "id" | "customerId" | "totalCents" | "itemCount" | "placedAt" | "updatedAt"> & {
+  status: OrderStatus;
+  /** The lines as placed (the OrderPlaced event's). */
+  lines: PlacedLine[];
+};
 
 /** An OrderRow's columns, for statements through the driver (jsonb comes back parsed). */
 const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt"`;
@@ -47,7 +35,7 @@ export class OrderQueries {
    * is inlined into both: each is a range of one of the (…, placed_at, id) indexes).
    */
   async list(
-    filter: { customerId?: string; status?: OrderStatusValue | null },
+    filter: { customerId?: string; status?: OrderStatus | null },
     first: number | null | undefined,
     after: string | null | undefined,
     options: ListOptions = {},

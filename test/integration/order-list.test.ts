@@ -3,7 +3,8 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
-import { OrderQueries, orderCursor, type OrderStatusValue } from "../../src/query/orders.queries";
+import { ORDER_STATUSES, type OrderStatus } from "../../src/events";
+import { OrderQueries, orderCursor } from "../../src/query/orders.queries";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
 // OrderQueries.list() against a migrated database whose order table is filled directly (the
@@ -15,7 +16,7 @@ let db: Database;
 let orders: OrderQueries;
 
 const CUSTOMERS = ["ann", "bob", "cy"];
-const STATUSES: OrderStatusValue[] = ["PLACED", "PAID", "SHIPPED", "CANCELLED"];
+const STATUSES: readonly OrderStatus[] = ORDER_STATUSES;
 
 beforeAll(async () => {
   tdb = await freshDatabase();
@@ -47,7 +48,7 @@ afterAll(async () => {
   await tdb?.drop();
 });
 
-type Filter = { customerId?: string; status?: OrderStatusValue | null };
+type Filter = { customerId?: string; status?: OrderStatus | null };
 
 async function expected(filter: Filter): Promise<string[]> {
   const rows = await tdb.sql<{ id: string }>(

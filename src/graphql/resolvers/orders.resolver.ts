@@ -1,5 +1,6 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
+import type { OrderStatus } from "../../events";
 import { AppError } from "../../shared/errors";
 import { orderCursor, type OrderRow } from "../../query/orders.queries";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
@@ -16,7 +17,7 @@ import {
   OrderConnection,
   OrderIdInput,
   OrderPayload,
-  OrderStatus,
+  OrderStatusEnum,
   PlaceOrderInput,
 } from "../types/order.type";
 
@@ -56,7 +57,7 @@ export class OrdersResolver {
   @Query(() => OrderConnection, { description: "Admin. All orders, newest first." })
   async orders(
     @Ctx() ctx: GraphQLContext,
-    @Arg("status", () => OrderStatus, { nullable: true }) status: OrderStatus | null,
+    @Arg("status", () => OrderStatusEnum, { nullable: true }) status: OrderStatus | null,
     @Arg("first", () => Int, { nullable: true, defaultValue: 20 }) first: number,
     @Arg("after", () => String, { nullable: true }) after: string | null,
     @Info() info: GraphQLResolveInfo,

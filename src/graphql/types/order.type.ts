@@ -11,15 +11,14 @@ import {
   ValidateNested,
 } from "class-validator";
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
+import { ORDER_STATUSES, type OrderStatus } from "../../events";
+import { MAX_KEY_LENGTH } from "../../write/idempotency";
+import { MAX_LINE_QUANTITY, MAX_ORDER_LINES } from "../../write/orders/commands/placeOrder";
 import { Connection } from "./connection.type";
 
-export enum OrderStatus {
-  PLACED = "PLACED",
-  PAID = "PAID",
-  SHIPPED = "SHIPPED",
-  CANCELLED = "CANCELLED",
-}
-registerEnumType(OrderStatus, { name: "OrderStatus" });
+/** The GraphQL enum of the order statuses (one list: events/orders.events.ts). */
+export const OrderStatusEnum = Object.fromEntries(ORDER_STATUSES.map((s) => [s, s])) as { [S in OrderStatus]: S };
+registerEnumType(OrderStatusEnum, { name: "OrderStatus" });
 
 @ObjectType()
 export class OrderLine {
@@ -34,7 +33,7 @@ export class OrderLine {
 export class Order {
   @Field(() => ID) id!: string;
   @Field(() => String) customerId!: string;
-  @Field(() => OrderStatus) status!: OrderStatus;
+  @Field(() => OrderStatusEnum) status!: OrderStatus;
   @Field(() => Int) totalCents!: number;
   @Field(() => Int) itemCount!: number;
   @Field(() => [OrderLine]) lines!: OrderLine[];
@@ -54,19 +53,19 @@ export class OrderConnection extends Connection(OrderEdge) {}
 @InputType()
 export class OrderLineInput {
   @Field(() => ID) @IsUUID() productId!: string;
-  @Field(() => Int) @IsInt() @Min(1) @Max(10_000) quantity!: number;
+  @Field(() => Int) @IsInt() @Min(1) @Max(MAX_LINE_QUANTITY) quantity!: number;
 }
 
 @InputType()
 export class PlaceOrderInput {
   @Field(() => String, { description: "Client-chosen key; a retry with the same key returns the first result." })
   @IsString()
-  @Length(1, 200)
+  @Length(1, MAX_KEY_LENGTH)
   idempotencyKey!: string;
 
   @Field(() => [OrderLineInput])
   @ArrayMinSize(1)
-  @ArrayMaxSize(100)
+  @ArrayMaxSize(MAX_ORDER_LINES)
   @ValidateNested({ each: true })
   lines!: OrderLineInput[];
 }
@@ -80,7 +79,7 @@ export class CancelOrderInput {
   })
   @IsOptional()
   @IsString()
-  @Length(1, 200)
+  @Length(1, MAX_KEY_LENGTH)
   idempotencyKey?: string | null;
 }
 
@@ -93,7 +92,7 @@ export class OrderIdInput {
   })
   @IsOptional()
   @IsString()
-  @Length(1, 200)
+  @Length(1, MAX_KEY_LENGTH)
   idempotencyKey?: string | null;
 }
 

@@ -1,5 +1,6 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType } from "type-graphql";
 import { IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from "class-validator";
+import { MAX_KEY_LENGTH } from "../../write/idempotency";
 import { Connection } from "./connection.type";
 
 @ObjectType({ description: "A product as the catalog shows it (read table)." })
@@ -48,7 +49,7 @@ export class CreateProductInput {
   })
   @IsOptional()
   @IsString()
-  @Length(1, 200)
+  @Length(1, MAX_KEY_LENGTH)
   idempotencyKey?: string | null;
 }
 
@@ -66,7 +67,7 @@ export class RestockProductInput {
   })
   @IsOptional()
   @IsString()
-  @Length(1, 200)
+  @Length(1, MAX_KEY_LENGTH)
   idempotencyKey?: string | null;
 }
 

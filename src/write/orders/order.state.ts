@@ -17,7 +17,7 @@ export interface OrderState {
  * Loads an order. With lockStock, also locks the inventory rows of its lines, in product-id order
  * as placeOrder locks them (no deadlock between the two): for the commands that move its stock.
  */
-export function loadOrder(orderId: string, lockStock: boolean): Statement<OrderState> {
+function loadOrder(orderId: string, lockStock: boolean): Statement<OrderState> {
   return sql`
     WITH locked AS (
       SELECT i.product_id FROM "write"."inventory" i
@@ -35,18 +35,36 @@ export function loadOrder(orderId: string, lockStock: boolean): Statement<OrderS
  * The order the actor may act on. A customer asking about someone else's order gets NOT_FOUND,
  * the same answer as for an order that does not exist: ids are not confirmed.
  */
-export function orderOf(order: OrderState | undefined, orderId: string, actor: CommandContext["actor"]): OrderState {
+function orderOf(order: OrderState | undefined, orderId: string, actor: CommandContext["actor"]): OrderState {
   if (!order || (actor.role !== "admin" && order.customerId !== actor.id)) {
     throw notFound(`order ${orderId} not found`, { orderId });
   }
   return order;
 }
 
-export const orderStream = (order: OrderState): StreamRef => ({
-  type: ORDER_STREAM,
-  id: order.id,
-  version: order.version,
-});
+const orderStream = (order: OrderState): StreamRef => ({ type: ORDER_STREAM, id: order.id, version: order.version });
+
+/** What an order command takes: the order, and optionally the client's idempotency key. */
+export interface OrderCommand {
+  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
+  idempotencyKey?: string | null;
+  orderId: string;
+}
+
+/**
+ * What every command on an existing order shares: its key, its load (the order, with its stock
+ * rows locked when the command moves stock), its state, its stream and its answer.
+ */
+export function onOrder(options: { lockStock: boolean }) {
+  return {
+    idempotencyKey: (input: OrderCommand) => input.idempotencyKey,
+    fingerprint: ({ idempotencyKey: _key, ...request }: OrderCommand) => request,
+    load: (input: OrderCommand) => loadOrder(input.orderId, options.lockStock),
+    state: ([row]: OrderState[], input: OrderCommand, { actor }: CommandContext) => orderOf(row, input.orderId, actor),
+    stream: orderStream,
+    result: (order: OrderState) => ({ orderId: order.id }),
+  };
+}
 
 /**
  * The order's status and version after the events. Saved only over the version loaded; a

@@ -2,13 +2,9 @@ import type { OrderCancelled } from "../../../events";
 import { invalidState } from "../../../shared/errors";
 import { defineCommand } from "../../command";
 import { moveStock } from "../../catalog/inventory";
-import { loadOrder, orderOf, orderStream, saveStatus, type OrderState } from "../order.state";
+import { onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
 
-export interface CancelOrder {
-  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
-  idempotencyKey?: string | null;
-  orderId: string;
-}
+export type CancelOrder = OrderCommand;
 
 /** Cancelling is allowed until the order ships; it releases the reserved stock. */
 export function decide(order: OrderState): OrderCancelled[] {
@@ -24,14 +20,9 @@ export function decide(order: OrderState): OrderCancelled[] {
 }
 
 export const cancelOrder = defineCommand<CancelOrder, OrderState, OrderCancelled, { orderId: string }, OrderState>({
+  ...onOrder({ lockStock: true }),
   name: "cancelOrder",
   roles: ["customer", "admin"],
-  idempotencyKey: (input) => input.idempotencyKey,
-  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
-  load: (input) => loadOrder(input.orderId, true),
-  state: ([row], input, { actor }) => orderOf(row, input.orderId, actor),
   decide,
-  stream: orderStream,
   save: (order, events, { now }) => [saveStatus(order, events, now), moveStock(events)],
-  result: (order) => ({ orderId: order.id }),
 });

@@ -1,13 +1,9 @@
 import type { OrderPaid } from "../../../events";
 import { invalidState } from "../../../shared/errors";
 import { defineCommand } from "../../command";
-import { loadOrder, orderOf, orderStream, saveStatus, type OrderState } from "../order.state";
+import { onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
 
-export interface PayOrder {
-  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
-  idempotencyKey?: string | null;
-  orderId: string;
-}
+export type PayOrder = OrderCommand;
 
 export function decide(order: OrderState): OrderPaid[] {
   if (order.status !== "PLACED") {
@@ -17,14 +13,9 @@ export function decide(order: OrderState): OrderPaid[] {
 }
 
 export const payOrder = defineCommand<PayOrder, OrderState, OrderPaid, { orderId: string }, OrderState>({
+  ...onOrder({ lockStock: false }),
   name: "payOrder",
   roles: ["admin"],
-  idempotencyKey: (input) => input.idempotencyKey,
-  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
-  load: (input) => loadOrder(input.orderId, false),
-  state: ([row], input, { actor }) => orderOf(row, input.orderId, actor),
   decide,
-  stream: orderStream,
   save: (order, events, { now }) => [saveStatus(order, events, now)],
-  result: (order) => ({ orderId: order.id }),
 });

@@ -2,13 +2,9 @@ import type { OrderShipped } from "../../../events";
 import { invalidState } from "../../../shared/errors";
 import { defineCommand } from "../../command";
 import { moveStock } from "../../catalog/inventory";
-import { loadOrder, orderOf, orderStream, saveStatus, type OrderState } from "../order.state";
+import { onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
 
-export interface ShipOrder {
-  /** Optional: a retry with the same key returns the first outcome and changes nothing. */
-  idempotencyKey?: string | null;
-  orderId: string;
-}
+export type ShipOrder = OrderCommand;
 
 /** The reserved stock leaves the warehouse. */
 export function decide(order: OrderState): OrderShipped[] {
@@ -19,14 +15,9 @@ export function decide(order: OrderState): OrderShipped[] {
 }
 
 export const shipOrder = defineCommand<ShipOrder, OrderState, OrderShipped, { orderId: string }, OrderState>({
+  ...onOrder({ lockStock: true }),
   name: "shipOrder",
   roles: ["admin"],
-  idempotencyKey: (input) => input.idempotencyKey,
-  fingerprint: ({ idempotencyKey: _key, ...request }) => request,
-  load: (input) => loadOrder(input.orderId, true),
-  state: ([row], input, { actor }) => orderOf(row, input.orderId, actor),
   decide,
-  stream: orderStream,
   save: (order, events, { now }) => [saveStatus(order, events, now), moveStock(events)],
-  result: (order) => ({ orderId: order.id }),
 });

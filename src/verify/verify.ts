@@ -1,13 +1,38 @@
 import { setTimeout as delay } from "node:timers/promises";
-import type { Database, SqlSession } from "../db/database";
+import type { Database } from "../db/database";
+import { Prisma } from "../generated/prisma/client";
 import { allProjections } from "../projection/projections";
-import { checkCatalog, checkEventLog, checkOrders, countAll, projectionStates, type Counts } from "./checks";
+import { checkCatalog, checkEventLog, checkOrders, countAll, type Counts } from "./checks";
+import {
+  countEventsAfter,
+  hasReadTables,
+  hasWriteTables,
+  readCatalogRows,
+  readCheckpoints,
+  readOrderRows,
+  readWriteSide,
+  type Reader,
+  type WriteSide,
+} from "./sides";
 
-/** Read tables each projection owns, recomputed from the write model and the event log. */
-const READ_CHECKS: Record<string, (s: SqlSession) => Promise<string[]>> = {
-  catalog: checkCatalog,
-  orders: checkOrders,
+/**
+ * The read tables each projection owns: read them (from the read side), then compare them with
+ * what the write side says they should hold.
+ */
+const READ_CHECKS: Record<string, (read: Reader) => Promise<(write: WriteSide) => string[]>> = {
+  catalog: async (read) => {
+    const rows = await readCatalogRows(read);
+    return (write) => checkCatalog(write, rows);
+  },
+  orders: async (read) => {
+    const rows = await readOrderRows(read);
+    return (write) => checkOrders(write, rows);
+  },
 };
+
+// Reading a large event log whole can take longer than Prisma's default 5 s for a transaction.
+const SNAPSHOT_TIMEOUT_MS = 10 * 60_000;
+const SNAPSHOT_MAX_WAIT_MS = 10_000;
 
 export interface VerifyOptions {
   /** How long to wait for the projections to catch up before reporting them as behind. */
@@ -25,81 +50,120 @@ export interface VerifyResult {
   compared: string[];
 }
 
+/** Where each side is read from: one transaction (a snapshot) per side. */
+interface Sides {
+  read: Reader;
+  write: Reader;
+}
+
+interface ProjectionState {
+  name: string;
+  status: string | null;
+  lastError: string | null;
+  /** Committed events after the checkpoint, in the write side's snapshot. */
+  behind: number;
+}
+
 /**
  * Recomputes every read table from the write model and the event log, and checks the event log
- * against the write tables, in ONE read-only snapshot (REPEATABLE READ): a projection counts as
- * caught up only if it has applied every event committed in that snapshot, and only then are
- * its tables compared. Writes nothing.
+ * against the write tables, from a consistent snapshot of each side: a projection counts as
+ * caught up only if it has applied every event committed in the write side's snapshot, and only
+ * then are its tables compared. Writes nothing.
  */
-export async function verify(db: Pick<Database, "openSession">, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verify(db: Pick<Database, "prisma">, options: VerifyOptions = {}): Promise<VerifyResult> {
   const waitMs = options.waitMs ?? 10_000;
   const pollMs = options.pollMs ?? 100;
-  const names = allProjections.map((p) => p.name);
+  const names = allProjections.map((p) => p.name).sort();
   const deadline = Date.now() + waitMs;
-  const session = await db.openSession();
-  try {
-    for (;;) {
-      const result = await inSnapshot(session, names, Date.now() < deadline);
-      if (result) return result;
-      await delay(pollMs);
-    }
-  } finally {
-    await session.close();
+  for (;;) {
+    const mayWait = Date.now() < deadline;
+    // Both sides live in one database for now: one transaction is a snapshot of both.
+    const result = await db.prisma.$transaction(
+      async (tx) => {
+        // pglite-prisma-adapter sends the isolation level before its BEGIN, where it has no
+        // effect: set it (and READ ONLY) inside the transaction too, before the first read.
+        await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
+        return attempt({ read: tx, write: tx }, names, mayWait);
+      },
+      {
+        isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead,
+        timeout: SNAPSHOT_TIMEOUT_MS,
+        maxWait: SNAPSHOT_MAX_WAIT_MS,
+      },
+    );
+    if (result) return result;
+    await delay(pollMs);
   }
 }
 
-/** One attempt; undefined when a projection is behind and there is still time to wait for it. */
-async function inSnapshot(session: SqlSession, names: string[], mayWait: boolean): Promise<VerifyResult | undefined> {
-  await session.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
-  try {
-    const [schema] = await session.query<{ ok: boolean }>(
-      `SELECT to_regclass('"write".events') IS NOT NULL AND to_regclass('"read".projection_checkpoints') IS NOT NULL AS ok`,
-    );
-    if (!schema?.ok) {
-      const none = { products: 0, orders: 0, events: 0 };
-      return {
-        ok: false,
-        problems: ["the database has no write/read tables: start the server once (it applies the migrations)"],
-        notes: [],
-        counts: none,
-        compared: [],
-      };
-    }
-
-    const problems: string[] = [];
-    const notes: string[] = [];
-    const compared: string[] = [];
-    const states = await projectionStates(session, names);
-    const behind = states.filter((s) => s.status !== "FAILED" && (s.status !== "RUNNING" || s.behind > 0));
-    if (behind.length > 0 && mayWait) return undefined;
-
-    for (const state of states) {
-      if (state.status === "FAILED") {
-        problems.push(`projection ${state.name} is FAILED: ${state.lastError ?? "(no error recorded)"}`);
-      } else if (state.status === null) {
-        problems.push(
-          `projection ${state.name} has no checkpoint (the projector has not run on this database): ${state.behind} events behind`,
-        );
-      } else if (state.status !== "RUNNING" || state.behind > 0) {
-        problems.push(
-          `projection ${state.name} is ${state.behind} events behind${state.status !== "RUNNING" ? ` (status ${state.status})` : ""}`,
-        );
-      } else {
-        const check = READ_CHECKS[state.name];
-        if (!check) {
-          notes.push(`projection ${state.name}: verify has no check for its tables (add one in src/verify/checks.ts)`);
-          continue;
-        }
-        problems.push(...(await check(session)));
-        compared.push(state.name);
-      }
-    }
-    problems.push(...(await checkEventLog(session)));
-    const counts = await countAll(session);
-    return { ok: problems.length === 0, problems, notes, counts, compared };
-  } finally {
-    await session.exec("ROLLBACK");
+/**
+ * One attempt; undefined when a projection is behind and there is still time to wait for it.
+ *
+ * Each side is read only through its own reader. Once they are separate databases, each reader
+ * is a snapshot of its own, and the read side's must be taken first (its first query comes
+ * first): whatever a projection had applied in it was committed before the write side's
+ * snapshot, so "0 events behind" then means the read tables reflect exactly the write side's events.
+ */
+async function attempt(sides: Sides, names: string[], mayWait: boolean): Promise<VerifyResult | undefined> {
+  const hasRead = await hasReadTables(sides.read);
+  const hasWrite = await hasWriteTables(sides.write);
+  if (!hasRead || !hasWrite) {
+    const none = { products: 0, orders: 0, events: 0 };
+    return {
+      ok: false,
+      problems: ["the database has no write/read tables: start the server once (it applies the migrations)"],
+      notes: [],
+      counts: none,
+      compared: [],
+    };
   }
+
+  const states = await projectionStates(sides, names);
+  const behind = states.filter((s) => s.status !== "FAILED" && (s.status !== "RUNNING" || s.behind > 0));
+  if (behind.length > 0 && mayWait) return undefined;
+
+  // Per projection: its problems, or the comparison to make once the write side is read.
+  const outcomes: (string[] | ((write: WriteSide) => string[]))[] = [];
+  const notes: string[] = [];
+  const compared: string[] = [];
+  for (const state of states) {
+    if (state.status === "FAILED") {
+      outcomes.push([`projection ${state.name} is FAILED: ${state.lastError ?? "(no error recorded)"}`]);
+    } else if (state.status === null) {
+      outcomes.push([
+        `projection ${state.name} has no checkpoint (the projector has not run on this database): ${state.behind} events behind`,
+      ]);
+    } else if (state.status !== "RUNNING" || state.behind > 0) {
+      outcomes.push([
+        `projection ${state.name} is ${state.behind} events behind${state.status !== "RUNNING" ? ` (status ${state.status})` : ""}`,
+      ]);
+    } else {
+      const check = READ_CHECKS[state.name];
+      if (!check) {
+        notes.push(`projection ${state.name}: verify has no check for its tables (add one in src/verify/checks.ts)`);
+        continue;
+      }
+      outcomes.push(await check(sides.read));
+      compared.push(state.name);
+    }
+  }
+
+  const write = await readWriteSide(sides.write);
+  const problems = outcomes.flatMap((o) => (typeof o === "function" ? o(write) : o));
+  problems.push(...checkEventLog(write));
+  return { ok: problems.length === 0, problems, notes, counts: countAll(write), compared };
+}
+
+/** Each projection's checkpoint (read side) and the events after it (write side). */
+async function projectionStates(sides: Sides, names: string[]): Promise<ProjectionState[]> {
+  const checkpoints = new Map((await readCheckpoints(sides.read)).map((c) => [c.name, c]));
+  const states: ProjectionState[] = [];
+  for (const name of names) {
+    const c = checkpoints.get(name);
+    const behind = await countEventsAfter(sides.write, c ?? null);
+    states.push({ name, status: c?.status ?? null, lastError: c?.lastError ?? null, behind });
+  }
+  return states;
 }
 
 /** The report `npm run verify` prints: the problems (at most maxLines, then a count) and a final verdict. */

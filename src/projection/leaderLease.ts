@@ -12,7 +12,7 @@ export class LeaderLease {
   constructor(
     private readonly db: Database,
     private readonly key: number,
-    /** The session died: the lock went with it. */
+    /** The session of the lock we held died: the lock went with it. */
     private readonly onLost: (error: Error) => void,
   ) {}
 
@@ -26,8 +26,9 @@ export class LeaderLease {
     if (!this.session) {
       const opened: SqlSession = await this.db.openSession((error) => {
         if (this.session !== opened) return;
-        void this.release();
-        this.onLost(error);
+        const held = this.isHeld;
+        void this.release(); // a standby opens a new session on its next try
+        if (held) this.onLost(error);
       });
       this.session = opened;
     }

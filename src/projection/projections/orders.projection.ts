@@ -1,5 +1,6 @@
 import { sql } from "../../db/sql";
-import { STATUS_AFTER, type OrderStatus } from "../../events";
+import { STATUS_AFTER, type OrderPlaced, type OrderStatus } from "../../events";
+import type { RecordedEvent } from "../../shared/events";
 import { defineProjection } from "../projection";
 
 interface StatusChange {
@@ -20,21 +21,11 @@ export const ordersProjection = defineProjection({
   handles: ["OrderPlaced", "OrderPaid", "OrderShipped", "OrderCancelled"],
 
   project(events, tables) {
-    const placed: Record<string, unknown>[] = [];
+    const placed: RecordedEvent<OrderPlaced>[] = [];
     const changes = new Map<string, StatusChange>();
     for (const e of events) {
       if (e.type === "OrderPlaced") {
-        const { orderId, customerId, totalCents, itemCount, lines, placedAt } = e.data;
-        placed.push({
-          id: orderId,
-          customer_id: customerId,
-          total_cents: totalCents,
-          item_count: itemCount,
-          lines,
-          placed_at: placedAt,
-          updated_at: e.occurredAt.toISOString(),
-          version: e.streamVersion,
-        });
+        placed.push(e);
         continue;
       }
       const previous = changes.get(e.streamId);
@@ -50,11 +41,19 @@ export const ordersProjection = defineProjection({
     // The server runs them in order: an order placed and paid in one batch is inserted, then updated.
     const statements = [];
     if (placed.length > 0) {
+      // Columns as arrays, the lines as one JSON array beside them: the lines are the only part
+      // the database must parse, and parsing is most of what this insert costs.
+      const data = placed.map((e) => e.data);
       statements.push(sql`
         INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
-        SELECT id, customer_id, 'PLACED', total_cents, item_count, lines, placed_at, updated_at, version
-          FROM jsonb_to_recordset(${JSON.stringify(placed)}::jsonb) AS x(id uuid, customer_id text, total_cents int,
-               item_count int, lines jsonb, placed_at timestamptz, updated_at timestamptz, version int)
+        SELECT o.id, o.customer_id, 'PLACED', o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version
+          FROM unnest(${data.map((d) => d.orderId)}::uuid[], ${data.map((d) => d.customerId)}::text[],
+                      ${data.map((d) => d.totalCents)}::int[], ${data.map((d) => d.itemCount)}::int[],
+                      ${data.map((d) => d.placedAt)}::timestamptz[], ${placed.map((e) => e.occurredAt)}::timestamptz[],
+                      ${placed.map((e) => e.streamVersion)}::int[])
+               WITH ORDINALITY AS o(id, customer_id, total_cents, item_count, placed_at, updated_at, version, n)
+          JOIN jsonb_array_elements(${JSON.stringify(data.map((d) => d.lines))}::jsonb) WITH ORDINALITY AS l(lines, n)
+            ON l.n = o.n
         ON CONFLICT (id) DO NOTHING`);
     }
     if (changes.size > 0) {
@@ -65,7 +64,7 @@ export const ordersProjection = defineProjection({
                AS c(id uuid, status text, version int, updated_at timestamptz)
          WHERE o.id = c.id AND o.version < c.version`);
     }
-    const ids = [...new Set([...placed.map((p) => p.id as string), ...changes.keys()])];
+    const ids = [...new Set([...placed.map((e) => e.streamId), ...changes.keys()])];
     return { changes: ids.length > 0 ? [{ table: "orders", ids }] : [], statements };
   },
 });

@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 
 // SQL the bench needs to stage data fast. It writes exactly the rows and events the real
-// commands write (see src/write/*/commands/*.ts and *.events.ts), so the projector treats them
+// commands write (see src/write/*/commands/*.ts and src/events/), so the projector treats them
 // like any others.
 
 export const ADMIN_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";

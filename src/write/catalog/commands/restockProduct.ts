@@ -11,8 +11,13 @@ export interface RestockProduct {
   quantity: number;
 }
 
+interface ProductVersion {
+  id: string;
+  version: number;
+}
+
 export interface State {
-  product: { id: string; version: number } | null;
+  product: ProductVersion | null;
 }
 
 export function decide(state: State, cmd: RestockProduct): StockAdjusted[] {
@@ -28,7 +33,7 @@ export const restockProduct = defineCommand<
   State,
   StockAdjusted,
   { productId: string },
-  State["product"] & {}
+  ProductVersion
 >({
   name: "restockProduct",
   roles: ["admin"],

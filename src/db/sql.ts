@@ -30,7 +30,8 @@ class Raw {
   constructor(readonly text: string) {}
 }
 
-type Fragment = Statement<unknown> & { readonly fragment: true };
+/** A statement that can also be spliced into another (see sql.fragment). */
+export type Fragment = Statement<never> & { readonly fragment: true };
 
 /**
  * Tagged template for statements. An interpolated value becomes a parameter; an Identifier is
@@ -45,7 +46,20 @@ export function sql<Row = Record<string, unknown>>(
   return build(strings, values);
 }
 
+/**
+ * The text of each call site whose values are all parameters, built once: the same string every
+ * time, so naming its prepared statement (a map keyed by text) need not hash a new string.
+ */
+const texts = new WeakMap<TemplateStringsArray, string>();
+
+const isParameter = (value: unknown) => !(value instanceof Identifier || value instanceof Raw || isFragment(value));
+
 function build<Row>(strings: TemplateStringsArray, values: unknown[]): Statement<Row> {
+  if (values.every(isParameter)) {
+    let text = texts.get(strings);
+    if (text === undefined) texts.set(strings, (text = strings.reduce((built, part, i) => `${built}$${i}${part}`)));
+    return { text, values };
+  }
   let text = strings[0]!;
   const params: unknown[] = [];
   values.forEach((value, i) => {

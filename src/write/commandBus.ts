@@ -6,7 +6,7 @@ import { AppError, isRetryableTransactionError, sqlState } from "../shared/error
 import type { EventData, LogPosition } from "../shared/events";
 import { inStream, type CommandContext, type CommandDefinition } from "./command";
 import { appendEvents, isStreamConflict } from "./eventLog/eventLog";
-import { checkKey, claimKey, replayOf, type KeyClaim } from "./idempotency";
+import { checkKey, claimKey, keyRecord, replayOf, type KeyClaim } from "./idempotency";
 
 export interface CommandOutcome<Result> {
   result: Result;
@@ -97,14 +97,16 @@ export class CommandBus {
     try {
       return await this.db.transaction(async (tx) => {
         // The claim runs first, so the load reads what is there after it (a concurrent duplicate
-        // waits for the first request to end before either runs).
+        // waits for the first request to end before its load runs).
         const load = command.load(input, ctx);
-        const [claimed, rows] = claim
-          ? await tx.run([claimKey(claim), load] as const)
-          : [undefined, await tx.query(load)];
-        if (claimed?.length === 0) throw new KeyTaken();
+        const [taken, rows] = claim
+          ? await tx.run([...claimKey(claim), load] as const).then(([, found, loaded]) => [found, loaded] as const)
+          : [[], await tx.query(load)];
+        if (taken.length > 0) throw new KeyTaken();
         const state = command.state(rows, input, ctx);
         const decided = command.decide(state, input, ctx);
+        if (decided.length === 0)
+          throw new Error(`${command.name} decided no event: every command records what it did`);
         const events = inStream(command.stream(state), decided);
         const result = command.result(state);
         const metadata = {
@@ -114,10 +116,9 @@ export class CommandBus {
           command: command.name,
           ...(key !== undefined ? { idempotencyKey: key } : {}),
         };
-        const stored = claim && { actorId: claim.actorId, command: claim.command, key: claim.key, result };
         const committed = await tx.commit([
           ...command.save(state, events, ctx),
-          appendEvents(events, metadata, ctx.now, stored),
+          appendEvents(events, metadata, ctx.now, claim && keyRecord(claim, result)),
         ]);
         const [appended] = committed.at(-1) as { position: string; tx_id: string }[];
         return { result, position: { txId: BigInt(appended!.tx_id), position: BigInt(appended!.position) } };

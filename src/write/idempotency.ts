@@ -26,17 +26,32 @@ function requestHash(request: unknown): string {
   return createHash("sha256").update(JSON.stringify(request)).digest("hex");
 }
 
+/** Advisory locks of (KEY_LOCKS, hash of a key): apart from every single-number lock (leader, migrations). */
+const KEY_LOCKS = 72_707;
+
 /**
- * Claims the key first in the command's transaction: one row back when the claim is ours. A
- * concurrent duplicate waits on the primary key until the first transaction ends: if that one
- * committed, the claim is not ours (see replayOf), else it is. A rejected command rolls its
- * claim back with everything else, so its retry is decided afresh.
+ * Use for idempotency, first in the command's transaction: waits until no other transaction
+ * holds this key (a concurrent duplicate waits for the first request to end), then finds
+ * whether a committed request used it (a row back: the key is taken, see replayOf). Two
+ * statements, sent together with the command's load. The key's row itself is written with the
+ * events (see appendEvents), so a rejected command leaves none and its retry is decided afresh.
  */
-export function claimKey(claim: KeyClaim): Statement<{ claimed: number }> {
-  return sql`
-    INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at)
-    VALUES (${claim.actorId}, ${claim.command}, ${claim.key}, ${requestHash(claim.request)}, ${claim.now})
-    ON CONFLICT DO NOTHING RETURNING 1 AS claimed`;
+export function claimKey(claim: KeyClaim): [Statement<never>, Statement<{ taken: number }>] {
+  return [
+    sql`SELECT pg_advisory_xact_lock(${KEY_LOCKS}::int, hashtext(${claim.actorId} || '/' || ${claim.command} || '/' || ${claim.key}))`,
+    sql`SELECT 1 AS taken FROM "write"."command_keys"
+         WHERE actor_id = ${claim.actorId} AND command = ${claim.command} AND key = ${claim.key}`,
+  ];
+}
+
+/** The key's row: what the request asked for and what the command answered. */
+export function keyRecord(claim: KeyClaim, result: unknown): KeyRecord {
+  return { ...claim, requestHash: requestHash(claim.request), result };
+}
+
+export interface KeyRecord extends KeyClaim {
+  requestHash: string;
+  result: unknown;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { sql, type Statement } from "../../db/sql";
+import { sql, type Fragment } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import type { EventData } from "../../shared/events";
 import type { DomainEvent } from "../../events";
@@ -8,10 +8,11 @@ import type { DomainEvent } from "../../events";
  * constraints keep every count at or above zero whatever happens: a move that would oversell
  * fails the whole command. Lock the rows in product-id order when loading (placeOrder and the
  * order commands do), so that two commands over the same products queue instead of deadlocking.
+ * A statement of its own, or a part of a command's statement (`WITH moved AS (${moveStock(…)})`).
  */
-export function moveStock(events: EventData[]): Statement<never> {
+export function moveStock(events: EventData[]): Fragment {
   const moves = events.flatMap((e) => stockMoves(e as DomainEvent));
-  return sql`
+  return sql.fragment`
     UPDATE "write"."inventory" i
        SET on_hand = i.on_hand + m.on_hand, reserved = i.reserved + m.reserved, available = i.available + m.available
       FROM unnest(${moves.map((m) => m.productId)}::uuid[], ${moves.map((m) => m.onHand)}::int[],

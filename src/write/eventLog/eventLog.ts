@@ -2,6 +2,7 @@ import type { Sql } from "../../db/database";
 import { sql, type Statement } from "../../db/sql";
 import { sqlState } from "../../shared/errors";
 import type { EventMetadata, LogPosition, NewEvent, RecordedEvent } from "../../shared/events";
+import type { KeyRecord } from "../idempotency";
 
 /**
  * The event log, write.events: appended in the command's transaction (the outbox), read
@@ -22,24 +23,16 @@ export interface Appended {
   tx_id: string;
 }
 
-/** The result stored with the command's idempotency key, for a replay to answer with. */
-export interface KeyResult {
-  actorId: string;
-  command: string;
-  key: string;
-  result: unknown;
-}
-
 /**
  * Appends events in the command's transaction: one fixed statement whatever their number
- * (arrays, unnested in order). With `key`, the command's result and the position of its last
- * event are stored with its idempotency key in the same statement.
+ * (arrays, unnested in order). With `key`, the command's idempotency key is stored in the same
+ * statement, with its result and the position of its last event.
  */
 export function appendEvents(
   events: NewEvent[],
   metadata: EventMetadata,
   occurredAt: Date,
-  key?: KeyResult,
+  key?: KeyRecord,
 ): Statement<Appended> {
   return sql<Appended>`
     WITH appended AS (
@@ -54,8 +47,10 @@ export function appendEvents(
     ), last AS (
       SELECT position, tx_id FROM appended ORDER BY position DESC LIMIT 1
     ), kept AS (
-      UPDATE "write"."command_keys" k SET result = ${key === undefined ? null : JSON.stringify(key.result)}::jsonb, position = last.position
-        FROM last WHERE k.actor_id = ${key?.actorId ?? null} AND k.command = ${key?.command ?? null} AND k.key = ${key?.key ?? null}
+      INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at, result, position)
+      SELECT ${key?.actorId ?? null}, ${key?.command ?? null}, ${key?.key ?? null}, ${key?.requestHash ?? null},
+             ${key?.now ?? null}::timestamptz, ${key === undefined ? null : JSON.stringify(key.result)}::jsonb, last.position
+        FROM last WHERE ${key !== undefined}::boolean
     )
     SELECT position::text AS position, tx_id::text AS tx_id FROM last`;
 }

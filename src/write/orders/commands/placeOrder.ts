@@ -105,10 +105,10 @@ export const placeOrder = defineCommand<PlaceOrder, State, OrderPlaced, { orderI
   stream: (state) => ({ type: ORDER_STREAM, id: state.orderId, version: 0 }),
   save: (state, events, { now }) => {
     const { lines, totalCents, itemCount } = events[0]!.data;
+    // One statement: the stock reserved, the order and its lines.
     return [
-      moveStock(events),
       sql`
-        WITH placed AS (
+        WITH moved AS (${moveStock(events)}), placed AS (
           INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
           VALUES (${state.orderId}::uuid, ${state.customerId}, 'PLACED', ${totalCents}::int, ${itemCount}::int, 1,
                   ${now}::timestamptz, ${now}::timestamptz)

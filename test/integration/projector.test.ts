@@ -6,7 +6,9 @@ import { migrate } from "../../src/db/migrate";
 import { openPostgres } from "../../src/db/postgres";
 import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { createLogger } from "../../src/logger";
-import { markRunning } from "../../src/projection/checkpoints";
+import { listCheckpoints, markFailed, markRunning } from "../../src/projection/checkpoints";
+import { logSource } from "../../src/projection/logSource";
+import { ProjectionWorker } from "../../src/projection/projectionWorker";
 import { Projector, type ProjectorOptions } from "../../src/projection/projector";
 import { allProjections } from "../../src/projection/projections";
 import { catalogProjection } from "../../src/projection/projections/catalog.projection";
@@ -167,7 +169,8 @@ const later = (a: LogPosition, b: LogPosition) => (comparePositions(a, b) >= 0 ?
 /** The last committed event of the log, in (tx_id, position) order. */
 async function endOfLog(): Promise<LogPosition> {
   const [row] = await db.sql<{ tx_id: string; position: string }>(
-    `SELECT tx_id::text AS tx_id, position::text AS position FROM "write"."events" ORDER BY tx_id DESC, position DESC LIMIT 1`,
+    // The table's columns (e.), not the text output columns: as text, '9' sorts after '10'.
+    `SELECT e.tx_id::text AS tx_id, e.position::text AS position FROM "write"."events" e ORDER BY e.tx_id DESC, e.position DESC LIMIT 1`,
   );
   return row ? { txId: BigInt(row.tx_id), position: BigInt(row.position) } : LOG_START;
 }
@@ -325,6 +328,26 @@ async function readOrderCount(productId: string): Promise<number> {
   );
   return row!.n;
 }
+
+describe("a batch whose checkpoint moved while it was read (an operator, a rebuild's swap)", () => {
+  it("is rolled back whole, and applied once the checkpoint is read again", async () => {
+    await catchUpWith(projector);
+    const product = newProduct();
+    await append(db.sql, productCreated(product, 7));
+    const worker = new ProjectionWorker(database, catalogProjection, logSource(database), projectorOptions);
+    const read = (await listCheckpoints(database.sql)).find((c) => c.name === "catalog")!;
+
+    // Someone else moves the checkpoint after the worker read it: here an operator halts it.
+    await markFailed(database.sql, "catalog", "halted by an operator", null);
+    expect(await worker.run(read, () => false)).toBeUndefined();
+    expect(await readProducts([product.id])).toEqual([]);
+    expect(await checkpoint("catalog")).toMatchObject({ ...at(read), status: "FAILED" });
+
+    expect(await markRunning(database.prisma, "catalog")).toBe(1);
+    await catchUpWith(projector);
+    expect(await readProducts([product.id])).toMatchObject([{ available: 7 }]);
+  });
+});
 
 describe("a projector that crashes between the read rows and the checkpoint", () => {
   it("leaves neither behind, and after a restart applies each event exactly once", async () => {

@@ -5,6 +5,7 @@ import type { Database } from "../../src/db/database";
 import pg from "pg";
 import { hasHeldBackEvents, readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { LOG_START } from "../../src/shared/events";
+import { claimKey } from "../../src/write/idempotency";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
 
@@ -62,5 +63,22 @@ describe("events held back by an older open transaction", () => {
     } finally {
       await older.end();
     }
+  });
+});
+
+describe("an order's place in the log", () => {
+  it("comes after every commit its load saw: the key's lock and lookup take no transaction id, the load's row locks do", async () => {
+    // A transaction's events sort by its id, taken at its first write or row lock. Taken before
+    // the load, a product created and committed meanwhile would sort after the order that sold it.
+    const claim = { actorId: "alice", command: "placeOrder", key: randomUUID(), request: [], now: new Date() };
+    const ids = await db.transaction(async (tx) => {
+      await tx.run(claimKey(claim));
+      const [beforeLoad] = await tx.query<{ id: string | null }>(`SELECT pg_current_xact_id_if_assigned()::text AS id`);
+      await tx.query(`SELECT 1 FROM pg_class LIMIT 1 FOR SHARE`); // a row lock, as the load takes
+      const [afterLoad] = await tx.query<{ id: string | null }>(`SELECT pg_current_xact_id_if_assigned()::text AS id`);
+      return { beforeLoad: beforeLoad!.id, afterLoad: afterLoad!.id };
+    });
+    expect(ids.beforeLoad).toBeNull();
+    expect(ids.afterLoad).not.toBeNull();
   });
 });

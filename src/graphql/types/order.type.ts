@@ -1,20 +1,10 @@
-import {
-  ArrayMaxSize,
-  ArrayMinSize,
-  IsInt,
-  IsOptional,
-  IsString,
-  IsUUID,
-  Length,
-  Max,
-  Min,
-  ValidateNested,
-} from "class-validator";
+import { ArrayMaxSize, ArrayMinSize, IsInt, IsString, IsUUID, Length, Max, Min, ValidateNested } from "class-validator";
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import { ORDER_STATUSES, type OrderStatus } from "../../events";
 import { MAX_KEY_LENGTH } from "../../write/idempotency";
 import { MAX_LINE_QUANTITY, MAX_ORDER_LINES } from "../../write/orders/commands/placeOrder";
 import { Connection } from "./connection.type";
+import { WithIdempotencyKey } from "./idempotency.input";
 
 /** The GraphQL enum of the order statuses (one list: events/orders.events.ts). */
 export const OrderStatusEnum = Object.fromEntries(ORDER_STATUSES.map((s) => [s, s])) as { [S in OrderStatus]: S };
@@ -71,29 +61,13 @@ export class PlaceOrderInput {
 }
 
 @InputType()
-export class CancelOrderInput {
+export class CancelOrderInput extends WithIdempotencyKey {
   @Field(() => ID) @IsUUID() orderId!: string;
-  @Field(() => String, {
-    nullable: true,
-    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
-  })
-  @IsOptional()
-  @IsString()
-  @Length(1, MAX_KEY_LENGTH)
-  idempotencyKey?: string | null;
 }
 
 @InputType()
-export class OrderIdInput {
+export class OrderIdInput extends WithIdempotencyKey {
   @Field(() => ID) @IsUUID() orderId!: string;
-  @Field(() => String, {
-    nullable: true,
-    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
-  })
-  @IsOptional()
-  @IsString()
-  @Length(1, MAX_KEY_LENGTH)
-  idempotencyKey?: string | null;
 }
 
 @ObjectType()

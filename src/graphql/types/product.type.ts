@@ -1,7 +1,7 @@
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType } from "type-graphql";
 import { IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from "class-validator";
-import { MAX_KEY_LENGTH } from "../../write/idempotency";
 import { Connection } from "./connection.type";
+import { WithIdempotencyKey } from "./idempotency.input";
 
 @ObjectType({ description: "A product as the catalog shows it (read table)." })
 export class Product {
@@ -37,38 +37,22 @@ export class ProductFilter {
 }
 
 @InputType()
-export class CreateProductInput {
+export class CreateProductInput extends WithIdempotencyKey {
   @Field(() => String) @IsString() @Length(1, 64) sku!: string;
   @Field(() => String) @IsString() @Length(1, 200) name!: string;
   @Field(() => String, { nullable: true }) @IsOptional() @IsString() @MaxLength(5000) description?: string | null;
   @Field(() => Int) @IsInt() @Min(0) @Max(100_000_000) priceCents!: number;
   @Field(() => Int) @IsInt() @Min(0) @Max(1_000_000_000) initialStock!: number;
-  @Field(() => String, {
-    nullable: true,
-    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
-  })
-  @IsOptional()
-  @IsString()
-  @Length(1, MAX_KEY_LENGTH)
-  idempotencyKey?: string | null;
 }
 
 @InputType()
-export class RestockProductInput {
+export class RestockProductInput extends WithIdempotencyKey {
   @Field(() => ID) @IsUUID() productId!: string;
   @Field(() => Int, { description: "Units added to stock; > 0." })
   @IsInt()
   @Min(1)
   @Max(1_000_000_000)
   quantity!: number;
-  @Field(() => String, {
-    nullable: true,
-    description: "Optional: a retry with the same key returns the first outcome and changes nothing.",
-  })
-  @IsOptional()
-  @IsString()
-  @Length(1, MAX_KEY_LENGTH)
-  idempotencyKey?: string | null;
 }
 
 @ObjectType()

@@ -25,11 +25,6 @@ export class Identifier {
   }
 }
 
-/** SQL written by the code itself (never from input), spliced in as it is. */
-class Raw {
-  constructor(readonly text: string) {}
-}
-
 /** A statement that can also be spliced into another (see sql.fragment). */
 export type Fragment = Statement<never> & { readonly fragment: true };
 
@@ -52,7 +47,7 @@ export function sql<Row = Record<string, unknown>>(
  */
 const texts = new WeakMap<TemplateStringsArray, string>();
 
-const isParameter = (value: unknown) => !(value instanceof Identifier || value instanceof Raw || isFragment(value));
+const isParameter = (value: unknown) => !(value instanceof Identifier || isFragment(value));
 
 function build<Row>(strings: TemplateStringsArray, values: unknown[]): Statement<Row> {
   if (values.every(isParameter)) {
@@ -63,7 +58,7 @@ function build<Row>(strings: TemplateStringsArray, values: unknown[]): Statement
   let text = strings[0]!;
   const params: unknown[] = [];
   values.forEach((value, i) => {
-    if (value instanceof Identifier || value instanceof Raw) text += value.text;
+    if (value instanceof Identifier) text += value.text;
     else if (isFragment(value))
       text += value.text.replace(/\$(\d+)/g, (_, n: string) => `$${params.push(value.values[Number(n) - 1])}`);
     else text += `$${params.push(value)}`;
@@ -82,5 +77,3 @@ sql.fragment = (strings: TemplateStringsArray, ...values: unknown[]): Fragment =
   ...build(strings, values),
   fragment: true,
 });
-/** SQL text the code chose (a keyword, an operator), never input. */
-sql.raw = (text: string) => new Raw(text);

@@ -1,6 +1,5 @@
 import { sql, type Fragment } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
-import type { EventData } from "../../shared/events";
 import type { DomainEvent } from "../../events";
 
 /**
@@ -10,8 +9,8 @@ import type { DomainEvent } from "../../events";
  * order commands do), so that two commands over the same products queue instead of deadlocking.
  * A statement of its own, or a part of a command's statement (`WITH moved AS (${moveStock(…)})`).
  */
-export function moveStock(events: EventData[]): Fragment {
-  const moves = events.flatMap((e) => stockMoves(e as DomainEvent));
+export function moveStock(events: DomainEvent[]): Fragment {
+  const moves = events.flatMap(stockMoves);
   return sql.fragment`
     UPDATE "write"."inventory" i
        SET on_hand = i.on_hand + m.on_hand, reserved = i.reserved + m.reserved, available = i.available + m.available

@@ -206,8 +206,10 @@ export async function seedOrders(pool: pg.Pool, n: number): Promise<{ orders: nu
            FROM generate_series(1, $1::int) AS g CROSS JOIN cnt JOIN prods p ON p.k = (g * 7919 + $2::int) % cnt.c`,
         [chunk, Math.floor(Math.random() * 1_000_000)],
       );
-      await c.query(`INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at)
-                     SELECT customer_id, 'placeOrder', 'seed-' || id, 'seed', now() FROM seed_orders`);
+      // The key's answer and position are filled in once the events have their positions (below).
+      await c.query(`INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at, result)
+                     SELECT customer_id, 'placeOrder', 'seed-' || id, 'seed', now(), jsonb_build_object('orderId', id)
+                       FROM seed_orders`);
       await c.query(`INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
                      SELECT id, customer_id, CASE WHEN cancelled THEN 'CANCELLED' ELSE 'PLACED' END, quantity * price_cents, quantity,
                             CASE WHEN cancelled THEN 2 ELSE 1 END, now(), now() FROM seed_orders`);
@@ -235,6 +237,9 @@ export async function seedOrders(pool: pg.Pool, n: number): Promise<{ orders: nu
            FROM seed_orders WHERE cancelled ORDER BY g`,
         [metadata("cancelOrder", "customer", "bench-seed")],
       );
+      await c.query(`UPDATE "write"."command_keys" k SET position = e.position
+                       FROM seed_orders s JOIN "write"."events" e ON e.stream_id = s.id AND e.stream_version = 1
+                      WHERE k.actor_id = s.customer_id AND k.command = 'placeOrder' AND k.key = 'seed-' || s.id`);
       return (placed.rowCount ?? 0) + (cancelled.rowCount ?? 0);
     });
     done += chunk;

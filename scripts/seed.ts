@@ -151,6 +151,7 @@ async function seed(config: Config): Promise<void> {
     await new Projector(db, allProjections, {
       batchSize: config.projectorBatchSize,
       pollMs: config.projectorPollMs,
+      instanceId: config.instanceId,
       logger,
     }).catchUp();
     const behind = (await projectionStatus(db).statuses()).filter((s) => s.status !== "RUNNING" || s.lagEvents > 0);

@@ -75,6 +75,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
               batchSize: config.projectorBatchSize,
               pollMs: config.projectorPollMs,
               logLevel: config.logLevel,
+              instanceId: config.instanceId,
             },
             logger,
             metrics,
@@ -83,6 +84,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           new Projector(db, overrides.projections ?? allProjections, {
             batchSize: config.projectorBatchSize,
             pollMs: config.projectorPollMs,
+            instanceId: config.instanceId,
             logger,
             observer: metrics,
           });

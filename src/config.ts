@@ -1,3 +1,5 @@
+import { hostname } from "node:os";
+
 // Environment parsed and validated once; nothing else reads process.env.
 export interface Config {
   port: number;
@@ -21,6 +23,8 @@ export interface Config {
   runProjector: boolean;
   /** On Postgres, run it on a worker thread of its own rather than on the API's event loop. */
   projectorThread: boolean;
+  /** This instance, as the projections query names the leader of each projection. */
+  instanceId: string;
 }
 
 export class ConfigError extends Error {}
@@ -57,5 +61,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxQueryComplexity: int(env, "MAX_QUERY_COMPLEXITY", 2000, 1),
     runProjector: env.RUN_PROJECTOR !== "false",
     projectorThread: env.PROJECTOR_THREAD !== "false",
+    instanceId: env.INSTANCE_ID || `${hostname()}:${process.pid}`,
   };
 }

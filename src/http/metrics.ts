@@ -34,7 +34,7 @@ export class Metrics implements CommandObserver, ProjectorObserver {
   });
   private readonly leader = new Gauge({
     name: "shop_projector_leader",
-    help: "1 when this instance is the projector leader.",
+    help: "1 when this instance leads at least one projection.",
     registers: [this.registry],
   });
 

@@ -1,12 +1,10 @@
 import type { Database } from "../db/database";
 import type { Logger } from "../logger";
 import { ensureCheckpoints, listCheckpoints, type Checkpoint } from "./checkpoints";
-import { LeaderLease } from "./leaderLease";
+import { ProjectionLeases } from "./leases";
 import { logSource, type EventSource, type SourceWatch } from "./logSource";
 import type { AnyProjection } from "./projection";
 import { ProjectionWorker, type WorkerObserver } from "./projectionWorker";
-
-const LEADER_LOCK_KEY = 72_707_002; // one projector leader per database
 
 export interface ProjectorObserver extends WorkerObserver {
   onLeadership?(leading: boolean): void;
@@ -21,8 +19,10 @@ export interface ProjectorRunner {
 
 export interface ProjectorOptions {
   batchSize: number;
-  /** Safety-net poll, leadership retry, and how often checkpoints are read again. */
+  /** Safety-net poll, how often the leases are looked at again, and how often checkpoints are read again. */
   pollMs: number;
+  /** This instance, as the projections query shows the leader of each projection. */
+  instanceId: string;
   logger: Logger;
   observer?: ProjectorObserver;
   /** Where the events come from; default the event log of `db`. */
@@ -30,14 +30,15 @@ export interface ProjectorOptions {
 }
 
 /**
- * Applies the events to the read tables. Only the instance holding the leader lease projects;
- * the others try again every pollMs, so a standby takes over when the leader's session dies.
- * Woken by the source (a NOTIFY per commit), with a poll as safety net; wake-ups that arrive
- * during a run coalesce into one more run. Each projection is a worker of its own, run side by
- * side with the others (independent checkpoints and transactions).
+ * Applies the events to the read tables. Each projection has a lease; the live instances share
+ * them, and each projects only the projections it leads. Every pollMs an instance looks at the
+ * leases again, so a dead instance's projections move to the others, and a new instance gets
+ * its share. Woken by the source (a NOTIFY per commit), with a poll as safety net; wake-ups that
+ * arrive during a run coalesce into one more run. Each projection is a worker of its own, run
+ * side by side with the others (independent checkpoints and transactions).
  */
 export class Projector implements ProjectorRunner {
-  private readonly lease: LeaderLease;
+  private readonly leases: ProjectionLeases;
   private readonly source: EventSource;
   private readonly workers: ProjectionWorker[];
   /** Where each projection stands, as this leader last read or wrote it (read again every pollMs). */
@@ -47,6 +48,7 @@ export class Projector implements ProjectorRunner {
   private poll: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private again = false;
+  private leasing = false;
   // Not stopped until stop(): catchUp() must also work on a projector that never start()ed (CLI, tests).
   private stopped = false;
 
@@ -57,8 +59,8 @@ export class Projector implements ProjectorRunner {
   ) {
     this.source = options.source ?? logSource(db);
     this.workers = projections.map((p) => new ProjectionWorker(db, p, this.source, options));
-    this.lease = new LeaderLease(db, LEADER_LOCK_KEY, (error) => {
-      options.logger.warn({ err: error }, "projector: lost the leader session; will try again");
+    this.leases = new ProjectionLeases(db, this.names(), options.instanceId, (error) => {
+      options.logger.warn({ err: error }, "projector: lost the session of its leases; will try again");
       void this.resign();
     });
   }
@@ -71,7 +73,7 @@ export class Projector implements ProjectorRunner {
     this.stopped = false;
     await ensureCheckpoints(this.db.sql, this.names());
     await this.tryLead();
-    this.poll = setInterval(() => (this.isLeader ? this.wake() : void this.tryLead()), this.options.pollMs);
+    this.poll = setInterval(() => void this.tryLead().then(() => this.wake()), this.options.pollMs);
     this.poll.unref();
   }
 
@@ -89,7 +91,7 @@ export class Projector implements ProjectorRunner {
       this.again = true;
       return;
     }
-    this.running = this.runAll().then((again) => {
+    this.running = this.runAll((name) => this.leases.held.has(name)).then((again) => {
       this.running = undefined;
       this.again ||= again;
       if (this.again) {
@@ -99,48 +101,62 @@ export class Projector implements ProjectorRunner {
     });
   }
 
-  /** Projects until every running projection has caught up with the committed log (CLI, tests). */
+  /** Projects every running projection, leases or not, until it has caught up with the committed log (CLI, tests). */
   async catchUp(): Promise<void> {
     await ensureCheckpoints(this.db.sql, this.names());
     this.checkpoints = undefined;
-    if (await this.runAll()) await this.runAll();
+    if (await this.runAll(() => true)) await this.runAll(() => true);
   }
 
   private names(): string[] {
     return this.workers.map((w) => w.projection.name);
   }
 
+  /** Looks at the leases again: takes this instance's share, watches the source while it leads any. */
   private async tryLead(): Promise<void> {
-    if (this.stopped || this.isLeader) return;
+    if (this.stopped || this.leasing) return;
+    this.leasing = true;
     try {
-      if (!(await this.lease.tryAcquire())) return;
-      const watch = await this.source.watch(() => this.wake(), this.options.pollMs);
-      if (this.stopped || !this.lease.held) {
-        await watch.close(); // stopped, or the session died, while we were subscribing
-        return;
+      const before = new Set(this.leases.held);
+      await this.leases.rebalance();
+      const held = this.leases.held;
+      if ([...held].some((name) => !before.has(name))) this.checkpoints = undefined;
+      if (held.size > 0 && !this.watch) {
+        const watch = await this.source.watch(() => this.wake(), this.options.pollMs);
+        if (this.stopped || this.leases.held.size === 0) {
+          await watch.close(); // stopped, or the session died, while we were subscribing
+          return;
+        }
+        this.watch = watch;
+        this.options.logger.info({ projections: [...held] }, "projector: leads projections");
+        this.options.observer?.onLeadership?.(true);
+        this.wake();
+      } else if (held.size === 0 && this.watch) {
+        await this.unwatch();
       }
-      this.watch = watch;
-      this.checkpoints = undefined;
-      this.options.logger.info("projector: became leader");
-      this.options.observer?.onLeadership?.(true);
-      this.wake();
     } catch (error) {
-      this.options.logger.warn({ err: error }, "projector: could not try for leadership");
+      this.options.logger.warn({ err: error }, "projector: could not look at the leases");
       await this.resign();
+    } finally {
+      this.leasing = false;
     }
   }
 
-  /** Gives up leadership (closing the session releases the lock), or the standby's session. */
-  private async resign(): Promise<void> {
+  private async unwatch(): Promise<void> {
     const watch = this.watch;
     this.watch = undefined;
     if (watch) this.options.observer?.onLeadership?.(false);
     await watch?.close().catch(() => undefined);
-    await this.lease.release();
   }
 
-  /** One run of every projection that is RUNNING. True when a checkpoint moved under it: run again. */
-  private async runAll(): Promise<boolean> {
+  /** Gives up every lease (closing their session releases the locks). */
+  private async resign(): Promise<void> {
+    await this.unwatch();
+    await this.leases.release();
+  }
+
+  /** One run of every projection that is RUNNING and chosen. True when a checkpoint moved under it: run again. */
+  private async runAll(chosen: (name: string) => boolean): Promise<boolean> {
     try {
       let progressed = false;
       let moved = false;
@@ -148,7 +164,7 @@ export class Projector implements ProjectorRunner {
       const runs = await Promise.allSettled(
         this.workers.map(async (worker) => {
           const from = checkpoints.get(worker.projection.name);
-          if (from?.status !== "RUNNING") return;
+          if (from?.status !== "RUNNING" || !chosen(from.name)) return;
           const reached = await worker.run(from, () => this.stopped);
           if (reached) checkpoints.set(reached.name, reached);
           else moved = true;

@@ -15,6 +15,7 @@ const db = openPostgres(data.databaseUrl, 4);
 const projector = new Projector(db, allProjections, {
   batchSize: data.batchSize,
   pollMs: data.pollMs,
+  instanceId: data.instanceId,
   logger,
   observer: {
     onBatch: (projection, events, seconds) => post({ type: "batch", projection, events, seconds }),

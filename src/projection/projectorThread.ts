@@ -7,6 +7,7 @@ export interface ProjectorThreadData {
   batchSize: number;
   pollMs: number;
   logLevel: string;
+  instanceId: string;
 }
 
 export type ToProjectorThread = { type: "stop" };

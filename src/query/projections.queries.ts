@@ -1,4 +1,5 @@
 import type { PrismaClient } from "../generated/prisma/client";
+import { PROJECTION_LEASES } from "../projection/leases";
 import type { LogPosition } from "../shared/events";
 
 export interface ProjectionStatusRow {
@@ -10,6 +11,8 @@ export interface ProjectionStatusRow {
   lastError: string | null;
   failedPosition: string | null;
   updatedAt: Date;
+  /** The instance that holds the projection's lease (its session's application_name), if any. */
+  leader: string | null;
 }
 
 /** How far a reader at a position is behind the committed event log (given by the composition root). */
@@ -37,9 +40,15 @@ export class ProjectionQueries {
         last_error: string | null;
         failed_position: bigint | null;
         updated_at: Date;
+        leader: string | null;
       }[]
-    >`SELECT name, tx_id::text AS tx_id, position, status, last_error, failed_position, updated_at
-        FROM "read"."projection_checkpoints" ORDER BY name`;
+    >`SELECT c.name, c.tx_id::text AS tx_id, c.position, c.status, c.last_error, c.failed_position, c.updated_at,
+             (SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+               WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 2
+                 AND l.classid = ${PROJECTION_LEASES}::int::oid AND l.objid = hashtext(c.name)::oid
+                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+               LIMIT 1) AS leader
+        FROM "read"."projection_checkpoints" c ORDER BY c.name`;
     return Promise.all(
       rows.map(async (r) => {
         const backlog = await this.backlogOf({ txId: BigInt(r.tx_id), position: BigInt(r.position) });
@@ -52,6 +61,7 @@ export class ProjectionQueries {
           lastError: r.last_error,
           failedPosition: r.failed_position === null ? null : r.failed_position.toString(),
           updatedAt: new Date(r.updated_at),
+          leader: r.leader,
         };
       }),
     );

@@ -14,6 +14,7 @@ import {
   OrderDocument,
   PlaceOrderDocument,
   ProductDocument,
+  ProjectionsDocument,
 } from "../generated/graphql";
 
 // The zero-setup path: no DATABASE_URL, so the app runs on the embedded Postgres (PGlite) in a
@@ -56,6 +57,17 @@ describe("running without DATABASE_URL (embedded Postgres)", () => {
   it("stores its data in the configured folder", () => {
     expect(app!.db.kind).toBe("embedded");
     expect(app!.db.location).toBe(join(dir, "pglite"));
+  });
+
+  it("leads every projection itself, and the projections query names it", async () => {
+    const id = app!.config.instanceId;
+    await eventually(
+      async () => {
+        const { projections } = await admin.ok(ProjectionsDocument);
+        return projections.length > 0 && projections.every((p) => p.leader === id);
+      },
+      { what: `every projection led by ${id}` },
+    );
   });
 
   it(

@@ -4,6 +4,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../support/app";
 import { collect } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
+import { PROJECTION_LEASES } from "../../src/projection/leases";
+import { allProjections } from "../../src/projection/projections";
 import { eventually } from "../support/wait";
 import {
   CreateProductDocument,
@@ -12,21 +14,22 @@ import {
   PayOrderDocument,
   PlaceOrderDocument,
   ProductDocument,
+  ProjectionsDocument,
   RestockProductDocument,
 } from "../generated/graphql";
 
-// Several API instances on one database: one projector leader (advisory lock), every
-// instance's subscribers fed through NOTIFY read_changed.
+// Several API instances on one database: the projections' leases shared between them (an
+// advisory lock per projection), every instance's subscribers fed through NOTIFY read_changed.
 
-const LEADER_LOCK_KEY = 72_707_002; // src/projection/projector.ts
 const CONFIG = { projectorPollMs: 200 };
+let started = 0;
 
 let db: TestDatabase;
 const instances: TestApp[] = [];
 const sockets: Client[] = [];
 
 async function startInstance(): Promise<TestApp> {
-  const instance = await startTestApp(db, CONFIG);
+  const instance = await startTestApp(db, { ...CONFIG, instanceId: `instance-${++started}` });
   instances.push(instance);
   return instance;
 }
@@ -50,23 +53,42 @@ afterAll(async () => {
 
 const leaders = () => instances.filter((i) => i.app.projector?.isLeader);
 
-/** Waits until exactly one running instance leads, and returns it with one that does not. */
-async function leaderAndStandby(timeoutMs = 5000): Promise<{ leader: TestApp; standby: TestApp }> {
-  const leader = await eventually(() => (leaders().length === 1 ? leaders()[0] : undefined), {
-    timeoutMs,
-    what: "exactly one projector leader",
-  });
-  return { leader, standby: instances.find((i) => i !== leader)! };
+/** The projection leases held in this database: which session holds which. */
+async function leases(): Promise<{ pid: number; instance: string }[]> {
+  return db.sql<{ pid: number; instance: string }>(
+    `SELECT l.pid, a.application_name AS instance
+       FROM pg_locks l JOIN pg_database d ON d.oid = l.database JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database()
+        AND l.classid = $1::int::oid AND l.objsubid = 2`,
+    [PROJECTION_LEASES],
+  );
 }
 
-/** Backends holding the projector's leader lock on this database. */
-async function lockHolders(): Promise<number[]> {
-  const rows = await db.sql<{ pid: number }>(
-    `SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database
-      WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() AND l.objid = $1 AND l.objsubid = 1`,
-    [LEADER_LOCK_KEY],
+/** The leader of each projection, as the projections query shows it. */
+async function leadersShown(via: TestApp): Promise<(string | null)[]> {
+  const { projections } = await via.admin.ok(ProjectionsDocument);
+  return projections.map((p) => p.leader);
+}
+
+/** Waits until every projection is led by one of the running instances, each leading its share. */
+async function shared(timeoutMs = 5000): Promise<void> {
+  await eventually(
+    async () => {
+      const held = await leases();
+      const running = instances.map((i) => i.app.config.instanceId);
+      const perInstance = running.map((id) => held.filter((h) => h.instance === id).length);
+      return (
+        held.length === allProjections.length &&
+        held.every((h) => running.includes(h.instance)) &&
+        perInstance.every(
+          (n) =>
+            n === Math.ceil(allProjections.length / running.length) ||
+            n === Math.floor(allProjections.length / running.length),
+        )
+      );
+    },
+    { timeoutMs, what: "the projections shared among the running instances" },
   );
-  return rows.map((r) => r.pid);
 }
 
 async function createProduct(via: TestApp, stock: number) {
@@ -99,10 +121,13 @@ const pushedAvailable = (sub: ReturnType<typeof watchInventory>) =>
   sub.results.map((r) => r.data?.inventoryChanged.available);
 
 describe("two API instances on one database", () => {
-  it("has exactly one projector leader, holding the lock in one database session", async () => {
+  it("shares the projections: each instance leads one, and the projections query names it", async () => {
     expect(instances).toHaveLength(2);
-    await leaderAndStandby();
-    expect(await lockHolders()).toHaveLength(1);
+    await shared();
+    await eventually(() => leaders().length === 2, { what: "both instances to report that they lead" });
+    const held = await leases();
+    expect(new Set(held.map((h) => h.pid)).size).toBe(2);
+    expect((await leadersShown(instances[0]!)).sort()).toEqual(["instance-1", "instance-2"]);
   });
 
   it("pushes a restock and an order change made through one instance to subscribers of the other", async () => {
@@ -137,52 +162,52 @@ describe("two API instances on one database", () => {
     order.unsubscribe();
   });
 
-  it("lets the standby take over within 5 s when the leader stops, and changes keep reaching read tables and subscribers", async () => {
-    const { leader, standby } = await leaderAndStandby();
-    const product = await createProduct(leader, 1);
-    const inventory = watchInventory(standby, product.id);
-    await subscribed(standby, 1);
+  it("moves a stopped instance's projections to the other within 5 s, and changes keep reaching read tables and subscribers", async () => {
+    await shared();
+    const [stopped, survivor] = instances as [TestApp, TestApp];
+    const product = await createProduct(stopped, 1);
+    const inventory = watchInventory(survivor, product.id);
+    await subscribed(survivor, 1);
 
-    await stopInstance(leader);
-    await eventually(() => standby.app.projector?.isLeader, { timeoutMs: 5000, what: "the standby to lead" });
+    await stopInstance(stopped);
+    await shared(5000);
+    expect(await leadersShown(survivor)).toEqual([survivor.app.config.instanceId, survivor.app.config.instanceId]);
 
-    const { restockProduct } = await standby.admin.ok(RestockProductDocument, {
+    const { restockProduct } = await survivor.admin.ok(RestockProductDocument, {
       input: { productId: product.id, quantity: 2 },
     });
     expect(restockProduct.product).toMatchObject({ available: 3 });
     await eventually(() => pushedAvailable(inventory).includes(3), { what: "the restock pushed after the take-over" });
     inventory.unsubscribe();
 
-    // A second instance again, for the tests below.
+    // A second instance again, for the tests below: it gets its share back.
     await startInstance();
-    await leaderAndStandby();
+    await shared();
   });
 
-  it("moves the lead to another session when the leader's database session dies, and keeps projecting", async () => {
-    const { leader, standby } = await leaderAndStandby();
-    const [killed] = await lockHolders();
+  it("moves the leases of a session that dies to a live one, and keeps projecting", async () => {
+    await shared();
+    const [a, b] = instances as [TestApp, TestApp];
+    const [killed] = (await leases()).filter((h) => h.instance === a.app.config.instanceId);
     expect(killed).toBeDefined();
-    const product = await createProduct(leader, 4);
-    const inventory = watchInventory(standby, product.id);
-    await subscribed(standby, 1);
+    const product = await createProduct(a, 4);
+    const inventory = watchInventory(b, product.id);
+    await subscribed(b, 1);
 
-    await db.sql(`SELECT pg_terminate_backend($1)`, [killed]);
-    await eventually(
-      async () => {
-        const holders = await lockHolders();
-        return holders.length === 1 && holders[0] !== killed && leaders().length === 1;
-      },
-      { timeoutMs: 5000, what: "a new leader session" },
-    );
+    await db.sql(`SELECT pg_terminate_backend($1)`, [killed!.pid]);
+    await eventually(async () => (await leases()).every((h) => h.pid !== killed!.pid), {
+      what: "the killed session gone",
+    });
+    await shared(5000);
 
-    const { restockProduct } = await leader.admin.ok(RestockProductDocument, {
+    const { restockProduct } = await a.admin.ok(RestockProductDocument, {
       input: { productId: product.id, quantity: 6 },
     });
     expect(restockProduct.product).toMatchObject({ available: 10 });
     await eventually(() => pushedAvailable(inventory).includes(10), {
-      what: "the restock after the new leader took over",
+      what: "the restock after the leases moved",
     });
-    expect((await standby.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 10 });
+    expect((await b.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 10 });
     inventory.unsubscribe();
   });
 

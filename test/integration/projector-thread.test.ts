@@ -6,6 +6,7 @@ import type { TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
 import { CreateProductDocument, ProductDocument, RestockProductDocument } from "../generated/graphql";
 import { Projector } from "../../src/projection/projector";
+import { PROJECTION_LEASES } from "../../src/projection/leases";
 import { allProjections } from "../../src/projection/projections";
 import { ProjectorThread } from "../../src/projection/projectorThread";
 
@@ -18,10 +19,12 @@ beforeAll(async () => {
 });
 afterAll(() => t?.teardown());
 
+/** Projection leases held in this database: the one instance here leads both projections. */
 const leaderLocks = async () =>
   (
     await t.db.sql<{ n: number }>(
-      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND objid = 72707002 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      `SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int::oid AND objsubid = 2 AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      [PROJECTION_LEASES],
     )
   )[0]!.n;
 
@@ -50,7 +53,7 @@ describe("the projector thread", () => {
       timeoutMs: 10_000,
       what: "the restock in the read table",
     });
-    expect(await leaderLocks()).toBe(1);
+    expect(await leaderLocks()).toBe(allProjections.length);
   });
 
   it("lets go of the lead when stopped, and leads again when started", async () => {

@@ -38,7 +38,12 @@ const CAUGHT_UP = { timeoutMs: 15_000 };
 
 let db: TestDatabase;
 let database: Database;
-const projectorOptions: ProjectorOptions = { batchSize: 100, pollMs: 100, logger: createLogger("silent") };
+const projectorOptions: ProjectorOptions = {
+  batchSize: 100,
+  pollMs: 100,
+  instanceId: "projector-test",
+  logger: createLogger("silent"),
+};
 let projector: Projector;
 
 beforeAll(async () => {

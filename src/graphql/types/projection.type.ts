@@ -11,4 +11,9 @@ export class ProjectionStatus {
   @Field(() => String, { nullable: true, description: "Position of the event it failed on." }) failedPosition!:
     string | null;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
+  @Field(() => String, {
+    nullable: true,
+    description: "The instance (INSTANCE_ID) that holds the projection's lease; null when none does.",
+  })
+  leader!: string | null;
 }

@@ -119,6 +119,10 @@ export class Projector implements ProjectorRunner {
     try {
       const before = new Set(this.leases.held);
       await this.leases.rebalance();
+      if (this.stopped) {
+        await this.resign(); // stop() ran meanwhile: give back what this look took
+        return;
+      }
       const held = this.leases.held;
       if ([...held].some((name) => !before.has(name))) this.checkpoints = undefined;
       if (held.size > 0 && !this.watch) {

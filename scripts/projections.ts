@@ -1,4 +1,4 @@
-// Operator CLI for projections (uses DATABASE_URL, or the embedded database when unset).
+// Operator CLI for projections (DATABASE_URL and READ_DATABASE_URL, or the embedded database when unset).
 //   npm run projections -- status                      checkpoint, lag and status of every projection
 //   npm run projections -- rebuild <name>... | --all   rebuild from position 0 while the API serves the old rows, then swap;
 //                                                      several at once read the log once and apply it side by side
@@ -6,7 +6,7 @@
 // The embedded database belongs to one process: stop the server before using this on it.
 import "reflect-metadata";
 import { loadConfig } from "../src/config";
-import { openDatabase } from "../src/db/open";
+import { openDatabases } from "../src/db/open";
 import { migrate } from "../src/db/migrate";
 import { createLogger } from "../src/logger";
 import { ensureCheckpoints, markRunning } from "../src/projection/checkpoints";
@@ -39,19 +39,21 @@ const REBUILD_BATCH_SIZE = 10_000;
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
-const db = await openDatabase(config);
+const dbs = await openDatabases(config);
+const { write, read: db } = dbs;
 try {
-  await migrate(db);
+  for (const d of dbs.all) await migrate(d);
   await ensureCheckpoints(
     db.sql,
     allProjections.map((p) => p.name),
   );
   if (command === "status") {
-    console.table(await projectionStatus(db).statuses());
+    console.table(await projectionStatus(db, write).statuses());
   } else if (command === "rebuild") {
     const result = await rebuildProjections(db, projections, {
       batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE),
       logger,
+      log: write,
     });
     const batches = result.perProjection.map((p) => `${p.name} ${p.batchSeconds.toFixed(2)} s`).join(", ");
     console.log(
@@ -61,7 +63,7 @@ try {
   } else {
     const [projection] = projections;
     const changed = await markRunning(db.prisma, projection!.name);
-    await wakeProjectors(db.sql);
+    await wakeProjectors(write.sql); // the projectors listen on the event log's database
     console.log(
       changed
         ? `${projection!.name} will resume from its checkpoint`
@@ -69,5 +71,5 @@ try {
     );
   }
 } finally {
-  await db.close();
+  await Promise.all(dbs.all.map((d) => d.close()));
 }

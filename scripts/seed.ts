@@ -15,7 +15,8 @@
 import { randomUUID } from "node:crypto";
 import { ConfigError, loadConfig, type Config } from "../src/config";
 import { migrate } from "../src/db/migrate";
-import { openDatabase } from "../src/db/open";
+import { openDatabases } from "../src/db/open";
+import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
 import { Projector } from "../src/projection/projector";
 import { allProjections } from "../src/projection/projections";
@@ -120,15 +121,18 @@ const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
 
 async function seed(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
-  const db = await openDatabase(config);
+  const dbs = await openDatabases(config);
+  const { write: db, read: readDb } = dbs;
   try {
     console.log(
       db.kind === "embedded"
         ? `seeding the embedded Postgres (PGlite) in ${db.location}`
         : `seeding Postgres at ${db.location}`,
     );
-    const applied = await migrate(db);
-    if (applied.length > 0) console.log(`applied migrations: ${applied.join(", ")}`);
+    for (const d of dbs.all) {
+      const applied = await migrate(d);
+      if (applied.length > 0) console.log(`applied migrations: ${applied.join(", ")}`);
+    }
 
     const bus = new CommandBus(db, systemClock, uuid);
     const correlationId = `seed-${randomUUID()}`;
@@ -148,19 +152,22 @@ async function seed(config: Config): Promise<void> {
     }
 
     // Fill the read tables now rather than when the server next starts.
-    await new Projector(db, allProjections, {
+    await new Projector(readDb, allProjections, {
+      source: logSource(db),
       batchSize: config.projectorBatchSize,
       pollMs: config.projectorPollMs,
       instanceId: config.instanceId,
       logger,
     }).catchUp();
-    const behind = (await projectionStatus(db).statuses()).filter((s) => s.status !== "RUNNING" || s.lagEvents > 0);
+    const behind = (await projectionStatus(readDb, db).statuses()).filter(
+      (s) => s.status !== "RUNNING" || s.lagEvents > 0,
+    );
     for (const s of behind)
       console.warn(
         `warning: projection ${s.name} is ${s.status}, ${s.lagEvents} events behind${s.lastError ? `: ${s.lastError}` : ""}`,
       );
 
-    const catalog = new CatalogQueries(db);
+    const catalog = new CatalogQueries(readDb);
     const rows = await Promise.all(DEMO_CATALOG.map((p) => catalog.bySku(p.sku)));
     const page = await catalog.list({}, 0, null);
     console.log(
@@ -173,7 +180,7 @@ async function seed(config: Config): Promise<void> {
         );
     }
   } finally {
-    await db.close();
+    await Promise.all(dbs.all.map((d) => d.close()));
   }
 }
 

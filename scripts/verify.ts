@@ -1,10 +1,10 @@
-// Checks a database end to end (uses DATABASE_URL, or the embedded database when unset):
+// Checks the databases end to end (DATABASE_URL and READ_DATABASE_URL, or the embedded database when unset):
 //   npm run verify                 recompute the read tables from the write model and the event log, print a diff
 //   npm run verify -- --wait 30    wait up to 30 s (default 10) for the projections to catch up first
 // Exit 0 only when everything agrees; 1 when there are problems; 2 on a usage or connection error.
 // Read-only. The embedded database belongs to one process: stop the server before using this on it.
 import { loadConfig } from "../src/config";
-import { openDatabase } from "../src/db/open";
+import { openDatabases, type Databases } from "../src/db/open";
 import { formatReport, verify } from "../src/verify/verify";
 
 const args = process.argv.slice(2);
@@ -15,20 +15,20 @@ if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || args.some((a, i) => a !=
   process.exit(2);
 }
 
-let db;
+let dbs: Databases;
 try {
-  db = await openDatabase(loadConfig());
+  dbs = await openDatabases(loadConfig());
 } catch (error) {
   console.error(`verify: cannot open the database: ${(error as Error).message}`);
   process.exit(2);
 }
 try {
-  const result = await verify(db, { waitMs: waitSeconds * 1000 });
+  const result = await verify(dbs.write, { waitMs: waitSeconds * 1000 }, dbs.read);
   console.log(formatReport(result));
   process.exitCode = result.ok ? 0 : 1;
 } catch (error) {
   console.error(`verify: ${(error as Error).message}`);
   process.exitCode = 2;
 } finally {
-  await db.close();
+  await Promise.all(dbs.all.map((d) => d.close()));
 }

@@ -1,7 +1,8 @@
 import type { Config } from "./config";
 import type { Database } from "./db/database";
 import { loadMigrations, migrate, pendingMigrations } from "./db/migrate";
-import { openDatabase } from "./db/open";
+import { openDatabases } from "./db/open";
+import { logSource } from "./projection/logSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
@@ -21,7 +22,10 @@ import { CommandBus } from "./write/commandBus";
 
 export interface App {
   readonly config: Config;
+  /** The write database (write model, event log). */
   readonly db: Database;
+  /** The read database (read tables, checkpoints, read_changed): `db` itself unless READ_DATABASE_URL names another. */
+  readonly readDb: Database;
   readonly projector: ProjectorRunner | undefined;
   readonly services: Services;
   readonly http: HttpApp;
@@ -40,21 +44,32 @@ export interface AppOverrides {
 /** The composition root: config → database → migrations → projector → change feed → server. */
 export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const db = overrides.db ?? (await openDatabase(config));
+  const databases = overrides.db
+    ? { write: overrides.db, read: overrides.db, all: [overrides.db] }
+    : await openDatabases(config);
+  const { write: db, read: readDb } = databases;
+  const closeAll = () => Promise.all(databases.all.map((d) => d.close()));
   const ownsDb = !overrides.db;
-  logger.info(
-    { database: db.kind, location: db.location },
-    db.kind === "embedded" ? `embedded Postgres (PGlite), data in ${db.location}` : `Postgres at ${db.location}`,
-  );
+  for (const [side, d] of Object.entries({ write: db, read: readDb })) {
+    logger.info(
+      { side, database: d.kind, location: d.location },
+      d.kind === "embedded"
+        ? `embedded Postgres (PGlite), data in ${d.location}`
+        : `${side} side: Postgres at ${d.location}`,
+    );
+  }
   try {
-    const applied = await migrate(db);
-    if (applied.length > 0) logger.info({ applied }, "migrations applied");
+    // Each database gets every migration for now: a read database holds empty write tables too.
+    for (const d of databases.all) {
+      const applied = await migrate(d);
+      if (applied.length > 0) logger.info({ applied, location: d.location }, "migrations applied");
+    }
     const migrations = (await loadMigrations()).map((m) => m.name);
 
-    const catalog = new CatalogQueries(db);
-    const orders = new OrderQueries(db);
-    const projections = projectionStatus(db);
-    const feed = new ChangeFeed(db, catalog, orders, logger);
+    const catalog = new CatalogQueries(readDb);
+    const orders = new OrderQueries(readDb);
+    const projections = projectionStatus(readDb, db);
+    const feed = new ChangeFeed(readDb, catalog, orders, logger);
     const metrics = new Metrics(projections, () => feed.subscriberCount);
     const bus = new CommandBus(db, systemClock, uuid, metrics);
     const services: Services = {
@@ -72,6 +87,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         ? new ProjectorThread(
             {
               databaseUrl: config.databaseUrl,
+              readDatabaseUrl: config.readDatabaseUrl ?? config.databaseUrl,
               batchSize: config.projectorBatchSize,
               pollMs: config.projectorPollMs,
               logLevel: config.logLevel,
@@ -81,7 +97,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
             metrics,
           )
         : // Projections given as overrides are functions: they run in this thread.
-          new Projector(db, overrides.projections ?? allProjections, {
+          new Projector(readDb, overrides.projections ?? allProjections, {
+            source: logSource(db),
             batchSize: config.projectorBatchSize,
             pollMs: config.projectorPollMs,
             instanceId: config.instanceId,
@@ -99,7 +116,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       maxQueryComplexity: config.maxQueryComplexity,
       logger,
       metrics,
-      readiness: () => readiness(db, migrations, projections, config.readyMaxLagSeconds),
+      readiness: () => readiness(databases.all, migrations, projections, config.readyMaxLagSeconds),
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);
@@ -108,6 +125,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     return {
       config,
       db,
+      readDb,
       projector,
       services,
       http,
@@ -117,25 +135,25 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           await http.stop();
           await projector?.stop();
           await feed.stop();
-          if (ownsDb) await db.close();
+          if (ownsDb) await closeAll();
         })();
         return stopping;
       },
     };
   } catch (error) {
-    if (ownsDb) await db.close().catch(() => undefined);
+    if (ownsDb) await closeAll().catch(() => undefined);
     throw error;
   }
 }
 
 async function readiness(
-  db: Database,
+  dbs: Database[],
   migrations: string[],
   projections: ProjectionQueries,
   maxLagSeconds: number,
 ): Promise<string | null> {
   try {
-    const pending = await pendingMigrations(db, migrations);
+    const pending = (await Promise.all(dbs.map((d) => pendingMigrations(d, migrations)))).flat();
     if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
     // A FAILED projection is reported by /metrics and `projections`, not here: taking every
     // instance out of service would not fix a poison event.

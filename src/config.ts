@@ -3,8 +3,10 @@ import { hostname } from "node:os";
 // Environment parsed and validated once; nothing else reads process.env.
 export interface Config {
   port: number;
-  /** Unset: an embedded Postgres (PGlite) persisted under dataDir. */
+  /** The write database (write model, event log). Unset: an embedded Postgres (PGlite) persisted under dataDir. */
   databaseUrl: string | undefined;
+  /** The read database (read tables, checkpoints, read_changed); default the write database. */
+  readDatabaseUrl: string | undefined;
   dataDir: string;
   jwtSecret: string;
   logLevel: string;
@@ -46,9 +48,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!jwtSecret) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
   if (production && jwtSecret.length < 32)
     throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
+  if (env.READ_DATABASE_URL && !env.DATABASE_URL) {
+    throw new ConfigError(
+      "READ_DATABASE_URL needs DATABASE_URL: this instance serves commands and projects from the event log of the write database",
+    );
+  }
   return {
     port: int(env, "PORT", 4000),
     databaseUrl: env.DATABASE_URL || undefined,
+    readDatabaseUrl: env.READ_DATABASE_URL || env.DATABASE_URL || undefined,
     dataDir: env.DATA_DIR || ".data/pglite",
     jwtSecret,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),

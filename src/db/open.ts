@@ -4,8 +4,26 @@ import type { Database } from "./database";
 import { openEmbedded } from "./pglite";
 import { openPostgres } from "./postgres";
 
+type DatabaseConfig = Pick<Config, "databaseUrl" | "readDatabaseUrl" | "dataDir" | "dbPoolSize">;
+
 /** DATABASE_URL set: that Postgres server. Unset: an embedded Postgres (PGlite) under DATA_DIR. */
 export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir" | "dbPoolSize">): Promise<Database> {
   if (config.databaseUrl) return openPostgres(config.databaseUrl, config.dbPoolSize);
   return openEmbedded(resolve(config.dataDir));
+}
+
+/** The two sides' databases: the same one unless READ_DATABASE_URL names another. */
+export interface Databases {
+  write: Database;
+  read: Database;
+  /** Each distinct database once (to migrate, to close). */
+  all: Database[];
+}
+
+export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
+  const write = await openDatabase(config);
+  if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
+    return { write, read: write, all: [write] };
+  const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
+  return { write, read, all: [write, read] };
 }

@@ -3,6 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { openPostgres } from "../db/postgres";
 import { createLogger } from "../logger";
+import { logSource } from "./logSource";
 import { Projector } from "./projector";
 import { allProjections } from "./projections";
 import type { FromProjectorThread, ProjectorThreadData, ToProjectorThread } from "./projectorThread";
@@ -10,9 +11,12 @@ import type { FromProjectorThread, ProjectorThreadData, ToProjectorThread } from
 const data = workerData as ProjectorThreadData;
 const post = (message: FromProjectorThread) => parentPort!.postMessage(message);
 const logger = createLogger(data.logLevel).child({ thread: "projector" });
-// Two projections side by side, the held-back check, and the leader's own session.
-const db = openPostgres(data.databaseUrl, 4);
+// Two projections side by side, the held-back check, and the leases' own session.
+const db = openPostgres(data.readDatabaseUrl, 4);
+// The event log's reads and the held-back checks; the LISTEN wake-up has a connection of its own.
+const log = data.readDatabaseUrl === data.databaseUrl ? db : openPostgres(data.databaseUrl, 2);
 const projector = new Projector(db, allProjections, {
+  source: logSource(log),
   batchSize: data.batchSize,
   pollMs: data.pollMs,
   instanceId: data.instanceId,
@@ -28,7 +32,7 @@ parentPort!.on("message", (message: ToProjectorThread) => {
   if (message.type !== "stop") return;
   void projector
     .stop()
-    .then(() => db.close())
+    .then(() => Promise.all([db.close(), log === db ? undefined : log.close()]))
     .finally(() => {
       post({ type: "stopped" });
       parentPort!.close();
@@ -40,6 +44,6 @@ try {
   post({ type: "started" });
 } catch (error) {
   post({ type: "startFailed", message: String((error as Error)?.stack ?? error) });
-  await db.close().catch(() => undefined);
+  await Promise.all([...new Set([db, log])].map((d) => d.close().catch(() => undefined)));
   parentPort!.close();
 }

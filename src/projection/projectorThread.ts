@@ -3,7 +3,10 @@ import type { Logger } from "../logger";
 import type { ProjectorObserver, ProjectorRunner } from "./projector";
 
 export interface ProjectorThreadData {
+  /** The write database, whose event log the projector reads. */
   databaseUrl: string;
+  /** The read database, where it writes (the same URL unless the read side has its own). */
+  readDatabaseUrl: string;
   batchSize: number;
   pollMs: number;
   logLevel: string;

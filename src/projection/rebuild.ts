@@ -15,6 +15,13 @@ export interface RebuildResult {
   perProjection: { name: string; batchSeconds: number }[];
 }
 
+export interface RebuildOptions {
+  batchSize: number;
+  logger: Logger;
+  /** The database whose event log is read; default the one rebuilt into. */
+  log?: Database;
+}
+
 interface Target {
   projection: AnyProjection;
   shadowTables: TableMap;
@@ -29,7 +36,7 @@ const shadowOf = (table: Identifier) => sql.identifier(...table.parts.slice(0, -
 export function rebuildProjection(
   db: Database,
   projection: AnyProjection,
-  options: { batchSize: number; logger: Logger },
+  options: RebuildOptions,
 ): Promise<RebuildResult> {
   return rebuildProjections(db, [projection], options);
 }
@@ -49,7 +56,7 @@ export function rebuildProjection(
 export async function rebuildProjections(
   db: Database,
   projections: AnyProjection[],
-  options: { batchSize: number; logger: Logger },
+  options: RebuildOptions,
 ): Promise<RebuildResult> {
   const started = performance.now();
   const names = projections.map((p) => p.name);
@@ -73,7 +80,9 @@ export async function rebuildProjections(
       if (!lock?.locked) throw new Error(`a rebuild of ${name} is already running`);
     }
     try {
-      const events = await fillCopies(db, lockSession, targets, options);
+      // Through the lock's own session when the log is in this database: see fillCopies.
+      const log = options.log && options.log !== db ? options.log.sql : undefined;
+      const events = await fillCopies(db, log ?? lockSession, log !== undefined, targets, options);
       return {
         events,
         seconds: (performance.now() - started) / 1000,
@@ -95,11 +104,17 @@ export async function rebuildProjections(
   }
 }
 
+/**
+ * `reader` reads the event log. When the log is in another database (`separateLog`), the swap's
+ * last catch-up reads it there too; otherwise inside the swap's transaction (an embedded
+ * database has one connection: a read beside the transaction would wait for it).
+ */
 async function fillCopies(
   db: Database,
   reader: Sql,
+  separateLog: boolean,
   targets: Target[],
-  options: { batchSize: number; logger: Logger },
+  options: RebuildOptions,
 ): Promise<number> {
   const names = targets.map((t) => t.projection.name);
   await db.transaction(async (tx) => {
@@ -165,7 +180,7 @@ async function fillCopies(
       if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
     }
     for (;;) {
-      const batch = await readEventsAfter(tx, at, options.batchSize);
+      const batch = await readEventsAfter(separateLog ? reader : tx, at, options.batchSize);
       const last = batch.at(-1);
       if (!last) break;
       for (const t of targets) await tx.run(projectInto(t, batch));

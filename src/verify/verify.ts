@@ -70,30 +70,44 @@ interface ProjectionState {
  * caught up only if it has applied every event committed in the write side's snapshot, and only
  * then are its tables compared. Writes nothing.
  */
-export async function verify(db: Pick<Database, "prisma">, options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verify(
+  db: Pick<Database, "prisma">,
+  options: VerifyOptions = {},
+  /** The read database, when the read side has one of its own. */
+  readDb: Pick<Database, "prisma"> = db,
+): Promise<VerifyResult> {
   const waitMs = options.waitMs ?? 10_000;
   const pollMs = options.pollMs ?? 100;
   const names = allProjections.map((p) => p.name).sort();
   const deadline = Date.now() + waitMs;
   for (;;) {
     const mayWait = Date.now() < deadline;
-    // Both sides live in one database for now: one transaction is a snapshot of both.
-    const result = await db.prisma.$transaction(
-      async (tx) => {
-        // pglite-prisma-adapter sends the isolation level before its BEGIN, where it has no
-        // effect: set it (and READ ONLY) inside the transaction too, before the first read.
-        await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
-        return attempt({ read: tx, write: tx }, names, mayWait);
-      },
-      {
-        isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead,
-        timeout: SNAPSHOT_TIMEOUT_MS,
-        maxWait: SNAPSHOT_MAX_WAIT_MS,
-      },
-    );
+    const result =
+      readDb === db
+        ? // One database: one transaction is a snapshot of both sides.
+          await snapshot(db, (tx) => attempt({ read: tx, write: tx }, names, mayWait))
+        : // The read side's snapshot is taken first (attempt reads it first): see attempt.
+          await snapshot(readDb, (read) => snapshot(db, (write) => attempt({ read, write }, names, mayWait)));
     if (result) return result;
     await delay(pollMs);
   }
+}
+
+/** fn in a repeatable-read, read-only transaction of the database. */
+function snapshot<T>(db: Pick<Database, "prisma">, fn: (tx: Prisma.TransactionClient) => Promise<T>): Promise<T> {
+  return db.prisma.$transaction(
+    async (tx) => {
+      // pglite-prisma-adapter sends the isolation level before its BEGIN, where it has no
+      // effect: set it (and READ ONLY) inside the transaction too, before the first read.
+      await tx.$executeRaw`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY`;
+      return fn(tx);
+    },
+    {
+      isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead,
+      timeout: SNAPSHOT_TIMEOUT_MS,
+      maxWait: SNAPSHOT_MAX_WAIT_MS,
+    },
+  );
 }
 
 /**

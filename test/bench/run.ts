@@ -1,9 +1,10 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
 // as raw SQL, projection lag, subscription fan-out, products() from the read tables against a
-// naive join of the write tables, and projection rebuild speed, with the server's peak memory
+// naive join of the write tables, projection rebuild speed, and the write ratio and lag again
+// with the read side on a database of its own (READ_DATABASE_URL), with the server's peak memory
 // and CPU per phase. Prints a table and writes test/bench/results/latest.json + latencies.svg
 // (a --quick run: quick.json; a run with --only or --profile: partial.json).
 //   --profile     node --cpu-prof on every child process; summarize with test/bench/profile.ts
@@ -39,7 +40,7 @@ import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 
-const PHASES = ["write", "lag", "subscriptions", "read", "rebuild"] as const;
+const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split"] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = process.argv.slice(2);
@@ -154,6 +155,7 @@ async function main(): Promise<void> {
   let subscriptions: SubscriptionResult | undefined;
   let read: ReadResult | undefined;
   let rebuild: RebuildResult | undefined;
+  let split: { write: WriteResult; lag: LagResult } | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -216,6 +218,35 @@ async function main(): Promise<void> {
       memory.push(...processes.filter((p) => p.name.startsWith("rebuild")).flatMap((p) => p.memory.phases));
     }
     await stopServer(b);
+
+    if (only.has("split")) {
+      // The same write and lag measurements with the read side on a database of its own, on
+      // the same Postgres server (as far apart as one machine allows), side by side with the above.
+      const readDb = await createBenchDatabase();
+      try {
+        const splitBench = { ...bench, readDb };
+        const env = { READ_DATABASE_URL: readDb.url };
+        const c = await startServer("server (separate read database)", "src/main.ts", env);
+        log(`split: server C (READ_DATABASE_URL) pid ${c.proc.child.pid}; filling the read database from the log`);
+        await waitForProjections(db.pool, readDb.pool);
+        const splitWrite = await writePhase(splitBench, c, [32]);
+        await stopServer(c);
+        const d = await startServer("server (separate read database, READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+          ...env,
+          READ_YOUR_WRITES_TIMEOUT_MS: "0",
+        });
+        const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
+        log(`split: projection lag at ${Math.round(rate)} orders/s`);
+        const splitLag = await lagPhase(splitBench, d, rate);
+        await stopServer(d);
+        split = { write: splitWrite, lag: splitLag };
+        log(
+          `  split: writeRatio ${round(splitWrite.graphql[32]!.perSecond / splitWrite.rawSql[32]!.perSecond, 3)}, lag p50 ${splitLag.p50} ms, p99 ${splitLag.p99} ms`,
+        );
+      } finally {
+        await readDb.drop().catch((error: unknown) => console.error(`could not drop ${readDb.name}: ${String(error)}`));
+      }
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -230,6 +261,14 @@ async function main(): Promise<void> {
     subscriptionP99Ms: subscriptions?.p99 ?? null,
     readRatio: read?.ratioIndexed ?? null,
     rebuildEventsPerSec: rebuild?.eventsPerSecond ?? null,
+    separateReadDatabase: split
+      ? {
+          writeRatio: round(split.write.graphql[32]!.perSecond / split.write.rawSql[32]!.perSecond, 3),
+          placeOrderPerSec: split.write.graphql[32]!.perSecond,
+          projectionLagP99Ms: split.lag.p99,
+          projectionLagP50Ms: split.lag.p50,
+        }
+      : null,
   };
   const cpus = os.cpus();
   const result = {

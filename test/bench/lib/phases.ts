@@ -41,7 +41,10 @@ export interface Server {
 
 export interface Bench {
   settings: Settings;
+  /** The write database (the only one unless readDb is set). */
   db: BenchDatabase;
+  /** The read database of a server started with READ_DATABASE_URL. */
+  readDb?: BenchDatabase;
   products: BenchProduct[];
   customerTokens: string[];
   adminToken: string;
@@ -124,7 +127,7 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
           await writers[worker]!.placeOrder(`bench-raw-${n % 500}`, randomUUID(), product.id, 1 + (n % 3));
         },
       });
-      await waitForProjections(bench.db.pool);
+      await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
       // The server only projects these orders: its CPU per order is the projector's share.
       result.rawSql[c] = runSummary(raw, c, server.proc.memory.end());
       bench.samples[`raw SQL order tx @${c}`] = raw.latencies;
@@ -145,7 +148,7 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
       task: async (n) => void (await placeOrder(bench, server.gql, n)),
     });
     const after = await scrapeMetrics(server.url);
-    await waitForProjections(bench.db.pool);
+    await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
     result.graphql[c] = runSummary(gqlRun, c, server.proc.memory.end());
     result.serverSide[c] = serverSideDelta(before, after, "placeOrder");
     bench.samples[`placeOrder GraphQL @${c}`] = gqlRun.latencies;
@@ -213,9 +216,9 @@ export async function lagPhase(bench: Bench, server: Server, ratePerSecond: numb
     maxInFlight: 256,
     task: async (n) => void (await placeOrder(bench, server.gql, n)),
   });
-  await waitForProjections(bench.db.pool);
+  await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
   const seen = new Map<string, number>();
-  const listener = await listenReadChanged(bench.db.url, (m, t) => {
+  const listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
     if (m.table !== "orders") return;
     for (const id of m.ids) if (!seen.has(id)) seen.set(id, t);
   });
@@ -233,7 +236,7 @@ export async function lagPhase(bench: Bench, server: Server, ratePerSecond: numb
         sentAt.push({ position, start, end: nowMs() });
       },
     });
-    await waitForProjections(bench.db.pool);
+    await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
     await sleep(200); // let the last notifications arrive
     const phase = server.proc.memory.end();
     const serverSide = serverSideDelta(before, await scrapeMetrics(server.url), "placeOrder");
@@ -309,7 +312,7 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
   const deliveries: [number, number][] = [];
   const notified = new Map<number, number>(); // restock index → read_changed time
   let restockIndex = -1;
-  const listener = await listenReadChanged(bench.db.url, (m, t) => {
+  const listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
     if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex))
       notified.set(restockIndex, t);
   });
@@ -463,7 +466,7 @@ export async function readPhase(bench: Bench, server: Server, startNaive: () => 
     bench.log(`  seeding ${bench.settings.minOrders - orders} more orders (SQL, as placeOrder/cancelOrder write them)`);
     await seedOrders(bench.db.pool, bench.settings.minOrders - orders);
   }
-  await waitForProjections(bench.db.pool);
+  await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
   const naive = await startNaive();
   try {
     // Same question, same answer: the baseline is only a baseline if it computes the same page.
@@ -558,7 +561,7 @@ export async function rebuildPhase(bench: Bench, server: Server): Promise<Rebuil
     await seedOrders(bench.db.pool, orders);
     events = await countRows(bench.db.pool, `"write"."events"`);
   }
-  await waitForProjections(bench.db.pool);
+  await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
   const batchSize = 10_000; // what the CLI uses: max(PROJECTOR_BATCH_SIZE, 10000)
   const projections = ["catalog", "orders"];
   server.proc.memory.begin("rebuild (server keeps serving; CLI rebuilds)");

@@ -71,5 +71,5 @@ try {
     );
   }
 } finally {
-  await Promise.all(dbs.all.map((d) => d.close()));
+  await dbs.close();
 }

@@ -180,7 +180,7 @@ async function seed(config: Config): Promise<void> {
         );
     }
   } finally {
-    await Promise.all(dbs.all.map((d) => d.close()));
+    await dbs.close();
   }
 }
 

@@ -30,5 +30,5 @@ try {
   console.error(`verify: ${(error as Error).message}`);
   process.exitCode = 2;
 } finally {
-  await Promise.all(dbs.all.map((d) => d.close()));
+  await dbs.close();
 }

@@ -1,7 +1,7 @@
 import type { Config } from "./config";
 import type { Database } from "./db/database";
 import { loadMigrations, migrate, pendingMigrations } from "./db/migrate";
-import { openDatabases } from "./db/open";
+import { databases, openDatabases } from "./db/open";
 import { logSource } from "./projection/logSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
@@ -44,11 +44,8 @@ export interface AppOverrides {
 /** The composition root: config → database → migrations → projector → change feed → server. */
 export async function startApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const logger = overrides.logger ?? createLogger(config.logLevel);
-  const databases = overrides.db
-    ? { write: overrides.db, read: overrides.db, all: [overrides.db] }
-    : await openDatabases(config);
-  const { write: db, read: readDb } = databases;
-  const closeAll = () => Promise.all(databases.all.map((d) => d.close()));
+  const dbs = overrides.db ? databases(overrides.db) : await openDatabases(config);
+  const { write: db, read: readDb } = dbs;
   const ownsDb = !overrides.db;
   for (const [side, d] of Object.entries({ write: db, read: readDb })) {
     logger.info(
@@ -60,7 +57,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   }
   try {
     // Each database gets every migration for now: a read database holds empty write tables too.
-    for (const d of databases.all) {
+    for (const d of dbs.all) {
       const applied = await migrate(d);
       if (applied.length > 0) logger.info({ applied, location: d.location }, "migrations applied");
     }
@@ -116,7 +113,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       maxQueryComplexity: config.maxQueryComplexity,
       logger,
       metrics,
-      readiness: () => readiness(databases.all, migrations, projections, config.readyMaxLagSeconds),
+      readiness: () => readiness(dbs.all, migrations, projections, config.readyMaxLagSeconds),
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);
@@ -135,13 +132,13 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           await http.stop();
           await projector?.stop();
           await feed.stop();
-          if (ownsDb) await closeAll();
+          if (ownsDb) await dbs.close();
         })();
         return stopping;
       },
     };
   } catch (error) {
-    if (ownsDb) await closeAll().catch(() => undefined);
+    if (ownsDb) await dbs.close().catch(() => undefined);
     throw error;
   }
 }

@@ -16,14 +16,26 @@ export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir
 export interface Databases {
   write: Database;
   read: Database;
-  /** Each distinct database once (to migrate, to close). */
+  /** Each distinct database once (to migrate, to check). */
   all: Database[];
+  close(): Promise<void>;
+}
+
+/** The databases of both sides; one database serves both when `read` is `write`. */
+export function databases(write: Database, read: Database = write): Databases {
+  const all = write === read ? [write] : [write, read];
+  return {
+    write,
+    read,
+    all,
+    async close() {
+      await Promise.all(all.map((d) => d.close()));
+    },
+  };
 }
 
 export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
   const write = await openDatabase(config);
-  if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
-    return { write, read: write, all: [write] };
-  const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
-  return { write, read, all: [write, read] };
+  if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl) return databases(write);
+  return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize));
 }

@@ -83,6 +83,9 @@ export async function rebuildProjections(
       // Through the lock's own session when the log is in this database: see fillCopies.
       const log = options.log && options.log !== db ? options.log.sql : undefined;
       const events = await fillCopies(db, log ?? lockSession, log !== undefined, targets, options);
+      // The projectors listen on the event log's database: wake them there, now that the swap is
+      // in. Only sooner than their poll would: the rebuild has succeeded whatever this answers.
+      await wakeProjectors(log ?? db.sql).catch(() => undefined);
       return {
         events,
         seconds: (performance.now() - started) / 1000,
@@ -193,7 +196,6 @@ async function fillCopies(
         await swapTable(tx, liveTable, t.shadowTables[logical]!);
       await tx.run([saveCheckpoint(t.projection.name, at, "RUNNING", true), deleteCheckpoint(t.checkpoint)]);
     }
-    await wakeProjectors(tx);
   });
   return events;
 }

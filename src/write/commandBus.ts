@@ -5,7 +5,7 @@ import type { Clock, IdGenerator } from "../shared/clock";
 import { AppError, isRetryableTransactionError, sqlState } from "../shared/errors";
 import type { EventData, LogPosition } from "../shared/events";
 import { inStream, type CommandContext, type CommandDefinition } from "./command";
-import { appendEvents, isStreamConflict } from "./eventLog/eventLog";
+import { appendEvents, isStreamConflict, type Appended } from "./eventLog/eventLog";
 import { checkKey, claimKey, keyRecord, replayOf, type KeyClaim } from "./idempotency";
 
 export interface CommandOutcome<Result> {
@@ -120,7 +120,7 @@ export class CommandBus {
           ...command.save(state, events, ctx),
           appendEvents(events, metadata, ctx.now, claim && keyRecord(claim, result)),
         ]);
-        const [appended] = committed.at(-1) as { position: string; tx_id: string }[];
+        const [appended] = committed.at(-1) as Appended[];
         return { result, position: { txId: BigInt(appended!.tx_id), position: BigInt(appended!.position) } };
       });
     } catch (error) {

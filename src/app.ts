@@ -1,7 +1,7 @@
 import type { Config } from "./config";
 import type { Database } from "./db/database";
 import { loadMigrations, migrate, pendingMigrations } from "./db/migrate";
-import { databases, openDatabases } from "./db/open";
+import { databases, migrationSides, openDatabases } from "./db/open";
 import { logSource } from "./projection/logSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
@@ -56,10 +56,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
   }
   try {
-    // Each database gets every migration for now: a read database holds empty write tables too.
-    for (const d of dbs.all) {
-      const applied = await migrate(d);
-      if (applied.length > 0) logger.info({ applied, location: d.location }, "migrations applied");
+    for (const [d, side] of migrationSides(dbs)) {
+      const applied = await migrate(d, { side });
+      if (applied.length > 0) logger.info({ applied, side, location: d.location }, "migrations applied");
     }
     const migrations = (await loadMigrations()).map((m) => m.name);
 

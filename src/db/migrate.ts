@@ -42,8 +42,90 @@ const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS "public"."_prisma_migrations" (
 
 export class MigrationError extends Error {}
 
-/** Applies pending migrations, each in its own transaction, under an advisory lock. Returns the names applied. */
-export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<string[]> {
+/**
+ * Which side's tables a database holds: both (one database), or only the write side (write
+ * model, event log) or the read side (read tables, checkpoints) when READ_DATABASE_URL names
+ * a database of its own.
+ */
+export type MigrationSide = "both" | "write" | "read";
+
+/**
+ * The part of a migration that a database of `side` applies. Every statement names the schema
+ * it touches ("write" or "read"); the split is made statement by statement, so the files keep
+ * the checksums they were applied with. A statement that names neither (a SET, an extension)
+ * goes to both databases; one that names both is refused: it could run on neither.
+ */
+export function sqlForSide(migration: Migration, side: MigrationSide): string {
+  if (side === "both") return migration.sql;
+  const other = side === "write" ? "read" : "write";
+  return splitStatements(migration.sql)
+    .filter((statement) => {
+      const code = statement.replace(/--[^\n]*/g, "");
+      const mine = namesSchema(side).test(code);
+      const theirs = namesSchema(other).test(code);
+      if (mine && theirs)
+        throw new MigrationError(
+          `migration ${migration.name}: a statement touches both sides: ${statement.slice(0, 120)}`,
+        );
+      return !theirs;
+    })
+    .join(";\n");
+}
+
+/** `"read".`, `read.` or `SCHEMA [IF NOT EXISTS] "read"`. */
+const namesSchema = (schema: string) =>
+  new RegExp(`(?<![\\w"])"?${schema}"?\\s*\\.|SCHEMA\\s+(IF\\s+NOT\\s+EXISTS\\s+)?"?${schema}\\b`, "i");
+
+/** The statements of a SQL script, split at top-level semicolons (not inside quotes, comments or $$ bodies). */
+export function splitStatements(script: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let i = 0;
+  const push = (end: number) => {
+    const text = script.slice(start, end).trim();
+    if (text.replace(/--[^\n]*/g, "").trim()) statements.push(text);
+  };
+  while (i < script.length) {
+    const c = script[i]!;
+    if (c === "-" && script[i + 1] === "-") {
+      const end = script.indexOf("\n", i);
+      i = end < 0 ? script.length : end + 1;
+    } else if (c === "/" && script[i + 1] === "*") {
+      const end = script.indexOf("*/", i + 2);
+      i = end < 0 ? script.length : end + 2;
+    } else if (c === "'" || c === '"') {
+      let j = i + 1;
+      // a doubled quote inside is an escaped quote: the loop goes on past it
+      while (j < script.length && !(script[j] === c && script[j + 1] !== c)) j += script[j] === c ? 2 : 1;
+      i = j + 1;
+    } else if (c === "$") {
+      const tag = /^\$[A-Za-z_]*\$/.exec(script.slice(i, i + 64))?.[0];
+      if (tag) {
+        const end = script.indexOf(tag, i + tag.length);
+        i = end < 0 ? script.length : end + tag.length;
+      } else i++;
+    } else if (c === ";") {
+      push(i);
+      start = ++i;
+    } else i++;
+  }
+  push(script.length);
+  return statements;
+}
+
+export interface MigrateOptions {
+  dir?: string;
+  side?: MigrationSide;
+}
+
+/**
+ * Applies pending migrations, each in its own transaction, under an advisory lock: of each, the
+ * part for the database's side. Returns the names applied.
+ */
+export async function migrate(
+  db: Database,
+  { dir = MIGRATIONS_DIR, side = "both" }: MigrateOptions = {},
+): Promise<string[]> {
   const migrations = await loadMigrations(dir);
   const session = await db.openSession();
   try {
@@ -63,7 +145,8 @@ export async function migrate(db: Database, dir = MIGRATIONS_DIR): Promise<strin
       }
       await session.exec("BEGIN");
       try {
-        await session.exec(m.sql);
+        const sql = sqlForSide(m, side);
+        if (sql) await session.exec(sql);
         await session.query(
           `INSERT INTO "public"."_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
            VALUES ($1, $2, $3, now(), now(), 1)`,

@@ -1,6 +1,7 @@
 import { resolve } from "node:path";
 import type { Config } from "../config";
 import type { Database } from "./database";
+import type { MigrationSide } from "./migrate";
 import { openEmbedded } from "./pglite";
 import { openPostgres } from "./postgres";
 
@@ -38,4 +39,14 @@ export async function openDatabases(config: DatabaseConfig): Promise<Databases> 
   const write = await openDatabase(config);
   if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl) return databases(write);
   return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize));
+}
+
+/** Each database with the side whose migrations it takes: one database takes both. */
+export function migrationSides(dbs: Databases): [Database, MigrationSide][] {
+  return dbs.all.length === 1
+    ? [[dbs.write, "both"]]
+    : [
+        [dbs.write, "write"],
+        [dbs.read, "read"],
+      ];
 }

@@ -4,25 +4,33 @@ import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../../src/db/migrate";
 import { ADMIN_URL, databaseUrl } from "../support/globalSetup";
 
-// An empty database (not the migrated template): these tests apply the migrations themselves.
+// Empty databases (not the migrated template): these tests apply the migrations themselves.
 const name = `shop_test_f_${process.pid}_mig_${randomUUID().slice(0, 8)}`;
+const writeName = `${name}_w`;
+const readName = `${name}_r`;
 let dir: string;
+
+async function admin(statement: string) {
+  const client = new pg.Client({ connectionString: ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(statement);
+  } finally {
+    await client.end();
+  }
+}
+
 beforeAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE "${name}"`);
-  await admin.end();
+  for (const db of [name, writeName, readName]) await admin(`CREATE DATABASE "${db}"`);
   dir = await mkdtemp(join(tmpdir(), "migrations-"));
 });
 afterAll(async () => {
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-  await admin.end();
+  for (const db of [name, writeName, readName]) await admin(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -33,7 +41,7 @@ describe("upgrading a database migration by migration", () => {
     await cp(join(MIGRATIONS_DIR, first!.name), join(dir, first!.name), { recursive: true });
     const db = openPostgres(databaseUrl(name), 2);
     try {
-      expect(await migrate(db, dir)).toEqual([first!.name]);
+      expect(await migrate(db, { dir })).toEqual([first!.name]);
       // an order placed under the first schema: its event and its key, in one transaction
       const orderId = randomUUID();
       const session = await db.openSession();
@@ -60,6 +68,69 @@ describe("upgrading a database migration by migration", () => {
       expect(await migrate(db)).toEqual([]);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe("a write database and a read database of their own", () => {
+  const tables = (db: Database) =>
+    db.prisma.$queryRawUnsafe<{ name: string }[]>(
+      `SELECT n.nspname || '.' || c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname IN ('write', 'read') AND c.relkind IN ('r', 'f', 'i', 'S') ORDER BY 1`,
+    );
+  const schemas = async (db: Database) =>
+    (
+      await db.prisma.$queryRawUnsafe<{ nspname: string }[]>(
+        `SELECT nspname FROM pg_namespace WHERE nspname IN ('write', 'read') ORDER BY 1`,
+      )
+    ).map((r) => r.nspname);
+
+  it("gives each database only its own side's tables, functions and extensions, and records every migration in both", async () => {
+    const all = (await loadMigrations()).map((m) => m.name);
+    const write = openPostgres(databaseUrl(writeName), 2);
+    const read = openPostgres(databaseUrl(readName), 2);
+    const both = openPostgres(databaseUrl(name), 2);
+    try {
+      expect(await migrate(write, { side: "write" })).toEqual(all);
+      expect(await migrate(read, { side: "read" })).toEqual(all);
+      // applied again: nothing to do on either side
+      expect(await migrate(write, { side: "write" })).toEqual([]);
+      expect(await migrate(read, { side: "read" })).toEqual([]);
+
+      expect(await schemas(write)).toEqual(["write"]);
+      expect(await schemas(read)).toEqual(["read"]);
+      const writeTables = (await tables(write)).map((t) => t.name);
+      const readTables = (await tables(read)).map((t) => t.name);
+      expect(writeTables).toEqual(expect.arrayContaining(["write.events", "write.command_keys", "write.orders"]));
+      expect(readTables).toEqual(
+        expect.arrayContaining([
+          "read.products",
+          "read.orders",
+          "read.projection_checkpoints",
+          "read.read_products_search_idx",
+        ]),
+      );
+      // the two sides together are exactly what one database holds with both
+      await migrate(both);
+      expect([...writeTables, ...readTables].sort()).toEqual((await tables(both)).map((t) => t.name).sort());
+
+      const extensions = async (db: Database) =>
+        (await db.prisma.$queryRawUnsafe<{ extname: string }[]>(`SELECT extname FROM pg_extension`)).map(
+          (r) => r.extname,
+        );
+      expect(await extensions(read)).toContain("pg_trgm");
+      expect(await extensions(write)).not.toContain("pg_trgm");
+      const functions = async (db: Database) =>
+        (
+          await db.prisma.$queryRawUnsafe<{ name: string }[]>(
+            `SELECT n.nspname || '.' || p.proname AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+              WHERE n.nspname IN ('write', 'read') ORDER BY 1`,
+          )
+        ).map((r) => r.name);
+      expect(await functions(write)).toEqual(["write.events_are_immutable", "write.notify_events_appended"]);
+      expect(await functions(read)).toEqual(["read.advance_checkpoint"]);
+    } finally {
+      await Promise.all([write.close(), read.close(), both.close()]);
     }
   });
 });

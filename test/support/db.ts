@@ -21,9 +21,9 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
   }
 }
 
-/** A fresh, migrated database for one test file. */
-export async function freshDatabase(): Promise<TestDatabase> {
-  const template = inject("templateDatabase");
+/** A fresh database for one test file: migrated (both sides), or empty for the app to migrate. */
+export async function freshDatabase({ empty = false } = {}): Promise<TestDatabase> {
+  const template = empty ? "template0" : inject("templateDatabase");
   const name = `shop_test_f_${inject("testRunPid")}_${randomBytes(6).toString("hex")}`;
   await admin((c) => c.query(`CREATE DATABASE "${name}" TEMPLATE "${template}"`));
   const url = databaseUrl(name);

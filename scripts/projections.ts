@@ -6,14 +6,14 @@
 // The embedded database belongs to one process: stop the server before using this on it.
 import "reflect-metadata";
 import { loadConfig } from "../src/config";
-import { openDatabases } from "../src/db/open";
-import { migrate } from "../src/db/migrate";
+import { migrateDatabases, openDatabases } from "../src/db/open";
 import { createLogger } from "../src/logger";
-import { ensureCheckpoints, markRunning } from "../src/projection/checkpoints";
+import { ensureCheckpoints, listCheckpoints, markRunning } from "../src/projection/checkpoints";
 import { allProjections } from "../src/projection/projections";
-import { projectionStatus } from "../src/projection/projectionStatus";
+import { ProjectionQueries } from "../src/query/projections.queries";
+import { measureLag } from "../src/projection/lag";
 import { rebuildProjections } from "../src/projection/rebuild";
-import { wakeProjectors } from "../src/projection/logSource";
+import { logSource, wakeProjectors } from "../src/projection/logSource";
 
 const [command, ...args] = process.argv.slice(2);
 const usage = "usage: npm run projections -- status | rebuild <name>... | rebuild --all | retry <name>";
@@ -42,13 +42,15 @@ const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
 const dbs = await openDatabases(config);
 const { write, read: db } = dbs;
 try {
-  for (const d of dbs.all) await migrate(d);
+  await migrateDatabases(dbs);
   await ensureCheckpoints(
     db.sql,
     allProjections.map((p) => p.name),
   );
   if (command === "status") {
-    console.table(await projectionStatus(db, write).statuses());
+    // measured now, whether a projector runs or not
+    await measureLag(db, logSource(write), await listCheckpoints(db.sql), "npm run projections");
+    console.table(await new ProjectionQueries(db.prisma).statuses());
   } else if (command === "rebuild") {
     const result = await rebuildProjections(db, projections, {
       batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE),

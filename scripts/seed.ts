@@ -14,14 +14,13 @@
 // server (DATABASE_URL) can be seeded while the API runs.
 import { randomUUID } from "node:crypto";
 import { ConfigError, loadConfig, type Config } from "../src/config";
-import { migrate } from "../src/db/migrate";
-import { openDatabases } from "../src/db/open";
+import { migrateDatabases, openDatabases } from "../src/db/open";
 import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
 import { Projector } from "../src/projection/projector";
 import { allProjections } from "../src/projection/projections";
 import { CatalogQueries } from "../src/query/catalog.queries";
-import { projectionStatus } from "../src/projection/projectionStatus";
+import { ProjectionQueries } from "../src/query/projections.queries";
 import type { Actor } from "../src/shared/auth";
 import { systemClock, uuid } from "../src/shared/clock";
 import { AppError } from "../src/shared/errors";
@@ -129,10 +128,8 @@ async function seed(config: Config): Promise<void> {
         ? `seeding the embedded Postgres (PGlite) in ${db.location}`
         : `seeding Postgres at ${db.location}`,
     );
-    for (const d of dbs.all) {
-      const applied = await migrate(d);
+    for (const { applied } of await migrateDatabases(dbs))
       if (applied.length > 0) console.log(`applied migrations: ${applied.join(", ")}`);
-    }
 
     const bus = new CommandBus(db, systemClock, uuid);
     const correlationId = `seed-${randomUUID()}`;
@@ -159,7 +156,7 @@ async function seed(config: Config): Promise<void> {
       instanceId: config.instanceId,
       logger,
     }).catchUp();
-    const behind = (await projectionStatus(readDb, db).statuses()).filter(
+    const behind = (await new ProjectionQueries(readDb.prisma).statuses()).filter(
       (s) => s.status !== "RUNNING" || s.lagEvents > 0,
     );
     for (const s of behind)

@@ -1,7 +1,7 @@
 import type { Config } from "./config";
 import type { Database } from "./db/database";
-import { loadMigrations, migrate, pendingMigrations } from "./db/migrate";
-import { databases, migrationSides, openDatabases } from "./db/open";
+import { loadMigrations, pendingMigrations } from "./db/migrate";
+import { databases, migrateDatabases, openDatabases } from "./db/open";
 import { logSource } from "./projection/logSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
@@ -10,8 +10,7 @@ import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
 import { ChangeFeed } from "./realtime/changeFeed";
 import type { AnyProjection } from "./projection/projection";
-import { projectionStatus } from "./projection/projectionStatus";
-import type { ProjectionQueries } from "./query/projections.queries";
+import { ProjectionQueries } from "./query/projections.queries";
 import { Projector, type ProjectorRunner } from "./projection/projector";
 import { ProjectorThread } from "./projection/projectorThread";
 import { allProjections } from "./projection/projections";
@@ -56,15 +55,13 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
   }
   try {
-    for (const [d, side] of migrationSides(dbs)) {
-      const applied = await migrate(d, { side });
-      if (applied.length > 0) logger.info({ applied, side, location: d.location }, "migrations applied");
-    }
+    for (const { database, side, applied } of await migrateDatabases(dbs))
+      if (applied.length > 0) logger.info({ applied, side, location: database.location }, "migrations applied");
     const migrations = (await loadMigrations()).map((m) => m.name);
 
     const catalog = new CatalogQueries(readDb);
     const orders = new OrderQueries(readDb);
-    const projections = projectionStatus(readDb, db);
+    const projections = new ProjectionQueries(readDb.prisma);
     const feed = new ChangeFeed(readDb, catalog, orders, logger);
     const metrics = new Metrics(projections, () => feed.subscriberCount);
     const bus = new CommandBus(db, systemClock, uuid, metrics);

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import type { Config } from "../config";
 import type { Database } from "./database";
-import type { MigrationSide } from "./migrate";
+import { migrate, type MigrationSide } from "./migrate";
 import { openEmbedded } from "./pglite";
 import { openPostgres } from "./postgres";
 
@@ -41,12 +41,18 @@ export async function openDatabases(config: DatabaseConfig): Promise<Databases> 
   return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize));
 }
 
-/** Each database with the side whose migrations it takes: one database takes both. */
-export function migrationSides(dbs: Databases): [Database, MigrationSide][] {
-  return dbs.all.length === 1
-    ? [[dbs.write, "both"]]
-    : [
-        [dbs.write, "write"],
-        [dbs.read, "read"],
-      ];
+/** Migrates each database with its side's part: one database takes both sides. Answers what each applied. */
+export async function migrateDatabases(
+  dbs: Databases,
+): Promise<{ database: Database; side: MigrationSide; applied: string[] }[]> {
+  const sides: [Database, MigrationSide][] =
+    dbs.all.length === 1
+      ? [[dbs.write, "both"]]
+      : [
+          [dbs.write, "write"],
+          [dbs.read, "read"],
+        ];
+  const results = [];
+  for (const [database, side] of sides) results.push({ database, side, applied: await migrate(database, { side }) });
+  return results;
 }

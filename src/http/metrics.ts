@@ -58,6 +58,11 @@ export class Metrics implements CommandObserver, ProjectorObserver {
       });
     projectionGauge("shop_projection_lag_events", "Committed events not yet applied.", (s) => s.lagEvents);
     projectionGauge("shop_projection_lag_seconds", "Age of the oldest event not yet applied.", (s) => s.lagSeconds);
+    projectionGauge(
+      "shop_projection_lag_measured_seconds_ago",
+      "How old the lag figures are: seconds since the projection's leader last measured them (-1: never).",
+      (s) => (s.lagMeasuredAt ? (Date.now() - s.lagMeasuredAt.getTime()) / 1000 : -1),
+    );
     projectionGauge("shop_projection_failed", "1 when the projection is halted on a poison event.", (s) =>
       s.status === "FAILED" ? 1 : 0,
     );

@@ -113,6 +113,25 @@ export async function markRunning(prisma: PrismaClient, name: string): Promise<n
   return count;
 }
 
+/** How far a projection was behind its source when the projector measured it. */
+export interface LagMeasurement {
+  name: string;
+  events: number;
+  oldestAt: Date | null;
+}
+
+/** Stores what an instance measured of its projections' lag, for the query side to show. */
+export function saveLag(measuredBy: string, lags: LagMeasurement[]): Statement<never> {
+  return sql`
+    INSERT INTO "read"."projection_lag" (name, events, oldest_at, measured_at, measured_by)
+    SELECT l.name, l.events, l.oldest_at, now(), ${measuredBy}
+      FROM unnest(${lags.map((l) => l.name)}::text[], ${lags.map((l) => l.events)}::bigint[],
+                  ${lags.map((l) => l.oldestAt?.toISOString() ?? null)}::timestamptz[]) AS l(name, events, oldest_at)
+    ON CONFLICT (name) DO UPDATE
+      SET events = excluded.events, oldest_at = excluded.oldest_at, measured_at = excluded.measured_at,
+          measured_by = excluded.measured_by`;
+}
+
 /** The payload of NOTIFY read_changed (kept under Postgres' 8000-byte limit by chunking ids). */
 export interface ReadChangedMessage {
   projection: string;

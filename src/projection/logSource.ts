@@ -1,7 +1,7 @@
 import type { Database, Listener } from "../db/database";
 import { sql } from "../db/sql";
 import type { LogPosition, RecordedEvent } from "../shared/events";
-import { hasHeldBackEvents, readEventsAfter } from "../write/eventLog/eventLog";
+import { backlogAfter, hasHeldBackEvents, readEventsAfter, type Backlog } from "../write/eventLog/eventLog";
 
 export const EVENTS_APPENDED = "events_appended";
 
@@ -10,6 +10,8 @@ export interface EventSource {
   readAfter(after: LogPosition, limit: number): Promise<RecordedEvent[]>;
   /** Calls wake whenever there may be events to read. */
   watch(wake: () => void, maxDelayMs: number): Promise<SourceWatch>;
+  /** How far a reader at `after` is behind: what the projector knows of the source, for the lag figures. */
+  backlogAfter(after: LogPosition): Promise<Backlog>;
 }
 
 export interface SourceWatch {
@@ -27,6 +29,7 @@ export async function wakeProjectors(db: Database["sql"]): Promise<void> {
 export function logSource(db: Database): EventSource {
   return {
     readAfter: (after, limit) => readEventsAfter(db.sql, after, limit),
+    backlogAfter: (after) => backlogAfter(db.sql, after),
 
     async watch(wake, maxDelayMs) {
       const listener: Listener = await db.listen([EVENTS_APPENDED], { onNotify: wake, onReconnect: wake });

@@ -1,6 +1,7 @@
 import type { Database } from "../db/database";
 import type { Logger } from "../logger";
 import { ensureCheckpoints, listCheckpoints, type Checkpoint } from "./checkpoints";
+import { measureLag } from "./lag";
 import { ProjectionLeases } from "./leases";
 import { logSource, type EventSource, type SourceWatch } from "./logSource";
 import type { AnyProjection } from "./projection";
@@ -19,7 +20,10 @@ export interface ProjectorRunner {
 
 export interface ProjectorOptions {
   batchSize: number;
-  /** Safety-net poll, how often the leases are looked at again, and how often checkpoints are read again. */
+  /**
+   * Safety-net poll, how often the leases are looked at again, how often checkpoints are read
+   * again, and how often the lag of the projections this instance leads is measured.
+   */
   pollMs: number;
   /** This instance, as the projections query shows the leader of each projection. */
   instanceId: string;
@@ -36,6 +40,10 @@ export interface ProjectorOptions {
  * its share. Woken by the source (a NOTIFY per commit), with a poll as safety net; wake-ups that
  * arrive during a run coalesce into one more run. Each projection is a worker of its own, run
  * side by side with the others (independent checkpoints and transactions).
+ *
+ * On the same poll, it measures how far behind its source each projection it leads is, and
+ * stores that in the read database: the query side shows the lag from there, without a
+ * connection to the write database (which may be another server, or absent behind a broker).
  */
 export class Projector implements ProjectorRunner {
   private readonly leases: ProjectionLeases;
@@ -49,6 +57,7 @@ export class Projector implements ProjectorRunner {
   private running: Promise<void> | undefined;
   private again = false;
   private leasing = false;
+  private measuring = false;
   // Not stopped until stop(): catchUp() must also work on a projector that never start()ed (CLI, tests).
   private stopped = false;
 
@@ -73,7 +82,15 @@ export class Projector implements ProjectorRunner {
     this.stopped = false;
     await ensureCheckpoints(this.db.sql, this.names());
     await this.tryLead();
-    this.poll = setInterval(() => void this.tryLead().then(() => this.wake()), this.options.pollMs);
+    void this.measureLag();
+    this.poll = setInterval(
+      () =>
+        void this.tryLead().then(() => {
+          this.wake();
+          return this.measureLag();
+        }),
+      this.options.pollMs,
+    );
     this.poll.unref();
   }
 
@@ -106,6 +123,7 @@ export class Projector implements ProjectorRunner {
     await ensureCheckpoints(this.db.sql, this.names());
     this.checkpoints = undefined;
     if (await this.runAll(() => true)) await this.runAll(() => true);
+    await measureLag(this.db, this.source, [...(await this.currentCheckpoints()).values()], this.options.instanceId);
   }
 
   private names(): string[] {
@@ -188,6 +206,20 @@ export class Projector implements ProjectorRunner {
       this.checkpoints = undefined;
       this.options.logger.warn({ err: error }, "projector: run failed; the next poll retries");
       return false;
+    }
+  }
+
+  /** Measures the lag of the projections this instance leads, from where this instance last saw their checkpoints. */
+  private async measureLag(): Promise<void> {
+    if (this.stopped || this.measuring || this.leases.held.size === 0) return;
+    this.measuring = true;
+    try {
+      const led = [...(await this.currentCheckpoints()).values()].filter((c) => this.leases.held.has(c.name));
+      if (!this.stopped) await measureLag(this.db, this.source, led, this.options.instanceId);
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "projector: could not measure the lag; the next poll tries again");
+    } finally {
+      this.measuring = false;
     }
   }
 

@@ -13,9 +13,9 @@ import { Metrics } from "../../src/http/metrics";
 import { createLogger } from "../../src/logger";
 import { ChangeFeed } from "../../src/realtime/changeFeed";
 import { CatalogQueries, type ProductFilter, type ProductRow } from "../../src/query/catalog.queries";
+import { ProjectionQueries } from "../../src/query/projections.queries";
 import { decodeCursor, pageSize, type Page } from "../../src/query/cursor";
 import { OrderQueries } from "../../src/query/orders.queries";
-import { projectionStatus } from "../../src/projection/projectionStatus";
 import { systemClock, uuid } from "../../src/shared/clock";
 import { CommandBus } from "../../src/write/commandBus";
 
@@ -68,7 +68,7 @@ const logger = createLogger(config.logLevel);
 const db = openPostgres(config.databaseUrl!, config.dbPoolSize);
 const catalog = new NaiveCatalogQueries(db);
 const orders = new OrderQueries(db);
-const projections = projectionStatus(db);
+const projections = new ProjectionQueries(db.prisma);
 const feed = new ChangeFeed(db, catalog, orders, logger);
 const metrics = new Metrics(projections, () => 0);
 const http = await createHttpApp({

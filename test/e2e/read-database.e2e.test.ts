@@ -90,17 +90,33 @@ describe("a read database of its own (READ_DATABASE_URL)", () => {
     inventory.unsubscribe();
   });
 
-  it("reports each projection caught up, with its leader, measured against the write database's log", async () => {
+  it("reports each projection's lag as its leader measured it against the write database's log", async () => {
+    const before = Date.now();
+    await createProduct(2);
     await eventually(
       async () => {
         const { projections } = await t.admin.ok(ProjectionsDocument);
         return (
           projections.length === 2 &&
-          projections.every((p) => p.lagEvents === 0 && p.leader === t.app.config.instanceId)
+          projections.every(
+            (p) =>
+              p.lagEvents === 0 &&
+              p.lagSeconds === 0 &&
+              p.leader === t.app.config.instanceId &&
+              Date.parse(p.lagMeasuredAt!) > before,
+          )
         );
       },
-      { what: "both projections caught up" },
+      { what: "both projections measured caught up" },
     );
+    // the figures live in the read database, where the query side reads them
+    const measured = await readDb.sql<{ name: string; measured_by: string }>(
+      `SELECT name, measured_by FROM "read"."projection_lag" ORDER BY name`,
+    );
+    expect(measured).toEqual([
+      { name: "catalog", measured_by: t.app.config.instanceId },
+      { name: "orders", measured_by: t.app.config.instanceId },
+    ]);
   });
 
   it("verifies the read database against the write database, and finds a read row that disagrees", async () => {

@@ -124,7 +124,10 @@ describe("the API's database connections terminated under load", () => {
           await eventually(
             async () => answered > after + CLIENTS && (await fetch(`${server.url}/readyz`)).status === 200,
             { timeoutMs: 30_000, what: "recovery" },
-          );
+          ).catch(async (error: unknown) => {
+            const readyz = await fetch(`${server.url}/readyz`).then((r) => r.text());
+            throw new Error(`${String(error)}; /readyz: ${readyz}; the server wrote:\n${server.output()}`);
+          });
         }
       } finally {
         loadDone = true;

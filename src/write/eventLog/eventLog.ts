@@ -117,8 +117,8 @@ export async function hasHeldBackEvents(db: Sql): Promise<boolean> {
 
 export interface Backlog {
   events: number;
-  /** Age of the oldest committed event after `after` (events held back by an older open transaction count). */
-  oldestAgeSeconds: number;
+  /** When the oldest committed event after `after` occurred (events held back by an older open transaction count); null when none. */
+  oldestAt: Date | null;
 }
 
 /** How far a reader at `after` is behind the committed log. */
@@ -126,9 +126,5 @@ export async function backlogAfter(db: Sql, after: LogPosition): Promise<Backlog
   const [row] = await db.query(sql<{ events: string; oldest: Date | null }>`
     SELECT count(*)::bigint AS events, min(occurred_at) AS oldest
       FROM "write"."events" WHERE (tx_id, position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)`);
-  const oldest = row?.oldest ? new Date(row.oldest).getTime() : undefined;
-  return {
-    events: Number(row?.events ?? 0),
-    oldestAgeSeconds: oldest === undefined ? 0 : Math.max(0, (Date.now() - oldest) / 1000),
-  };
+  return { events: Number(row?.events ?? 0), oldestAt: row?.oldest ? new Date(row.oldest) : null };
 }

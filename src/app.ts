@@ -14,8 +14,8 @@ import { ProjectionQueries } from "./query/projections.queries";
 import { Projector, type ProjectorRunner } from "./projection/projector";
 import { ProjectorThread } from "./projection/projectorThread";
 import { allProjections } from "./projection/projections";
-import { CatalogQueries } from "./query/catalog.queries";
-import { OrderQueries } from "./query/orders.queries";
+import { QueryReads } from "./query/reads";
+import { ReadReplicas } from "./db/replicas";
 import { systemClock, uuid } from "./shared/clock";
 import { CommandBus } from "./write/commandBus";
 
@@ -59,17 +59,27 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       if (applied.length > 0) logger.info({ applied, side, location: database.location }, "migrations applied");
     const migrations = (await loadMigrations()).map((m) => m.name);
 
-    const catalog = new CatalogQueries(readDb);
-    const orders = new OrderQueries(readDb);
+    const replicas =
+      dbs.replicas.length > 0
+        ? new ReadReplicas(readDb, dbs.replicas, { pollMs: config.readReplicaPollMs, logger })
+        : undefined;
+    const reads = new QueryReads(readDb, replicas);
+    const { catalog, orders } = reads.primary;
     const projections = new ProjectionQueries(readDb.prisma);
     const feed = new ChangeFeed(readDb, catalog, orders, logger);
-    const metrics = new Metrics(projections, () => feed.subscriberCount);
+    const metrics = new Metrics(
+      projections,
+      () => feed.subscriberCount,
+      () => replicas?.statuses() ?? [],
+    );
+    replicas?.observe(metrics);
     const bus = new CommandBus(db, systemClock, uuid, metrics);
     const services: Services = {
       bus,
       feed,
       catalog,
       orders,
+      reads,
       projections,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     };
@@ -99,6 +109,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
             observer: metrics,
           });
     await feed.start();
+    await replicas?.start();
     await projector?.start();
 
     const http = await createHttpApp({
@@ -127,6 +138,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         stopping ??= (async () => {
           await http.stop();
           await projector?.stop();
+          await replicas?.stop();
           await feed.stop();
           if (ownsDb) await dbs.close();
         })();

@@ -7,6 +7,10 @@ export interface Config {
   databaseUrl: string | undefined;
   /** The read database (read tables, checkpoints, read_changed); default the write database. */
   readDatabaseUrl: string | undefined;
+  /** Streaming replicas of the read database, for queries. */
+  readReplicaUrls: string[];
+  /** How often the read database's and the replicas' WAL positions are looked at. */
+  readReplicaPollMs: number;
   dataDir: string;
   jwtSecret: string;
   logLevel: string;
@@ -53,10 +57,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       "READ_DATABASE_URL needs DATABASE_URL: this instance serves commands and projects from the event log of the write database",
     );
   }
+  const readReplicaUrls = (env.READ_REPLICA_URLS ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+  if (readReplicaUrls.length > 0 && !env.DATABASE_URL)
+    throw new ConfigError(
+      "READ_REPLICA_URLS needs a read database on a Postgres server (READ_DATABASE_URL or DATABASE_URL)",
+    );
   return {
     port: int(env, "PORT", 4000),
     databaseUrl: env.DATABASE_URL || undefined,
     readDatabaseUrl: env.READ_DATABASE_URL || env.DATABASE_URL || undefined,
+    readReplicaUrls,
+    readReplicaPollMs: int(env, "READ_REPLICA_POLL_MS", 100, 10),
     dataDir: env.DATA_DIR || ".data/pglite",
     jwtSecret,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),

@@ -5,7 +5,7 @@ import { migrate, type MigrationSide } from "./migrate";
 import { openEmbedded } from "./pglite";
 import { openPostgres } from "./postgres";
 
-type DatabaseConfig = Pick<Config, "databaseUrl" | "readDatabaseUrl" | "dataDir" | "dbPoolSize">;
+type DatabaseConfig = Pick<Config, "databaseUrl" | "readDatabaseUrl" | "readReplicaUrls" | "dataDir" | "dbPoolSize">;
 
 /** DATABASE_URL set: that Postgres server. Unset: an embedded Postgres (PGlite) under DATA_DIR. */
 export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir" | "dbPoolSize">): Promise<Database> {
@@ -19,26 +19,31 @@ export interface Databases {
   read: Database;
   /** Each distinct database once (to migrate, to check). */
   all: Database[];
+  /** Streaming replicas of the read database (read-only; never migrated). */
+  replicas: Database[];
   close(): Promise<void>;
 }
 
 /** The databases of both sides; one database serves both when `read` is `write`. */
-export function databases(write: Database, read: Database = write): Databases {
+export function databases(write: Database, read: Database = write, replicas: Database[] = []): Databases {
   const all = write === read ? [write] : [write, read];
   return {
     write,
     read,
     all,
+    replicas,
     async close() {
-      await Promise.all(all.map((d) => d.close()));
+      await Promise.all([...all, ...replicas].map((d) => d.close()));
     },
   };
 }
 
 export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
   const write = await openDatabase(config);
-  if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl) return databases(write);
-  return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize));
+  const replicas = config.readReplicaUrls.map((url) => openPostgres(url, config.dbPoolSize));
+  if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
+    return databases(write, write, replicas);
+  return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize), replicas);
 }
 
 /** Migrates each database with its side's part: one database takes both sides. Answers what each applied. */

@@ -6,13 +6,17 @@ import type { ChangeFeed } from "../realtime/changeFeed";
 import type { CatalogQueries } from "../query/catalog.queries";
 import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
+import type { QueryReads } from "../query/reads";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {
   bus: CommandBus;
   feed: ChangeFeed;
+  /** On the read database itself: a mutation's read-back, a subscription's first check. */
   catalog: CatalogQueries;
   orders: OrderQueries;
+  /** Queries: through the read replicas when the reader may use them (see QueryReads). */
+  reads: QueryReads;
   projections: ProjectionQueries;
   readYourWritesTimeoutMs: number;
 }

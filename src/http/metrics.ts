@@ -2,9 +2,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { ProjectionQueries, ProjectionStatusRow } from "../query/projections.queries";
 import type { CommandObserver } from "../write/commandBus";
 import type { ProjectorObserver } from "../projection/projector";
+import type { ReadReplicasObserver, ReplicaStatus } from "../db/replicas";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
-export class Metrics implements CommandObserver, ProjectorObserver {
+export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicasObserver {
   readonly registry = new Registry();
   private readonly commandSeconds = new Histogram({
     name: "shop_command_duration_seconds",
@@ -32,13 +33,19 @@ export class Metrics implements CommandObserver, ProjectorObserver {
     labelNames: ["projection"],
     registers: [this.registry],
   });
+  private readonly reads = new Counter({
+    name: "shop_read_queries_total",
+    help: "Read statements of queries sent to a read replica, or to the read database itself (target primary), when READ_REPLICA_URLS names replicas.",
+    labelNames: ["target"],
+    registers: [this.registry],
+  });
   private readonly leader = new Gauge({
     name: "shop_projector_leader",
     help: "1 when this instance leads at least one projection.",
     registers: [this.registry],
   });
 
-  constructor(projections: ProjectionQueries, subscribers: () => number) {
+  constructor(projections: ProjectionQueries, subscribers: () => number, replicas: () => ReplicaStatus[] = () => []) {
     collectDefaultMetrics({ register: this.registry, prefix: "shop_" });
     // Lag is read from the database when scraped, once per scrape: prom-client collects the
     // gauges concurrently, so each one awaits the same read (setting one gauge from another's
@@ -66,6 +73,29 @@ export class Metrics implements CommandObserver, ProjectorObserver {
     projectionGauge("shop_projection_failed", "1 when the projection is halted on a poison event.", (s) =>
       s.status === "FAILED" ? 1 : 0,
     );
+    const replicaGauge = (name: string, help: string, value: (r: ReplicaStatus) => number) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ["replica"],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          for (const r of replicas()) this.set({ replica: r.name }, value(r));
+        },
+      });
+    replicaGauge("shop_read_replica_up", "1 when the replica answered the last look, as a standby.", (r) => +r.up);
+    replicaGauge("shop_read_replica_serving", "1 when queries may read from the replica now.", (r) => +r.serving);
+    replicaGauge(
+      "shop_read_replica_lag_bytes",
+      "WAL of the read database not yet replayed by the replica.",
+      (r) => r.lagBytes,
+    );
+    replicaGauge(
+      "shop_read_replica_lag_seconds",
+      "How old the replica's data is: time since the read database was where the replica is now.",
+      (r) => r.lagSeconds,
+    );
     new Gauge({
       name: "shop_graphql_subscriptions",
       help: "Live graphql-ws subscriptions on this instance.",
@@ -84,6 +114,10 @@ export class Metrics implements CommandObserver, ProjectorObserver {
   onBatch(projection: string, events: number, seconds: number): void {
     this.batchSeconds.observe({ projection }, seconds);
     this.projectedEvents.inc({ projection }, events);
+  }
+
+  onRead(target: string): void {
+    this.reads.inc({ target });
   }
 
   onLeadership(leading: boolean): void {

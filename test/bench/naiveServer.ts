@@ -14,6 +14,7 @@ import { createLogger } from "../../src/logger";
 import { ChangeFeed } from "../../src/realtime/changeFeed";
 import { CatalogQueries, type ProductFilter, type ProductRow } from "../../src/query/catalog.queries";
 import { ProjectionQueries } from "../../src/query/projections.queries";
+import { QueryReads } from "../../src/query/reads";
 import { decodeCursor, pageSize, type Page } from "../../src/query/cursor";
 import { OrderQueries } from "../../src/query/orders.queries";
 import { systemClock, uuid } from "../../src/shared/clock";
@@ -78,6 +79,7 @@ const http = await createHttpApp({
     feed,
     catalog,
     orders,
+    reads: new QueryReads({ catalog, orders }),
     projections,
     readYourWritesTimeoutMs: 0,
   },

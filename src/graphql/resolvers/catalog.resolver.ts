@@ -27,7 +27,7 @@ export class CatalogResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     // The count comes in the same statement as the page when totalCount is selected.
-    const page = await ctx.services.catalog.list(filter ?? {}, first, after, {
+    const page = await ctx.services.reads.for(ctx.actor).catalog.list(filter ?? {}, first, after, {
       count: selectsField(info, "totalCount"),
     });
     return toConnection(page, productCursor);
@@ -40,7 +40,8 @@ export class CatalogResolver {
     @Arg("sku", () => String, { nullable: true }) sku: string | null,
   ): Promise<ProductRow | null> {
     if ((id == null) === (sku == null)) throw new AppError("BAD_USER_INPUT", "give exactly one of id and sku");
-    return id != null ? ctx.services.catalog.byId(assertId(id, "id")) : ctx.services.catalog.bySku(sku!);
+    const { catalog } = ctx.services.reads.for(ctx.actor);
+    return id != null ? catalog.byId(assertId(id, "id")) : catalog.bySku(sku!);
   }
 
   @Mutation(() => ProductPayload, { description: "Admin." })

@@ -36,7 +36,7 @@ export class OrdersResolver {
   @Query(() => Order, { nullable: true, description: "The order's customer or an admin; null for anyone else." })
   async order(@Ctx() ctx: GraphQLContext, @Arg("id", () => ID) id: string): Promise<OrderRow | null> {
     const user = requireUser(ctx);
-    const order = await ctx.services.orders.byId(assertId(id, "id"));
+    const order = await ctx.services.reads.for(ctx.actor).orders.byId(assertId(id, "id"));
     return order && canSee(user, order) ? order : null;
   }
 
@@ -48,7 +48,7 @@ export class OrdersResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     const user = requireUser(ctx);
-    const page = await ctx.services.orders.list({ customerId: user.id }, first, after, {
+    const page = await ctx.services.reads.for(ctx.actor).orders.list({ customerId: user.id }, first, after, {
       count: selectsField(info, "totalCount"),
     });
     return toConnection(page, orderCursor);
@@ -63,7 +63,9 @@ export class OrdersResolver {
     @Info() info: GraphQLResolveInfo,
   ) {
     requireAdmin(ctx);
-    const page = await ctx.services.orders.list({ status }, first, after, { count: selectsField(info, "totalCount") });
+    const page = await ctx.services.reads
+      .for(ctx.actor)
+      .orders.list({ status }, first, after, { count: selectsField(info, "totalCount") });
     return toConnection(page, orderCursor);
   }
 

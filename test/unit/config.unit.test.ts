@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config";
+import { parseLsn } from "../../src/db/replicas";
+
+describe("the configuration of the databases", () => {
+  it("defaults the read database to the write database, with no replicas", () => {
+    const config = loadConfig({ DATABASE_URL: "postgres://w/shop" });
+    expect(config).toMatchObject({ databaseUrl: "postgres://w/shop", readDatabaseUrl: "postgres://w/shop" });
+    expect(config.readReplicaUrls).toEqual([]);
+  });
+
+  it("takes a read database and a comma-separated list of its replicas", () => {
+    const config = loadConfig({
+      DATABASE_URL: "postgres://w/shop",
+      READ_DATABASE_URL: "postgres://r/shop",
+      READ_REPLICA_URLS: " postgres://r1/shop, postgres://r2/shop ,",
+      READ_REPLICA_POLL_MS: "250",
+    });
+    expect(config).toMatchObject({
+      readDatabaseUrl: "postgres://r/shop",
+      readReplicaUrls: ["postgres://r1/shop", "postgres://r2/shop"],
+      readReplicaPollMs: 250,
+    });
+  });
+
+  it("refuses replicas or a read database without a Postgres write database, in words", () => {
+    expect(() => loadConfig({ READ_REPLICA_URLS: "postgres://r1/shop" })).toThrow(ConfigError);
+    expect(() => loadConfig({ READ_REPLICA_URLS: "postgres://r1/shop" })).toThrow(/READ_REPLICA_URLS needs/);
+    expect(() => loadConfig({ READ_DATABASE_URL: "postgres://r/shop" })).toThrow(/READ_DATABASE_URL needs/);
+    expect(() => loadConfig({ DATABASE_URL: "postgres://w/shop", READ_REPLICA_POLL_MS: "5" })).toThrow(
+      /READ_REPLICA_POLL_MS must be an integer >= 10/,
+    );
+  });
+});
+
+describe("WAL positions", () => {
+  it("compare as numbers, high word first", () => {
+    expect(parseLsn("0/0")).toBe(0n);
+    expect(parseLsn("0/16B3748")).toBe(0x16b3748n);
+    expect(parseLsn("1/0")).toBe(1n << 32n);
+    expect(parseLsn("16/B374D848") > parseLsn("F/FFFFFFFF")).toBe(true);
+  });
+});

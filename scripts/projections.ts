@@ -6,7 +6,7 @@
 // The embedded database belongs to one process: stop the server before using this on it.
 import "reflect-metadata";
 import { loadConfig } from "../src/config";
-import { migrateDatabases, openDatabases } from "../src/db/open";
+import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
 import { createLogger } from "../src/logger";
 import { ensureCheckpoints, listCheckpoints, markRunning } from "../src/projection/checkpoints";
 import { allProjections } from "../src/projection/projections";
@@ -40,7 +40,8 @@ const REBUILD_BATCH_SIZE = 10_000;
 const config = loadConfig();
 const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
 const dbs = await openDatabases(config);
-const { write, read: db } = dbs;
+const { read: db } = dbs;
+const write = writeDatabase(dbs);
 try {
   await migrateDatabases(dbs);
   await ensureCheckpoints(

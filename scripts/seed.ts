@@ -14,7 +14,7 @@
 // server (DATABASE_URL) can be seeded while the API runs.
 import { randomUUID } from "node:crypto";
 import { ConfigError, loadConfig, type Config } from "../src/config";
-import { migrateDatabases, openDatabases } from "../src/db/open";
+import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
 import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
 import { Projector } from "../src/projection/projector";
@@ -121,7 +121,8 @@ const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
 async function seed(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const dbs = await openDatabases(config);
-  const { write: db, read: readDb } = dbs;
+  const { read: readDb } = dbs;
+  const db = writeDatabase(dbs);
   try {
     console.log(
       db.kind === "embedded"

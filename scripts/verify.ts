@@ -4,7 +4,7 @@
 // Exit 0 only when everything agrees; 1 when there are problems; 2 on a usage or connection error.
 // Read-only. The embedded database belongs to one process: stop the server before using this on it.
 import { loadConfig } from "../src/config";
-import { openDatabases, type Databases } from "../src/db/open";
+import { openDatabases, writeDatabase, type Databases } from "../src/db/open";
 import { formatReport, verify } from "../src/verify/verify";
 
 const args = process.argv.slice(2);
@@ -23,7 +23,7 @@ try {
   process.exit(2);
 }
 try {
-  const result = await verify(dbs.write, { waitMs: waitSeconds * 1000 }, dbs.read);
+  const result = await verify(writeDatabase(dbs), { waitMs: waitSeconds * 1000 }, dbs.read);
   console.log(formatReport(result));
   process.exitCode = result.ok ? 0 : 1;
 } catch (error) {

@@ -21,8 +21,8 @@ import { CommandBus } from "./write/commandBus";
 
 export interface App {
   readonly config: Config;
-  /** The write database (write model, event log). */
-  readonly db: Database;
+  /** The write database (write model, event log); absent on a query-only instance without DATABASE_URL. */
+  readonly db: Database | undefined;
   /** The read database (read tables, checkpoints, read_changed): `db` itself unless READ_DATABASE_URL names another. */
   readonly readDb: Database;
   readonly projector: ProjectorRunner | undefined;
@@ -47,6 +47,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
   const { write: db, read: readDb } = dbs;
   const ownsDb = !overrides.db;
   for (const [side, d] of Object.entries({ write: db, read: readDb })) {
+    if (!d) continue;
     logger.info(
       { side, database: d.kind, location: d.location },
       d.kind === "embedded"
@@ -73,7 +74,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       () => replicas?.statuses() ?? [],
     );
     replicas?.observe(metrics);
-    const bus = new CommandBus(db, systemClock, uuid, metrics);
+    const bus = db && config.services.has("commands") ? new CommandBus(db, systemClock, uuid, metrics) : undefined;
     const services: Services = {
       bus,
       feed,
@@ -84,30 +85,31 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     };
 
-    const projector = !config.runProjector
-      ? undefined
-      : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projections
-        ? new ProjectorThread(
-            {
-              databaseUrl: config.databaseUrl,
-              readDatabaseUrl: config.readDatabaseUrl ?? config.databaseUrl,
+    const projector =
+      !config.runProjector || !db
+        ? undefined
+        : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projections
+          ? new ProjectorThread(
+              {
+                databaseUrl: config.databaseUrl,
+                readDatabaseUrl: config.readDatabaseUrl ?? config.databaseUrl,
+                batchSize: config.projectorBatchSize,
+                pollMs: config.projectorPollMs,
+                logLevel: config.logLevel,
+                instanceId: config.instanceId,
+              },
+              logger,
+              metrics,
+            )
+          : // Projections given as overrides are functions: they run in this thread.
+            new Projector(readDb, overrides.projections ?? allProjections, {
+              source: logSource(db),
               batchSize: config.projectorBatchSize,
               pollMs: config.projectorPollMs,
-              logLevel: config.logLevel,
               instanceId: config.instanceId,
-            },
-            logger,
-            metrics,
-          )
-        : // Projections given as overrides are functions: they run in this thread.
-          new Projector(readDb, overrides.projections ?? allProjections, {
-            source: logSource(db),
-            batchSize: config.projectorBatchSize,
-            pollMs: config.projectorPollMs,
-            instanceId: config.instanceId,
-            logger,
-            observer: metrics,
-          });
+              logger,
+              observer: metrics,
+            });
     await feed.start();
     await replicas?.start();
     await projector?.start();
@@ -115,6 +117,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     const http = await createHttpApp({
       schema: await getSchema(),
       services,
+      served: config.services,
       jwtSecret: config.jwtSecret,
       maxQueryDepth: config.maxQueryDepth,
       maxQueryComplexity: config.maxQueryComplexity,

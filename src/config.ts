@@ -25,15 +25,35 @@ export interface Config {
   readyMaxLagSeconds: number;
   maxQueryDepth: number;
   maxQueryComplexity: number;
-  /** Run the projector in this process (it still needs the leader lock to project). */
+  /** Run the projector in this process (it still needs the leases to project): SERVICES has projector and RUN_PROJECTOR is not false. */
   runProjector: boolean;
   /** On Postgres, run it on a worker thread of its own rather than on the API's event loop. */
   projectorThread: boolean;
   /** This instance, as the projections query names the leader of each projection. */
   instanceId: string;
+  /** What this instance serves: operations of the others answer NOT_SERVED. */
+  services: ReadonlySet<Service>;
+}
+
+function services(env: NodeJS.ProcessEnv): Set<Service> {
+  if (!env.SERVICES?.trim())
+    return new Set(["commands", "queries", "projector", ...(env.EVENTS_NATS_URL ? ["relay" as const] : [])]);
+  const names = env.SERVICES.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(SERVICES as readonly string[]).includes(n));
+  if (unknown.length > 0)
+    throw new ConfigError(
+      `SERVICES: unknown ${unknown.map((n) => `"${n}"`).join(", ")}; known: ${SERVICES.join(", ")}`,
+    );
+  return new Set(names as Service[]);
 }
 
 export class ConfigError extends Error {}
+
+/** What an instance does (SERVICES): any subset, all by default. */
+export const SERVICES = ["commands", "queries", "projector", "relay"] as const;
+export type Service = (typeof SERVICES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
@@ -52,16 +72,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!jwtSecret) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
   if (production && jwtSecret.length < 32)
     throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
-  if (env.READ_DATABASE_URL && !env.DATABASE_URL) {
+  const served = services(env);
+  const runProjector = env.RUN_PROJECTOR !== "false" && served.has("projector");
+  if (env.READ_DATABASE_URL && !env.DATABASE_URL && (served.has("commands") || runProjector || served.has("relay"))) {
     throw new ConfigError(
-      "READ_DATABASE_URL needs DATABASE_URL: this instance serves commands and projects from the event log of the write database",
+      "READ_DATABASE_URL without DATABASE_URL serves queries only: commands, the relay and the projector need the write database's event log (DATABASE_URL), or set SERVICES=queries",
     );
   }
   const readReplicaUrls = (env.READ_REPLICA_URLS ?? "")
     .split(",")
     .map((u) => u.trim())
     .filter(Boolean);
-  if (readReplicaUrls.length > 0 && !env.DATABASE_URL)
+  if (readReplicaUrls.length > 0 && !env.DATABASE_URL && !env.READ_DATABASE_URL)
     throw new ConfigError(
       "READ_REPLICA_URLS needs a read database on a Postgres server (READ_DATABASE_URL or DATABASE_URL)",
     );
@@ -81,8 +103,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readyMaxLagSeconds: int(env, "READY_MAX_LAG_SECONDS", 30),
     maxQueryDepth: int(env, "MAX_QUERY_DEPTH", 8, 1),
     maxQueryComplexity: int(env, "MAX_QUERY_COMPLEXITY", 2000, 1),
-    runProjector: env.RUN_PROJECTOR !== "false",
+    runProjector,
     projectorThread: env.PROJECTOR_THREAD !== "false",
     instanceId: env.INSTANCE_ID || `${hostname()}:${process.pid}`,
+    services: served,
   };
 }

@@ -15,7 +15,8 @@ export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir
 
 /** The two sides' databases: the same one unless READ_DATABASE_URL names another. */
 export interface Databases {
-  write: Database;
+  /** Absent on an instance that serves queries only from READ_DATABASE_URL (no DATABASE_URL). */
+  write: Database | undefined;
   read: Database;
   /** Each distinct database once (to migrate, to check). */
   all: Database[];
@@ -25,8 +26,8 @@ export interface Databases {
 }
 
 /** The databases of both sides; one database serves both when `read` is `write`. */
-export function databases(write: Database, read: Database = write, replicas: Database[] = []): Databases {
-  const all = write === read ? [write] : [write, read];
+export function databases(write: Database | undefined, read: Database = write!, replicas: Database[] = []): Databases {
+  const all = !write || write === read ? [read] : [write, read];
   return {
     write,
     read,
@@ -39,8 +40,10 @@ export function databases(write: Database, read: Database = write, replicas: Dat
 }
 
 export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
-  const write = await openDatabase(config);
   const replicas = config.readReplicaUrls.map((url) => openPostgres(url, config.dbPoolSize));
+  if (!config.databaseUrl && config.readDatabaseUrl)
+    return databases(undefined, openPostgres(config.readDatabaseUrl, config.dbPoolSize), replicas);
+  const write = await openDatabase(config);
   if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
     return databases(write, write, replicas);
   return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize), replicas);
@@ -50,8 +53,9 @@ export async function openDatabases(config: DatabaseConfig): Promise<Databases> 
 export async function migrateDatabases(
   dbs: Databases,
 ): Promise<{ database: Database; side: MigrationSide; applied: string[] }[]> {
-  const sides: [Database, MigrationSide][] =
-    dbs.all.length === 1
+  const sides: [Database, MigrationSide][] = !dbs.write
+    ? [[dbs.read, "read"]]
+    : dbs.all.length === 1
       ? [[dbs.write, "both"]]
       : [
           [dbs.write, "write"],
@@ -60,4 +64,10 @@ export async function migrateDatabases(
   const results = [];
   for (const [database, side] of sides) results.push({ database, side, applied: await migrate(database, { side }) });
   return results;
+}
+
+/** The write database, for what cannot work without it (the CLIs, commands, the projector on the log). */
+export function writeDatabase(dbs: Databases): Database {
+  if (!dbs.write) throw new Error("this needs the write database: set DATABASE_URL");
+  return dbs.write;
 }

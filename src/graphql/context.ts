@@ -10,7 +10,8 @@ import type { QueryReads } from "../query/reads";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {
-  bus: CommandBus;
+  /** Absent on an instance that does not serve commands (SERVICES): mutations answer NOT_SERVED. */
+  bus: CommandBus | undefined;
   feed: ChangeFeed;
   /** On the read database itself: a mutation's read-back, a subscription's first check. */
   catalog: CatalogQueries;
@@ -32,6 +33,11 @@ export type User = Extract<Actor, { kind: "user" }>;
 export function requireUser(ctx: GraphQLContext): User {
   if (ctx.actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
   return ctx.actor;
+}
+
+export function commandBus(ctx: GraphQLContext): CommandBus {
+  if (!ctx.services.bus) throw new AppError("NOT_SERVED", "this instance does not serve commands (SERVICES)");
+  return ctx.services.bus;
 }
 
 export function requireAdmin(ctx: GraphQLContext): User {

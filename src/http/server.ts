@@ -3,7 +3,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { GraphQLError, parse, specifiedRules, validate, type DocumentNode, type GraphQLSchema } from "graphql";
+import {
+  getOperationAST,
+  GraphQLError,
+  parse,
+  specifiedRules,
+  validate,
+  type DocumentNode,
+  type GraphQLSchema,
+} from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "../logger";
@@ -13,6 +21,8 @@ import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
 import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
 import { subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
+import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
+import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
 import { actorFromAuthorization } from "./auth";
 import type { Metrics } from "./metrics";
@@ -28,6 +38,8 @@ export const MAX_QUERY_TOKENS = 5_000;
 export interface HttpOptions {
   schema: GraphQLSchema;
   services: Services;
+  /** The operation types this instance serves (SERVICES); the others answer NOT_SERVED. Default: all. */
+  served?: ReadonlySet<Service>;
   jwtSecret: string;
   maxQueryDepth: number;
   maxQueryComplexity: number;
@@ -90,6 +102,7 @@ function correlationIdOf(req: IncomingMessage): string {
 /** Apollo Server 5 on Node's http server; graphql-ws on the same port and path. */
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const { schema, services, jwtSecret, logger, metrics } = options;
+  const served = options.served ?? new Set(SERVICES);
   const server = createServer();
   const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
   const validationRules = [depthLimit(options.maxQueryDepth)];
@@ -119,6 +132,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         } catch (error) {
           return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
         }
+        const refused = notServed(getOperationAST(document, payload.operationName)?.operation, served);
+        if (refused) return [refused];
         const error = complexityError(
           document,
           payload.operationName,
@@ -160,6 +175,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
+      servedOperationsOnly(served),
       {
         async serverWillStart() {
           return {

@@ -1,6 +1,13 @@
 /** The error codes of the public contract (CONTRACT.md), carried in GraphQL `extensions.code`. */
 export type ErrorCode =
-  "BAD_USER_INPUT" | "UNAUTHENTICATED" | "FORBIDDEN" | "NOT_FOUND" | "OUT_OF_STOCK" | "CONFLICT" | "INVALID_STATE";
+  | "BAD_USER_INPUT"
+  | "UNAUTHENTICATED"
+  | "FORBIDDEN"
+  | "NOT_FOUND"
+  | "OUT_OF_STOCK"
+  | "CONFLICT"
+  | "INVALID_STATE"
+  | "NOT_SERVED";
 
 /** An expected failure: shown to the client as is, with its code. Anything else is INTERNAL_SERVER_ERROR. */
 export class AppError extends Error {

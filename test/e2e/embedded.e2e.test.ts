@@ -55,8 +55,8 @@ describe("running without DATABASE_URL (embedded Postgres)", () => {
   let orderId: string;
 
   it("stores its data in the configured folder", () => {
-    expect(app!.db.kind).toBe("embedded");
-    expect(app!.db.location).toBe(join(dir, "pglite"));
+    expect(app!.db!.kind).toBe("embedded");
+    expect(app!.db!.location).toBe(join(dir, "pglite"));
   });
 
   it("leads every projection itself, and the projections query names it", async () => {

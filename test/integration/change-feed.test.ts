@@ -36,7 +36,7 @@ describe("a subscriber whose instance lost its LISTEN connection", () => {
       input: { sku: "OUTAGE-1", name: "Outage lamp", priceCents: 900, initialStock: 4 },
     });
     const product = createProduct.product!;
-    const { db, reconnect } = withControlledListen(t.app.db);
+    const { db, reconnect } = withControlledListen(t.app.db!);
     const feed = new ChangeFeed(db, new CatalogQueries(db), new OrderQueries(db), createLogger("silent"));
     await feed.start();
     const everything = feed.products.subscribe(undefined);

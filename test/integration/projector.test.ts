@@ -568,7 +568,7 @@ describe("with the API running", () => {
 
       // The fix: the conflicting row goes; then the operator's retry.
       await db.sql(`DELETE FROM "read"."products" WHERE id = $1`, [victim.id]);
-      expect(await markRunning(t.app.db.prisma, "catalog")).toBe(1);
+      expect(await markRunning(t.app.db!.prisma, "catalog")).toBe(1);
 
       await eventually(
         async () => {

@@ -82,8 +82,8 @@ describe("rebuilding projections from the log", () => {
       }
     })();
     const logger = createLogger("silent");
-    const catalog = await rebuildProjection(t.app.db, catalogProjection, { batchSize: 7, logger });
-    const orders = await rebuildProjection(t.app.db, ordersProjection, { batchSize: 7, logger });
+    const catalog = await rebuildProjection(t.app.db!, catalogProjection, { batchSize: 7, logger });
+    const orders = await rebuildProjection(t.app.db!, ordersProjection, { batchSize: 7, logger });
     serving = false;
     await reader;
 
@@ -124,7 +124,7 @@ describe("rebuilding projections from the log", () => {
     const before = await snapshot();
     const end = await logEnd();
 
-    const result = await rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
+    const result = await rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
       batchSize: 5,
       logger: createLogger("silent"),
     });
@@ -162,7 +162,7 @@ describe("rebuilding projections from the log", () => {
     };
     const logger = createLogger("silent");
 
-    await expect(rebuildProjections(t.app.db, [catalogProjection, failing], { batchSize: 5, logger })).rejects.toThrow(
+    await expect(rebuildProjections(t.app.db!, [catalogProjection, failing], { batchSize: 5, logger })).rejects.toThrow(
       /injected failure/,
     );
 
@@ -181,7 +181,7 @@ describe("rebuilding projections from the log", () => {
     await t.db.sql(`CREATE TABLE "read"."orders__rebuild" (LIKE "read"."orders" INCLUDING ALL)`);
     await t.db.sql(`INSERT INTO "read"."orders__rebuild" SELECT * FROM "read"."orders" LIMIT 1`);
     await t.db.sql(`UPDATE "read"."orders__rebuild" SET total_cents = -1`);
-    await rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
+    await rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
       batchSize: 5,
       logger,
     });
@@ -190,12 +190,12 @@ describe("rebuilding projections from the log", () => {
   });
 
   it("refuses to rebuild a projection whose rebuild is already running, without touching it", async () => {
-    const other = await t.app.db.openSession();
+    const other = await t.app.db!.openSession();
     try {
       await other.query(`SELECT pg_advisory_lock(hashtext('rebuild:orders'))`);
       const before = await checkpoints();
       await expect(
-        rebuildProjections(t.app.db, [catalogProjection, ordersProjection], {
+        rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
           batchSize: 5,
           logger: createLogger("silent"),
         }),
@@ -205,7 +205,7 @@ describe("rebuilding projections from the log", () => {
       await other.close();
     }
     // The catalog's lock was let go with the refused run: it can be rebuilt on its own.
-    const catalog = await rebuildProjection(t.app.db, catalogProjection, {
+    const catalog = await rebuildProjection(t.app.db!, catalogProjection, {
       batchSize: 5,
       logger: createLogger("silent"),
     });

@@ -51,7 +51,7 @@ beforeAll(async () => {
 });
 afterAll(async () => t?.teardown());
 
-const check = (waitMs = 5_000) => verify(t.app.db, { waitMs });
+const check = (waitMs = 5_000) => verify(t.app.db!, { waitMs });
 
 /** Runs a damaging statement, expects verify to report it, and repairs it. */
 async function expectFound(damage: string, repair: string, ...expected: RegExp[]) {

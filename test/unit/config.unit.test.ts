@@ -26,10 +26,39 @@ describe("the configuration of the databases", () => {
   it("refuses replicas or a read database without a Postgres write database, in words", () => {
     expect(() => loadConfig({ READ_REPLICA_URLS: "postgres://r1/shop" })).toThrow(ConfigError);
     expect(() => loadConfig({ READ_REPLICA_URLS: "postgres://r1/shop" })).toThrow(/READ_REPLICA_URLS needs/);
-    expect(() => loadConfig({ READ_DATABASE_URL: "postgres://r/shop" })).toThrow(/READ_DATABASE_URL needs/);
+    expect(() => loadConfig({ READ_DATABASE_URL: "postgres://r/shop" })).toThrow(
+      /READ_DATABASE_URL without DATABASE_URL serves queries only/,
+    );
     expect(() => loadConfig({ DATABASE_URL: "postgres://w/shop", READ_REPLICA_POLL_MS: "5" })).toThrow(
       /READ_REPLICA_POLL_MS must be an integer >= 10/,
     );
+  });
+});
+
+describe("SERVICES", () => {
+  it("serves everything by default, and the relay only with EVENTS_NATS_URL", () => {
+    expect([...loadConfig({}).services]).toEqual(["commands", "queries", "projector"]);
+    expect([...loadConfig({ EVENTS_NATS_URL: "nats://127.0.0.1:4222" }).services]).toContain("relay");
+  });
+
+  it("takes a subset; the projector runs only when served and RUN_PROJECTOR is not false", () => {
+    const queries = loadConfig({ SERVICES: "queries, commands" });
+    expect([...queries.services].sort()).toEqual(["commands", "queries"]);
+    expect(queries.runProjector).toBe(false);
+    expect(loadConfig({ SERVICES: "projector" }).runProjector).toBe(true);
+    expect(loadConfig({ RUN_PROJECTOR: "false" }).runProjector).toBe(false);
+  });
+
+  it("lets an instance that serves queries only run on the read database alone", () => {
+    const config = loadConfig({ SERVICES: "queries", READ_DATABASE_URL: "postgres://r/shop" });
+    expect(config).toMatchObject({ databaseUrl: undefined, readDatabaseUrl: "postgres://r/shop", runProjector: false });
+    expect(() => loadConfig({ SERVICES: "queries,projector", READ_DATABASE_URL: "postgres://r/shop" })).toThrow(
+      ConfigError,
+    );
+  });
+
+  it("refuses an unknown service by name", () => {
+    expect(() => loadConfig({ SERVICES: "queries,reports" })).toThrow(/SERVICES: unknown "reports"; known: commands/);
   });
 });
 

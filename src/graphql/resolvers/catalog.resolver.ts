@@ -4,7 +4,7 @@ import { AppError } from "../../shared/errors";
 import { productCursor, type ProductRow } from "../../query/catalog.queries";
 import { createProduct } from "../../write/catalog/commands/createProduct";
 import { restockProduct } from "../../write/catalog/commands/restockProduct";
-import { assertId, type GraphQLContext } from "../context";
+import { assertId, commandBus, type GraphQLContext } from "../context";
 import { readBack } from "../readYourWrites";
 import { selectsField, toConnection } from "../types/connection.type";
 import {
@@ -46,7 +46,7 @@ export class CatalogResolver {
 
   @Mutation(() => ProductPayload, { description: "Admin." })
   async createProduct(@Ctx() ctx: GraphQLContext, @Arg("input", () => CreateProductInput) input: CreateProductInput) {
-    const outcome = await ctx.services.bus.dispatch(createProduct, input, ctx.actor, {
+    const outcome = await commandBus(ctx).dispatch(createProduct, input, ctx.actor, {
       correlationId: ctx.correlationId,
     });
     const { position, row } = await readBack(ctx, outcome, "catalog", () =>
@@ -60,7 +60,7 @@ export class CatalogResolver {
     @Ctx() ctx: GraphQLContext,
     @Arg("input", () => RestockProductInput) input: RestockProductInput,
   ) {
-    const outcome = await ctx.services.bus.dispatch(
+    const outcome = await commandBus(ctx).dispatch(
       restockProduct,
       { ...input, productId: input.productId.toLowerCase() },
       ctx.actor,

@@ -8,7 +8,7 @@ import { payOrder } from "../../write/orders/commands/payOrder";
 import { placeOrder } from "../../write/orders/commands/placeOrder";
 import { shipOrder } from "../../write/orders/commands/shipOrder";
 import type { Command } from "../../write/command";
-import { assertId, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
+import { assertId, commandBus, requireAdmin, requireUser, type GraphQLContext, type User } from "../context";
 import { readBack } from "../readYourWrites";
 import { selectsField, toConnection } from "../types/connection.type";
 import {
@@ -24,7 +24,7 @@ import {
 const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.customerId === user.id;
 
 async function dispatchOrderCommand<I>(ctx: GraphQLContext, command: Command<I, { orderId: string }>, input: I) {
-  const outcome = await ctx.services.bus.dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
+  const outcome = await commandBus(ctx).dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
   const { position, row } = await readBack(ctx, outcome, "orders", () =>
     ctx.services.orders.byId(outcome.result.orderId),
   );

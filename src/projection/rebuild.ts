@@ -1,9 +1,11 @@
+import { hostname } from "node:os";
 import type { Database, Sql, Tx } from "../db/database";
 import { sql, type Identifier } from "../db/sql";
 import type { Logger } from "../logger";
 import { LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
 import { readEventsAfter } from "../write/eventLog/eventLog";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
+import { PROJECTION_LEASES } from "./leases";
 import { wakeProjectors } from "./logSource";
 import { projectBatch, type AnyProjection, type TableMap } from "./projection";
 
@@ -20,6 +22,8 @@ export interface RebuildOptions {
   logger: Logger;
   /** The database whose event log is read; default the one rebuilt into. */
   log?: Database;
+  /** Who rebuilds, as the projections query shows the leader of "<name>@rebuild"; default rebuild@host:pid. */
+  instanceId?: string;
 }
 
 interface Target {
@@ -70,14 +74,21 @@ export async function rebuildProjections(
   }));
   const lockSession = await db.openSession();
   try {
-    // Only the holder of a projection's lock writes its copies: a second rebuild of it stops here,
-    // before touching the copies or the checkpoint of the one running.
-    for (const name of names) {
-      const [lock] = await lockSession.query<{ locked: boolean }>(
-        "SELECT pg_try_advisory_lock(hashtext($1)) AS locked",
-        [`rebuild:${name}`],
+    // The rebuild leads its copies as a projector leads a projection: by the lease of
+    // "<name>@rebuild", whose holder the projections query names. Only the holder writes the
+    // copies: a second rebuild of it stops here, before touching the copies or the checkpoint
+    // of the one running. (The live projection keeps its leader until the swap, which locks its
+    // checkpoint row: the live projector waits for the swap, then reads the checkpoint again.)
+    await lockSession.query(
+      sql`SELECT set_config('application_name', ${options.instanceId ?? `rebuild@${hostname()}:${process.pid}`}, false)`,
+    );
+    for (const t of targets) {
+      const [lock] = await lockSession.query(
+        sql<{
+          locked: boolean;
+        }>`SELECT pg_try_advisory_lock(${PROJECTION_LEASES}::int, hashtext(${t.checkpoint})) AS locked`,
       );
-      if (!lock?.locked) throw new Error(`a rebuild of ${name} is already running`);
+      if (!lock?.locked) throw new Error(`a rebuild of ${t.projection.name} is already running`);
     }
     try {
       // Through the lock's own session when the log is in this database: see fillCopies.

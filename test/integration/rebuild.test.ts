@@ -15,6 +15,10 @@ import { rebuildProjection, rebuildProjections } from "../../src/projection/rebu
 import { catalogProjection } from "../../src/projection/projections/catalog.projection";
 import { ordersProjection } from "../../src/projection/projections/orders.projection";
 import { createLogger } from "../../src/logger";
+import { PROJECTION_LEASES } from "../../src/projection/leases";
+import type { Sql } from "../../src/db/database";
+import type { Statement } from "../../src/db/sql";
+import { ProjectionsDocument } from "../generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {
@@ -192,7 +196,7 @@ describe("rebuilding projections from the log", () => {
   it("refuses to rebuild a projection whose rebuild is already running, without touching it", async () => {
     const other = await t.app.db!.openSession();
     try {
-      await other.query(`SELECT pg_advisory_lock(hashtext('rebuild:orders'))`);
+      await other.query(`SELECT pg_advisory_lock(${PROJECTION_LEASES}, hashtext('orders@rebuild'))`);
       const before = await checkpoints();
       await expect(
         rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
@@ -210,5 +214,53 @@ describe("rebuilding projections from the log", () => {
       logger: createLogger("silent"),
     });
     expect(catalog.events).toBeGreaterThan(0);
+  });
+
+  it("holds the lease of what it rebuilds: the projections query names the rebuild as its leader", async () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let entered = false;
+    // A catalog whose first batch waits: the rebuild is caught in the middle.
+    const slowCatalog: typeof catalogProjection = {
+      ...catalogProjection,
+      project(events, tables) {
+        entered = true;
+        return catalogProjection.project(events, tables);
+      },
+    };
+    const rebuilding = rebuildProjection(t.app.db!, slowCatalog, {
+      batchSize: 5,
+      logger: createLogger("silent"),
+      instanceId: "rebuild-cli-test",
+      // the event log, read only once the test has seen the rebuild's lease
+      log: {
+        ...t.app.db!,
+        sql: {
+          query: async (statement: Statement<unknown>) => {
+            await released;
+            return t.app.db!.sql.query(statement);
+          },
+        } as Sql,
+      },
+    });
+    try {
+      const leader = await eventually(
+        async () => {
+          const { projections } = await t.admin.ok(ProjectionsDocument, {});
+          return projections.find((p) => p.name === "catalog@rebuild" && p.leader === "rebuild-cli-test");
+        },
+        { what: "the rebuild to show as the leader of catalog@rebuild" },
+      );
+      expect(leader).toMatchObject({ status: "REBUILDING" });
+      expect(entered).toBe(false);
+      // the live projection keeps its own leader meanwhile
+      const { projections } = await t.admin.ok(ProjectionsDocument, {});
+      expect(projections.find((p) => p.name === "catalog")?.leader).toBe(t.app.config.instanceId);
+    } finally {
+      release();
+    }
+    expect((await rebuilding).events).toBeGreaterThan(0);
+    const { projections } = await t.admin.ok(ProjectionsDocument, {});
+    expect(projections.map((p) => p.name)).toEqual(["catalog", "orders"]);
   });
 });

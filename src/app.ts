@@ -66,7 +66,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         : undefined;
     const reads = new QueryReads(readDb, replicas);
     const { catalog, orders } = reads.primary;
-    const projections = new ProjectionQueries(readDb.prisma);
+    // The lag is measured every PROJECTOR_POLL_MS by each projection's leader: stale after a few missed polls.
+    const projections = new ProjectionQueries(readDb.prisma, Math.max(5000, 5 * config.projectorPollMs));
     const feed = new ChangeFeed(readDb, catalog, orders, logger);
     const metrics = new Metrics(
       projections,

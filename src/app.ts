@@ -3,6 +3,7 @@ import type { Database } from "./db/database";
 import { loadMigrations, pendingMigrations } from "./db/migrate";
 import { databases, migrateDatabases, openDatabases } from "./db/open";
 import { logSource } from "./projection/logSource";
+import { natsSource } from "./projection/natsSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
@@ -16,6 +17,7 @@ import { ProjectorThread } from "./projection/projectorThread";
 import { allProjections } from "./projection/projections";
 import { QueryReads } from "./query/reads";
 import { ReadReplicas } from "./db/replicas";
+import { Relay } from "./relay/relay";
 import { systemClock, uuid } from "./shared/clock";
 import { CommandBus } from "./write/commandBus";
 
@@ -26,6 +28,8 @@ export interface App {
   /** The read database (read tables, checkpoints, read_changed): `db` itself unless READ_DATABASE_URL names another. */
   readonly readDb: Database;
   readonly projector: ProjectorRunner | undefined;
+  /** Publishes the event log to NATS JetStream (SERVICES has relay): one leader among the instances. */
+  readonly relay: Relay | undefined;
   readonly services: Services;
   readonly http: HttpApp;
   /** The port actually listened on (config.port 0 picks a free one). */
@@ -86,10 +90,23 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     };
 
+    const stream =
+      config.projectorSource === "nats" && config.runProjector
+        ? natsSource({
+            servers: config.eventsNatsUrls,
+            name: config.eventsStream,
+            connectionName: `projector ${config.instanceId}`,
+          })
+        : undefined;
+    const source = stream ?? (db && logSource(db));
     const projector =
-      !config.runProjector || !db
+      !config.runProjector || !source
         ? undefined
-        : config.projectorThread && db.kind === "postgres" && config.databaseUrl && !overrides.projections
+        : config.projectorThread &&
+            config.projectorSource === "log" &&
+            db?.kind === "postgres" &&
+            config.databaseUrl &&
+            !overrides.projections
           ? new ProjectorThread(
               {
                 databaseUrl: config.databaseUrl,
@@ -104,16 +121,31 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
             )
           : // Projections given as overrides are functions: they run in this thread.
             new Projector(readDb, overrides.projections ?? allProjections, {
-              source: logSource(db),
+              source,
               batchSize: config.projectorBatchSize,
               pollMs: config.projectorPollMs,
               instanceId: config.instanceId,
               logger,
               observer: metrics,
             });
+    const relay =
+      db && config.services.has("relay")
+        ? new Relay(db, {
+            servers: config.eventsNatsUrls,
+            stream: config.eventsStream,
+            replicas: config.eventsStreamReplicas,
+            batchSize: config.projectorBatchSize,
+            pollMs: config.projectorPollMs,
+            ackTimeoutMs: 5000,
+            instanceId: config.instanceId,
+            logger,
+            observer: metrics,
+          })
+        : undefined;
     await feed.start();
     await replicas?.start();
     await projector?.start();
+    await relay?.start();
 
     const http = await createHttpApp({
       schema: await getSchema(),
@@ -135,13 +167,16 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       db,
       readDb,
       projector,
+      relay,
       services,
       http,
       port,
       stop() {
         stopping ??= (async () => {
           await http.stop();
+          await relay?.stop();
           await projector?.stop();
+          await stream?.close();
           await replicas?.stop();
           await feed.stop();
           if (ownsDb) await dbs.close();

@@ -33,6 +33,14 @@ export interface Config {
   instanceId: string;
   /** What this instance serves: operations of the others answer NOT_SERVED. */
   services: ReadonlySet<Service>;
+  /** NATS servers of the event stream (EVENTS_NATS_URL); empty: no broker. */
+  eventsNatsUrls: string[];
+  /** The JetStream stream the relay writes the event log to. */
+  eventsStream: string;
+  /** Its replicas (R3 on a 3-node NATS cluster). */
+  eventsStreamReplicas: number;
+  /** Where the projector reads the events: the event log of the write database, or the stream. */
+  projectorSource: "log" | "nats";
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -64,6 +72,12 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   return value;
 }
 
+const list = (raw: string | undefined) =>
+  (raw ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+
 const DEV_SECRET = "dev-secret-change-me";
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -74,19 +88,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
   const served = services(env);
   const runProjector = env.RUN_PROJECTOR !== "false" && served.has("projector");
-  if (env.READ_DATABASE_URL && !env.DATABASE_URL && (served.has("commands") || runProjector || served.has("relay"))) {
+  const projectsFromLog = runProjector && env.PROJECTOR_SOURCE !== "nats";
+  if (
+    env.READ_DATABASE_URL &&
+    !env.DATABASE_URL &&
+    (served.has("commands") || projectsFromLog || served.has("relay"))
+  ) {
     throw new ConfigError(
-      "READ_DATABASE_URL without DATABASE_URL serves queries only: commands, the relay and the projector need the write database's event log (DATABASE_URL), or set SERVICES=queries",
+      "READ_DATABASE_URL without DATABASE_URL serves queries, and projects from the event stream (PROJECTOR_SOURCE=nats) at most: commands, the relay and a projector on the event log need the write database (DATABASE_URL)",
     );
   }
-  const readReplicaUrls = (env.READ_REPLICA_URLS ?? "")
-    .split(",")
-    .map((u) => u.trim())
-    .filter(Boolean);
+  const readReplicaUrls = list(env.READ_REPLICA_URLS);
   if (readReplicaUrls.length > 0 && !env.DATABASE_URL && !env.READ_DATABASE_URL)
     throw new ConfigError(
       "READ_REPLICA_URLS needs a read database on a Postgres server (READ_DATABASE_URL or DATABASE_URL)",
     );
+  const eventsNatsUrls = list(env.EVENTS_NATS_URL);
+  if (served.has("relay") && eventsNatsUrls.length === 0)
+    throw new ConfigError("SERVICES has relay: set EVENTS_NATS_URL to the NATS servers to relay the event log to");
+  const projectorSource = env.PROJECTOR_SOURCE || "log";
+  if (projectorSource !== "log" && projectorSource !== "nats")
+    throw new ConfigError(`PROJECTOR_SOURCE must be log or nats, got "${projectorSource}"`);
+  if (projectorSource === "nats" && eventsNatsUrls.length === 0)
+    throw new ConfigError("PROJECTOR_SOURCE=nats needs EVENTS_NATS_URL");
   return {
     port: int(env, "PORT", 4000),
     databaseUrl: env.DATABASE_URL || undefined,
@@ -107,5 +131,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     projectorThread: env.PROJECTOR_THREAD !== "false",
     instanceId: env.INSTANCE_ID || `${hostname()}:${process.pid}`,
     services: served,
+    eventsNatsUrls,
+    eventsStream: env.EVENTS_STREAM || "SHOP_EVENTS",
+    eventsStreamReplicas: int(env, "EVENTS_STREAM_REPLICAS", 1, 1),
+    projectorSource,
   };
 }

@@ -3,9 +3,10 @@ import type { ProjectionQueries, ProjectionStatusRow } from "../query/projection
 import type { CommandObserver } from "../write/commandBus";
 import type { ProjectorObserver } from "../projection/projector";
 import type { ReadReplicasObserver, ReplicaStatus } from "../db/replicas";
+import type { RelayObserver } from "../relay/relay";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
-export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicasObserver {
+export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicasObserver, RelayObserver {
   readonly registry = new Registry();
   private readonly commandSeconds = new Histogram({
     name: "shop_command_duration_seconds",
@@ -37,6 +38,26 @@ export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicas
     name: "shop_read_queries_total",
     help: "Read statements of queries sent to a read replica, or to the read database itself (target primary), when READ_REPLICA_URLS names replicas.",
     labelNames: ["target"],
+    registers: [this.registry],
+  });
+  private readonly relayed = new Counter({
+    name: "shop_relay_events_total",
+    help: "Events this instance's relay published to the event stream (acknowledged by JetStream).",
+    registers: [this.registry],
+  });
+  private readonly relayLagEvents = new Gauge({
+    name: "shop_relay_lag_events",
+    help: "Committed events of the log not yet in the event stream, as the leading relay last measured.",
+    registers: [this.registry],
+  });
+  private readonly relayLagSeconds = new Gauge({
+    name: "shop_relay_lag_seconds",
+    help: "Age of the oldest committed event not yet in the event stream, as the leading relay last measured.",
+    registers: [this.registry],
+  });
+  private readonly relayLeader = new Gauge({
+    name: "shop_relay_leader",
+    help: "1 when this instance's relay holds the lease and publishes.",
     registers: [this.registry],
   });
   private readonly leader = new Gauge({
@@ -118,6 +139,20 @@ export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicas
 
   onRead(target: string): void {
     this.reads.inc({ target });
+  }
+
+  onRelayed(events: number): void {
+    this.relayed.inc(events);
+  }
+
+  onRelayLag(events: number, seconds: number): void {
+    this.relayLagEvents.set(events);
+    this.relayLagSeconds.set(seconds);
+  }
+
+  onRelayLeadership(leading: boolean): void {
+    this.relayLeader.set(leading ? 1 : 0);
+    if (!leading) this.onRelayLag(0, 0);
   }
 
   onLeadership(leading: boolean): void {

@@ -1,0 +1,103 @@
+import { EventStream, type EventStreamOptions, type StreamReader } from "../relay/eventStream";
+import { comparePositions, LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
+import type { EventSource } from "./logSource";
+
+/** Readers kept open side by side: one per projection reading its own part of the stream. */
+const READERS = 4;
+/** Positions remembered with the sequence that follows them (a projection's checkpoint → where to read next). */
+const CURSORS = 64;
+
+/**
+ * The event stream on NATS JetStream as the projector's source (PROJECTOR_SOURCE=nats). The
+ * stream holds the log in its reading order, each event once (see relay.ts), so a checkpoint
+ * (the log position of the last event applied) names a place in it: the sequence after it is
+ * found by a binary search over the stream's messages the first time, then remembered. The
+ * connection is opened on first use and again after a failure.
+ */
+export function natsSource(options: EventStreamOptions): EventSource & { close(): Promise<void> } {
+  let connecting: Promise<EventStream> | undefined;
+  const stream = () =>
+    (connecting ??= EventStream.connect(options).catch((error: unknown) => {
+      connecting = undefined;
+      throw error;
+    }));
+  const readers: StreamReader[] = [];
+  const cursors = new Map<string, number>();
+  const key = (p: LogPosition) => `${p.txId}:${p.position}`;
+  const remember = (p: LogPosition, nextSeq: number) => {
+    cursors.delete(key(p));
+    cursors.set(key(p), nextSeq);
+    if (cursors.size > CURSORS) cursors.delete(cursors.keys().next().value!);
+  };
+
+  /** The sequence of the first event after `after`. */
+  async function seqAfter(s: EventStream, after: LogPosition): Promise<number> {
+    const known = cursors.get(key(after));
+    if (known !== undefined) return known;
+    const { firstSeq, lastSeq } = await s.info();
+    if (comparePositions(after, LOG_START) === 0) return firstSeq;
+    let low = firstSeq;
+    let high = lastSeq + 1; // the answer is in [low, high]
+    while (low < high) {
+      const mid = Math.floor((low + high) / 2);
+      const event = await s.eventAt(mid);
+      if (event && comparePositions(event, after) > 0) high = mid;
+      else low = mid + 1;
+    }
+    remember(after, low);
+    return low;
+  }
+
+  function readerAt(s: EventStream, seq: number): StreamReader {
+    const reader = readers.find((r) => r.next === seq);
+    if (reader) return reader;
+    if (readers.length < READERS) {
+      readers.push(s.reader());
+      return readers.at(-1)!;
+    }
+    // the one used longest ago
+    const oldest = readers.shift()!;
+    readers.push(oldest);
+    return oldest;
+  }
+
+  return {
+    async readAfter(after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+      const s = await stream();
+      const from = await seqAfter(s, after);
+      const reader = readerAt(s, from);
+      const read = await reader.readFrom(from, limit);
+      for (const { seq, event } of read) remember(positionOf(event), seq + 1);
+      // most recently used last
+      readers.splice(readers.indexOf(reader), 1);
+      readers.push(reader);
+      return read.map((r) => r.event);
+    },
+
+    async watch(wake) {
+      const watching = (await stream()).watch(wake);
+      return {
+        async idle() {}, // the stream holds nothing back: whatever it has is readable
+        async close() {
+          watching.close();
+        },
+      };
+    },
+
+    async backlogAfter(after: LogPosition) {
+      const s = await stream();
+      const from = await seqAfter(s, after);
+      const { lastSeq } = await s.info();
+      const events = Math.max(0, lastSeq - from + 1);
+      const oldest = events > 0 ? await s.eventAt(from) : undefined;
+      return { events, oldestAt: oldest?.occurredAt ?? null };
+    },
+
+    async close() {
+      await Promise.all(readers.splice(0).map((r) => r.close()));
+      const s = await connecting?.catch(() => undefined);
+      connecting = undefined;
+      await s?.close();
+    },
+  };
+}

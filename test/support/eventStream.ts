@@ -1,0 +1,98 @@
+import { connect } from "@nats-io/transport-node";
+import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { TestDatabase } from "./db";
+
+/** A message of the event stream as another service sees it. */
+export interface StreamedMessage {
+  seq: number;
+  subject: string;
+  msgId: string | undefined;
+  shopPosition: string | undefined;
+  body: Record<string, unknown>;
+}
+
+/** Every message of the stream, in sequence order, read by a consumer of the test's own. */
+export async function readWholeStream(servers: string[], stream = "SHOP_EVENTS"): Promise<StreamedMessage[]> {
+  const nc = await connect({ servers });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const { state } = await jsm.streams.info(stream);
+    if (state.messages === 0) return [];
+    const consumer = await jetstream(nc).consumers.get(stream, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: state.first_seq,
+    });
+    const out: StreamedMessage[] = [];
+    const messages = await consumer.fetch({ max_messages: state.last_seq - state.first_seq + 1, expires: 10_000 });
+    for await (const m of messages) {
+      out.push({
+        seq: m.seq,
+        subject: m.subject,
+        msgId: m.headers?.get("Nats-Msg-Id"),
+        shopPosition: m.headers?.get("Shop-Position"),
+        body: m.json<Record<string, unknown>>(),
+      });
+      if (m.seq >= state.last_seq) break;
+    }
+    await consumer.delete().catch(() => undefined);
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
+
+/** The event log as the stream must hold it: every event once, in (tx_id, position) order, in the contract's shape. */
+export async function expectedStream(db: Pick<TestDatabase, "sql">): Promise<Omit<StreamedMessage, "seq">[]> {
+  const rows = await db.sql<{
+    position: string;
+    tx_id: string;
+    stream_id: string;
+    stream_type: string;
+    stream_version: number;
+    type: string;
+    data: unknown;
+    metadata: unknown;
+    occurred_at: Date;
+  }>(
+    `SELECT position::text AS position, tx_id::text AS tx_id, stream_id, stream_type, stream_version, type, data, metadata, occurred_at
+       FROM "write"."events" ORDER BY tx_id, position`,
+  );
+  return rows.map((r) => ({
+    subject: `shop.events.${r.stream_type}.${r.type}`,
+    msgId: r.position,
+    shopPosition: r.position,
+    body: {
+      position: r.position,
+      txId: r.tx_id,
+      streamId: r.stream_id,
+      streamType: r.stream_type,
+      streamVersion: r.stream_version,
+      type: r.type,
+      data: r.data,
+      metadata: r.metadata,
+      occurredAt: new Date(r.occurred_at).toISOString(),
+    },
+  }));
+}
+
+/** The stream equals the log: no event missing, none twice, in the log's reading order. */
+export async function streamMatchesLog(
+  servers: string[],
+  db: Pick<TestDatabase, "sql">,
+): Promise<{
+  ok: boolean;
+  streamed: number;
+  logged: number;
+  firstDifference: number;
+}> {
+  const [streamed, logged] = await Promise.all([readWholeStream(servers), expectedStream(db)]);
+  const bare = streamed.map(({ seq: _seq, ...m }) => m);
+  let firstDifference = -1;
+  for (let i = 0; i < Math.max(bare.length, logged.length); i++) {
+    if (JSON.stringify(bare[i]) !== JSON.stringify(logged[i])) {
+      firstDifference = i;
+      break;
+    }
+  }
+  return { ok: firstDifference === -1, streamed: streamed.length, logged: logged.length, firstDifference };
+}

@@ -40,6 +40,17 @@ const BOOKKEEPING = `CREATE TABLE IF NOT EXISTS "public"."_prisma_migrations" (
   "applied_steps_count" INTEGER NOT NULL DEFAULT 0
 )`;
 
+/**
+ * Which sides of each migration a database holds (this project's own bookkeeping, beside
+ * Prisma's). A migration in _prisma_migrations without a row here was applied whole.
+ */
+const PARTS = `CREATE TABLE IF NOT EXISTS "public"."_shop_migration_parts" (
+  "migration_name" VARCHAR(255) NOT NULL,
+  "side"           TEXT NOT NULL CHECK ("side" IN ('write', 'read')),
+  "applied_at"     TIMESTAMPTZ NOT NULL DEFAULT now(),
+  PRIMARY KEY ("migration_name", "side")
+)`;
+
 export class MigrationError extends Error {}
 
 /**
@@ -120,7 +131,8 @@ export interface MigrateOptions {
 
 /**
  * Applies pending migrations, each in its own transaction, under an advisory lock: of each, the
- * part for the database's side. Returns the names applied.
+ * part for the database's side, and a part it lacks when the database takes another side later
+ * (a write database that becomes a whole one). Returns the names applied (in whole or part).
  */
 export async function migrate(
   db: Database,
@@ -131,27 +143,44 @@ export async function migrate(
   try {
     await session.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY]);
     await session.exec(BOOKKEEPING);
+    await session.exec(PARTS);
     const rows = await session.query<{ migration_name: string; checksum: string }>(
       `SELECT migration_name, checksum FROM "public"."_prisma_migrations"
         WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
     );
     const applied = new Map(rows.map((r) => [r.migration_name, r.checksum]));
+    const parts = new Map<string, Set<string>>();
+    for (const r of await session.query<{ migration_name: string; side: string }>(
+      `SELECT migration_name, side FROM "public"."_shop_migration_parts"`,
+    ))
+      parts.set(r.migration_name, (parts.get(r.migration_name) ?? new Set()).add(r.side));
+    const wanted = side === "both" ? (["write", "read"] as const) : [side];
     const done: string[] = [];
     for (const m of migrations) {
       const checksum = applied.get(m.name);
-      if (checksum !== undefined) {
-        if (checksum !== m.checksum) throw new MigrationError(`migration ${m.name} was changed after it was applied`);
-        continue;
-      }
+      if (checksum !== undefined && checksum !== m.checksum)
+        throw new MigrationError(`migration ${m.name} was changed after it was applied`);
+      // Applied whole (Prisma's row without parts of ours), or the parts this database needs now.
+      const has = checksum === undefined ? new Set<string>() : (parts.get(m.name) ?? new Set(["write", "read"]));
+      const missing = wanted.filter((s) => !has.has(s));
+      if (missing.length === 0) continue;
       await session.exec("BEGIN");
       try {
-        const sql = sqlForSide(m, side);
+        const sql = sqlForSide(m, missing.length === 2 ? "both" : missing[0]!);
         if (sql) await session.exec(sql);
-        await session.query(
-          `INSERT INTO "public"."_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
-           VALUES ($1, $2, $3, now(), now(), 1)`,
-          [randomUUID(), m.checksum, m.name],
-        );
+        if (checksum === undefined)
+          await session.query(
+            `INSERT INTO "public"."_prisma_migrations" (id, checksum, migration_name, started_at, finished_at, applied_steps_count)
+             VALUES ($1, $2, $3, now(), now(), 1)`,
+            [randomUUID(), m.checksum, m.name],
+          );
+        // A database with parts records each; one applied whole from the start needs no row (see PARTS).
+        if (side !== "both" || checksum !== undefined)
+          for (const part of [...has, ...missing])
+            await session.query(
+              `INSERT INTO "public"."_shop_migration_parts" (migration_name, side) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+              [m.name, part],
+            );
         await session.exec("COMMIT");
       } catch (error) {
         await session.exec("ROLLBACK").catch(() => undefined);

@@ -129,6 +129,13 @@ describe("a write database and a read database of their own", () => {
         ).map((r) => r.name);
       expect(await functions(write)).toEqual(["write.events_are_immutable", "write.notify_events_appended"]);
       expect(await functions(read)).toEqual(["read.advance_checkpoint"]);
+
+      // The write database later used whole (an instance given DATABASE_URL alone): it gets the
+      // read parts it lacks, and is then what one database with both holds.
+      expect(await migrate(write)).toEqual(all);
+      expect(await migrate(write)).toEqual([]);
+      expect(await schemas(write)).toEqual(["read", "write"]);
+      expect(await tables(write)).toEqual(await tables(both));
     } finally {
       await Promise.all([write.close(), read.close(), both.close()]);
     }

@@ -1,0 +1,134 @@
+import { randomUUID } from "node:crypto";
+import type { Client } from "graphql-ws";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { openPostgres } from "../../src/db/postgres";
+import { verify } from "../../src/verify/verify";
+import { collect, GraphQLClient, token } from "../support/client";
+import { freshDatabase, type TestDatabase } from "../support/db";
+import { streamMatchesLog } from "../support/eventStream";
+import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
+import { freePort } from "../support/ports";
+import { eventually } from "../support/wait";
+import {
+  CreateProductDocument,
+  InventoryChangedDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ProjectionsDocument,
+} from "../generated/graphql";
+import { ServerProcess } from "./serverProcess";
+
+// The event log on NATS JetStream feeding a query service of its own, as three OS processes:
+//   commands   SERVICES=commands                  DATABASE_URL (+ READ_DATABASE_URL, for its payloads)
+//   relay      SERVICES=relay                     DATABASE_URL, EVENTS_NATS_URL
+//   query      SERVICES=queries,projector         READ_DATABASE_URL, EVENTS_NATS_URL, PROJECTOR_SOURCE=nats
+//              (no DATABASE_URL: it never connects to the write database)
+
+let writeDb: TestDatabase;
+let readDb: TestDatabase;
+let nats: NatsServer;
+const servers: Record<"commands" | "relay" | "query", ServerProcess> = {} as never;
+const sockets: Client[] = [];
+
+beforeAll(async () => {
+  [writeDb, readDb, nats] = await Promise.all([
+    freshDatabase({ empty: true }),
+    freshDatabase({ empty: true }),
+    startNats(),
+  ]);
+  servers.commands = new ServerProcess(writeDb.url, await freePort(), {
+    SERVICES: "commands",
+    READ_DATABASE_URL: readDb.url,
+    INSTANCE_ID: "commands",
+  });
+  await servers.commands.start(); // migrates both databases
+  servers.relay = new ServerProcess(writeDb.url, await freePort(), {
+    SERVICES: "relay",
+    EVENTS_NATS_URL: nats.url,
+    INSTANCE_ID: "relay",
+  });
+  servers.query = new ServerProcess("", await freePort(), {
+    SERVICES: "queries,projector",
+    PROJECTOR_SOURCE: "nats",
+    EVENTS_NATS_URL: nats.url,
+    READ_DATABASE_URL: readDb.url,
+    INSTANCE_ID: "query",
+  });
+  await Promise.all([servers.relay.start(), servers.query.start()]);
+});
+
+afterAll(async () => {
+  await Promise.all(sockets.map((s) => s.dispose()));
+  await Promise.all(Object.values(servers).map((s) => s.stop()));
+  await Promise.all([writeDb?.drop(), readDb?.drop()]);
+  await stopAllNats();
+});
+
+const api = (name: keyof typeof servers) => new GraphQLClient(servers[name].url);
+
+async function verified(): Promise<void> {
+  const write = openPostgres(writeDb.url, 2);
+  const read = openPostgres(readDb.url, 2);
+  try {
+    const result = await verify(write, { waitMs: 15_000 }, read);
+    expect(result.problems).toEqual([]);
+    expect(result.ok).toBe(true);
+  } finally {
+    await Promise.all([write.close(), read.close()]);
+  }
+}
+
+describe("a query service fed from the event stream alone", () => {
+  it("pushes to its subscriber an order placed on the commands instance, and verify agrees", async () => {
+    const sku = `NT-${randomUUID().slice(0, 8)}`;
+    const { createProduct } = await api("commands")
+      .as(token("admin", "ops"))
+      .ok(CreateProductDocument, { input: { sku, name: `Product ${sku}`, priceCents: 700, initialStock: 9 } });
+    // the payload: read back from the read database, which the NATS-fed projector filled
+    expect(createProduct.product).toMatchObject({ sku, available: 9 });
+    const productId = createProduct.product!.id;
+
+    const socket = api("query").ws();
+    sockets.push(socket);
+    const pushed = collect(socket, InventoryChangedDocument, { productIds: [productId] });
+    await eventually(async () => (await api("query").ok(ProductDocument, { id: productId })).product !== null, {
+      what: "the query service to serve the product",
+    });
+
+    const { placeOrder } = await api("commands")
+      .as(token("customer", "nt-buyer"))
+      .ok(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 4 }] } });
+    expect(placeOrder.order).toMatchObject({ status: "PLACED", itemCount: 4 });
+    await eventually(() => pushed.results.some((r) => r.data?.inventoryChanged.available === 5), {
+      what: "the subscriber on the query service to hear of the order",
+    });
+
+    const { projections } = await api("query").as(token("admin", "ops")).ok(ProjectionsDocument, {});
+    expect(projections.map((p) => p.leader)).toEqual(["query", "query"]);
+    expect(await streamMatchesLog([nats.url], writeDb)).toMatchObject({ ok: true });
+    await verified();
+  });
+
+  it("catches up after the query service is killed with -9 and started again: its read tables match verify", async () => {
+    await servers.query.kill9();
+    const admin = api("commands").as(token("admin", "ops"));
+    // the payloads wait for a projector that is down: they come back null, the writes are done
+    await Promise.all(
+      Array.from({ length: 5 }, async (_, i) => {
+        const sku = `NT-K-${i}-${randomUUID().slice(0, 6)}`;
+        await admin.ok(CreateProductDocument, {
+          input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: i },
+        });
+      }),
+    );
+    await servers.query.start();
+    await eventually(
+      async () => {
+        const { projections } = await api("query").as(token("admin", "ops")).ok(ProjectionsDocument, {});
+        return projections.every((p) => p.lagEvents === 0 && p.lagMeasuredAt !== null);
+      },
+      { timeoutMs: 15_000, what: "the query service to catch up" },
+    );
+    await verified();
+  });
+});

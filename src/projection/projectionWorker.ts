@@ -41,10 +41,11 @@ export class ProjectionWorker {
     // After a failed batch, go one event at a time to find the poison event (or get past a flake).
     let singleStepsLeft = 0;
     while (at.status === "RUNNING" && !stopped()) {
-      let events: RecordedEvent[] = [];
+      // A source that fails to answer (the database, the broker) ends the run: the next poll
+      // tries again. Only applying an event can halt the projection.
+      const events = await this.source.readAfter(at, batchSize);
+      if (events.length === 0) return at;
       try {
-        events = await this.source.readAfter(at, batchSize);
-        if (events.length === 0) return at;
         at = await this.apply(at, events);
         if (singleStepsLeft > 0 && --singleStepsLeft === 0) batchSize = this.options.batchSize;
         if (events.length < batchSize) return at;

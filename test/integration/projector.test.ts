@@ -7,7 +7,7 @@ import { openPostgres } from "../../src/db/postgres";
 import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { createLogger } from "../../src/logger";
 import { listCheckpoints, markFailed, markRunning } from "../../src/projection/checkpoints";
-import { logSource } from "../../src/projection/logSource";
+import { logSource, type EventSource } from "../../src/projection/logSource";
 import { ProjectionWorker } from "../../src/projection/projectionWorker";
 import { Projector, type ProjectorOptions } from "../../src/projection/projector";
 import { allProjections } from "../../src/projection/projections";
@@ -435,6 +435,31 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
     expect(await checkpoint("catalog")).toMatchObject({ status: "RUNNING", lastError: null });
     expect(await readProducts([product.id])).toMatchObject([{ available: 4 + 3 - 1, units_sold: 1 }]);
     expect(await readOrderCount(product.id)).toBe(1);
+  });
+
+  it("does not halt a projection when its source fails to answer (a broker timeout): the next run reads again", async () => {
+    const product = newProduct();
+    await append(db.sql, productCreated(product, 6));
+    const log = logSource(database);
+    let failures = 0;
+    const flakySource: EventSource = {
+      ...log,
+      async readAfter(after, limit) {
+        if (failures < 2) {
+          failures += 1;
+          throw new Error("timeout"); // what the NATS client says when a request gets no answer
+        }
+        return log.readAfter(after, limit);
+      },
+    };
+    const reading = new Projector(database, allProjections, { ...projectorOptions, source: flakySource });
+    await eventually(async () => {
+      await reading.catchUp().catch(() => undefined);
+      return (await readProducts([product.id])).length === 1;
+    }, CAUGHT_UP);
+    expect(failures).toBe(2);
+    expect(await checkpoint("catalog")).toMatchObject({ status: "RUNNING", lastError: null });
+    expect(await checkpoint("orders")).toMatchObject({ status: "RUNNING", lastError: null });
   });
 });
 

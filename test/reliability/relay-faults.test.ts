@@ -1,0 +1,176 @@
+import { randomUUID } from "node:crypto";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { afterAll, describe, expect, it } from "vitest";
+import { openPostgres } from "../../src/db/postgres";
+import { verify } from "../../src/verify/verify";
+import { startTestApp, type TestApp } from "../support/app";
+import { freshDatabase, type TestDatabase } from "../support/db";
+import { streamMatchesLog } from "../support/eventStream";
+import { startNats, startNatsCluster, stopAllNats } from "../support/natsServer";
+import { freePort } from "../support/ports";
+import { eventually } from "../support/wait";
+import { CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+import { ServerProcess } from "./serverProcess";
+
+// The relay's hard cases with real servers: relay processes killed with -9 mid-batch while a
+// standby takes over, and a 3-node NATS cluster losing the node that leads the stream.
+
+const databases: TestDatabase[] = [];
+const apps: TestApp[] = [];
+const processes: ServerProcess[] = [];
+
+afterAll(async () => {
+  await Promise.all(processes.map((p) => p.stop()));
+  await Promise.all(apps.map((a) => a.stop()));
+  await Promise.all(databases.map((d) => d.drop()));
+  await stopAllNats();
+});
+
+async function database(empty = false): Promise<TestDatabase> {
+  const db = await freshDatabase({ empty });
+  databases.push(db);
+  return db;
+}
+
+async function app(...args: Parameters<typeof startTestApp>): Promise<TestApp> {
+  const started = await startTestApp(...args);
+  apps.push(started);
+  return started;
+}
+
+/** Orders from several customers at once on `t`, until stopped. */
+async function orderLoad(t: TestApp, clients = 4) {
+  const sku = `RF-${randomUUID().slice(0, 8)}`;
+  const { createProduct } = await t.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: 1_000_000 },
+  });
+  const productId = createProduct.product!.id;
+  let running = true;
+  let placed = 0;
+  const done = Promise.all(
+    Array.from({ length: clients }, async (_, c) => {
+      for (let n = 0; running; n++) {
+        const res = await t.customer(`rf-${c}`).request(PlaceOrderDocument, {
+          input: { idempotencyKey: `rf-${c}-${n}-${randomUUID()}`, lines: [{ productId, quantity: 1 }] },
+        });
+        if (res.data?.placeOrder) placed += 1;
+      }
+    }),
+  );
+  return {
+    get placed() {
+      return placed;
+    },
+    async stop() {
+      running = false;
+      await done;
+    },
+  };
+}
+
+async function streamLeader(servers: string[]): Promise<string | undefined> {
+  const nc = await connect({ servers });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info("SHOP_EVENTS")).cluster?.leader;
+  } finally {
+    await nc.close();
+  }
+}
+
+const streamComplete = (servers: string[], db: TestDatabase, what: string) =>
+  eventually(
+    async () => {
+      const match = await streamMatchesLog(servers, db);
+      return match.ok && match.streamed > 0 && match;
+    },
+    { timeoutMs: 30_000, intervalMs: 200, what },
+  );
+
+describe("relays killed with -9 mid-batch, a standby taking over", () => {
+  it("leaves the stream with every event once, in order", { timeout: 120_000 }, async () => {
+    const [db, nats] = await Promise.all([database(), startNats()]);
+    // commands in this process; two relay processes on the same database, small batches
+    const t = await app(db, { services: new Set(["commands", "queries", "projector"]) });
+    const relayEnv = { SERVICES: "relay", EVENTS_NATS_URL: nats.url, PROJECTOR_BATCH_SIZE: "20" };
+    const relays = await Promise.all(
+      ["relay-a", "relay-b"].map(async (id) => {
+        const p = new ServerProcess(db.url, await freePort(), { ...relayEnv, INSTANCE_ID: id });
+        processes.push(p);
+        await p.start();
+        return p;
+      }),
+    );
+    const load = await orderLoad(t);
+    try {
+      for (let round = 0; round < 3; round++) {
+        const target = load.placed + 15;
+        await eventually(() => load.placed >= target, { timeoutMs: 30_000, what: `${target} orders` });
+        // kill whichever leads (the other stands by): the -9 lands while it publishes
+        const leader = (
+          await db.sql<{ name: string }>(
+            `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.classid = 72710 AND l.granted AND a.datname = current_database()`,
+          )
+        )[0]?.name;
+        const victim = relays.find((_, i) => ["relay-a", "relay-b"][i] === leader) ?? relays[round % 2]!;
+        await victim.kill9();
+        await victim.start();
+      }
+      const target = load.placed + 15;
+      await eventually(() => load.placed >= target, { timeoutMs: 30_000, what: "orders after the last kill" });
+    } finally {
+      await load.stop();
+    }
+    const match = await streamComplete([nats.url], db, "the stream to hold the whole log");
+    expect(match.streamed).toBe(match.logged);
+  });
+});
+
+describe("a 3-node NATS cluster, the stream on 3 replicas, losing a node under load", () => {
+  it("keeps the stream complete and in order, and the NATS-fed projector going", { timeout: 150_000 }, async () => {
+    const [writeDb, readDb, cluster] = await Promise.all([database(), database(true), startNatsCluster(3)]);
+    const servers = cluster.map((n) => n.url);
+    const nats = { eventsNatsUrls: servers, eventsStreamReplicas: 3 };
+    const t = await app(writeDb, { ...nats, services: new Set(["commands", "queries", "projector", "relay"]) });
+    const query = await app(
+      { url: "" },
+      {
+        ...nats,
+        databaseUrl: undefined,
+        readDatabaseUrl: readDb.url,
+        services: new Set(["queries", "projector"]),
+        runProjector: true,
+        projectorSource: "nats",
+        instanceId: "nats-fed",
+      },
+    );
+    const load = await orderLoad(t);
+    try {
+      await eventually(() => load.placed >= 20, { timeoutMs: 30_000, what: "orders before the node dies" });
+      // the node that leads the stream, from the server's own report
+      const leaderName = await eventually(() => streamLeader(servers), { what: "the stream's leader" });
+      const victim = cluster.find((n) => n.name === leaderName) ?? cluster[0]!;
+      await victim.kill();
+      const during = load.placed;
+      await eventually(() => load.placed >= during + 20, { timeoutMs: 30_000, what: "orders with a node down" });
+      await victim.start();
+      const after = load.placed;
+      await eventually(() => load.placed >= after + 10, { timeoutMs: 30_000, what: "orders with the node back" });
+    } finally {
+      await load.stop();
+    }
+    const match = await streamComplete(servers, writeDb, "the stream to hold the whole log");
+    expect(match.streamed).toBe(match.logged);
+    // the NATS-fed read database agrees with the write database
+    const write = openPostgres(writeDb.url, 2);
+    const read = openPostgres(readDb.url, 2);
+    try {
+      const result = await verify(write, { waitMs: 20_000 }, read);
+      expect(result.problems).toEqual([]);
+      expect(query.app.projector?.isLeader).toBe(true);
+    } finally {
+      await Promise.all([write.close(), read.close()]);
+    }
+  });
+});

@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "@nats-io/transport-node";
 import { JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
@@ -12,6 +15,8 @@ import { readWholeStream, streamMatchesLog } from "../support/eventStream";
 import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
 import { eventually } from "../support/wait";
 import { CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+
+const run = promisify(execFile);
 
 // The relay against a NATS server of the test's own (nats-server -js in a temporary folder).
 
@@ -143,6 +148,26 @@ describe("the relay (EVENTS_NATS_URL)", () => {
       await standby.stop();
       await t.app.relay!.start();
     }
+  });
+
+  it("shows the stream as another service sees it: npm run events -- tail", async () => {
+    await complete("the stream to hold the whole log");
+    const { stdout } = await run(
+      process.execPath,
+      ["--import", "tsx", "scripts/events.ts", "tail", "--from", "1", "--count", "3"],
+      {
+        cwd: resolve(import.meta.dirname, "../.."),
+        env: { ...process.env, EVENTS_NATS_URL: nats.url, LOG_LEVEL: "silent" },
+        timeout: 30_000,
+      },
+    );
+    const lines = stdout
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"));
+    const [first] = await readWholeStream([nats.url]);
+    expect(lines).toHaveLength(3);
+    expect(lines[0]!.slice(0, 3)).toEqual(["1", first!.shopPosition, first!.subject]);
   });
 
   it("refuses the second of two appends racing from the same tail: each sequence is taken once", async () => {

@@ -13,7 +13,7 @@ import { eventually } from "./wait";
 const BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
 const DIR_PREFIX = "nats-test-";
 const OUTPUT_LIMIT = 20_000;
-const START_TIMEOUT_MS = 20_000;
+const START_TIMEOUT_MS = 30_000; // a whole cluster restarting needs two raft elections (seen: 5-18 s)
 const STOP_GRACE_MS = 10_000;
 const START_ATTEMPTS = 3; // a free port can be taken between freePort() and the server's bind
 
@@ -122,10 +122,13 @@ class Server implements NatsServer {
     const ready = eventually(
       async () => {
         if (stopped) return true;
-        if (!(await this.healthy())) return false;
-        return !this.cluster || Boolean((await this.jsz()).meta_cluster?.leader);
+        const problem = await this.healthProblem();
+        if (problem) throw new Error(problem); // eventually() reports the last one if it times out
+        if (this.cluster && !(await this.jsz()).meta_cluster?.leader) throw new Error("no JetStream meta leader");
+        return true;
       },
-      { timeoutMs, intervalMs: 25, what: `nats-server ${this.name} ready` },
+      // Not faster: nats-server logs a warning for every failed health check.
+      { timeoutMs, intervalMs: 100, what: `nats-server ${this.name} ready` },
     );
     try {
       await Promise.race([ready, exited]);
@@ -139,11 +142,19 @@ class Server implements NatsServer {
     }
   }
 
-  /** GET /healthz returned 200 (ready for clients, JetStream enabled and, in a cluster, current). */
-  async healthy(): Promise<boolean> {
+  /**
+   * Undefined if GET /healthz is ok (ready for clients, JetStream enabled and, in a cluster, current
+   * with the meta leader and its stream replicas), else why not. Throws if the monitor port does not answer.
+   */
+  async healthProblem(): Promise<string | undefined> {
     const response = await fetch(`${this.monitorUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
-    await response.body?.cancel();
-    return response.ok;
+    const body = await response.text();
+    if (response.ok) return undefined;
+    try {
+      return (JSON.parse(body) as { error?: string }).error ?? `HTTP ${response.status} ${body}`;
+    } catch {
+      return `HTTP ${response.status} ${body}`;
+    }
   }
 
   /** GET /jsz (JetStream state of this server). */
@@ -316,9 +327,9 @@ export async function startNatsCluster(size = 3): Promise<NatsServer[]> {
         async () => {
           const leaders = new Set(await Promise.all(nodes.map(async (n) => (await n.jsz()).meta_cluster?.leader)));
           if (leaders.size !== 1 || leaders.has(undefined)) return false;
-          return (await Promise.all(nodes.map((n) => n.healthy()))).every(Boolean);
+          return (await Promise.all(nodes.map((n) => n.healthProblem()))).every((problem) => !problem);
         },
-        { timeoutMs: START_TIMEOUT_MS, intervalMs: 25, what: `one JetStream meta leader in ${cluster}` },
+        { timeoutMs: START_TIMEOUT_MS, intervalMs: 100, what: `one JetStream meta leader in ${cluster}` },
       ).catch((error: unknown) => {
         throw new Error(`${String(error)}\n${nodes.map((n) => n.tail()).join("\n")}`, { cause: error });
       });

@@ -36,11 +36,13 @@ import {
   type WriteResult,
 } from "./lib/phases";
 import { freePort } from "../support/ports";
+import { startNats, stopAllNats } from "../support/natsServer";
+import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 
-const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split"] as const;
+const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats"] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = process.argv.slice(2);
@@ -156,6 +158,7 @@ async function main(): Promise<void> {
   let read: ReadResult | undefined;
   let rebuild: RebuildResult | undefined;
   let split: { write: WriteResult; lag: LagResult } | undefined;
+  let nats: NatsResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -247,6 +250,53 @@ async function main(): Promise<void> {
         await readDb.drop().catch((error: unknown) => console.error(`could not drop ${readDb.name}: ${String(error)}`));
       }
     }
+    if (only.has("nats")) {
+      // The relay and a query service fed from NATS alone, on a private nats-server.
+      const server = await startNats();
+      const readDb = await createBenchDatabase();
+      try {
+        const logEvents = Number(
+          (await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "write"."events"`)).rows[0]!.n,
+        );
+        const e = await startServer("server (relay, READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+          SERVICES: "commands,relay",
+          EVENTS_NATS_URL: server.url,
+          READ_YOUR_WRITES_TIMEOUT_MS: "0",
+        });
+        log(`nats: relaying the log so far (${logEvents} events) into an empty stream`);
+        const catchUp = await relayCatchUp(server.url, logEvents);
+        log(`  ${catchUp.events} events in ${catchUp.seconds} s: ${catchUp.eventsPerSecond} events/s`);
+        const f = await startServer("query service (PROJECTOR_SOURCE=nats)", "src/main.ts", {
+          DATABASE_URL: "",
+          READ_DATABASE_URL: readDb.url,
+          SERVICES: "queries,projector",
+          PROJECTOR_SOURCE: "nats",
+          EVENTS_NATS_URL: server.url,
+        });
+        log("nats: the NATS-fed query service fills its read database from the stream");
+        const filled = Date.now();
+        await waitForProjections(db.pool, readDb.pool);
+        const fillSeconds = (Date.now() - filled) / 1000;
+        const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
+        log(`nats: commit → NATS-fed read row lag at ${Math.round(rate)} orders/s`);
+        const natsLag = await lagPhase({ ...bench, readDb }, e, rate);
+        await stopServer(f);
+        await stopServer(e);
+        nats = {
+          relayCatchUp: catchUp,
+          logAppendEventsPerSecond: write ? write.graphql[32]!.perSecond : null,
+          relayToAppendRatio: write ? round(catchUp.eventsPerSecond / write.graphql[32]!.perSecond, 2) : null,
+          projectorFillEventsPerSecond: round(logEvents / fillSeconds, 0),
+          lag: natsLag,
+        };
+        log(
+          `  NATS-fed lag p50 ${natsLag.p50} ms, p99 ${natsLag.p99} ms; relay ${catchUp.eventsPerSecond} events/s vs the log's ${nats.logAppendEventsPerSecond ?? "?"} appends/s at concurrency 32`,
+        );
+      } finally {
+        await readDb.drop().catch((error: unknown) => console.error(`could not drop ${readDb.name}: ${String(error)}`));
+        await stopAllNats();
+      }
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -261,6 +311,14 @@ async function main(): Promise<void> {
     subscriptionP99Ms: subscriptions?.p99 ?? null,
     readRatio: read?.ratioIndexed ?? null,
     rebuildEventsPerSec: rebuild?.eventsPerSecond ?? null,
+    nats: nats
+      ? {
+          relayEventsPerSec: nats.relayCatchUp.eventsPerSecond,
+          relayToAppendRatio: nats.relayToAppendRatio,
+          natsFedLagP99Ms: nats.lag.p99,
+          natsFedLagP50Ms: nats.lag.p50,
+        }
+      : null,
     separateReadDatabase: split
       ? {
           writeRatio: round(split.write.graphql[32]!.perSecond / split.write.rawSql[32]!.perSecond, 3),

@@ -21,6 +21,7 @@ export function natsSource(options: EventStreamOptions): EventSource & { close()
       connecting = undefined;
       throw error;
     }));
+  /** Idle readers, the one used longest ago first; a reader is used by one read at a time (an ordered consumer fetches one batch at a time). */
   const readers: StreamReader[] = [];
   const cursors = new Map<string, number>();
   const key = (p: LogPosition) => `${p.txId}:${p.position}`;
@@ -34,7 +35,8 @@ export function natsSource(options: EventStreamOptions): EventSource & { close()
   async function seqAfter(s: EventStream, after: LogPosition): Promise<number> {
     const known = cursors.get(key(after));
     if (known !== undefined) return known;
-    const { firstSeq, lastSeq } = await s.info();
+    const { firstSeq, lastSeq, messages } = await s.info();
+    if (messages === 0) return lastSeq + 1; // what comes next (not remembered: the stream may be made anew)
     if (comparePositions(after, LOG_START) === 0) return firstSeq;
     let low = firstSeq;
     let high = lastSeq + 1; // the answer is in [low, high]
@@ -48,30 +50,26 @@ export function natsSource(options: EventStreamOptions): EventSource & { close()
     return low;
   }
 
-  function readerAt(s: EventStream, seq: number): StreamReader {
-    const reader = readers.find((r) => r.next === seq);
-    if (reader) return reader;
-    if (readers.length < READERS) {
-      readers.push(s.reader());
-      return readers.at(-1)!;
-    }
-    // the one used longest ago
-    const oldest = readers.shift()!;
-    readers.push(oldest);
-    return oldest;
+  /** An idle reader, best one already at `seq` (its consumer goes on from there), taken out of the pool while it reads. */
+  function takeReader(s: EventStream, seq: number): StreamReader {
+    const at = readers.findIndex((r) => r.next === seq);
+    if (at >= 0) return readers.splice(at, 1)[0]!;
+    return readers.length >= READERS ? readers.shift()! : s.reader();
   }
 
   return {
     async readAfter(after: LogPosition, limit: number): Promise<RecordedEvent[]> {
       const s = await stream();
       const from = await seqAfter(s, after);
-      const reader = readerAt(s, from);
-      const read = await reader.readFrom(from, limit);
-      for (const { seq, event } of read) remember(positionOf(event), seq + 1);
-      // most recently used last
-      readers.splice(readers.indexOf(reader), 1);
-      readers.push(reader);
-      return read.map((r) => r.event);
+      const reader = takeReader(s, from);
+      try {
+        const read = await reader.readFrom(from, limit);
+        for (const { seq, event } of read) remember(positionOf(event), seq + 1);
+        return read.map((r) => r.event);
+      } finally {
+        readers.push(reader); // most recently used last
+        if (readers.length > READERS) void readers.shift()!.close();
+      }
     },
 
     async watch(wake) {

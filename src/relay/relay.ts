@@ -160,15 +160,19 @@ export class Relay {
 
   /** Publishes what the log holds after the tail, batch by batch; waits for more when there is none. */
   private async relay(stream: EventStream): Promise<void> {
+    let progressed = false;
     while (!this.stopped && this.session) {
       this.woken = false;
       const events = await this.source.readAfter(this.tail!.position, this.options.batchSize);
       if (events.length > 0) {
         this.tail = await stream.append(this.tail!, events, this.options.ackTimeoutMs);
         this.options.observer?.onRelayed?.(events.length);
+        progressed = true;
         continue;
       }
-      await this.watch?.idle(false);
+      // Events held back by an older open transaction: looked for again soon (sooner after progress).
+      await this.watch?.idle(progressed);
+      progressed = false;
       if (this.woken) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, this.options.pollMs);

@@ -8,6 +8,8 @@ import { JetStreamApiError, jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "../../src/logger";
 import { EventStream, isTailMoved } from "../../src/relay/eventStream";
 import { Relay } from "../../src/relay/relay";
+import { natsSource } from "../../src/projection/natsSource";
+import { LOG_START, type RecordedEvent } from "../../src/shared/events";
 import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { startTestApp, type TestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
@@ -147,6 +149,29 @@ describe("the relay (EVENTS_NATS_URL)", () => {
     } finally {
       await standby.stop();
       await t.app.relay!.start();
+    }
+  });
+
+  it("feeds projectors from the stream (PROJECTOR_SOURCE=nats): several reading at once, each from its own checkpoint", async () => {
+    await complete("the stream to hold the whole log");
+    const log = await readEventsAfter(t.app.db!.sql, LOG_START, 100_000);
+    const source = natsSource({ servers: [nats.url], name: "SHOP_EVENTS", connectionName: "test" });
+    try {
+      const positions = (events: RecordedEvent[]) => events.map((e) => e.position);
+      // two projections at the same checkpoint, reading at the same time
+      const [a, b] = await Promise.all([source.readAfter(LOG_START, 10), source.readAfter(LOG_START, 10)]);
+      expect(positions(a)).toEqual(positions(log.slice(0, 10)));
+      expect(positions(b)).toEqual(positions(a));
+      // from checkpoints of their own (the second found by a search of the stream), then on
+      const middle = log[Math.floor(log.length / 2)]!;
+      const [c, d] = await Promise.all([source.readAfter(a.at(-1)!, 5), source.readAfter(middle, 5)]);
+      expect(positions(c)).toEqual(positions(log.slice(10, 15)));
+      const at = log.indexOf(middle);
+      expect(positions(d)).toEqual(positions(log.slice(at + 1, at + 6)));
+      expect(await source.backlogAfter(c.at(-1)!)).toMatchObject({ events: log.length - 15 });
+      expect(await source.readAfter(log.at(-1)!, 10)).toEqual([]);
+    } finally {
+      await source.close();
     }
   });
 

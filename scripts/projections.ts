@@ -1,4 +1,5 @@
-// Operator CLI for projections (DATABASE_URL and READ_DATABASE_URL, or the embedded database when unset).
+// Operator CLI for projections (DATABASE_URL and READ_DATABASE_URL, or the embedded database when unset;
+// with PROJECTOR_SOURCE=nats the events come from the stream, and READ_DATABASE_URL alone will do).
 //   npm run projections -- status                      checkpoint, lag and status of every projection
 //   npm run projections -- rebuild <name>... | --all   rebuild from position 0 while the API serves the old rows, then swap;
 //                                                      several at once read the log once and apply it side by side
@@ -14,6 +15,7 @@ import { ProjectionQueries } from "../src/query/projections.queries";
 import { measureLag } from "../src/projection/lag";
 import { rebuildProjections } from "../src/projection/rebuild";
 import { logSource, wakeProjectors } from "../src/projection/logSource";
+import { natsSource } from "../src/projection/natsSource";
 
 const [command, ...args] = process.argv.slice(2);
 const usage = "usage: npm run projections -- status | rebuild <name>... | rebuild --all | retry <name>";
@@ -41,7 +43,12 @@ const config = loadConfig();
 const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
 const dbs = await openDatabases(config);
 const { read: db } = dbs;
-const write = writeDatabase(dbs);
+// Where the events come from: the write database's log, or the event stream (PROJECTOR_SOURCE=nats).
+const stream =
+  config.projectorSource === "nats"
+    ? natsSource({ servers: config.eventsNatsUrls, name: config.eventsStream, connectionName: "npm run projections" })
+    : undefined;
+const source = stream ?? logSource(writeDatabase(dbs));
 try {
   await migrateDatabases(dbs);
   await ensureCheckpoints(
@@ -50,13 +57,13 @@ try {
   );
   if (command === "status") {
     // measured now, whether a projector runs or not
-    await measureLag(db, logSource(write), await listCheckpoints(db.sql), "npm run projections");
+    await measureLag(db, source, await listCheckpoints(db.sql), "npm run projections");
     console.table(await new ProjectionQueries(db.prisma).statuses());
   } else if (command === "rebuild") {
     const result = await rebuildProjections(db, projections, {
       batchSize: Math.max(config.projectorBatchSize, REBUILD_BATCH_SIZE),
       logger,
-      log: write,
+      ...(stream ? { source: stream } : { log: writeDatabase(dbs) }),
     });
     const batches = result.perProjection.map((p) => `${p.name} ${p.batchSeconds.toFixed(2)} s`).join(", ");
     console.log(
@@ -66,7 +73,8 @@ try {
   } else {
     const [projection] = projections;
     const changed = await markRunning(db.prisma, projection!.name);
-    await wakeProjectors(write.sql); // the projectors listen on the event log's database
+    // the projectors listen on the event log's database (those fed from the stream look on their next poll)
+    if (dbs.write) await wakeProjectors(dbs.write.sql);
     console.log(
       changed
         ? `${projection!.name} will resume from its checkpoint`
@@ -74,5 +82,6 @@ try {
     );
   }
 } finally {
+  await stream?.close();
   await dbs.close();
 }

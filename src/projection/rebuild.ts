@@ -6,7 +6,7 @@ import { LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../
 import { readEventsAfter } from "../write/eventLog/eventLog";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
 import { PROJECTION_LEASES } from "./leases";
-import { wakeProjectors } from "./logSource";
+import { wakeProjectors, type EventSource } from "./logSource";
 import { projectBatch, type AnyProjection, type TableMap } from "./projection";
 
 export interface RebuildResult {
@@ -22,6 +22,8 @@ export interface RebuildOptions {
   logger: Logger;
   /** The database whose event log is read; default the one rebuilt into. */
   log?: Database;
+  /** Read the events from this source instead of a database's log (the event stream on NATS). */
+  source?: EventSource;
   /** Who rebuilds, as the projections query shows the leader of "<name>@rebuild"; default rebuild@host:pid. */
   instanceId?: string;
 }
@@ -93,10 +95,20 @@ export async function rebuildProjections(
     try {
       // Through the lock's own session when the log is in this database: see fillCopies.
       const log = options.log && options.log !== db ? options.log.sql : undefined;
-      const events = await fillCopies(db, log ?? lockSession, log !== undefined, targets, options);
+      const source: Reader | undefined = options.source
+        ? (after, limit) => options.source!.readAfter(after, limit)
+        : log && ((after, limit) => readEventsAfter(log, after, limit));
+      const events = await fillCopies(
+        db,
+        source ?? ((after, limit) => readEventsAfter(lockSession, after, limit)),
+        source !== undefined,
+        targets,
+        options,
+      );
       // The projectors listen on the event log's database: wake them there, now that the swap is
       // in. Only sooner than their poll would: the rebuild has succeeded whatever this answers.
-      await wakeProjectors(log ?? db.sql).catch(() => undefined);
+      // (Projectors fed from the stream find the new checkpoint on their next poll.)
+      if (!options.source) await wakeProjectors(log ?? db.sql).catch(() => undefined);
       return {
         events,
         seconds: (performance.now() - started) / 1000,
@@ -118,14 +130,18 @@ export async function rebuildProjections(
   }
 }
 
+/** Reads the events after a position, in the log's reading order. */
+type Reader = (after: LogPosition, limit: number) => Promise<RecordedEvent[]>;
+
 /**
- * `reader` reads the event log. When the log is in another database (`separateLog`), the swap's
- * last catch-up reads it there too; otherwise inside the swap's transaction (an embedded
- * database has one connection: a read beside the transaction would wait for it).
+ * `reader` reads the events. When they come from elsewhere (`separateLog`: another database's
+ * log, the event stream), the swap's last catch-up reads them there too; otherwise inside the
+ * swap's transaction (an embedded database has one connection: a read beside the transaction
+ * would wait for it).
  */
 async function fillCopies(
   db: Database,
-  reader: Sql,
+  reader: Reader,
   separateLog: boolean,
   targets: Target[],
   options: RebuildOptions,
@@ -194,7 +210,7 @@ async function fillCopies(
       if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
     }
     for (;;) {
-      const batch = await readEventsAfter(separateLog ? reader : tx, at, options.batchSize);
+      const batch = await (separateLog ? reader(at, options.batchSize) : readEventsAfter(tx, at, options.batchSize));
       const last = batch.at(-1);
       if (!last) break;
       for (const t of targets) await tx.run(projectInto(t, batch));
@@ -212,8 +228,8 @@ async function fillCopies(
 }
 
 /** Starts a read ahead; its failure surfaces where it is awaited (not as an unhandled rejection meanwhile). */
-function prefetch(reader: Sql, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
-  const read = readEventsAfter(reader, after, limit);
+function prefetch(reader: Reader, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+  const read = reader(after, limit);
   read.catch(() => undefined);
   return read;
 }

@@ -1,4 +1,7 @@
+import { execFile } from "node:child_process";
 import { randomUUID } from "node:crypto";
+import { resolve } from "node:path";
+import { promisify } from "node:util";
 import type { Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openPostgres } from "../../src/db/postgres";
@@ -23,6 +26,8 @@ import { ServerProcess } from "./serverProcess";
 //   relay      SERVICES=relay                     DATABASE_URL, EVENTS_NATS_URL
 //   query      SERVICES=queries,projector         READ_DATABASE_URL, EVENTS_NATS_URL, PROJECTOR_SOURCE=nats
 //              (no DATABASE_URL: it never connects to the write database)
+
+const run = promisify(execFile);
 
 let writeDb: TestDatabase;
 let readDb: TestDatabase;
@@ -129,6 +134,27 @@ describe("a query service fed from the event stream alone", () => {
       },
       { timeoutMs: 15_000, what: "the query service to catch up" },
     );
+    await verified();
+  });
+
+  it("rebuilds its projections from the stream with the projections CLI, without the write database", async () => {
+    const rows = () => readDb.sql(`SELECT id, available, units_sold FROM "read"."products" ORDER BY id`);
+    const before = await rows();
+    const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/projections.ts", "rebuild", "--all"], {
+      cwd: resolve(import.meta.dirname, "../.."),
+      env: {
+        ...process.env,
+        DATABASE_URL: "",
+        READ_DATABASE_URL: readDb.url,
+        SERVICES: "queries,projector",
+        PROJECTOR_SOURCE: "nats",
+        EVENTS_NATS_URL: nats.url,
+        LOG_LEVEL: "silent",
+      },
+      timeout: 60_000,
+    });
+    expect(stdout).toMatch(/rebuilt catalog, orders: \d+ events/);
+    expect(await rows()).toEqual(before);
     await verified();
   });
 });

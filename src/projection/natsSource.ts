@@ -31,21 +31,33 @@ export function natsSource(options: EventStreamOptions): EventSource & { close()
     if (cursors.size > CURSORS) cursors.delete(cursors.keys().next().value!);
   };
 
-  /** The sequence of the first event after `after`. */
+  /**
+   * The sequence of the first event after `after`. The stream is an exact copy of the log, so
+   * `after` (a checkpoint: an event applied from it) is in it, and the answer is the sequence
+   * right after that event. Anything else (a message missing mid-search, the event not there
+   * because the stream lost its tail and the relay has not put it back yet) fails the read: the
+   * next poll tries again. A wrong guess here would skip events.
+   */
   async function seqAfter(s: EventStream, after: LogPosition): Promise<number> {
     const known = cursors.get(key(after));
     if (known !== undefined) return known;
     const { firstSeq, lastSeq, messages } = await s.info();
     if (messages === 0) return lastSeq + 1; // what comes next (not remembered: the stream may be made anew)
     if (comparePositions(after, LOG_START) === 0) return firstSeq;
+    const at = async (seq: number) => {
+      const event = await s.eventAt(seq);
+      if (!event) throw new Error(`event stream: no message at sequence ${seq}`);
+      return event;
+    };
     let low = firstSeq;
     let high = lastSeq + 1; // the answer is in [low, high]
     while (low < high) {
       const mid = Math.floor((low + high) / 2);
-      const event = await s.eventAt(mid);
-      if (event && comparePositions(event, after) > 0) high = mid;
+      if (comparePositions(await at(mid), after) > 0) high = mid;
       else low = mid + 1;
     }
+    if (low === firstSeq || comparePositions(await at(low - 1), after) !== 0)
+      throw new Error(`event stream: the checkpoint ${after.txId}:${after.position} is not in the stream (yet)`);
     remember(after, low);
     return low;
   }

@@ -197,6 +197,10 @@ export class StreamReader {
     try {
       const messages = await this.consumer.fetch({ max_messages: last - from + 1, expires: 5000 });
       for await (const m of messages) {
+        // Strictly the next sequence: a consumer that skips one (its server gone, recreated
+        // elsewhere) must not make a reader skip an event. Start over at the asked sequence.
+        if (m.seq !== from + out.length)
+          throw new Error(`stream ${this.stream}: expected sequence ${from + out.length}, got ${m.seq}`);
         out.push({ seq: m.seq, event: fromMessageBody(m.json<EventMessageBody>()) });
         this.next = m.seq + 1;
         if (m.seq >= last) break;

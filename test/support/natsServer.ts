@@ -113,7 +113,7 @@ class Server implements NatsServer {
     await this.waitReady();
   }
 
-  /** Resolves when /healthz is ok (in a cluster: also a JetStream meta leader is known); throws if it exits. */
+  /** Resolves when /healthz is ok (in a cluster: JetStream enabled and a meta leader known); throws if it exits. */
   async waitReady(timeoutMs = START_TIMEOUT_MS): Promise<void> {
     const exited = this.#exited.then(() => {
       throw new Error(`nats-server ${this.name} exited while starting`);
@@ -143,11 +143,14 @@ class Server implements NatsServer {
   }
 
   /**
-   * Undefined if GET /healthz is ok (ready for clients, JetStream enabled and, in a cluster, current
-   * with the meta leader and its stream replicas), else why not. Throws if the monitor port does not answer.
+   * Undefined if GET /healthz is ok (ready for clients with JetStream; a single server also has its
+   * streams loaded), else why not. Throws if the monitor port does not answer.
    */
   async healthProblem(): Promise<string | undefined> {
-    const response = await fetch(`${this.monitorUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+    // In a cluster, not whether every stream and consumer replica is current (under load a
+    // restarted node's can take long to catch up): JetStream up, and the meta leader (waitReady).
+    const query = this.cluster ? "?js-enabled-only=true" : "";
+    const response = await fetch(`${this.monitorUrl}/healthz${query}`, { signal: AbortSignal.timeout(2000) });
     const body = await response.text();
     if (response.ok) return undefined;
     try {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
+import { eventually } from "../support/wait";
 import { setupFile } from "../support/app";
 import {
   CancelOrderDocument,
@@ -60,7 +61,14 @@ describe("placing orders concurrently", () => {
       [product.id],
     );
     expect(events).toHaveLength(5);
-    const read = await t.anonymous.ok(ProductDocument, { id: product.id });
+    // The orders' read-backs waited for the orders projection; the catalog follows on its own.
+    const read = await eventually(
+      async () => {
+        const r = await t.anonymous.ok(ProductDocument, { id: product.id });
+        return r.product?.unitsSold === 5 && r;
+      },
+      { what: "the catalog to apply the 5 orders" },
+    );
     expect(read.product).toMatchObject({ available: 0, inStock: false, unitsSold: 5 });
   });
 

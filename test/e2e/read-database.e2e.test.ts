@@ -56,10 +56,15 @@ describe("a read database of its own (READ_DATABASE_URL)", () => {
       input: { idempotencyKey: randomUUID(), lines: [{ productId: created.product!.id, quantity: 2 }] },
     });
     expect(placeOrder.order).toMatchObject({ status: "PLACED", itemCount: 2 });
-    expect((await t.anonymous.ok(ProductDocument, { id: created.product!.id })).product).toMatchObject({
-      available: 3,
-      unitsSold: 2,
-    });
+    // The order's read-back waited for the orders projection; the catalog follows on its own.
+    const product = await eventually(
+      async () => {
+        const { product } = await t.anonymous.ok(ProductDocument, { id: created.product!.id });
+        return product?.unitsSold === 2 && product;
+      },
+      { what: "the catalog to apply the order" },
+    );
+    expect(product).toMatchObject({ available: 3, unitsSold: 2 });
   });
 
   it("keeps each side's tables and rows in its own database", async () => {

@@ -15,8 +15,9 @@ import { startTestApp, type TestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { readWholeStream, streamMatchesLog } from "../support/eventStream";
 import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
+import { orderLoad } from "../support/orderLoad";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+import { CreateProductDocument } from "../generated/graphql";
 
 const run = promisify(execFile);
 
@@ -49,31 +50,6 @@ async function createProduct(stock: number) {
   return createProduct.product!;
 }
 
-/** Orders from several customers at once, until told to stop. */
-function orderLoad(productId: string, clients = 4) {
-  let running = true;
-  let placed = 0;
-  const done = Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let n = 0; running; n++) {
-        const res = await t.customer(`rl-${c}`).request(PlaceOrderDocument, {
-          input: { idempotencyKey: `rl-${c}-${n}-${randomUUID()}`, lines: [{ productId, quantity: 1 }] },
-        });
-        if (res.data?.placeOrder) placed += 1;
-      }
-    }),
-  );
-  return {
-    get placed() {
-      return placed;
-    },
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
-}
-
 const complete = (what: string) =>
   eventually(
     async () => {
@@ -86,7 +62,7 @@ const complete = (what: string) =>
 describe("the relay (EVENTS_NATS_URL)", () => {
   it("publishes every event of the log once, in its reading order, with the contract's subjects, headers and body", async () => {
     const product = await createProduct(50);
-    const load = orderLoad(product.id);
+    const load = orderLoad(t, product.id);
     await eventually(() => load.placed >= 20, { what: "20 orders" });
     await load.stop();
     const match = await complete("the stream to hold the whole log");
@@ -108,7 +84,7 @@ describe("the relay (EVENTS_NATS_URL)", () => {
 
   it("ends complete and in order when NATS is stopped and started under order load", async () => {
     const product = await createProduct(100_000);
-    const load = orderLoad(product.id);
+    const load = orderLoad(t, product.id);
     try {
       await eventually(() => load.placed >= 10, { what: "orders before the stop" });
       await nats.stop();
@@ -141,7 +117,7 @@ describe("the relay (EVENTS_NATS_URL)", () => {
       await t.app.relay!.stop();
       await eventually(() => standby.isLeader, { timeoutMs: 5000, what: "the standby to lead" });
       const product = await createProduct(5);
-      const load = orderLoad(product.id, 2);
+      const load = orderLoad(t, product.id, 2);
       await eventually(() => load.placed >= 5, { what: "orders after the takeover" });
       await load.stop();
       const match = await complete("the standby to relay the rest");

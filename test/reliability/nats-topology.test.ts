@@ -16,7 +16,6 @@ import {
   CreateProductDocument,
   InventoryChangedDocument,
   PlaceOrderDocument,
-  ProductDocument,
   ProjectionsDocument,
 } from "../generated/graphql";
 import { ServerProcess } from "./serverProcess";
@@ -96,9 +95,11 @@ describe("a query service fed from the event stream alone", () => {
     const socket = api("query").ws();
     sockets.push(socket);
     const pushed = collect(socket, InventoryChangedDocument, { productIds: [productId] });
-    await eventually(async () => (await api("query").ok(ProductDocument, { id: productId })).product !== null, {
-      what: "the query service to serve the product",
-    });
+    // the subscription is live on the server (its gauge counts it), so no change can slip by before it
+    await eventually(
+      async () => /^shop_graphql_subscriptions [1-9]/m.test(await (await fetch(`${servers.query.url}/metrics`)).text()),
+      { what: "the subscription to be live" },
+    );
 
     const { placeOrder } = await api("commands")
       .as(token("customer", "nt-buyer"))

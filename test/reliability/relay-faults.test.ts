@@ -9,8 +9,9 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 import { streamMatchesLog } from "../support/eventStream";
 import { startNats, startNatsCluster, stopAllNats } from "../support/natsServer";
 import { freePort } from "../support/ports";
+import { orderLoad as ordersOf } from "../support/orderLoad";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+import { CreateProductDocument } from "../generated/graphql";
 import { ServerProcess } from "./serverProcess";
 
 // The relay's hard cases with real servers: relay processes killed with -9 mid-batch while a
@@ -39,34 +40,13 @@ async function app(...args: Parameters<typeof startTestApp>): Promise<TestApp> {
   return started;
 }
 
-/** Orders from several customers at once on `t`, until stopped. */
-async function orderLoad(t: TestApp, clients = 4) {
+/** A product with stock for any load, and orders of it from several customers until stopped. */
+async function orderLoad(t: TestApp) {
   const sku = `RF-${randomUUID().slice(0, 8)}`;
   const { createProduct } = await t.admin.ok(CreateProductDocument, {
     input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: 1_000_000 },
   });
-  const productId = createProduct.product!.id;
-  let running = true;
-  let placed = 0;
-  const done = Promise.all(
-    Array.from({ length: clients }, async (_, c) => {
-      for (let n = 0; running; n++) {
-        const res = await t.customer(`rf-${c}`).request(PlaceOrderDocument, {
-          input: { idempotencyKey: `rf-${c}-${n}-${randomUUID()}`, lines: [{ productId, quantity: 1 }] },
-        });
-        if (res.data?.placeOrder) placed += 1;
-      }
-    }),
-  );
-  return {
-    get placed() {
-      return placed;
-    },
-    async stop() {
-      running = false;
-      await done;
-    },
-  };
+  return ordersOf(t, createProduct.product!.id);
 }
 
 async function streamLeader(servers: string[]): Promise<string | undefined> {

@@ -102,9 +102,11 @@ describe("instances that serve part of the API (SERVICES), on a write and a read
     sockets.push(socket);
     const pushed = collect(socket, InventoryChangedDocument, { productIds: [product.id] });
     // subscribed once B answers a query about the product (the socket is up, the subscription registered)
-    await eventually(async () => (await api("B").ok(ProductDocument, { id: product.id })).product !== null, {
-      what: "B to see the product",
-    });
+    // the subscription is live on the server (its gauge counts it), so no change can slip by before it
+    await eventually(
+      async () => /^shop_graphql_subscriptions [1-9]/m.test(await (await fetch(`${servers.B.url}/metrics`)).text()),
+      { what: "the subscription to be live" },
+    );
 
     const { placeOrder } = await api("A")
       .as(token("customer", "ss-buyer"))

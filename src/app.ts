@@ -18,6 +18,7 @@ import { allProjections } from "./projection/projections";
 import { QueryReads } from "./query/reads";
 import { ReadReplicas } from "./db/replicas";
 import { Relay } from "./relay/relay";
+import { RelayStatusQueries } from "./relay/relayStatus";
 import { systemClock, uuid } from "./shared/clock";
 import { CommandBus } from "./write/commandBus";
 
@@ -80,6 +81,14 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
     replicas?.observe(metrics);
     const bus = db && config.services.has("commands") ? new CommandBus(db, systemClock, uuid, metrics) : undefined;
+    const relayStatus =
+      db && config.eventsNatsUrls.length > 0
+        ? new RelayStatusQueries(db, {
+            servers: config.eventsNatsUrls,
+            name: config.eventsStream,
+            connectionName: `relay status ${config.instanceId}`,
+          })
+        : undefined;
     const services: Services = {
       bus,
       feed,
@@ -87,6 +96,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       orders,
       reads,
       projections,
+      relay: relayStatus,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     };
 
@@ -177,6 +187,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
           await relay?.stop();
           await projector?.stop();
           await stream?.close();
+          await relayStatus?.close();
           await replicas?.stop();
           await feed.stop();
           if (ownsDb) await dbs.close();

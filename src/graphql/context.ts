@@ -7,6 +7,7 @@ import type { CatalogQueries } from "../query/catalog.queries";
 import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
 import type { QueryReads } from "../query/reads";
+import type { RelayStatusQueries } from "../relay/relayStatus";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {
@@ -19,6 +20,8 @@ export interface Services {
   /** Queries: through the read replicas when the reader may use them (see QueryReads). */
   reads: QueryReads;
   projections: ProjectionQueries;
+  /** The event stream's lag behind the log, where both are reachable. */
+  relay?: RelayStatusQueries;
   readYourWritesTimeoutMs: number;
 }
 

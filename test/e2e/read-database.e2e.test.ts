@@ -13,6 +13,7 @@ import {
   PlaceOrderDocument,
   ProductDocument,
   ProjectionsDocument,
+  RelayDocument,
   RestockProductDocument,
 } from "../generated/graphql";
 
@@ -114,6 +115,8 @@ describe("a read database of its own (READ_DATABASE_URL)", () => {
       },
       { what: "both projections measured caught up" },
     );
+    // no event stream here: no relay status
+    expect((await t.admin.ok(RelayDocument, {})).relay).toBeNull();
     // the figures live in the read database, where the query side reads them
     const measured = await readDb.sql<{ name: string; measured_by: string }>(
       `SELECT name, measured_by FROM "read"."projection_lag" ORDER BY name`,

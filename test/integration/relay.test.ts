@@ -17,7 +17,7 @@ import { readWholeStream, streamMatchesLog } from "../support/eventStream";
 import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
 import { orderLoad } from "../support/orderLoad";
 import { eventually } from "../support/wait";
-import { CreateProductDocument } from "../generated/graphql";
+import { CreateProductDocument, RelayDocument } from "../generated/graphql";
 
 const run = promisify(execFile);
 
@@ -77,6 +77,20 @@ describe("the relay (EVENTS_NATS_URL)", () => {
     expect(first!.shopPosition).toBe(first!.body.position);
     expect(typeof first!.body.txId).toBe("string");
     expect(t.app.relay?.isLeader).toBe(true);
+    const { relay } = await eventually(
+      async () => {
+        const status = await t.admin.ok(RelayDocument, {});
+        return status.relay?.lagEvents === 0 && status;
+      },
+      { what: "the relay status to show it caught up" },
+    );
+    expect(relay).toMatchObject({
+      stream: "SHOP_EVENTS",
+      leader: t.app.config.instanceId,
+      streamSequence: match.streamed,
+      lagSeconds: 0,
+    });
+    expect((await t.customer("rl-nosy").request(RelayDocument, {})).errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
     const metrics = await (await fetch(`${t.url}/metrics`)).text();
     expect(metrics).toMatch(/^shop_relay_leader 1$/m);
     expect(metrics).toMatch(/^shop_relay_events_total \d+$/m);

@@ -81,13 +81,31 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     );
     replicas?.observe(metrics);
     const bus = db && config.services.has("commands") ? new CommandBus(db, systemClock, uuid, metrics) : undefined;
+    const relay =
+      db && config.services.has("relay")
+        ? new Relay(db, {
+            servers: config.eventsNatsUrls,
+            stream: config.eventsStream,
+            replicas: config.eventsStreamReplicas,
+            batchSize: config.projectorBatchSize,
+            pollMs: config.projectorPollMs,
+            ackTimeoutMs: 5000,
+            instanceId: config.instanceId,
+            logger,
+            observer: metrics,
+          })
+        : undefined;
     const relayStatus =
       db && config.eventsNatsUrls.length > 0
-        ? new RelayStatusQueries(db, {
-            servers: config.eventsNatsUrls,
-            name: config.eventsStream,
-            connectionName: `relay status ${config.instanceId}`,
-          })
+        ? new RelayStatusQueries(
+            db,
+            {
+              servers: config.eventsNatsUrls,
+              name: config.eventsStream,
+              connectionName: `relay status ${config.instanceId}`,
+            },
+            relay,
+          )
         : undefined;
     const services: Services = {
       bus,
@@ -138,20 +156,6 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
               logger,
               observer: metrics,
             });
-    const relay =
-      db && config.services.has("relay")
-        ? new Relay(db, {
-            servers: config.eventsNatsUrls,
-            stream: config.eventsStream,
-            replicas: config.eventsStreamReplicas,
-            batchSize: config.projectorBatchSize,
-            pollMs: config.projectorPollMs,
-            ackTimeoutMs: 5000,
-            instanceId: config.instanceId,
-            logger,
-            observer: metrics,
-          })
-        : undefined;
     await feed.start();
     await replicas?.start();
     await projector?.start();

@@ -14,6 +14,13 @@ export async function measureLag(
   measuredBy: string,
 ): Promise<void> {
   if (checkpoints.length === 0) return;
-  const lags = await Promise.all(checkpoints.map(async (c) => ({ name: c.name, ...(await source.backlogAfter(c)) })));
+  // Projections at the same place (the usual case) share one look at the source.
+  const backlogs = new Map<string, ReturnType<EventSource["backlogAfter"]>>();
+  const backlogOf = (c: Checkpoint) => {
+    const key = `${c.txId}:${c.position}`;
+    if (!backlogs.has(key)) backlogs.set(key, source.backlogAfter(c));
+    return backlogs.get(key)!;
+  };
+  const lags = await Promise.all(checkpoints.map(async (c) => ({ name: c.name, ...(await backlogOf(c)) })));
   await read.sql.query(saveLag(measuredBy, lags));
 }

@@ -53,6 +53,7 @@ export class Relay {
   private wakeUp: (() => void) | undefined;
   private woken = false;
   private tail: StreamTail | undefined;
+  private measured: { events: number; seconds: number } | undefined;
 
   constructor(
     private readonly write: Database,
@@ -63,6 +64,11 @@ export class Relay {
 
   get isLeader(): boolean {
     return this.session !== undefined;
+  }
+
+  /** How far the stream was behind the log when this leader last measured (every pollMs); undefined unless it leads. */
+  get lag(): { events: number; seconds: number } | undefined {
+    return this.session ? this.measured : undefined;
   }
 
   /** Where the stream ends, as this leader last knew it. */
@@ -191,6 +197,7 @@ export class Relay {
     try {
       const backlog = await this.source.backlogAfter(at);
       const seconds = backlog.oldestAt ? Math.max(0, (Date.now() - backlog.oldestAt.getTime()) / 1000) : 0;
+      this.measured = { events: backlog.events, seconds };
       this.options.observer?.onRelayLag?.(backlog.events, seconds);
     } catch (error) {
       this.options.logger.warn({ err: error }, "relay: could not measure its lag");

@@ -1,8 +1,7 @@
 import type { Database } from "../db/database";
 import { sql } from "../db/sql";
-import { backlogAfter } from "../write/eventLog/eventLog";
 import { EventStream, type EventStreamOptions } from "./eventStream";
-import { RELAY_LEASE } from "./relay";
+import { RELAY_LEASE, type Relay } from "./relay";
 
 export interface RelayStatusRow {
   stream: string;
@@ -11,15 +10,16 @@ export interface RelayStatusRow {
   /** The stream's last sequence, and the log position of its event. */
   streamSequence: number;
   streamPosition: string | null;
-  /** Committed events of the log not yet in the stream, and the age of the oldest of them. */
-  lagEvents: number;
-  lagSeconds: number;
+  /** As the leading relay last measured: null on an instance whose relay does not lead. */
+  lagEvents: number | null;
+  lagSeconds: number | null;
 }
 
 /**
- * How far the event stream is behind the log, asked of both now: the stream's tail from NATS,
- * the events after it from the write database, the relay's leader from the lease's session.
- * For an instance that has both (EVENTS_NATS_URL and DATABASE_URL).
+ * The event stream's state: its tail from NATS, the relay's leader from the lease's session
+ * (a system view of the write database, no table), and the lag the relay measured, when this
+ * instance's relay is the one that leads. Reads no write table: the lag is the relay's to measure.
+ * For an instance that has both EVENTS_NATS_URL and DATABASE_URL.
  */
 export class RelayStatusQueries {
   private connecting: Promise<EventStream> | undefined;
@@ -27,6 +27,7 @@ export class RelayStatusQueries {
   constructor(
     private readonly write: Database,
     private readonly options: EventStreamOptions,
+    private readonly relay?: Relay,
   ) {}
 
   async status(): Promise<RelayStatusRow> {
@@ -43,14 +44,14 @@ export class RelayStatusQueries {
            AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
          LIMIT 1`),
     ]);
-    const backlog = await backlogAfter(this.write.sql, tail.position);
+    const lag = this.relay?.lag;
     return {
       stream: this.options.name,
       leader: lease?.leader ?? null,
       streamSequence: tail.seq,
       streamPosition: tail.seq > 0 ? tail.position.position.toString() : null,
-      lagEvents: backlog.events,
-      lagSeconds: backlog.oldestAt ? Math.max(0, (Date.now() - backlog.oldestAt.getTime()) / 1000) : 0,
+      lagEvents: lag?.events ?? null,
+      lagSeconds: lag?.seconds ?? null,
     };
   }
 

@@ -4,8 +4,6 @@ import { resolve } from "node:path";
 import { promisify } from "node:util";
 import type { Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPostgres } from "../../src/db/postgres";
-import { verify } from "../../src/verify/verify";
 import { collect, GraphQLClient, token } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { streamMatchesLog } from "../support/eventStream";
@@ -18,7 +16,7 @@ import {
   PlaceOrderDocument,
   ProjectionsDocument,
 } from "../generated/graphql";
-import { ServerProcess } from "./serverProcess";
+import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The event log on NATS JetStream feeding a query service of its own, as three OS processes:
 //   commands   SERVICES=commands                  DATABASE_URL (+ READ_DATABASE_URL, for its payloads)
@@ -71,15 +69,9 @@ afterAll(async () => {
 const api = (name: keyof typeof servers) => new GraphQLClient(servers[name].url);
 
 async function verified(): Promise<void> {
-  const write = openPostgres(writeDb.url, 2);
-  const read = openPostgres(readDb.url, 2);
-  try {
-    const result = await verify(write, { waitMs: 15_000 }, read);
-    expect(result.problems).toEqual([]);
-    expect(result.ok).toBe(true);
-  } finally {
-    await Promise.all([write.close(), read.close()]);
-  }
+  const result = await verifyDatabase(writeDb.url, readDb.url);
+  expect(result.problems).toEqual([]);
+  expect(result.ok).toBe(true);
 }
 
 describe("a query service fed from the event stream alone", () => {

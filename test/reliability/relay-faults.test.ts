@@ -2,8 +2,6 @@ import { randomUUID } from "node:crypto";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { afterAll, describe, expect, it } from "vitest";
-import { openPostgres } from "../../src/db/postgres";
-import { verify } from "../../src/verify/verify";
 import { startTestApp, type TestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { streamMatchesLog } from "../support/eventStream";
@@ -12,7 +10,7 @@ import { freePort } from "../support/ports";
 import { orderLoad as ordersOf } from "../support/orderLoad";
 import { eventually } from "../support/wait";
 import { CreateProductDocument } from "../generated/graphql";
-import { ServerProcess } from "./serverProcess";
+import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The relay's hard cases with real servers: relay processes killed with -9 mid-batch while a
 // standby takes over, and a 3-node NATS cluster losing the node that leads the stream.
@@ -143,14 +141,8 @@ describe("a 3-node NATS cluster, the stream on 3 replicas, losing a node under l
     const match = await streamComplete(servers, writeDb, "the stream to hold the whole log");
     expect(match.streamed).toBe(match.logged);
     // the NATS-fed read database agrees with the write database
-    const write = openPostgres(writeDb.url, 2);
-    const read = openPostgres(readDb.url, 2);
-    try {
-      const result = await verify(write, { waitMs: 20_000 }, read);
-      expect(result.problems).toEqual([]);
-      expect(query.app.projector?.isLeader).toBe(true);
-    } finally {
-      await Promise.all([write.close(), read.close()]);
-    }
+    const result = await verifyDatabase(writeDb.url, readDb.url, 20_000);
+    expect(result.problems).toEqual([]);
+    expect(query.app.projector?.isLeader).toBe(true);
   });
 });

@@ -128,12 +128,13 @@ export async function untilAnswered<T>(
   }
 }
 
-/** Runs src/verify against a database (it waits for the projections to catch up itself). */
-export async function verifyDatabase(url: string): Promise<VerifyResult> {
+/** Runs src/verify against a database, or a write and a read database (it waits for the projections to catch up itself). */
+export async function verifyDatabase(url: string, readUrl?: string, waitMs = 15_000): Promise<VerifyResult> {
   const db = openPostgres(url, 2);
+  const read = readUrl ? openPostgres(readUrl, 2) : undefined;
   try {
-    return await verify(db, { waitMs: 15_000 });
+    return await verify(db, { waitMs }, read);
   } finally {
-    await db.close();
+    await Promise.all([db.close(), read?.close()]);
   }
 }

@@ -1,8 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Client } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openPostgres } from "../../src/db/postgres";
-import { verify } from "../../src/verify/verify";
 import { collect, GraphQLClient, token } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
@@ -16,7 +14,7 @@ import {
   ProjectionsDocument,
   RestockProductDocument,
 } from "../generated/graphql";
-import { ServerProcess } from "./serverProcess";
+import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The topology of a shop that outgrew one server, as separate OS processes on two databases:
 //   A  SERVICES=commands,projector   DATABASE_URL + READ_DATABASE_URL
@@ -153,14 +151,8 @@ describe("instances that serve part of the API (SERVICES), on a write and a read
       what: "the projections to go on",
     });
 
-    const write = openPostgres(writeDb.url, 2);
-    const read = openPostgres(readDb.url, 2);
-    try {
-      const result = await verify(write, { waitMs: 10_000 }, read);
-      expect(result.problems).toEqual([]);
-      expect(result.ok).toBe(true);
-    } finally {
-      await Promise.all([write.close(), read.close()]);
-    }
+    const result = await verifyDatabase(writeDb.url, readDb.url, 10_000);
+    expect(result.problems).toEqual([]);
+    expect(result.ok).toBe(true);
   });
 });

@@ -1,13 +1,14 @@
 // Real, throw-away NATS servers with JetStream for tests: single servers and routed clusters, each
 // server on free ports (client + http monitor, + cluster), with its store in a temporary folder of
-// its own. The machine's own nats-server (127.0.0.1:4222, /var/lib/nats-server) is never touched:
+// its own. The machine's own nats-server is never touched:
 // the only processes signalled are the ones this module spawned, by their pid.
 import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, readdirSync, rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./ports";
+import { orphanedTempDirs } from "./tempDirs";
 import { eventually } from "./wait";
 
 const BIN = process.env.NATS_SERVER_BIN ?? "/usr/sbin/nats-server";
@@ -249,11 +250,7 @@ let swept = false;
 function sweepStale(): void {
   if (swept) return;
   swept = true;
-  const pattern = new RegExp(`^${DIR_PREFIX}(\\d+)-`);
-  for (const entry of readdirSync(tmpdir())) {
-    const owner = Number(pattern.exec(entry)?.[1]);
-    if (!owner || owner === process.pid || isAlive(owner)) continue;
-    const dir = join(tmpdir(), entry);
+  for (const dir of orphanedTempDirs(DIR_PREFIX)) {
     try {
       const pid = Number(readFileSync(join(dir, "nats-server.pid"), "utf8").trim());
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
@@ -266,15 +263,6 @@ function sweepStale(): void {
     } catch {
       // try again next run
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
 

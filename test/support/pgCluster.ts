@@ -5,13 +5,14 @@
 //
 // As root the binaries run as the `postgres` OS user (runuser); as any other user they run as that user.
 import { execFile, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { appendFile, chown, mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { promisify } from "node:util";
 import pg from "pg";
 import { freePort } from "./ports";
+import { orphanedTempDirs } from "./tempDirs";
 import { eventually } from "./wait";
 
 const BIN = process.env.PG_BIN ?? "/usr/lib/postgresql/15/bin";
@@ -351,19 +352,5 @@ let swept = false;
 function sweepStale(): void {
   if (swept) return;
   swept = true;
-  const pattern = new RegExp(`^${DIR_PREFIX}(\\d+)-`);
-  for (const entry of readdirSync(tmpdir())) {
-    const pid = Number(pattern.exec(entry)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
-    killSync(join(tmpdir(), entry));
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+  for (const dir of orphanedTempDirs(DIR_PREFIX)) killSync(dir);
 }

@@ -38,7 +38,7 @@ describe("the configuration of the databases", () => {
 describe("SERVICES", () => {
   it("serves everything by default, and the relay only with EVENTS_NATS_URL", () => {
     expect([...loadConfig({}).services]).toEqual(["commands", "queries", "projector"]);
-    expect([...loadConfig({ EVENTS_NATS_URL: "nats://127.0.0.1:4222" }).services]).toContain("relay");
+    expect([...loadConfig({ EVENTS_NATS_URL: "nats://nats-1.example:4222" }).services]).toContain("relay");
   });
 
   it("takes a subset; the projector runs only when served and RUN_PROJECTOR is not false", () => {

@@ -11,6 +11,15 @@ export class RelayStatus {
   @Field(() => Float, { description: "The stream's last sequence (0 when empty)." }) streamSequence!: number;
   @Field(() => String, { nullable: true, description: "Event log position of the stream's last message." })
   streamPosition!: string | null;
-  @Field(() => Int, { description: "Committed events of the log not yet in the stream." }) lagEvents!: number;
-  @Field(() => Float, { description: "Age of the oldest committed event not yet in the stream." }) lagSeconds!: number;
+  @Field(() => Int, {
+    nullable: true,
+    description:
+      "Committed events of the log not yet in the stream, as the leading relay last measured; null on an instance whose relay does not lead.",
+  })
+  lagEvents!: number | null;
+  @Field(() => Float, {
+    nullable: true,
+    description: "Age of the oldest committed event not yet in the stream (as lagEvents).",
+  })
+  lagSeconds!: number | null;
 }

@@ -118,35 +118,42 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
     };
 
-    const stream =
-      config.projectorSource === "nats" && config.runProjector
-        ? natsSource({
-            servers: config.eventsNatsUrls,
-            name: config.eventsStream,
-            connectionName: `projector ${config.instanceId}`,
-          })
+    const streamOptions = {
+      servers: config.eventsNatsUrls,
+      name: config.eventsStream,
+      connectionName: `projector ${config.instanceId}`,
+    };
+    // On a thread of its own when it can (Postgres; projections not overridden): see projectorThread.ts.
+    const threadSource =
+      config.projectorSource === "nats"
+        ? ({ kind: "nats", stream: streamOptions } as const)
+        : config.databaseUrl && db?.kind === "postgres"
+          ? ({ kind: "log", databaseUrl: config.databaseUrl } as const)
+          : undefined;
+    const readDatabaseUrl = config.readDatabaseUrl ?? config.databaseUrl;
+    const thread =
+      config.projectorThread && readDb.kind === "postgres" && readDatabaseUrl && threadSource && !overrides.projections
+        ? { source: threadSource, readDatabaseUrl }
         : undefined;
+    const stream =
+      config.runProjector && !thread && config.projectorSource === "nats" ? natsSource(streamOptions) : undefined;
     const source = stream ?? (db && logSource(db));
-    const projector =
-      !config.runProjector || !source
-        ? undefined
-        : config.projectorThread &&
-            config.projectorSource === "log" &&
-            db?.kind === "postgres" &&
-            config.databaseUrl &&
-            !overrides.projections
-          ? new ProjectorThread(
-              {
-                databaseUrl: config.databaseUrl,
-                readDatabaseUrl: config.readDatabaseUrl ?? config.databaseUrl,
-                batchSize: config.projectorBatchSize,
-                pollMs: config.projectorPollMs,
-                logLevel: config.logLevel,
-                instanceId: config.instanceId,
-              },
-              logger,
-              metrics,
-            )
+    const projector = !config.runProjector
+      ? undefined
+      : thread
+        ? new ProjectorThread(
+            {
+              ...thread,
+              batchSize: config.projectorBatchSize,
+              pollMs: config.projectorPollMs,
+              logLevel: config.logLevel,
+              instanceId: config.instanceId,
+            },
+            logger,
+            metrics,
+          )
+        : !source
+          ? undefined
           : // Projections given as overrides are functions: they run in this thread.
             new Projector(readDb, overrides.projections ?? allProjections, {
               source,

@@ -4,6 +4,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { openPostgres } from "../db/postgres";
 import { createLogger } from "../logger";
 import { logSource } from "./logSource";
+import { natsSource } from "./natsSource";
 import { Projector } from "./projector";
 import { allProjections } from "./projections";
 import type { FromProjectorThread, ProjectorThreadData, ToProjectorThread } from "./projectorThread";
@@ -14,9 +15,16 @@ const logger = createLogger(data.logLevel).child({ thread: "projector" });
 // Two projections side by side, the held-back check, and the leases' own session.
 const db = openPostgres(data.readDatabaseUrl, 4);
 // The event log's reads and the held-back checks; the LISTEN wake-up has a connection of its own.
-const log = data.readDatabaseUrl === data.databaseUrl ? db : openPostgres(data.databaseUrl, 2);
+const log =
+  data.source.kind !== "log"
+    ? undefined
+    : data.source.databaseUrl === data.readDatabaseUrl
+      ? db
+      : openPostgres(data.source.databaseUrl, 2);
+const stream = data.source.kind === "nats" ? natsSource(data.source.stream) : undefined;
+const databases = [...new Set([db, log ?? db])];
 const projector = new Projector(db, allProjections, {
-  source: logSource(log),
+  source: stream ?? logSource(log!),
   batchSize: data.batchSize,
   pollMs: data.pollMs,
   instanceId: data.instanceId,
@@ -32,7 +40,7 @@ parentPort!.on("message", (message: ToProjectorThread) => {
   if (message.type !== "stop") return;
   void projector
     .stop()
-    .then(() => Promise.all([db.close(), log === db ? undefined : log.close()]))
+    .then(() => Promise.all([stream?.close(), ...databases.map((d) => d.close())]))
     .finally(() => {
       post({ type: "stopped" });
       parentPort!.close();
@@ -44,6 +52,7 @@ try {
   post({ type: "started" });
 } catch (error) {
   post({ type: "startFailed", message: String((error as Error)?.stack ?? error) });
-  await Promise.all([...new Set([db, log])].map((d) => d.close().catch(() => undefined)));
+  await stream?.close().catch(() => undefined);
+  await Promise.all(databases.map((d) => d.close().catch(() => undefined)));
   parentPort!.close();
 }

@@ -1,10 +1,11 @@
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../logger";
+import type { EventStreamOptions } from "../relay/eventStream";
 import type { ProjectorObserver, ProjectorRunner } from "./projector";
 
 export interface ProjectorThreadData {
-  /** The write database, whose event log the projector reads. */
-  databaseUrl: string;
+  /** Where the events come from: the write database's event log, or the event stream on NATS (PROJECTOR_SOURCE). */
+  source: { kind: "log"; databaseUrl: string } | { kind: "nats"; stream: EventStreamOptions };
   /** The read database, where it writes (the same URL unless the read side has its own). */
   readDatabaseUrl: string;
   batchSize: number;

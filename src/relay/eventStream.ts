@@ -209,6 +209,9 @@ export class StreamReader {
       await this.close(); // start over at the asked sequence next time
       throw error;
     }
+    // Fewer than the stream holds, the fetch having expired: in a cluster the consumer may sit on
+    // a replica still catching up. The next read makes a new one rather than wait on this one again.
+    if (out.length < last - from + 1) await this.close();
     return out;
   }
 

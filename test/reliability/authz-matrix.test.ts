@@ -16,6 +16,7 @@ import {
   ProductDocument,
   ProductsDocument,
   ProjectionsDocument,
+  RelayDocument,
   RestockProductDocument,
   ShipOrderDocument,
 } from "../generated/graphql";
@@ -36,6 +37,8 @@ const MATRIX = {
   myOrders:        { anonymous: "UNAUTHENTICATED", customer: "allow",     other: "allow",     admin: "allow"     },
   orders:          { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "allow"     },
   projections:     { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "allow"     },
+  // null for admin: this instance has no event broker (relay.test.ts shows the figures where it has one)
+  relay:           { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "null"      },
   createProduct:   { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "allow"     },
   restockProduct:  { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "allow"     },
   placeOrder:      { anonymous: "UNAUTHENTICATED", customer: "allow",     other: "allow",     admin: "FORBIDDEN" },
@@ -157,6 +160,7 @@ const RUN: Record<Operation, (who: Who) => Promise<Outcome>> = {
     outcomeOf(await clientOf(who).request(ProjectionsDocument), "projections", (d) =>
       expect(d.projections.map((p) => p.name)).toContain("catalog"),
     ),
+  relay: async (who) => outcomeOf(await clientOf(who).request(RelayDocument), "relay"),
   createProduct: async (who) => {
     const sku = `AUTHZ-NEW-${randomUUID().slice(0, 8)}`;
     return outcomeOf(

@@ -5,11 +5,12 @@ import { afterAll, describe, expect, it } from "vitest";
 import { startTestApp, type TestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { streamMatchesLog } from "../support/eventStream";
-import { startNats, startNatsCluster, stopAllNats } from "../support/natsServer";
+import { startNats, startNatsCluster, stopAllNats, type NatsServer } from "../support/natsServer";
 import { freePort } from "../support/ports";
 import { orderLoad as ordersOf } from "../support/orderLoad";
 import { eventually } from "../support/wait";
 import { CreateProductDocument } from "../generated/graphql";
+import { ProjectorThread } from "../../src/projection/projectorThread";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The relay's hard cases with real servers: relay processes killed with -9 mid-batch while a
@@ -54,6 +55,24 @@ async function streamLeader(servers: string[]): Promise<string | undefined> {
   } finally {
     await nc.close();
   }
+}
+
+/** What the log, the relay and each node's copy of the stream hold: for a failure's message. */
+async function clusterReport(cluster: NatsServer[], t: TestApp, db: TestDatabase): Promise<string> {
+  const [row] = await db.sql<{ events: string }>(`SELECT count(*)::text AS events FROM "write".events`);
+  const events = row?.events;
+  const relay = t.app.relay;
+  const lines = [`log: ${events} events; relay leading ${relay?.isLeader}, at ${relay?.position?.position}`];
+  for (const node of cluster) {
+    const state = await fetch(`${node.monitorUrl}/jsz?streams=true`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => r.text())
+      .catch((error: unknown) => String(error));
+    lines.push(
+      `${node.name}: ${state.replace(/\s+/g, " ").slice(0, 1500)}`,
+      node.output().split("\n").slice(-15).join("\n"),
+    );
+  }
+  return lines.join("\n");
 }
 
 const streamComplete = (servers: string[], db: TestDatabase, what: string) =>
@@ -138,11 +157,16 @@ describe("a 3-node NATS cluster, the stream on 3 replicas, losing a node under l
     } finally {
       await load.stop();
     }
-    const match = await streamComplete(servers, writeDb, "the stream to hold the whole log");
+    const match = await streamComplete(servers, writeDb, "the stream to hold the whole log").catch(
+      async (error: unknown) => {
+        throw new Error(`${String(error)}\n${await clusterReport(cluster, t, writeDb)}`, { cause: error });
+      },
+    );
     expect(match.streamed).toBe(match.logged);
     // the NATS-fed read database agrees with the write database
     const result = await verifyDatabase(writeDb.url, readDb.url, 20_000);
     expect(result.problems).toEqual([]);
     expect(query.app.projector?.isLeader).toBe(true);
+    expect(query.app.projector).toBeInstanceOf(ProjectorThread); // the NATS-fed projector runs on its own thread too
   });
 });

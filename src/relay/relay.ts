@@ -1,5 +1,5 @@
-import type { Database, SqlSession } from "../db/database";
-import { sql } from "../db/sql";
+import type { Database } from "../db/database";
+import { SessionLease } from "../db/sessionLease";
 import type { Logger } from "../logger";
 import type { LogPosition } from "../shared/events";
 import { logSource, type EventSource, type SourceWatch } from "../projection/logSource";
@@ -45,7 +45,7 @@ export interface RelayOptions {
 export class Relay {
   private readonly source: EventSource;
   private stopped = true;
-  private session: SqlSession | undefined;
+  private readonly lease: SessionLease;
   private stream: EventStream | undefined;
   private watch: SourceWatch | undefined;
   private loop: Promise<void> | undefined;
@@ -60,15 +60,19 @@ export class Relay {
     private readonly options: RelayOptions,
   ) {
     this.source = logSource(write);
+    this.lease = new SessionLease(write, RELAY_LEASE, options.stream, options.instanceId, () => {
+      this.options.logger.warn("relay: lost the session of its lease; stops publishing");
+      this.resigned(true);
+    });
   }
 
   get isLeader(): boolean {
-    return this.session !== undefined;
+    return this.lease.held;
   }
 
   /** How far the stream was behind the log when this leader last measured (every pollMs); undefined unless it leads. */
   get lag(): { events: number; seconds: number } | undefined {
-    return this.session ? this.measured : undefined;
+    return this.lease.held ? this.measured : undefined;
   }
 
   /** Where the stream ends, as this leader last knew it. */
@@ -97,48 +101,37 @@ export class Relay {
   }
 
   private async tryLead(): Promise<void> {
-    if (this.stopped || this.session || this.loop) return;
-    let session: SqlSession | undefined;
+    if (this.stopped || this.lease.held || this.loop) return;
     try {
-      session = await this.write.openSession(() => {
-        if (this.session === session) {
-          this.options.logger.warn("relay: lost the session of its lease; stops publishing");
-          void this.resign();
-        }
-      });
-      await session.query(sql`SELECT set_config('application_name', ${this.options.instanceId}, false)`);
-      const [lock] = await session.query(
-        sql<{
-          locked: boolean;
-        }>`SELECT pg_try_advisory_lock(${RELAY_LEASE}::int, hashtext(${this.options.stream})) AS locked`,
-      );
-      if (!lock?.locked || this.stopped) {
-        await session.close();
-        return;
-      }
+      if (!(await this.lease.tryAcquire())) return;
     } catch (error) {
-      await session?.close().catch(() => undefined);
       this.options.logger.warn({ err: error }, "relay: could not try the lease");
       return;
     }
-    this.session = session;
+    if (this.stopped) {
+      await this.lease.release();
+      return;
+    }
     this.options.logger.info({ stream: this.options.stream }, "relay: leads; publishing the event log");
     this.options.observer?.onRelayLeadership?.(true);
     this.loop = this.lead().finally(() => (this.loop = undefined));
   }
 
   private async resign(): Promise<void> {
-    const session = this.session;
-    this.session = undefined;
+    const leading = this.lease.held;
+    await this.lease.release();
+    this.resigned(leading);
+  }
+
+  private resigned(leading: boolean): void {
     this.wake();
-    if (session) this.options.observer?.onRelayLeadership?.(false);
-    await session?.close().catch(() => undefined);
+    if (leading) this.options.observer?.onRelayLeadership?.(false);
   }
 
   /** The leader's loop: connect, ensure the stream, then relay until stopped or no longer leader. */
   private async lead(): Promise<void> {
     let backoffMs = 100;
-    while (!this.stopped && this.session) {
+    while (!this.stopped && this.lease.held) {
       try {
         this.stream ??= await EventStream.connect({
           servers: this.options.servers,
@@ -167,7 +160,7 @@ export class Relay {
   /** Publishes what the log holds after the tail, batch by batch; waits for more when there is none. */
   private async relay(stream: EventStream): Promise<void> {
     let progressed = false;
-    while (!this.stopped && this.session) {
+    while (!this.stopped && this.lease.held) {
       this.woken = false;
       const events = await this.source.readAfter(this.tail!.position, this.options.batchSize);
       if (events.length > 0) {
@@ -193,7 +186,7 @@ export class Relay {
 
   private async measureLag(): Promise<void> {
     const at = this.tail?.position;
-    if (!this.session || !at) return;
+    if (!this.lease.held || !at) return;
     try {
       const backlog = await this.source.backlogAfter(at);
       const seconds = backlog.oldestAt ? Math.max(0, (Date.now() - backlog.oldestAt.getTime()) / 1000) : 0;

@@ -13,7 +13,7 @@
 // (or seed before the first start). Two processes on one PGlite folder corrupt it. A Postgres
 // server (DATABASE_URL) can be seeded while the API runs.
 import { randomUUID } from "node:crypto";
-import { ConfigError, loadConfig, type Config } from "../src/config";
+import { commandSettings, ConfigError, loadConfig, type Config } from "../src/config";
 import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
 import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
@@ -132,7 +132,7 @@ async function seed(config: Config): Promise<void> {
     for (const { applied } of await migrateDatabases(dbs))
       if (applied.length > 0) console.log(`applied migrations: ${applied.join(", ")}`);
 
-    const bus = new CommandBus(db, systemClock, uuid);
+    const bus = new CommandBus(db, systemClock, uuid, commandSettings(config));
     const correlationId = `seed-${randomUUID()}`;
     const created: string[] = [];
     const skipped: string[] = [];

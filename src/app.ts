@@ -1,4 +1,4 @@
-import type { Config } from "./config";
+import { commandSettings, type Config } from "./config";
 import type { Database } from "./db/database";
 import { loadMigrations, pendingMigrations } from "./db/migrate";
 import { databases, migrateDatabases, openDatabases } from "./db/open";
@@ -17,6 +17,7 @@ import { ProjectorThread } from "./projection/projectorThread";
 import { allProjections } from "./projection/projections";
 import { QueryReads } from "./query/reads";
 import { ReadReplicas } from "./db/replicas";
+import { OrderExpiry } from "./process/orderExpiry";
 import { Relay } from "./relay/relay";
 import { RelayStatusQueries } from "./relay/relayStatus";
 import { systemClock, uuid } from "./shared/clock";
@@ -31,6 +32,8 @@ export interface App {
   readonly projector: ProjectorRunner | undefined;
   /** Publishes the event log to NATS JetStream (SERVICES has relay): one leader among the instances. */
   readonly relay: Relay | undefined;
+  /** Cancels the orders whose payment deadline passed (instances with commands; one leader among them). */
+  readonly expiry: OrderExpiry | undefined;
   readonly services: Services;
   readonly http: HttpApp;
   /** The port actually listened on (config.port 0 picks a free one). */
@@ -69,7 +72,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       dbs.replicas.length > 0
         ? new ReadReplicas(readDb, dbs.replicas, { pollMs: config.readReplicaPollMs, logger })
         : undefined;
-    const reads = new QueryReads(readDb, replicas);
+    const reads = new QueryReads(readDb, { replicas, lowStockThreshold: config.lowStockThreshold });
     const { catalog, orders } = reads.primary;
     // The lag is measured every PROJECTOR_POLL_MS by each projection's leader: stale after a few missed polls.
     const projections = new ProjectionQueries(readDb.prisma, Math.max(5000, 5 * config.projectorPollMs));
@@ -80,7 +83,20 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       () => replicas?.statuses() ?? [],
     );
     replicas?.observe(metrics);
-    const bus = db && config.services.has("commands") ? new CommandBus(db, systemClock, uuid, metrics) : undefined;
+    const bus =
+      db && config.services.has("commands")
+        ? new CommandBus(db, systemClock, uuid, commandSettings(config), metrics)
+        : undefined;
+    const expiry =
+      bus &&
+      db &&
+      new OrderExpiry(db, bus, systemClock, {
+        batchSize: 100,
+        instanceId: config.instanceId,
+        logger,
+        observer: metrics,
+      });
+    if (expiry) metrics.watchDeadlines(() => expiry.due());
     const relay =
       db && config.services.has("relay")
         ? new Relay(db, {
@@ -167,6 +183,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
     await replicas?.start();
     await projector?.start();
     await relay?.start();
+    expiry?.start();
 
     const http = await createHttpApp({
       schema: await getSchema(),
@@ -189,12 +206,14 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readDb,
       projector,
       relay,
+      expiry,
       services,
       http,
       port,
       stop() {
         stopping ??= (async () => {
           await http.stop();
+          await expiry?.stop();
           await relay?.stop();
           await projector?.stop();
           await stream?.close();

@@ -1,4 +1,6 @@
 import { hostname } from "node:os";
+import { DEFAULT_LOW_STOCK_THRESHOLD } from "./query/catalog.queries";
+import type { CommandSettings } from "./write/command";
 
 // Environment parsed and validated once; nothing else reads process.env.
 export interface Config {
@@ -41,6 +43,10 @@ export interface Config {
   eventsStreamReplicas: number;
   /** Where the projector reads the events: the event log of the write database, or the stream. */
   projectorSource: "log" | "nats";
+  /** How long a placed order waits for its payment before the system cancels it. */
+  orderPaymentTimeoutSeconds: number;
+  /** A product with this many or fewer available (and some) shows LOW_STOCK. */
+  lowStockThreshold: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -135,5 +141,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     eventsStream: env.EVENTS_STREAM || "SHOP_EVENTS",
     eventsStreamReplicas: int(env, "EVENTS_STREAM_REPLICAS", 1, 1),
     projectorSource,
+    orderPaymentTimeoutSeconds: int(env, "ORDER_PAYMENT_TIMEOUT_SECONDS", 900, 1),
+    lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK_THRESHOLD),
   };
 }
+
+/** What of the configuration the commands apply. */
+export const commandSettings = (config: Pick<Config, "orderPaymentTimeoutSeconds">): CommandSettings => ({
+  orderPaymentTimeoutSeconds: config.orderPaymentTimeoutSeconds,
+});

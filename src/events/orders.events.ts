@@ -29,8 +29,14 @@ export type OrderPlaced = {
     totalCents: number;
     itemCount: number;
     placedAt: string;
+    /** The payment deadline: cancelled by the system if still PLACED then. Absent on orders placed before deadlines existed (they never expire). */
+    expiresAt?: string;
   };
 };
+
+/** Why an order was cancelled: by its customer, by an admin, or by the system when its payment deadline passed. */
+export const CANCELLATION_REASONS = ["CUSTOMER", "ADMIN", "PAYMENT_TIMEOUT"] as const;
+export type CancellationReason = (typeof CANCELLATION_REASONS)[number];
 
 /** Releases the reserved stock of every line. */
 export type OrderCancelled = {
@@ -40,6 +46,8 @@ export type OrderCancelled = {
     customerId: string;
     previousStatus: OrderStatus;
     lines: { productId: string; quantity: number }[];
+    /** Absent on events from before reasons were recorded: the actor's role tells (admin: ADMIN, else CUSTOMER). */
+    reason?: CancellationReason;
   };
 };
 

@@ -4,9 +4,12 @@ import type { CommandObserver } from "../write/commandBus";
 import type { ProjectorObserver } from "../projection/projector";
 import type { ReadReplicasObserver, ReplicaStatus } from "../db/replicas";
 import type { RelayObserver } from "../relay/relay";
+import type { DueDeadlines, OrderExpiryObserver } from "../process/orderExpiry";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
-export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicasObserver, RelayObserver {
+export class Metrics
+  implements CommandObserver, ProjectorObserver, ReadReplicasObserver, RelayObserver, OrderExpiryObserver
+{
   readonly registry = new Registry();
   private readonly commandSeconds = new Histogram({
     name: "shop_command_duration_seconds",
@@ -58,6 +61,16 @@ export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicas
   private readonly relayLeader = new Gauge({
     name: "shop_relay_leader",
     help: "1 when this instance's relay holds the lease and publishes.",
+    registers: [this.registry],
+  });
+  private readonly expired = new Counter({
+    name: "shop_order_expiries_total",
+    help: "Orders this instance cancelled because their payment deadline passed (PAYMENT_TIMEOUT).",
+    registers: [this.registry],
+  });
+  private readonly expiryLeader = new Gauge({
+    name: "shop_order_expiry_leader",
+    help: "1 when this instance holds the order expiry's lease and dispatches the payment deadlines.",
     registers: [this.registry],
   });
   private readonly leader = new Gauge({
@@ -125,6 +138,36 @@ export class Metrics implements CommandObserver, ProjectorObserver, ReadReplicas
         this.set(subscribers());
       },
     });
+  }
+
+  /** The payment deadlines due now, read from the write database when scraped (instances with commands). */
+  watchDeadlines(due: () => Promise<DueDeadlines>): void {
+    let scrape: Promise<DueDeadlines> | undefined;
+    const read = () => (scrape ??= due().finally(() => (scrape = undefined)));
+    new Gauge({
+      name: "shop_order_deadlines_due",
+      help: "PLACED orders whose payment deadline has passed, not yet expired (a few for a moment is normal; growing means the expiry is stuck).",
+      registers: [this.registry],
+      async collect() {
+        this.set((await read()).orders);
+      },
+    });
+    new Gauge({
+      name: "shop_order_deadlines_oldest_due_seconds",
+      help: "Seconds since the oldest of those deadlines passed (0 when none is due).",
+      registers: [this.registry],
+      async collect() {
+        this.set((await read()).oldestSeconds);
+      },
+    });
+  }
+
+  onExpired(orders: number): void {
+    this.expired.inc(orders);
+  }
+
+  onExpiryLeadership(leading: boolean): void {
+    this.expiryLeader.set(leading ? 1 : 0);
   }
 
   onCommand(name: string, outcome: "ok" | "rejected" | "error", seconds: number, attempts: number): void {

@@ -1,21 +1,38 @@
 import type { ProductView } from "../generated/prisma/client";
 import type { Database } from "../db/database";
+import type { LogPosition } from "../shared/events";
 import { batchById } from "./batchById";
+import { rowPositionSql } from "./rowPosition";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 /** A catalog row as the API serves it: the Prisma model of read.products, less its bookkeeping columns. */
 export type ProductRow = Pick<
   ProductView,
   "id" | "sku" | "name" | "description" | "priceCents" | "available" | "inStock" | "unitsSold" | "updatedAt"
->;
+> & {
+  stockLevel: StockLevel;
+  /** The last event applied to the row (see rowPosition.ts). */
+  position: string;
+};
+
+export const STOCK_LEVELS = ["IN_STOCK", "LOW_STOCK", "OUT_OF_STOCK"] as const;
+export type StockLevel = (typeof STOCK_LEVELS)[number];
+/** LOW_STOCK_THRESHOLD's default. */
+export const DEFAULT_LOW_STOCK_THRESHOLD = 5;
 
 export interface ProductFilter {
   search?: string | null;
   inStock?: boolean | null;
 }
 
-/** The columns of a ProductRow, as the driver reads them (uuid as its text). */
-const COLUMNS = `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt"`;
+/** The columns of a ProductRow, as the driver reads them (uuid as its text); the stock level as the threshold makes it. */
+const columnsOf = (lowStockThreshold: number) =>
+  `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt",
+   CASE WHEN available <= 0 THEN 'OUT_OF_STOCK' WHEN available <= ${lowStockThreshold} THEN 'LOW_STOCK' ELSE 'IN_STOCK' END AS "stockLevel",
+   ${rowPositionSql()} AS position`;
+
+/** Rows replayed to a subscriber resuming from a position, at most (more: re-query instead). */
+export const MAX_REPLAY = 1000;
 
 /**
  * The expression of the trigram index read_products_search_idx (migration
@@ -30,25 +47,53 @@ export const productCursor = (p: ProductRow) => encodeCursor([p.name, p.id]);
 
 /** The only code that reads read.products. */
 export class CatalogQueries {
-  constructor(private readonly db: Pick<Database, "sql">) {}
+  /** The statements' column list: fixed per instance, so each statement is still prepared once per connection. */
+  private readonly columns: string;
+
+  constructor(
+    private readonly db: Pick<Database, "sql">,
+    { lowStockThreshold = DEFAULT_LOW_STOCK_THRESHOLD }: { lowStockThreshold?: number } = {},
+  ) {
+    if (!Number.isInteger(lowStockThreshold) || lowStockThreshold < 0)
+      throw new Error(`lowStockThreshold must be an integer >= 0, got ${lowStockThreshold}`);
+    this.columns = columnsOf(lowStockThreshold);
+  }
 
   // Through the driver like list(): these serve every mutation's answer and every push, and the
   // by-id reads of one tick go in one statement (see batchById).
   readonly byId: (id: string) => Promise<ProductRow | null> = batchById((ids) => this.byIds(ids));
 
   async bySku(sku: string): Promise<ProductRow | null> {
-    const [row] = await this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE sku = $1`, [sku]);
+    const [row] = await this.db.sql.query<ProductRow>(`SELECT ${this.columns} FROM "read"."products" WHERE sku = $1`, [
+      sku,
+    ]);
     return row ?? null;
   }
 
   byIds(ids: string[]): Promise<ProductRow[]> {
-    return this.db.sql.query<ProductRow>(`SELECT ${COLUMNS} FROM "read"."products" WHERE id = ANY($1::uuid[])`, [ids]);
+    return this.db.sql.query<ProductRow>(`SELECT ${this.columns} FROM "read"."products" WHERE id = ANY($1::uuid[])`, [
+      ids,
+    ]);
+  }
+
+  /**
+   * The rows (of `ids`, or all) whose last applied event comes after `after` in the log's
+   * reading order, in that order: what a subscriber resuming from `after` missed. At most
+   * limit rows.
+   */
+  changedAfter(ids: string[] | undefined, after: LogPosition, limit = MAX_REPLAY + 1): Promise<ProductRow[]> {
+    return this.db.sql.query<ProductRow>(
+      `SELECT ${this.columns} FROM "read"."products"
+        WHERE (applied_tx, applied_pos) > ($1::text::xid8, $2::bigint) AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
+        ORDER BY applied_tx, applied_pos LIMIT $4::int`,
+      [after.txId.toString(), after.position.toString(), ids ?? null, limit],
+    );
   }
 
   /** Rows changed since a moment (at most `limit`, newest last): to catch subscribers up after an outage. */
   changedSince(since: Date, limit = 1000): Promise<ProductRow[]> {
     return this.db.sql.query<ProductRow>(
-      `SELECT ${COLUMNS} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`,
+      `SELECT ${this.columns} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`,
       [since, limit],
     );
   }
@@ -84,7 +129,7 @@ export class CatalogQueries {
     // walk the (in_stock, name) index and lower-case row after row until the page is full. Not
     // searching, the CTE is inlined into each use: the page reads `first` rows of that index
     // and stops, the count reads what it likes.
-    const matches = `WITH matches AS ${search ? "MATERIALIZED" : "NOT MATERIALIZED"} (SELECT ${COLUMNS} FROM "read"."products" ${where})`;
+    const matches = `WITH matches AS ${search ? "MATERIALIZED" : "NOT MATERIALIZED"} (SELECT ${this.columns} FROM "read"."products" ${where})`;
     const keyset = cursor ? `WHERE (name, id) > (${param(cursor[0])}, ${param(cursor[1])}::uuid)` : "";
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
     const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;

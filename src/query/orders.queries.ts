@@ -1,19 +1,27 @@
 import type { OrderView } from "../generated/prisma/client";
-import type { OrderStatus, PlacedLine } from "../events";
+import type { CancellationReason, OrderStatus, PlacedLine } from "../events";
 import type { Database } from "../db/database";
 import { batchById } from "./batchById";
+import { rowPositionSql } from "./rowPosition";
 import { badInput } from "../shared/errors";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 /** An order row as the API serves it: the Prisma model of read.orders, its JSON and status typed. */
-export type OrderRow = Pick<OrderView, "id" | "customerId" | "totalCents" | "itemCount" | "placedAt" | "updatedAt"> & {
+export type OrderRow = Pick<
+  OrderView,
+  "id" | "customerId" | "totalCents" | "itemCount" | "placedAt" | "updatedAt" | "expiresAt"
+> & {
   status: OrderStatus;
   /** The lines as placed (the OrderPlaced event's). */
   lines: PlacedLine[];
+  cancellationReason: CancellationReason | null;
+  /** The last event applied to the row (see rowPosition.ts). */
+  position: string;
 };
 
 /** An OrderRow's columns, for statements through the driver (jsonb comes back parsed). */
-const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt"`;
+const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt",
+  expires_at AS "expiresAt", cancellation_reason AS "cancellationReason", ${rowPositionSql()} AS position`;
 
 export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
 

@@ -22,15 +22,20 @@ export class QueryReads {
   /** Through the replicas, and, for a writer they may lack the write of, the primary (counted apart). */
   private readonly routed: { replicas: Readers; primary: Readers } | undefined;
 
+  private readonly replicas: ReadReplicas | undefined;
+
   constructor(
     read: Database | Readers,
-    private readonly replicas?: ReadReplicas,
+    { replicas, lowStockThreshold }: { replicas?: ReadReplicas; lowStockThreshold?: number } = {},
   ) {
-    this.primary = "sql" in read ? { catalog: new CatalogQueries(read), orders: new OrderQueries(read) } : read;
-    if (replicas && replicas.replicas.length > 0) {
-      const readers = (sql: Sql) => ({ catalog: new CatalogQueries({ sql }), orders: new OrderQueries({ sql }) });
+    this.replicas = replicas;
+    const readers = (sql: Sql) => ({
+      catalog: new CatalogQueries({ sql }, { lowStockThreshold }),
+      orders: new OrderQueries({ sql }),
+    });
+    this.primary = "sql" in read ? readers(read.sql) : read;
+    if (replicas && replicas.replicas.length > 0)
       this.routed = { replicas: readers(replicas.sql), primary: readers(replicas.primarySql) };
-    }
   }
 
   for(actor: Actor): Readers {

@@ -10,7 +10,7 @@ export interface EventData<Type extends string = string, Data = unknown> {
 export interface EventMetadata {
   correlationId: string;
   causationId: string | null;
-  actor: { id: string | null; role: Role | "anonymous" };
+  actor: { id: string | null; role: Role | "system" | "anonymous" };
   command: string;
   /** The client's idempotency key, when the request carried one. */
   idempotencyKey?: string;

@@ -4,9 +4,16 @@ import type { IdGenerator } from "../shared/clock";
 import type { EventData, NewEvent } from "../shared/events";
 
 export interface CommandContext {
-  actor: Extract<Actor, { kind: "user" }>;
+  actor: Extract<Actor, { kind: "user" | "system" }>;
   now: Date;
   newId: IdGenerator;
+  settings: CommandSettings;
+}
+
+/** The service's own rules that commands apply (from its configuration). */
+export interface CommandSettings {
+  /** ORDER_PAYMENT_TIMEOUT_SECONDS: how long a placed order waits for its payment. */
+  orderPaymentTimeoutSeconds: number;
 }
 
 /** The stream a command appends to, as it was loaded (version 0: a new stream). */
@@ -29,7 +36,8 @@ export interface StreamRef {
  */
 export interface CommandDefinition<Input, State, Event extends EventData, Result, Row = Record<string, unknown>> {
   readonly name: string;
-  readonly roles: readonly Role[];
+  /** Who may dispatch it; "system" is the service itself (see SystemActor). */
+  readonly roles: readonly (Role | "system")[];
   /** The client's idempotency key, for commands that take one (the bus makes them idempotent). */
   idempotencyKey?(input: Input): string | null | undefined;
   /** What a key stands for; the same key with a different request is a CONFLICT. Default: the input. */

@@ -4,7 +4,7 @@ import type { Actor } from "../shared/auth";
 import type { Clock, IdGenerator } from "../shared/clock";
 import { AppError, isRetryableTransactionError, sqlState } from "../shared/errors";
 import type { EventData, LogPosition } from "../shared/events";
-import { inStream, type CommandContext, type CommandDefinition } from "./command";
+import { inStream, type CommandContext, type CommandDefinition, type CommandSettings } from "./command";
 import { appendEvents, isStreamConflict, type Appended } from "./eventLog/eventLog";
 import { checkKey, claimKey, keyRecord, replayOf, type KeyClaim } from "./idempotency";
 
@@ -36,6 +36,7 @@ export class CommandBus {
     private readonly db: Database,
     private readonly clock: Clock,
     private readonly newId: IdGenerator,
+    private readonly settings: CommandSettings,
     private readonly observer?: CommandObserver,
   ) {}
 
@@ -50,7 +51,7 @@ export class CommandBus {
     const observe = (outcome: "ok" | "rejected" | "error") =>
       this.observer?.onCommand(command.name, outcome, (performance.now() - started) / 1000, attempts);
     try {
-      if (actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
+      if (actor.kind === "anonymous") throw new AppError("UNAUTHENTICATED", "sign in to do this");
       if (!command.roles.includes(actor.role)) {
         throw new AppError("FORBIDDEN", `${command.name} is not allowed for role ${actor.role}`);
       }
@@ -83,7 +84,7 @@ export class CommandBus {
     actor: CommandContext["actor"],
     options: DispatchOptions,
   ): Promise<CommandOutcome<Result>> {
-    const ctx: CommandContext = { actor, now: this.clock.now(), newId: this.newId };
+    const ctx: CommandContext = { actor, now: this.clock.now(), newId: this.newId, settings: this.settings };
     const claim: KeyClaim | undefined =
       key === undefined
         ? undefined

@@ -4,6 +4,7 @@
 // its own: orders per second and the CPU each order costs this process and Postgres (all
 // postgres processes of the machine, read from /proc: run it on an otherwise quiet machine, and
 // compare code side by side in one sitting).
+import { commandSettings, loadConfig } from "../../src/config";
 import { randomUUID } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { migrate } from "../../src/db/migrate";
@@ -39,7 +40,7 @@ const bench = await createBenchDatabase();
 const db = openPostgres(bench.url, 20);
 try {
   await migrate(db);
-  const bus = new CommandBus(db, systemClock, uuid);
+  const bus = new CommandBus(db, systemClock, uuid, commandSettings(loadConfig()));
   const admin = { kind: "user", id: "ops", role: "admin" } as const;
   const options = { correlationId: "command-load" };
   const products: string[] = [];

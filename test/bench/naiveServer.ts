@@ -4,7 +4,7 @@
 // by joining the WRITE tables on every request, as an application without read tables would:
 // products ⋈ inventory, units sold summed from the lines of orders that were not cancelled.
 import "reflect-metadata";
-import { loadConfig } from "../../src/config";
+import { commandSettings, loadConfig } from "../../src/config";
 import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
 import { getSchema } from "../../src/graphql/schema";
@@ -75,7 +75,7 @@ const metrics = new Metrics(projections, () => 0);
 const http = await createHttpApp({
   schema: await getSchema(),
   services: {
-    bus: new CommandBus(db, systemClock, uuid, metrics),
+    bus: new CommandBus(db, systemClock, uuid, commandSettings(config), metrics),
     feed,
     catalog,
     orders,

@@ -3,6 +3,7 @@
 // Counts the round trips (client → Postgres socket flushes) of a command through the command bus
 // and of a projector batch, on a database of its own. Exact, not timed: a round trip costs
 // Postgres and the client a system call each way, whatever the machine, so this is what to count.
+import { commandSettings, loadConfig } from "../../src/config";
 import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { migrate } from "../../src/db/migrate";
@@ -56,7 +57,7 @@ const db = openPostgres(bench.url, 4);
 try {
   await migrate(db);
   const count = flushCounter(port(bench.url));
-  const bus = new CommandBus(db, systemClock, uuid);
+  const bus = new CommandBus(db, systemClock, uuid, commandSettings(loadConfig()));
   const admin = { kind: "user", id: "ops", role: "admin" } as const;
   const alice = { kind: "user", id: "alice", role: "customer" } as const;
   const options = { correlationId: "round-trips" };

@@ -85,7 +85,17 @@ describe("several clients watching the same product with the same subscription",
     });
     for (const sub of [leaver, customer, admin]) {
       expect(sub.results).toEqual([
-        { data: { inventoryChanged: { ...product, available: 8, updatedAt: expect.any(String) } } },
+        {
+          data: {
+            inventoryChanged: {
+              ...product,
+              available: 8,
+              stockLevel: "IN_STOCK",
+              updatedAt: expect.any(String),
+              position: expect.any(String),
+            },
+          },
+        },
       ]);
       expect(sub.errors).toEqual([]);
     }

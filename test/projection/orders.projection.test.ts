@@ -1,12 +1,13 @@
 import { randomUUID } from "node:crypto";
 import { describe, it } from "vitest";
-import type { OrderPlaced, OrderStatus } from "../../src/events";
+import type { CancellationReason, OrderPlaced, OrderStatus } from "../../src/events";
 import { ordersProjection } from "../../src/projection/projections/orders.projection";
-import type { RecordedEvent } from "../../src/shared/events";
+import type { EventMetadata, RecordedEvent } from "../../src/shared/events";
 import { embeddedDatabase, eventInStream, type EventPlace, projectionSpec } from "../support/projectionSpec";
 
 const { given } = projectionSpec(ordersProjection, embeddedDatabase());
 
+const EXPIRES_AT = "2026-12-01T09:45:00.000Z";
 const CUP = { productId: randomUUID(), sku: "CUP-1", name: "Espresso cup", unitPriceCents: 1250 };
 const SAUCER = { productId: randomUUID(), sku: "SAU-1", name: "Saucer", unitPriceCents: 400 };
 
@@ -24,6 +25,7 @@ function orderPlaced(customerId = "alice") {
       totalCents: 2 * 1250 + 400,
       itemCount: 3,
       placedAt: "2026-12-01T09:30:00.000Z",
+      expiresAt: EXPIRES_AT,
     },
   });
 }
@@ -42,19 +44,32 @@ const orderShipped = (order: RecordedEvent<OrderPlaced>) =>
     data: { ...ids(order), lines: order.data.lines.map(({ productId, quantity }) => ({ productId, quantity })) },
   });
 
-const orderCancelled = (order: RecordedEvent<OrderPlaced>) =>
-  eventInStream(order.streamId, {
-    type: "OrderCancelled",
-    data: {
-      ...ids(order),
-      previousStatus: "PLACED",
-      lines: order.data.lines.map(({ productId, quantity }) => ({ productId, quantity })),
+const orderCancelled = (
+  order: RecordedEvent<OrderPlaced>,
+  reason: CancellationReason | null = "CUSTOMER", // null: an event from before reasons were recorded
+  place?: EventPlace,
+) =>
+  eventInStream(
+    order.streamId,
+    {
+      type: "OrderCancelled",
+      data: {
+        ...ids(order),
+        previousStatus: "PLACED",
+        lines: order.data.lines.map(({ productId, quantity }) => ({ productId, quantity })),
+        ...(reason ? { reason } : {}),
+      },
     },
-  });
+    place,
+  );
 
 /** The row of a placed order once `last` (the latest event applied to it) made it `status`. */
 function orderRow(placed: RecordedEvent<OrderPlaced>, status: OrderStatus, last: RecordedEvent = placed) {
   return {
+    expires_at: status === "PLACED" && placed.data.expiresAt ? new Date(placed.data.expiresAt) : null,
+    cancellation_reason: last.type === "OrderCancelled" ? (last.data as { reason?: string }).reason : null,
+    applied_tx: last.txId.toString(),
+    applied_pos: last.position.toString(),
     id: placed.data.orderId,
     customer_id: placed.data.customerId,
     status,
@@ -84,7 +99,35 @@ describe("the orders projection", () => {
         placed_at: new Date("2026-12-01T09:30:00.000Z"),
         updated_at: placed.occurredAt,
         version: 1,
+        expires_at: new Date(EXPIRES_AT),
+        cancellation_reason: null,
+        applied_tx: placed.txId.toString(),
+        applied_pos: placed.position.toString(),
       },
+    ]);
+  });
+
+  it("shows an order placed before payment deadlines existed without one", async () => {
+    const placed = orderPlaced();
+    delete (placed.data as { expiresAt?: string }).expiresAt;
+    await given([placed]).then([{ ...orderRow(placed, "PLACED"), expires_at: null }]);
+  });
+
+  it("shows why an order was cancelled: the reason recorded, or for older events the actor's role", async () => {
+    const [expired, byAdmin, byCustomer] = [orderPlaced(), orderPlaced(), orderPlaced()];
+    const admin: EventMetadata = {
+      correlationId: "c",
+      causationId: null,
+      actor: { id: "ops", role: "admin" },
+      command: "cancelOrder",
+    };
+    const timeout = orderCancelled(expired, "PAYMENT_TIMEOUT");
+    const oldAdmin = orderCancelled(byAdmin, null, { metadata: admin });
+    const oldCustomer = orderCancelled(byCustomer, null);
+    await given([expired, byAdmin, byCustomer, timeout, oldAdmin, oldCustomer]).then([
+      { ...orderRow(expired, "CANCELLED", timeout), cancellation_reason: "PAYMENT_TIMEOUT" },
+      { ...orderRow(byAdmin, "CANCELLED", oldAdmin), cancellation_reason: "ADMIN" },
+      { ...orderRow(byCustomer, "CANCELLED", oldCustomer), cancellation_reason: "CUSTOMER" },
     ]);
   });
 

@@ -9,6 +9,7 @@ const NO_CONTEXT: CommandContext = {
   newId: () => {
     throw new Error("decide takes no ids: the command's state does");
   },
+  settings: { orderPaymentTimeoutSeconds: 900 },
 };
 
 /** A command's decide, with the envelope the command bus adds (stream, type, version): what it appends. */
@@ -17,8 +18,9 @@ export function decided<Input, State, Event extends EventData>(
   state: State,
   input: Input,
   now = NO_CONTEXT.now,
+  actor = NO_CONTEXT.actor,
 ) {
-  const events = command.decide(state, input, { ...NO_CONTEXT, now });
+  const events = command.decide(state, input, { ...NO_CONTEXT, now, actor });
   return inStream(command.stream(state), events);
 }
 

@@ -48,9 +48,13 @@ export default async function setup(project: TestProject): Promise<void> {
       `SELECT datname FROM pg_database WHERE datname LIKE 'shop_test_f_%' OR (datname LIKE 'shop_test_template_%' AND datname <> $1)`,
       [template],
     );
-    for (const { datname } of stale.rows) {
-      const runPid = /^shop_test_f_(\d+)_/.exec(datname)?.[1];
-      if (runPid && isAlive(Number(runPid))) continue;
+    // Another run going on (a checkout of other code) may be using its own template: those are
+    // kept until no other run is alive.
+    const runPids = stale.rows.map((r) => /^shop_test_f_(\d+)_/.exec(r.datname)?.[1]);
+    const othersRunning = runPids.some((pid) => pid && Number(pid) !== process.pid && isAlive(Number(pid)));
+    for (const [i, { datname }] of stale.rows.entries()) {
+      const runPid = runPids[i];
+      if (runPid ? isAlive(Number(runPid)) : othersRunning) continue;
       await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`).catch(() => undefined);
     }
   } finally {

@@ -45,6 +45,8 @@ export interface EventPlace {
   /** One transaction per event unless given: the events of one command share their txId. */
   txId?: bigint;
   occurredAt?: Date;
+  /** Who caused it; a fixed anonymous actor unless given. */
+  metadata?: EventMetadata;
 }
 
 /**
@@ -67,7 +69,7 @@ export function eventInStream<T extends EventType>(
     streamVersion,
     position,
     txId: place.txId ?? TX_OFFSET + position,
-    metadata: METADATA,
+    metadata: place.metadata ?? METADATA,
     occurredAt: place.occurredAt ?? new Date(EPOCH + Number(position) * 1000),
   };
   return recorded as Recorded<T>;

@@ -40,6 +40,8 @@ const placed = (
       totalCents: lines.reduce((s, l) => s + l.quantity * l.unitPriceCents, 0),
       itemCount: lines.reduce((s, l) => s + l.quantity, 0),
       placedAt: NOW.toISOString(),
+      // ORDER_PAYMENT_TIMEOUT_SECONDS (900 in the test context) after it is placed
+      expiresAt: new Date(NOW.getTime() + 900_000).toISOString(),
     },
   },
 ];

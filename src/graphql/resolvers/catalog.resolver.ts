@@ -1,7 +1,9 @@
 import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
-import { AppError } from "../../shared/errors";
-import { productCursor, type ProductRow } from "../../query/catalog.queries";
+import { AppError, badInput } from "../../shared/errors";
+import { MAX_REPLAY, productCursor, type ProductRow } from "../../query/catalog.queries";
+import { decodeRowPosition } from "../../query/rowPosition";
+import { resumed } from "../../realtime/resume";
 import { createProduct } from "../../write/catalog/commands/createProduct";
 import { restockProduct } from "../../write/catalog/commands/restockProduct";
 import { assertId, commandBus, type GraphQLContext } from "../context";
@@ -75,23 +77,38 @@ export class CatalogResolver {
   @Subscription(() => Product, {
     description:
       "Anyone. Every change of the given products (all products when productIds is absent), read from the catalog table.",
-    subscribe: ({
+    subscribe: async ({
       args,
       context,
     }: {
-      args: { productIds?: string[] | null };
+      args: { productIds?: string[] | null; after?: string | null };
       context: GraphQLContext;
       info: GraphQLResolveInfo;
     }) => {
       const ids = args.productIds?.map((id) => assertId(id, "productIds"));
       if (ids && ids.length > 1000)
         throw new AppError("BAD_USER_INPUT", "at most 1000 productIds", { field: "productIds" });
-      return context.services.feed.products.subscribe(ids);
+      const after = args.after == null ? undefined : decodeRowPosition(args.after);
+      const live = context.services.feed.products.subscribe(ids);
+      if (!after) return live;
+      return resumed(live, async () => {
+        const missed = await context.services.catalog.changedAfter(ids, after);
+        if (missed.length > MAX_REPLAY)
+          throw badInput(`more than ${MAX_REPLAY} products changed after that position: query them instead`, {
+            field: "after",
+          });
+        return missed;
+      });
     },
   })
   inventoryChanged(
     @Root() product: ProductRow,
     @Arg("productIds", () => [ID], { nullable: true }) _productIds: string[] | null,
+    @Arg("after", () => String, {
+      nullable: true,
+      description: `A row's position seen before: first the current row of every matching product changed after it (at most ${MAX_REPLAY}, else BAD_USER_INPUT), then live changes.`,
+    })
+    _after: string | null,
   ): ProductRow {
     return product;
   }

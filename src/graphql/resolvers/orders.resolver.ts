@@ -3,6 +3,9 @@ import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription 
 import type { OrderStatus } from "../../events";
 import { AppError } from "../../shared/errors";
 import { orderCursor, type OrderRow } from "../../query/orders.queries";
+import { decodeRowPosition } from "../../query/rowPosition";
+import { resumed } from "../../realtime/resume";
+import { comparePositions } from "../../shared/events";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
 import { payOrder } from "../../write/orders/commands/payOrder";
 import { placeOrder } from "../../write/orders/commands/placeOrder";
@@ -106,15 +109,36 @@ export class OrdersResolver {
 
   @Subscription(() => Order, {
     description: "The order's customer or an admin. Every change of the order, read from the order table.",
-    subscribe: async ({ args, context }: { args: { orderId: string }; context: GraphQLContext }) => {
+    subscribe: async ({
+      args,
+      context,
+    }: {
+      args: { orderId: string; after?: string | null };
+      context: GraphQLContext;
+    }) => {
       const user = requireUser(context);
       const orderId = assertId(args.orderId, "orderId");
-      const existing = await context.services.orders.byId(orderId);
-      if (existing && !canSee(user, existing)) throw new AppError("NOT_FOUND", `order ${orderId} not found`);
-      return context.services.feed.orders.subscribe([orderId], (order) => canSee(user, order));
+      const after = args.after == null ? undefined : decodeRowPosition(args.after);
+      // Live first, then the row: a change committed in between is in one or the other.
+      const live = context.services.feed.orders.subscribe([orderId], (order) => canSee(user, order));
+      return resumed(live, async () => {
+        const existing = await context.services.orders.byId(orderId);
+        if (existing && !canSee(user, existing)) throw new AppError("NOT_FOUND", `order ${orderId} not found`);
+        const changed = existing && after && comparePositions(decodeRowPosition(existing.position), after) > 0;
+        return changed ? [existing] : [];
+      });
     },
   })
-  orderUpdated(@Root() order: OrderRow, @Arg("orderId", () => ID) _orderId: string): OrderRow {
+  orderUpdated(
+    @Root() order: OrderRow,
+    @Arg("orderId", () => ID) _orderId: string,
+    @Arg("after", () => String, {
+      nullable: true,
+      description:
+        "A position of this order seen before: first its current row if it changed after it, then live changes.",
+    })
+    _after: string | null,
+  ): OrderRow {
     return order;
   }
 }

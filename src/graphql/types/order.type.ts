@@ -1,6 +1,6 @@
 import { ArrayMaxSize, ArrayMinSize, IsInt, IsString, IsUUID, Length, Max, Min, ValidateNested } from "class-validator";
 import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
-import { ORDER_STATUSES, type OrderStatus } from "../../events";
+import { CANCELLATION_REASONS, ORDER_STATUSES, type CancellationReason, type OrderStatus } from "../../events";
 import { MAX_KEY_LENGTH } from "../../write/idempotency";
 import { MAX_LINE_QUANTITY, MAX_ORDER_LINES } from "../../write/orders/commands/placeOrder";
 import { Connection } from "./connection.type";
@@ -9,6 +9,14 @@ import { WithIdempotencyKey } from "./idempotency.input";
 /** The GraphQL enum of the order statuses (one list: events/orders.events.ts). */
 export const OrderStatusEnum = Object.fromEntries(ORDER_STATUSES.map((s) => [s, s])) as { [S in OrderStatus]: S };
 registerEnumType(OrderStatusEnum, { name: "OrderStatus" });
+
+export const CancellationReasonEnum = Object.fromEntries(CANCELLATION_REASONS.map((r) => [r, r])) as {
+  [R in CancellationReason]: R;
+};
+registerEnumType(CancellationReasonEnum, {
+  name: "CancellationReason",
+  description: "Who cancelled: the customer, an admin, or the system when the payment deadline passed.",
+});
 
 @ObjectType()
 export class OrderLine {
@@ -29,6 +37,19 @@ export class Order {
   @Field(() => [OrderLine]) lines!: OrderLine[];
   @Field(() => GraphQLISODateTime) placedAt!: Date;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
+  @Field(() => GraphQLISODateTime, {
+    nullable: true,
+    description:
+      "While PLACED: when the order is cancelled if still unpaid (ORDER_PAYMENT_TIMEOUT_SECONDS after placedAt). Null in every other status.",
+  })
+  expiresAt!: Date | null;
+  @Field(() => CancellationReasonEnum, { nullable: true, description: "Null unless CANCELLED." })
+  cancellationReason!: CancellationReason | null;
+  @Field(() => String, {
+    description:
+      "Opaque cursor of the last event applied to this row: hand it back as `after` to orderUpdated to resume.",
+  })
+  position!: string;
 }
 
 @ObjectType()

@@ -1,7 +1,14 @@
-import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType } from "type-graphql";
+import { Field, GraphQLISODateTime, ID, InputType, Int, ObjectType, registerEnumType } from "type-graphql";
 import { IsInt, IsOptional, IsString, IsUUID, Length, Max, MaxLength, Min } from "class-validator";
 import { Connection } from "./connection.type";
 import { WithIdempotencyKey } from "./idempotency.input";
+import { STOCK_LEVELS, type StockLevel } from "../../query/catalog.queries";
+
+export const StockLevelEnum = Object.fromEntries(STOCK_LEVELS.map((l) => [l, l])) as { [L in StockLevel]: L };
+registerEnumType(StockLevelEnum, {
+  name: "StockLevel",
+  description: "OUT_OF_STOCK when none is available, LOW_STOCK up to LOW_STOCK_THRESHOLD (default 5), else IN_STOCK.",
+});
 
 @ObjectType({ description: "A product as the catalog shows it (read table)." })
 export class Product {
@@ -12,8 +19,15 @@ export class Product {
   @Field(() => Int, { description: "Price in cents." }) priceCents!: number;
   @Field(() => Int, { description: "Units that can be ordered now." }) available!: number;
   @Field(() => Boolean) inStock!: boolean;
+  @Field(() => StockLevelEnum, { description: "What a storefront shows instead of the count." })
+  stockLevel!: StockLevel;
   @Field(() => Int, { description: "Units in orders that were not cancelled." }) unitsSold!: number;
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
+  @Field(() => String, {
+    description:
+      "Opaque cursor of the last event applied to this row: hand it back as `after` to inventoryChanged to resume.",
+  })
+  position!: string;
 }
 
 @ObjectType()

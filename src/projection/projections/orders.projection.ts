@@ -1,5 +1,11 @@
 import { sql } from "../../db/sql";
-import { STATUS_AFTER, type OrderPlaced, type OrderStatus } from "../../events";
+import {
+  STATUS_AFTER,
+  type CancellationReason,
+  type OrderCancelled,
+  type OrderPlaced,
+  type OrderStatus,
+} from "../../events";
 import type { RecordedEvent } from "../../shared/events";
 import { defineProjection } from "../projection";
 
@@ -8,12 +14,20 @@ interface StatusChange {
   status: OrderStatus;
   version: number;
   updated_at: string;
+  cancellation_reason: CancellationReason | null;
+  applied_tx: string;
+  applied_pos: string;
 }
+
+/** Why an OrderCancelled cancelled: recorded on the event, or (events from before reasons were) told by the actor's role. */
+const reasonOf = (e: RecordedEvent<OrderCancelled>): CancellationReason =>
+  e.data.reason ?? (e.metadata.actor.role === "admin" ? "ADMIN" : "CUSTOMER");
 
 /**
  * read.orders: order summaries with their lines denormalized (sku, name, unit price as placed),
  * serving the order page, the customer's order list and the admin list. The row's version is
- * the stream version of the last event applied: replays and stale updates change nothing.
+ * the stream version of the last event applied: replays and stale updates change nothing. Its
+ * (applied_tx, applied_pos) is that event's place in the log: the row's `position` cursor.
  */
 export const ordersProjection = defineProjection({
   name: "orders",
@@ -35,6 +49,9 @@ export const ordersProjection = defineProjection({
           status: STATUS_AFTER[e.type],
           version: e.streamVersion,
           updated_at: e.occurredAt.toISOString(),
+          cancellation_reason: e.type === "OrderCancelled" ? reasonOf(e) : null,
+          applied_tx: e.txId.toString(),
+          applied_pos: e.position.toString(),
         });
       }
     }
@@ -45,13 +62,17 @@ export const ordersProjection = defineProjection({
       // the database must parse, and parsing is most of what this insert costs.
       const data = placed.map((e) => e.data);
       statements.push(sql`
-        INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
-        SELECT o.id, o.customer_id, 'PLACED', o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version
+        INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version,
+                                      expires_at, applied_tx, applied_pos)
+        SELECT o.id, o.customer_id, 'PLACED', o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version,
+               o.expires_at, o.applied_tx::xid8, o.applied_pos
           FROM unnest(${data.map((d) => d.orderId)}::uuid[], ${data.map((d) => d.customerId)}::text[],
                       ${data.map((d) => d.totalCents)}::int[], ${data.map((d) => d.itemCount)}::int[],
                       ${data.map((d) => d.placedAt)}::timestamptz[], ${placed.map((e) => e.occurredAt)}::timestamptz[],
-                      ${placed.map((e) => e.streamVersion)}::int[])
-               WITH ORDINALITY AS o(id, customer_id, total_cents, item_count, placed_at, updated_at, version, n)
+                      ${placed.map((e) => e.streamVersion)}::int[], ${data.map((d) => d.expiresAt ?? null)}::timestamptz[],
+                      ${placed.map((e) => e.txId.toString())}::text[], ${placed.map((e) => e.position.toString())}::bigint[])
+               WITH ORDINALITY AS o(id, customer_id, total_cents, item_count, placed_at, updated_at, version, expires_at,
+                                    applied_tx, applied_pos, n)
           JOIN jsonb_array_elements(${JSON.stringify(data.map((d) => d.lines))}::jsonb) WITH ORDINALITY AS l(lines, n)
             ON l.n = o.n
         ON CONFLICT (id) DO NOTHING`);
@@ -59,9 +80,11 @@ export const ordersProjection = defineProjection({
     if (changes.size > 0) {
       statements.push(sql`
         UPDATE ${tables.orders} AS o
-           SET status = c.status, version = c.version, updated_at = c.updated_at
+           SET status = c.status, version = c.version, updated_at = c.updated_at, expires_at = NULL,
+               cancellation_reason = c.cancellation_reason, applied_tx = c.applied_tx::xid8, applied_pos = c.applied_pos
           FROM jsonb_to_recordset(${JSON.stringify([...changes.values()])}::jsonb)
-               AS c(id uuid, status text, version int, updated_at timestamptz)
+               AS c(id uuid, status text, version int, updated_at timestamptz, cancellation_reason text, applied_tx text,
+                    applied_pos bigint)
          WHERE o.id = c.id AND o.version < c.version`);
     }
     const ids = [...new Set([...placed.map((e) => e.streamId), ...changes.keys()])];

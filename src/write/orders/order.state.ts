@@ -11,6 +11,8 @@ export interface OrderState {
   status: OrderStatus;
   version: number;
   lines: { productId: string; quantity: number }[];
+  /** The payment deadline while PLACED; null otherwise, and for orders placed before deadlines existed. */
+  expiresAt: Date | null;
 }
 
 /**
@@ -24,7 +26,7 @@ function loadOrder(orderId: string, lockStock: boolean): Statement<OrderState> {
        WHERE ${lockStock}::boolean AND i.product_id IN (SELECT product_id FROM "write"."order_lines" WHERE order_id = ${orderId}::uuid)
        ORDER BY i.product_id FOR NO KEY UPDATE
     )
-    SELECT o.id::text AS id, o.customer_id AS "customerId", o.status, o.version,
+    SELECT o.id::text AS id, o.customer_id AS "customerId", o.status, o.version, o.expires_at AS "expiresAt",
            COALESCE((SELECT json_agg(json_build_object('productId', l.product_id, 'quantity', l.quantity) ORDER BY l.product_id)
                        FROM "write"."order_lines" l WHERE l.order_id = o.id), '[]') AS lines,
            (SELECT count(*) FROM locked) AS locked
@@ -32,11 +34,12 @@ function loadOrder(orderId: string, lockStock: boolean): Statement<OrderState> {
 }
 
 /**
- * The order the actor may act on. A customer asking about someone else's order gets NOT_FOUND,
- * the same answer as for an order that does not exist: ids are not confirmed.
+ * The order the actor may act on (an admin and the system: any). A customer asking about
+ * someone else's order gets NOT_FOUND, the same answer as for an order that does not exist:
+ * ids are not confirmed.
  */
 function orderOf(order: OrderState | undefined, orderId: string, actor: CommandContext["actor"]): OrderState {
-  if (!order || (actor.role !== "admin" && order.customerId !== actor.id)) {
+  if (!order || (actor.role === "customer" && order.customerId !== actor.id)) {
     throw notFound(`order ${orderId} not found`, { orderId });
   }
   return order;
@@ -67,12 +70,18 @@ export function onOrder(options: { lockStock: boolean }) {
 }
 
 /**
- * The order's status and version after the events. Saved only over the version loaded; a
+ * The order's status and version after the events (every event after OrderPlaced takes it out
+ * of PLACED, and its payment deadline with it). Saved only over the version loaded; a
  * concurrent change is refused anyway by the event log's unique (stream, version).
  */
 export function saveStatus(order: OrderState, events: NewEvent<OrderEvent>[], now: Date): Statement<never> {
   const last = events.at(-1)!;
   return sql`
-    UPDATE "write"."orders" SET status = ${STATUS_AFTER[last.type]}, version = ${last.streamVersion}, updated_at = ${now}
+    UPDATE "write"."orders" SET status = ${STATUS_AFTER[last.type]}, version = ${last.streamVersion}, updated_at = ${now},
+                                expires_at = NULL
      WHERE id = ${order.id}::uuid AND version = ${order.version}`;
 }
+
+/** Whether the order's payment deadline has passed: it is the system's to cancel, no longer anyone's to pay. */
+export const paymentOverdue = (order: OrderState, now: Date): boolean =>
+  order.status === "PLACED" && order.expiresAt !== null && order.expiresAt.getTime() <= now.getTime();

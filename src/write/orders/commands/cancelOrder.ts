@@ -1,20 +1,26 @@
 import type { OrderCancelled } from "../../../events";
 import { invalidState } from "../../../shared/errors";
-import { defineCommand } from "../../command";
+import { defineCommand, type CommandContext } from "../../command";
 import { moveStock } from "../../catalog/inventory";
 import { onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
 
 export type CancelOrder = OrderCommand;
 
 /** Cancelling is allowed until the order ships; it releases the reserved stock. */
-export function decide(order: OrderState): OrderCancelled[] {
+export function decide(order: OrderState, _input: unknown, { actor }: Pick<CommandContext, "actor">): OrderCancelled[] {
   if (order.status !== "PLACED" && order.status !== "PAID") {
     throw invalidState(`an order that is ${order.status} cannot be cancelled`, { status: order.status });
   }
   return [
     {
       type: "OrderCancelled",
-      data: { orderId: order.id, customerId: order.customerId, previousStatus: order.status, lines: order.lines },
+      data: {
+        orderId: order.id,
+        customerId: order.customerId,
+        previousStatus: order.status,
+        lines: order.lines,
+        reason: actor.role === "admin" ? "ADMIN" : "CUSTOMER",
+      },
     },
   ];
 }

@@ -51,8 +51,12 @@ function validate(cmd: PlaceOrder): void {
   }
 }
 
-/** Pure: the order as placed, priced from the catalog at this moment. */
-export function decide(state: State, cmd: PlaceOrder, { now }: Pick<CommandContext, "now">): OrderPlaced[] {
+/** Pure: the order as placed, priced from the catalog at this moment, to be paid by its deadline. */
+export function decide(
+  state: State,
+  cmd: PlaceOrder,
+  { now, settings }: Pick<CommandContext, "now" | "settings">,
+): OrderPlaced[] {
   validate(cmd);
   const lines: PlacedLine[] = normalizeLines(cmd.lines).map(({ productId, quantity }) => {
     const product = state.products.get(productId);
@@ -75,6 +79,7 @@ export function decide(state: State, cmd: PlaceOrder, { now }: Pick<CommandConte
         totalCents: lines.reduce((sum, l) => sum + l.quantity * l.unitPriceCents, 0),
         itemCount: lines.reduce((sum, l) => sum + l.quantity, 0),
         placedAt: now.toISOString(),
+        expiresAt: new Date(now.getTime() + settings.orderPaymentTimeoutSeconds * 1000).toISOString(),
       },
     },
   ];
@@ -104,14 +109,14 @@ export const placeOrder = defineCommand<PlaceOrder, State, OrderPlaced, { orderI
   decide,
   stream: (state) => ({ type: ORDER_STREAM, id: state.orderId, version: 0 }),
   save: (state, events, { now }) => {
-    const { lines, totalCents, itemCount } = events[0]!.data;
+    const { lines, totalCents, itemCount, expiresAt } = events[0]!.data;
     // One statement: the stock reserved, the order and its lines.
     return [
       sql`
         WITH moved AS (${moveStock(events)}), placed AS (
-          INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
+          INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at, expires_at)
           VALUES (${state.orderId}::uuid, ${state.customerId}, 'PLACED', ${totalCents}::int, ${itemCount}::int, 1,
-                  ${now}::timestamptz, ${now}::timestamptz)
+                  ${now}::timestamptz, ${now}::timestamptz, ${expiresAt}::timestamptz)
         )
         INSERT INTO "write"."order_lines" (order_id, line_no, product_id, quantity, unit_price_cents)
         SELECT ${state.orderId}::uuid, line_no, product_id, quantity, unit_price_cents

@@ -65,3 +65,7 @@ export type OrderShipped = {
 export type OrderEvent = OrderPlaced | OrderCancelled | OrderPaid | OrderShipped;
 
 export const ORDER_STREAM = "order";
+
+/** Why an OrderCancelled cancelled: recorded on it, or (events from before reasons were) told by the actor's role. */
+export const cancellationReasonOf = (data: { reason?: CancellationReason }, actorRole: string | undefined) =>
+  data.reason ?? (actorRole === "admin" ? "ADMIN" : "CUSTOMER");

@@ -1,3 +1,4 @@
+import { cancellationReasonOf } from "../events";
 import type { LoggedEvent, OrderViewRow, ProductViewRow, WriteOrderLine, WriteSide } from "./sides";
 
 // Recomputes what the read tables and the write model should hold from the write model and the
@@ -218,9 +219,27 @@ export function checkCatalog(write: WriteSide, rows: ProductViewRow[]): string[]
   return tableDiff("read.products", "product", expected, actual, "sku");
 }
 
+/** The last event (by stream version) of each stream. */
+function lastEvents(events: LoggedEvent[]): Map<string, LoggedEvent> {
+  const last = new Map<string, LoggedEvent>();
+  for (const e of events) {
+    const seen = last.get(e.streamId);
+    if (!seen || e.streamVersion > seen.streamVersion) last.set(e.streamId, e);
+  }
+  return last;
+}
+
+/** A cancelled order's reason, as its OrderCancelled event tells it. */
+function reasonOf(event: LoggedEvent | undefined): string | null {
+  if (event?.type !== "OrderCancelled") return null;
+  const reason = text(event.data, "reason");
+  return reason ?? cancellationReasonOf({}, text(member(event.metadata, "actor"), "role") ?? undefined);
+}
+
 /** read.orders = write.orders, with the lines (sku and name as placed) of the order's OrderPlaced event. */
 export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
   const placed = firstOrderPlaced(write.events);
+  const last = lastEvents(write.events);
   const expected = new Map<string, Row>(
     write.orders.map((o) => [
       o.id,
@@ -232,6 +251,8 @@ export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
         version: o.version,
         placed_at: instant(o.placedAt),
         lines: member(placed.get(o.id)?.data, "lines") ?? null,
+        expires_at: o.expiresAt && instant(o.expiresAt),
+        cancellation_reason: o.status === "CANCELLED" ? reasonOf(last.get(o.id)) : null,
       },
     ]),
   );
@@ -246,6 +267,8 @@ export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
         version: r.version,
         placed_at: instant(r.placedAt),
         lines: r.lines,
+        expires_at: r.expiresAt && instant(r.expiresAt),
+        cancellation_reason: r.cancellationReason,
       },
     ]),
   );
@@ -260,15 +283,54 @@ export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
  * event per entity, stream versions 1..n equal to the row's version, status = last event,
  * the order as stored = its OrderPlaced event, one placeOrder key per order.
  */
-export function checkEventLog(write: WriteSide): string[] {
+export function checkEventLog(write: WriteSide, now: Date): string[] {
   return [
     ...checkStock(write),
     ...checkCreatingEvents(write),
     ...checkStreams(write),
     ...checkStatus(write),
     ...checkPlacedOrders(write),
+    ...checkPaymentDeadlines(write, now),
     ...checkPlaceOrderKeys(write),
   ];
+}
+
+/** How long past its payment deadline a PLACED order may be seen before verify calls the expiry stuck. */
+export const EXPIRY_GRACE_SECONDS = 60;
+
+/**
+ * A PLACED order's deadline is its OrderPlaced event's (none in any other status); no PLACED
+ * order is more than EXPIRY_GRACE_SECONDS past it; an order cancelled for PAYMENT_TIMEOUT was
+ * PLACED and past its deadline then. (Its stock came back: checkStock counts the reservations
+ * of PLACED and PAID orders only.)
+ */
+function checkPaymentDeadlines(write: WriteSide, now: Date): string[] {
+  const placed = firstOrderPlaced(write.events);
+  const problems: string[] = [];
+  for (const o of [...write.orders].sort((a, b) => byText(a.id, b.id))) {
+    const event = placed.get(o.id);
+    const deadline = event ? timestamp(text(event.data, "expiresAt"), `${eventName(event)}: expiresAt`) : null;
+    const stored = o.expiresAt && instant(o.expiresAt);
+    const expected = o.status === "PLACED" ? deadline : null;
+    if (stored !== expected)
+      problems.push(
+        `write.orders order ${o.id}: expires_at ${stored ?? "null"}, but a ${o.status} order's is ${expected ?? "null"} (its OrderPlaced event's while PLACED)`,
+      );
+    if (o.status === "PLACED" && o.expiresAt && now.getTime() - o.expiresAt.getTime() > EXPIRY_GRACE_SECONDS * 1000)
+      problems.push(
+        `write.orders order ${o.id}: PLACED, its payment deadline passed at ${instant(o.expiresAt)}, more than ${EXPIRY_GRACE_SECONDS} s ago: the order expiry has not cancelled it`,
+      );
+  }
+  for (const e of write.events) {
+    if (e.type !== "OrderCancelled" || text(e.data, "reason") !== "PAYMENT_TIMEOUT") continue;
+    const order = placed.get(e.streamId);
+    const deadline = order && text(order.data, "expiresAt");
+    if (text(e.data, "previousStatus") !== "PLACED" || !deadline || e.occurredAt < new Date(deadline))
+      problems.push(
+        `${eventName(e)}: a PAYMENT_TIMEOUT of order ${e.streamId} that was ${text(e.data, "previousStatus")}, at ${instant(e.occurredAt)}, its deadline ${deadline ?? "none"}`,
+      );
+  }
+  return problems;
 }
 
 /** on_hand = initial stock + restocks − units shipped; reserved = units of PLACED/PAID orders. */
@@ -388,11 +450,7 @@ const STATUS_AFTER = new Map([
 
 /** An order's status is the one its last event (by stream version) leaves it in. */
 function checkStatus(write: WriteSide): string[] {
-  const last = new Map<string, LoggedEvent>();
-  for (const e of write.events) {
-    const seen = last.get(e.streamId);
-    if (!seen || e.streamVersion > seen.streamVersion) last.set(e.streamId, e);
-  }
+  const last = lastEvents(write.events);
   const problems: string[] = [];
   for (const o of [...write.orders].sort((a, b) => byText(a.id, b.id))) {
     const type = last.get(o.id)?.type ?? null;

@@ -30,6 +30,7 @@ const ORDER = {
   itemCount: true,
   version: true,
   placedAt: true,
+  expiresAt: true,
 } as const satisfies Prisma.OrderSelect;
 const ORDER_LINE = {
   orderId: true,
@@ -45,6 +46,8 @@ const EVENT = {
   streamVersion: true,
   type: true,
   data: true,
+  metadata: true,
+  occurredAt: true,
 } as const satisfies Prisma.EventSelect;
 const PRODUCT_VIEW = {
   id: true,
@@ -65,6 +68,8 @@ const ORDER_VIEW = {
   version: true,
   placedAt: true,
   lines: true,
+  expiresAt: true,
+  cancellationReason: true,
 } as const satisfies Prisma.OrderViewSelect;
 
 export type WriteProduct = Prisma.ProductGetPayload<{ select: typeof PRODUCT }>;

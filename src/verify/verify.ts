@@ -164,7 +164,7 @@ async function attempt(sides: Sides, names: string[], mayWait: boolean): Promise
 
   const write = await readWriteSide(sides.write);
   const problems = outcomes.flatMap((o) => (typeof o === "function" ? o(write) : o));
-  problems.push(...checkEventLog(write));
+  problems.push(...checkEventLog(write, new Date()));
   return { ok: problems.length === 0, problems, notes, counts: countAll(write), compared };
 }
 

@@ -13,6 +13,10 @@ import {
   ShipOrderDocument,
 } from "../generated/graphql";
 import { formatReport, verify } from "../../src/verify/verify";
+import { CommandBus } from "../../src/write/commandBus";
+import { placeOrder } from "../../src/write/orders/commands/placeOrder";
+import { uuid } from "../../src/shared/clock";
+import { eventually } from "../support/wait";
 
 // `npm run verify` must pass on a healthy database and name each kind of damage it is there to
 // find. The damage is done by hand, in SQL, to a database no other test uses.
@@ -114,6 +118,27 @@ describe("verifying a database", () => {
     expect((await check()).problems).toEqual([]);
   });
 
+  it("reports a cancellation reason or a payment deadline on the read side that the log does not give", async () => {
+    await expectFound(
+      `UPDATE "read".orders SET cancellation_reason = 'PAYMENT_TIMEOUT' WHERE id = '${orderIds[2]}';
+       UPDATE "read".orders SET expires_at = NULL WHERE id = '${orderIds[3]}'`,
+      `UPDATE "read".orders SET cancellation_reason = 'CUSTOMER' WHERE id = '${orderIds[2]}';
+       UPDATE "read".orders o SET expires_at = w.expires_at FROM "write".orders w WHERE o.id = '${orderIds[3]}' AND w.id = o.id`,
+      new RegExp(
+        `^read\.orders order ${orderIds[2]} .*: cancellation_reason is "PAYMENT_TIMEOUT", expected "CUSTOMER"$`,
+      ),
+      new RegExp(`^read\.orders order ${orderIds[3]} .*: expires_at is null, expected "`),
+    );
+  });
+
+  it("reports a payment deadline on the write side that the log did not set", async () => {
+    await expectFound(
+      `UPDATE "write".orders SET expires_at = now() WHERE id = '${orderIds[0]}'`,
+      `UPDATE "write".orders SET expires_at = NULL WHERE id = '${orderIds[0]}'`,
+      new RegExp(`^write\\.orders order ${orderIds[0]}: expires_at .*, but a PAID order's is null`),
+    );
+  });
+
   it("reports stock that the event log does not account for", async () => {
     await expectFound(
       `UPDATE "write".inventory SET on_hand = on_hand + 3, available = available + 3 WHERE product_id = '${productId}'`,
@@ -177,4 +202,40 @@ describe("verifying a database", () => {
       expect(lines.at(-1)).toMatch(/^verify: \d+ problems$/);
     },
   );
+});
+
+describe("verifying the order expiry", () => {
+  it("reports a PLACED order long past its payment deadline while the expiry is stopped, and nothing once it runs", async () => {
+    await t.app.expiry!.stop();
+    let orderId = "";
+    try {
+      // An order placed an hour ago, with a one-second deadline: what an instance that stopped expiring leaves.
+      const placedAt = new Date(Date.now() - 3600_000);
+      const bus = new CommandBus(t.app.db!, { now: () => placedAt }, uuid, { orderPaymentTimeoutSeconds: 1 });
+      const { result } = await bus.dispatch(
+        placeOrder,
+        { idempotencyKey: "v-stuck", lines: [{ productId, quantity: 1 }] },
+        { kind: "user", id: "verify-stuck", role: "customer" },
+        { correlationId: "verify-stuck" },
+      );
+      orderId = result.orderId;
+      const problems = (await check()).problems;
+      expect(problems).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `^write\\.orders order ${result.orderId}: PLACED, its payment deadline passed at .*: the order expiry has not cancelled it$`,
+          ),
+        ),
+      );
+    } finally {
+      t.app.expiry!.start();
+    }
+    // (Earlier tests of this file leave damage of their own in the append-only log: only this order's problems count.)
+    await eventually(async () => !(await check()).problems.some((p) => p.includes(orderId)), {
+      timeoutMs: 15_000,
+      what: "the expiry to catch up",
+    });
+    const [order] = await t.db.sql(`SELECT status, expires_at FROM "write".orders WHERE id = $1`, [orderId]);
+    expect(order).toEqual({ status: "CANCELLED", expires_at: null });
+  });
 });

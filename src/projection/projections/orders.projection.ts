@@ -1,8 +1,8 @@
 import { sql } from "../../db/sql";
 import {
+  cancellationReasonOf,
   STATUS_AFTER,
   type CancellationReason,
-  type OrderCancelled,
   type OrderPlaced,
   type OrderStatus,
 } from "../../events";
@@ -19,9 +19,7 @@ interface StatusChange {
   applied_pos: string;
 }
 
-/** Why an OrderCancelled cancelled: recorded on the event, or (events from before reasons were) told by the actor's role. */
-const reasonOf = (e: RecordedEvent<OrderCancelled>): CancellationReason =>
-  e.data.reason ?? (e.metadata.actor.role === "admin" ? "ADMIN" : "CUSTOMER");
+
 
 /**
  * read.orders: order summaries with their lines denormalized (sku, name, unit price as placed),
@@ -49,7 +47,7 @@ export const ordersProjection = defineProjection({
           status: STATUS_AFTER[e.type],
           version: e.streamVersion,
           updated_at: e.occurredAt.toISOString(),
-          cancellation_reason: e.type === "OrderCancelled" ? reasonOf(e) : null,
+          cancellation_reason: e.type === "OrderCancelled" ? cancellationReasonOf(e.data, e.metadata.actor.role) : null,
           applied_tx: e.txId.toString(),
           applied_pos: e.position.toString(),
         });

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -38,11 +38,12 @@ import {
 import { freePort } from "../support/ports";
 import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
+import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 
-const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats"] as const;
+const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats", "expiry"] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = process.argv.slice(2);
@@ -70,6 +71,7 @@ const settings: Settings = quick
       minOrders: 10_000,
       rebuildEvents: 10_000,
       subscriberWorkers: 2,
+      expiryBacklog: 500,
     }
   : {
       warmupMs: 2_000,
@@ -82,6 +84,7 @@ const settings: Settings = quick
       minOrders: 20_000,
       rebuildEvents: 100_000,
       subscriberWorkers: 2,
+      expiryBacklog: 2_000,
     };
 const PRODUCTS = 2_000;
 const CUSTOMERS = 500;
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
   let rebuild: RebuildResult | undefined;
   let split: { write: WriteResult; lag: LagResult } | undefined;
   let nats: NatsResult | undefined;
+  let expiry: ExpiryResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -297,6 +301,13 @@ async function main(): Promise<void> {
         await stopAllNats();
       }
     }
+    if (only.has("expiry")) {
+      log(`expiry: ${settings.expiryBacklog} unpaid orders fall due while no instance runs; the next one expires them`);
+      expiry = await expiryPhase(bench, startServer, stopServer, settings.expiryBacklog);
+      log(
+        `  placeOrder while every order expires 1 s after it is placed: writeRatio ${expiry.writeRatioWhileExpiring} (${expiry.expiredDuringRun} expired during the run)${write ? `; ${write.ratioAt[32]} in the write phase` : ""}`,
+      );
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -317,6 +328,13 @@ async function main(): Promise<void> {
           relayToAppendRatio: nats.relayToAppendRatio,
           natsFedLagP99Ms: nats.lag.p99,
           natsFedLagP50Ms: nats.lag.p50,
+        }
+      : null,
+    orderExpiry: expiry
+      ? {
+          expiriesPerSec: expiry.expiriesPerSecond,
+          writeRatioWhileEveryOrderExpires: expiry.writeRatioWhileExpiring,
+          writeRatioInTheWritePhase: write?.ratioAt[32] ?? null,
         }
       : null,
     separateReadDatabase: split
@@ -364,6 +382,7 @@ async function main(): Promise<void> {
     subscriptions,
     read: read && { ...read, naiveMemory: undefined },
     rebuild,
+    expiry,
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",

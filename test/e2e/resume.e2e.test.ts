@@ -180,7 +180,7 @@ describe("resuming inventoryChanged from a position", () => {
       `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
        SELECT gen_random_uuid(), 'BULK-' || i, 'Bulk ' || i, 1, 1, true, 0, now(), now(), '1'::xid8, i FROM generate_series(1, 1001) i`,
     );
-    for (const after of ["0", "not-a-position"]) {
+    for (const after of ["0", "not-a-position", "-1", "1.5", "9".repeat(61), ""]) {
       const ws = t.anonymous.ws();
       const sub = collect(ws, InventoryChangedDocument, { after });
       await eventually(() => sub.errors.length > 0 || sub.results.length > 0, { what: "the refusal" });

@@ -47,6 +47,9 @@ const MATRIX = {
   shipOrder:       { anonymous: "UNAUTHENTICATED", customer: "FORBIDDEN", other: "FORBIDDEN", admin: "allow"     },
   inventoryChanged:{ anonymous: "allow",           customer: "allow",     other: "allow",     admin: "allow"     },
   orderUpdated:    { anonymous: "UNAUTHENTICATED", customer: "allow",     other: "NOT_FOUND", admin: "allow"     },
+  // resumed from a position: the replay is authorized as the live changes are
+  inventoryChangedAfter: { anonymous: "allow",     customer: "allow",     other: "allow",     admin: "allow"     },
+  orderUpdatedAfter:     { anonymous: "UNAUTHENTICATED", customer: "allow", other: "NOT_FOUND", admin: "allow"   },
 } satisfies Record<string, Record<Who, Expected>>;
 type Operation = keyof typeof MATRIX;
 
@@ -211,6 +214,26 @@ const RUN: Record<Operation, (who: Who) => Promise<Outcome>> = {
       () => t.admin.ok(RestockProductDocument, { input: { productId, quantity: 1 } }),
       (d) => expect(d.inventoryChanged.id).toBe(productId),
     ),
+  inventoryChangedAfter: (who) =>
+    subscriptionOutcome(
+      who,
+      InventoryChangedDocument,
+      { productIds: [productId], after: "0" }, // everything since the start: the product's row first
+      "products",
+      () => t.admin.ok(RestockProductDocument, { input: { productId, quantity: 1 } }),
+      (d) => expect(d.inventoryChanged.id).toBe(productId),
+    ),
+  orderUpdatedAfter: async (who) => {
+    const orderId = await placeOwnersOrder();
+    return subscriptionOutcome(
+      who,
+      OrderUpdatedDocument,
+      { orderId, after: "0" }, // the order's current row first
+      "orders",
+      () => t.admin.ok(PayOrderDocument, { input: { orderId } }),
+      (d) => expect(d.orderUpdated).toMatchObject({ id: orderId, status: "PLACED" }),
+    );
+  },
   orderUpdated: async (who) => {
     const orderId = await placeOwnersOrder();
     return subscriptionOutcome(

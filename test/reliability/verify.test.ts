@@ -125,9 +125,9 @@ describe("verifying a database", () => {
       `UPDATE "read".orders SET cancellation_reason = 'CUSTOMER' WHERE id = '${orderIds[2]}';
        UPDATE "read".orders o SET expires_at = w.expires_at FROM "write".orders w WHERE o.id = '${orderIds[3]}' AND w.id = o.id`,
       new RegExp(
-        `^read\.orders order ${orderIds[2]} .*: cancellation_reason is "PAYMENT_TIMEOUT", expected "CUSTOMER"$`,
+        `^read\\.orders order ${orderIds[2]} .*: cancellation_reason is "PAYMENT_TIMEOUT", expected "CUSTOMER"$`,
       ),
-      new RegExp(`^read\.orders order ${orderIds[3]} .*: expires_at is null, expected "`),
+      new RegExp(`^read\\.orders order ${orderIds[3]} .*: expires_at is null, expected "`),
     );
   });
 

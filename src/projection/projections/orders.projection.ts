@@ -19,8 +19,6 @@ interface StatusChange {
   applied_pos: string;
 }
 
-
-
 /**
  * read.orders: order summaries with their lines denormalized (sku, name, unit price as placed),
  * serving the order page, the customer's order list and the admin list. The row's version is

@@ -30,6 +30,8 @@ export interface Settings {
   minOrders: number;
   rebuildEvents: number;
   subscriberWorkers: number;
+  /** Unpaid orders left to fall due, for the expiry phase. */
+  expiryBacklog: number;
 }
 
 export interface Server {
@@ -89,7 +91,7 @@ function placeOrderBody(products: BenchProduct[], n: number): string {
   });
 }
 
-async function placeOrder(bench: Bench, gql: HttpGraphQL, n: number): Promise<string> {
+export async function placeOrder(bench: Bench, gql: HttpGraphQL, n: number): Promise<string> {
   const res = await gql.post<{ placeOrder: { position: string } }>(
     placeOrderBody(bench.products, n),
     bench.customerTokens[n % bench.customerTokens.length],

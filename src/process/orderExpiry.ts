@@ -4,7 +4,7 @@ import { sql } from "../db/sql";
 import type { Logger } from "../logger";
 import { systemActor } from "../shared/auth";
 import type { Clock } from "../shared/clock";
-import { AppError } from "../shared/errors";
+import { AppError, isConnectionError } from "../shared/errors";
 import type { CommandBus } from "../write/commandBus";
 import { expireOrder } from "../write/orders/commands/expireOrder";
 
@@ -36,7 +36,6 @@ export interface DueDeadlines {
 
 interface DueOrder {
   id: string;
-  expiresAt: Date;
   /** The OrderPlaced event, which set the deadline: the expiry's correlation and causation. */
   correlationId: string;
   placedPosition: string;
@@ -146,7 +145,7 @@ export class OrderExpiry {
     for (;;) {
       const now = this.clock.now();
       const due = await this.db.sql.query(sql<DueOrder>`
-        SELECT o.id::text AS id, o.expires_at AS "expiresAt", e.metadata->>'correlationId' AS "correlationId",
+        SELECT o.id::text AS id, e.metadata->>'correlationId' AS "correlationId",
                e.position::text AS "placedPosition"
           FROM "write"."orders" o
           JOIN "write"."events" e ON e.stream_id = o.id AND e.stream_version = 1
@@ -154,12 +153,16 @@ export class OrderExpiry {
          ORDER BY o.expires_at
          LIMIT ${this.options.batchSize}::int`);
       let expired = 0;
+      let settled = 0;
       for (const order of due) {
         if (this.stopped || !this.lease.held) return 0;
-        if (await this.expire(order)) expired += 1;
+        const outcome = await this.expire(order);
+        if (outcome === "expired") expired += 1;
+        if (outcome !== "failed") settled += 1;
       }
       if (expired > 0) this.options.observer?.onExpired?.(expired);
-      if (due.length < this.options.batchSize) break;
+      // A batch that settled nothing (every order failing) is tried again at the next look.
+      if (due.length < this.options.batchSize || settled === 0) break;
     }
     const [next] = await this.db.sql.query(sql<{ at: Date | null }>`
       SELECT min(expires_at) AS at FROM "write"."orders" WHERE status = 'PLACED' AND expires_at IS NOT NULL`);
@@ -167,17 +170,24 @@ export class OrderExpiry {
     return Math.min(MAX_SLEEP_MS, Math.max(0, untilNext));
   }
 
-  /** Dispatches one expiry; false when the order was no longer the expiry's (paid or cancelled meanwhile). */
-  private async expire(order: DueOrder): Promise<boolean> {
+  /**
+   * Dispatches one expiry: "skipped" when the order was no longer the expiry's (paid or
+   * cancelled meanwhile), "failed" when the command failed otherwise (logged; the order is tried
+   * again at the next look, and the others are not held up by it). A lost database connection
+   * ends the look.
+   */
+  private async expire(order: DueOrder): Promise<"expired" | "skipped" | "failed"> {
     try {
       await this.bus.dispatch(expireOrder, { orderId: order.id }, systemActor, {
         correlationId: order.correlationId,
         causationId: order.placedPosition,
       });
-      return true;
+      return "expired";
     } catch (error) {
-      if (error instanceof AppError && error.code === "INVALID_STATE") return false;
-      throw error;
+      if (error instanceof AppError && error.code === "INVALID_STATE") return "skipped";
+      if (isConnectionError(error)) throw error;
+      this.options.logger.error({ err: error, orderId: order.id }, "order expiry: could not expire an order");
+      return "failed";
     }
   }
 }

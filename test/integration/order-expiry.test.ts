@@ -237,6 +237,33 @@ describe("the order expiry", () => {
     expect(await available(productId)).toBe(cancelled); // what expired came back; what was paid stays reserved
   });
 
+  it("keeps expiring the other orders when one fails, and expires that one once the cause is fixed", async () => {
+    const [poisoned, healthy] = [await product(10), await product(10)];
+    const bad = await place(poisoned, T0, 2);
+    const good = await Promise.all([1, 2, 3].map(() => place(healthy, T0)));
+    // Damage: the inventory no longer holds the bad order's reservation, so releasing it breaks
+    // a check constraint (a failure that is neither a rule of the domain nor a lost connection).
+    await tdb.sql(`UPDATE "write".inventory SET reserved = 0, available = on_hand WHERE product_id = $1`, [poisoned]);
+    const expiry = dispatcher(new TestClock(new Date(deadline(T0).getTime() + 1000)));
+    expiry.start();
+    const ids = good.map((o) => o.orderId);
+    await eventually(async () => [...(await statusOf(ids)).values()].every((o) => o.status === "CANCELLED"), {
+      timeoutMs: 10_000,
+      what: "the healthy orders to expire",
+    });
+    expect((await statusOf([bad.orderId])).get(bad.orderId)?.status).toBe("PLACED");
+    await eventually(async () => (await expiry.due()).orders === 1, { what: "only the damaged order left due" });
+    await tdb.sql(`UPDATE "write".inventory SET reserved = 2, available = on_hand - 2 WHERE product_id = $1`, [
+      poisoned,
+    ]);
+    await eventually(async () => (await statusOf([bad.orderId])).get(bad.orderId)?.status === "CANCELLED", {
+      timeoutMs: 10_000,
+      what: "the repaired order to expire at a later look",
+    });
+    expect(await available(poisoned)).toBe(10);
+    await expiry.stop();
+  });
+
   it("has one dispatcher at a time among instances; another takes over when it stops", async () => {
     const clock = new TestClock(T0);
     const a = dispatcher(clock, "instance-a");

@@ -11,6 +11,9 @@ import { expireOrder } from "../write/orders/commands/expireOrder";
 /** Advisory lock namespace (hashtext("order-expiry")): the dispatcher's lease, in the write database. */
 export const EXPIRY_LEASE = 72_711;
 
+/** Expiries dispatched at once. */
+const CONCURRENCY = 8;
+
 /** The longest the dispatcher sleeps: an order placed meanwhile is due no sooner (the timeout is at least 1 s). */
 const MAX_SLEEP_MS = 1000;
 
@@ -20,7 +23,7 @@ export interface OrderExpiryObserver {
 }
 
 export interface OrderExpiryOptions {
-  /** Orders expired per look (each one command, one after another). */
+  /** Orders read per look (each expired by a command of its own, several at a time). */
   batchSize: number;
   instanceId: string;
   logger: Logger;
@@ -49,7 +52,7 @@ interface DueOrder {
  * One instance dispatches, the holder of a lease in the write database (the others try it every
  * second, so a standby takes over within a second or two of the leader's death). The leader
  * sleeps until the next deadline (a second at most), then dispatches expireOrder through the
- * command bus for every order that is due, as the system, with the correlation id of the
+ * command bus for every order that is due (8 at a time), as the system, with the correlation id of the
  * OrderPlaced event and its position as the causation. At start-up it expires what fell due
  * while no instance ran.
  *
@@ -152,15 +155,27 @@ export class OrderExpiry {
          WHERE o.status = 'PLACED' AND o.expires_at <= ${now}::timestamptz
          ORDER BY o.expires_at
          LIMIT ${this.options.batchSize}::int`);
+      // Several at a time: under load each command waits its turn for a connection, and one
+      // after another the expiries would fall behind the orders (each order is its own stream;
+      // orders sharing a product queue on its stock row, in product-id order, without deadlock).
       let expired = 0;
       let settled = 0;
-      for (const order of due) {
-        if (this.stopped || !this.lease.held) return 0;
-        const outcome = await this.expire(order);
-        if (outcome === "expired") expired += 1;
-        if (outcome !== "failed") settled += 1;
-      }
+      let next = 0;
+      let lost: unknown;
+      const worker = async () => {
+        while (next < due.length && lost === undefined && !this.stopped && this.lease.held) {
+          const outcome = await this.expire(due[next++]!).catch((error: unknown) => {
+            lost ??= error;
+            return "failed" as const;
+          });
+          if (outcome === "expired") expired += 1;
+          if (outcome !== "failed") settled += 1;
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(CONCURRENCY, due.length) }, worker));
       if (expired > 0) this.options.observer?.onExpired?.(expired);
+      if (lost !== undefined) throw lost;
+      if (this.stopped || !this.lease.held) return 0;
       // A batch that settled nothing (every order failing) is tried again at the next look.
       if (due.length < this.options.batchSize || settled === 0) break;
     }

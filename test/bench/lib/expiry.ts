@@ -48,6 +48,7 @@ export async function expiryPhase(
 ): Promise<ExpiryResult> {
   const timeoutSeconds = Math.max(10, Math.ceil(backlog / 50)); // placing must end before the first deadline
   const env = { ORDER_PAYMENT_TIMEOUT_SECONDS: String(timeoutSeconds), READ_YOUR_WRITES_TIMEOUT_MS: "0" };
+  const phaseStart = new Date();
   const placer = await startServer("server (expiry backlog)", "src/main.ts", env);
   let next = 0;
   await Promise.all(
@@ -58,7 +59,8 @@ export async function expiryPhase(
   await stopServer(placer);
   const [{ last }] = (
     await bench.db.pool.query<{ last: Date }>(
-      `SELECT max(expires_at) AS last FROM "write".orders WHERE status = 'PLACED' AND expires_at IS NOT NULL`,
+      `SELECT max(expires_at) AS last FROM "write".orders WHERE status = 'PLACED' AND placed_at >= $1`,
+      [phaseStart],
     )
   ).rows as [{ last: Date }];
   const dueInMs = new Date(last).getTime() - Date.now();

@@ -1,12 +1,13 @@
 import type { CodegenConfig } from "@graphql-codegen/cli";
 
-// Typed documents for the operations the tests (and a storefront) send. The output is
-// committed; `npm run check` fails when it is stale against schema.graphql.
+// Typed documents for the operations the storefront (src/storefront) and the tests send: one
+// set, shared. The output is committed; `npm run check` fails when it is stale against
+// schema.graphql.
 const config: CodegenConfig = {
   schema: "schema.graphql",
-  documents: ["test/documents/**/*.graphql"],
+  documents: ["src/storefront/documents/**/*.graphql"],
   generates: {
-    "test/generated/": {
+    "src/storefront/generated/": {
       preset: "client",
       presetConfig: { fragmentMasking: false },
       config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTimeISO: "string" } },

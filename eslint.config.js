@@ -2,7 +2,9 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules/", "src/generated/", "test/generated/", ".data/", "test/bench/results/"] },
+  {
+    ignores: ["node_modules/", "src/generated/", "src/storefront/generated/", "dist/", ".data/", "test/bench/results/"],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -24,6 +26,25 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       "@typescript-eslint/no-non-null-assertion": "off",
+    },
+  },
+  {
+    // The storefront runs in the browser.
+    files: ["src/storefront/**/*.{ts,tsx}"],
+    languageOptions: {
+      globals: {
+        window: "readonly",
+        document: "readonly",
+        location: "readonly",
+        localStorage: "readonly",
+        fetch: "readonly",
+        crypto: "readonly",
+        atob: "readonly",
+        addEventListener: "readonly",
+        removeEventListener: "readonly",
+        FormData: "readonly",
+        RequestInit: "readonly",
+      },
     },
   },
 );

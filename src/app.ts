@@ -7,6 +7,7 @@ import { natsSource } from "./projection/natsSource";
 import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
+import { STOREFRONT_DIR } from "./http/storefront";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
 import { ChangeFeed } from "./realtime/changeFeed";
@@ -195,6 +196,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       logger,
       metrics,
       readiness: () => readiness(dbs.all, migrations, projections, config.readyMaxLagSeconds),
+      storefrontDir: STOREFRONT_DIR,
+      devTokens: config.devTokens,
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);

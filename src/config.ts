@@ -47,6 +47,8 @@ export interface Config {
   orderPaymentTimeoutSeconds: number;
   /** A product with this many or fewer available (and some) shows LOW_STOCK. */
   lowStockThreshold: number;
+  /** POST /dev/token mints demo tokens for the storefront's sign-in buttons: never in production. */
+  devTokens: boolean;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -143,6 +145,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     projectorSource,
     orderPaymentTimeoutSeconds: int(env, "ORDER_PAYMENT_TIMEOUT_SECONDS", 900, 1),
     lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK_THRESHOLD),
+    devTokens: !production,
   };
 }
 

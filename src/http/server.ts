@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { devToken, serveStorefront } from "./storefront";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
@@ -47,6 +48,10 @@ export interface HttpOptions {
   metrics: Metrics;
   /** /readyz: null when ready, else the reason. */
   readiness: () => Promise<string | null>;
+  /** The built storefront, served at GET / (none: GET / is a 404). */
+  storefrontDir?: string;
+  /** POST /dev/token mints demo tokens (never when NODE_ENV=production). */
+  devTokens?: boolean;
 }
 
 export interface HttpApp {
@@ -248,7 +253,24 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           res.end(text);
           return;
         }
+        case "/dev/token": {
+          if (!options.devTokens) return sendJson(res, 404, { error: "not found" });
+          if (req.method !== "POST") return sendJson(res, 405, { error: "POST a JSON body" }, { allow: "POST" });
+          let minted: { token: string } | undefined;
+          try {
+            minted = devToken(jwtSecret, JSON.parse(await readBody(req)));
+          } catch {
+            minted = undefined;
+          }
+          return minted
+            ? sendJson(res, 200, minted, { "cache-control": "no-store" })
+            : sendJson(res, 400, { error: 'POST {"role": "customer" | "admin", "sub"?: string}' });
+        }
+        case "/favicon.ico":
+          res.writeHead(204).end();
+          return;
         default:
+          if (options.storefrontDir && (await serveStorefront(options.storefrontDir, req, res))) return;
           return sendJson(res, 404, { error: "not found" });
       }
     };

@@ -13,7 +13,7 @@ import {
   ProductDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 /*
  * Every rejected request answers with its contract code and leaves the write model exactly as

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateProductDocument, ProductDocument, ProductsDocument } from "../generated/graphql";
+import { CreateProductDocument, ProductDocument, ProductsDocument } from "../../src/storefront/generated/graphql";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";
 

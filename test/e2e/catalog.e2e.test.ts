@@ -21,7 +21,7 @@ import {
   RestockProductDocument,
   ShipOrderDocument,
   type ProductFieldsFragment,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 /** Deadline for pushes and fallbacks: generous, because other test files share the two cores. */
 const SLOW = { timeoutMs: 15_000 };

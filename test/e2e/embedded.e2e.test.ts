@@ -15,7 +15,7 @@ import {
   PlaceOrderDocument,
   ProductDocument,
   ProjectionsDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // The zero-setup path: no DATABASE_URL, so the app runs on the embedded Postgres (PGlite) in a
 // folder. Creating a fresh folder runs initdb (seconds), hence the generous timeouts.

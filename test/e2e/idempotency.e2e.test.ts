@@ -6,7 +6,7 @@ import {
   PlaceOrderDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {

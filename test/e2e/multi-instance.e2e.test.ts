@@ -16,7 +16,7 @@ import {
   ProductDocument,
   ProjectionsDocument,
   RestockProductDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // Several API instances on one database: the projections' leases shared between them (an
 // advisory lock per projection), every instance's subscribers fed through NOTIFY read_changed.

@@ -11,7 +11,7 @@ import {
   OrderUpdatedDocument,
   PayOrderDocument,
   PlaceOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // Unpaid orders expire (CONTRACT.md, "Orders that are not paid expire"), in real time: with
 // ORDER_PAYMENT_TIMEOUT_SECONDS=2 the API's own dispatcher cancels what is not paid.

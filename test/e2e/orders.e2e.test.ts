@@ -10,7 +10,7 @@ import {
   PlaceOrderDocument,
   ProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {

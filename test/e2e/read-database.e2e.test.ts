@@ -15,7 +15,7 @@ import {
   ProjectionsDocument,
   RelayDocument,
   RestockProductDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // DATABASE_URL and READ_DATABASE_URL naming two databases: commands and the event log in one,
 // the read tables, checkpoints and read_changed in the other; the projector reads the first and

@@ -13,7 +13,7 @@ import {
   PlaceOrderDocument,
   ProductDocument,
   RestockProductDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // The read database on a Postgres server of its own, made by the test in a temporary folder,
 // with a real streaming replica of it (pg_basebackup -R); the write database on the machine's

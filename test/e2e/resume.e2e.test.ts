@@ -13,7 +13,7 @@ import {
   ProductDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // Stock levels, row positions, and subscriptions resumed from a position (CONTRACT.md,
 // "Subscriptions"): a client that reconnects with the last position it saw gets the final state

@@ -4,7 +4,7 @@ import { createLogger } from "../../src/logger";
 import { ChangeFeed } from "../../src/realtime/changeFeed";
 import { CatalogQueries, type ProductRow } from "../../src/query/catalog.queries";
 import { OrderQueries } from "../../src/query/orders.queries";
-import { CreateProductDocument, RestockProductDocument } from "../generated/graphql";
+import { CreateProductDocument, RestockProductDocument } from "../../src/storefront/generated/graphql";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";
 

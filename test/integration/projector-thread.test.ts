@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setupFile, type TestApp } from "../support/app";
 import type { TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, ProductDocument, RestockProductDocument } from "../generated/graphql";
+import { CreateProductDocument, ProductDocument, RestockProductDocument } from "../../src/storefront/generated/graphql";
 import { Projector } from "../../src/projection/projector";
 import { PROJECTION_LEASES } from "../../src/projection/leases";
 import { allProjections } from "../../src/projection/projections";

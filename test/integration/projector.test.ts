@@ -27,7 +27,7 @@ import {
   ProductDocument,
   ProjectionsDocument,
   RestockProductDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // The projector against a real Postgres. Events are appended with plain SQL here, so a test
 // decides exactly which transaction takes which position and when it commits.

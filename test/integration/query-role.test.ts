@@ -12,7 +12,11 @@ import { setupFile, type TestApp } from "../support/app";
 import type { TestDatabase } from "../support/db";
 import { ADMIN_URL } from "../support/globalSetup";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument, RestockProductDocument } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  PlaceOrderDocument,
+  RestockProductDocument,
+} from "../../src/storefront/generated/graphql";
 
 // The query side needs no more than a role that may read schema "read" (and LISTEN): queries,
 // subscriptions' change feed and the projection status all work through such a role, and it

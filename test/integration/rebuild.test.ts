@@ -10,7 +10,7 @@ import {
   RestockProductDocument,
   ProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 import { rebuildProjection, rebuildProjections } from "../../src/projection/rebuild";
 import { catalogProjection } from "../../src/projection/projections/catalog.projection";
 import { ordersProjection } from "../../src/projection/projections/orders.projection";
@@ -18,7 +18,7 @@ import { createLogger } from "../../src/logger";
 import { PROJECTION_LEASES } from "../../src/projection/leases";
 import type { Sql } from "../../src/db/database";
 import type { Statement } from "../../src/db/sql";
-import { ProjectionsDocument } from "../generated/graphql";
+import { ProjectionsDocument } from "../../src/storefront/generated/graphql";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {

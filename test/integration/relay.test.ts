@@ -17,7 +17,7 @@ import { readWholeStream, streamMatchesLog } from "../support/eventStream";
 import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
 import { orderLoad } from "../support/orderLoad";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, RelayDocument } from "../generated/graphql";
+import { CreateProductDocument, RelayDocument } from "../../src/storefront/generated/graphql";
 
 const run = promisify(execFile);
 

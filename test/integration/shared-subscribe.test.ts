@@ -12,7 +12,7 @@ import {
   ProductDocument,
   RestockProductDocument,
   type ProductFieldsFragment,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 import { setupFile } from "../support/app";
 import { collect, type GraphQLClient } from "../support/client";
 import { eventually } from "../support/wait";

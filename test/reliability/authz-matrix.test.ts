@@ -19,7 +19,7 @@ import {
   RelayDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 // Who may do what: every query, mutation and subscription of the contract (CONTRACT.md) for
 // every kind of caller. "customer" owns the order the order operations name; "other" is another

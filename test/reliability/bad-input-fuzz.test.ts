@@ -15,7 +15,7 @@ import {
   PlaceOrderDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 
 /*
  * Generated malformed and hostile requests (fast-check). Every one must get a clear error: a

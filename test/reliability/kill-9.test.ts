@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { GraphQLClient, token } from "../support/client";
 import { eventually } from "../support/wait";
-import { CancelOrderDocument, CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+import { CancelOrderDocument, CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 import { freePort } from "../support/ports";
 import { ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
 

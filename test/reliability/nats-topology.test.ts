@@ -15,7 +15,7 @@ import {
   InventoryChangedDocument,
   PlaceOrderDocument,
   ProjectionsDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The event log on NATS JetStream feeding a query service of its own, as three OS processes:

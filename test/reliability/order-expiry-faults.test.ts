@@ -4,7 +4,7 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 import { GraphQLClient, token } from "../support/client";
 import { freePort } from "../support/ports";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, PlaceOrderDocument } from "../generated/graphql";
+import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The order expiry across processes: two instances on one database, 200 orders left unpaid,

@@ -5,7 +5,11 @@ import { ADMIN_URL } from "../support/globalSetup";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { collect, GraphQLClient, token, type GqlResponse } from "../support/client";
 import { eventually } from "../support/wait";
-import { CreateProductDocument, InventoryChangedDocument, PlaceOrderDocument } from "../generated/graphql";
+import {
+  CreateProductDocument,
+  InventoryChangedDocument,
+  PlaceOrderDocument,
+} from "../../src/storefront/generated/graphql";
 import { freePort } from "../support/ports";
 import { ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
 

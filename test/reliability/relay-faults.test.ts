@@ -9,7 +9,7 @@ import { startNats, startNatsCluster, stopAllNats, type NatsServer } from "../su
 import { freePort } from "../support/ports";
 import { orderLoad as ordersOf } from "../support/orderLoad";
 import { eventually } from "../support/wait";
-import { CreateProductDocument } from "../generated/graphql";
+import { CreateProductDocument } from "../../src/storefront/generated/graphql";
 import { ProjectorThread } from "../../src/projection/projectorThread";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 

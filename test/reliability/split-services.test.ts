@@ -13,7 +13,7 @@ import {
   ProductsDocument,
   ProjectionsDocument,
   RestockProductDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The topology of a shop that outgrew one server, as separate OS processes on two databases:

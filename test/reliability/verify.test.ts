@@ -11,7 +11,7 @@ import {
   PlaceOrderDocument,
   RestockProductDocument,
   ShipOrderDocument,
-} from "../generated/graphql";
+} from "../../src/storefront/generated/graphql";
 import { formatReport, verify } from "../../src/verify/verify";
 import { CommandBus } from "../../src/write/commandBus";
 import { placeOrder } from "../../src/write/orders/commands/placeOrder";

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { TestApp } from "./app";
-import { PlaceOrderDocument } from "../generated/graphql";
+import { PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 
 /** Orders of one unit from several customers at once on `t`, until stopped: load to run faults under. */
 export function orderLoad(t: TestApp, productId: string, clients = 4) {

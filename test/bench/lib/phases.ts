@@ -3,7 +3,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Worker } from "node:worker_threads";
 import { print } from "graphql";
 import pg from "pg";
-import { PlaceOrderDocument, ProductsDocument, RestockProductDocument } from "../../generated/graphql";
+import {
+  PlaceOrderDocument,
+  ProductsDocument,
+  RestockProductDocument,
+} from "../../../src/storefront/generated/graphql";
 import {
   countRows,
   SEARCH_TERMS,

@@ -1,0 +1,71 @@
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { extname, join, normalize, resolve, sep } from "node:path";
+import type { Role } from "../shared/auth";
+import { signToken } from "./auth";
+
+/** Where `npm install` (postinstall: vite build) puts the storefront. */
+export const STOREFRONT_DIR = resolve(import.meta.dirname, "../../dist/storefront");
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".json": "application/json",
+};
+
+/**
+ * The page's own files only: no inline script or style element, no CDN, nothing from another
+ * origin; the API on the same origin (HTTP and graphql-ws).
+ */
+const PAGE_HEADERS = {
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+};
+
+/**
+ * GET / and the storefront's assets, from `dir`. Answers false for any other path (the caller
+ * routes it). Assets have content-hashed names: cached for a year; the page itself is revalidated.
+ */
+export async function serveStorefront(dir: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const path = (req.url ?? "/").split("?")[0]!;
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  if (path !== "/" && path !== "/index.html" && !path.startsWith("/assets/")) return false;
+  const file = normalize(join(dir, path === "/" ? "index.html" : decodeURIComponent(path)));
+  if (!file.startsWith(dir + sep)) return false;
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    if (path.startsWith("/assets/")) return false;
+    res.writeHead(503, { "content-type": "text/plain; charset=utf-8", ...PAGE_HEADERS });
+    res.end("The storefront is not built: run `npm run build:storefront` (npm install does it).\n");
+    return true;
+  }
+  res.writeHead(200, {
+    "content-type": TYPES[extname(file)] ?? "application/octet-stream",
+    "content-length": body.length,
+    "cache-control": path.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
+    ...PAGE_HEADERS,
+  });
+  res.end(req.method === "HEAD" ? undefined : body);
+  return true;
+}
+
+/**
+ * POST /dev/token {"role": "customer" | "admin", "sub"?: string}: a token signed with JWT_SECRET,
+ * for the storefront's "sign in as a demo customer / as admin". Development only: the server
+ * does not route it when NODE_ENV=production.
+ */
+export function devToken(secret: string, body: unknown): { token: string } | undefined {
+  const { role, sub } = (body ?? {}) as { role?: unknown; sub?: unknown };
+  if (role !== "customer" && role !== "admin") return undefined;
+  const id = typeof sub === "string" && /^[\w.@-]{1,64}$/.test(sub) ? sub : `demo-${randomUUID().slice(0, 8)}`;
+  return { token: signToken(secret, id, role as Role, 60 * 60 * 8) };
+}

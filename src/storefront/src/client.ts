@@ -1,0 +1,68 @@
+import { createClient as createWsClient } from "graphql-ws";
+import { Client, fetchExchange, subscriptionExchange } from "urql";
+
+/**
+ * The API client: queries and mutations over HTTP, subscriptions over graphql-ws on the same
+ * path, the token on both. No cache: the page keeps what it shows, and live changes replace
+ * rows by id. The socket reconnects by itself for as long as the page is open; `onReconnect`
+ * runs after each reconnection, so the page can refetch what it may have missed.
+ */
+export function apiClient(token: string | undefined, onReconnect: () => void): { client: Client; close(): void } {
+  let connectedBefore = false;
+  const ws = createWsClient({
+    url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
+    connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
+    retryAttempts: Infinity,
+    shouldRetry: () => true,
+    retryWait: async (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 3000))),
+    on: {
+      connected: () => {
+        if (connectedBefore) onReconnect();
+        connectedBefore = true;
+      },
+    },
+  });
+  const client = new Client({
+    url: "/graphql",
+    requestPolicy: "network-only",
+    preferGetMethod: false, // POST: Apollo's CSRF prevention refuses a GET without a preflight header
+    fetchOptions: (): RequestInit => ({ headers: token ? { authorization: `Bearer ${token}` } : {} }),
+    exchanges: [
+      fetchExchange,
+      subscriptionExchange({
+        forwardSubscription: (request) => ({
+          subscribe: (sink) => ({ unsubscribe: ws.subscribe({ ...request, query: request.query ?? "" }, sink) }),
+        }),
+      }),
+    ],
+  });
+  return { client, close: () => void ws.dispose() };
+}
+
+/** What an error means to a shopper, in words. */
+export function describeError(
+  error: unknown,
+  names: (productId: string) => string | undefined = () => undefined,
+): string {
+  const graphQLErrors = (error as { graphQLErrors?: { message: string; extensions?: Record<string, unknown> }[] })
+    ?.graphQLErrors;
+  const first = graphQLErrors?.[0];
+  if (!first) return (error as Error)?.message?.replace(/^\[Network\] /, "Network: ") ?? "Something went wrong";
+  const ext = first.extensions ?? {};
+  switch (ext.code) {
+    case "OUT_OF_STOCK": {
+      const name = typeof ext.productId === "string" ? (names(ext.productId) ?? "this product") : "a product";
+      return ext.available === 0 ? `${name} is sold out` : `Only ${String(ext.available)} left of ${name}`;
+    }
+    case "BAD_USER_INPUT":
+      return ext.field ? `${String(ext.field)}: ${first.message}` : first.message;
+    case "UNAUTHENTICATED":
+      return "Please sign in first";
+    case "FORBIDDEN":
+      return "You are not allowed to do that";
+    case "INVALID_STATE":
+      return `Not possible any more: ${first.message}`;
+    default:
+      return first.message;
+  }
+}

@@ -1,12 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { randomUUID } from "node:crypto";
-import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
-import { STOREFRONT_DIR } from "../../src/http/storefront";
+import type { Browser, BrowserContext, Page } from "playwright-core";
 import { setupFile } from "../support/app";
-import { token } from "../support/client";
+import { customerContext, launchChromium } from "../support/browser";
 import {
   CreateProductDocument,
   PayOrderDocument,
@@ -17,7 +15,6 @@ import {
 // customers on the same product, live stock, a clear refusal, a restock, live order status.
 // `.ci/run` installs the chromium package when it is missing; no browser is ever downloaded.
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const ROOT = resolve(import.meta.dirname, "../..");
 const ARTIFACTS = resolve(import.meta.dirname, "artifacts");
 
@@ -26,27 +23,9 @@ let browser: Browser;
 const contexts: BrowserContext[] = [];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM))
-    throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run does), or set CHROMIUM_PATH`);
-  // npm install builds the page (postinstall); build it here if this checkout has not.
-  if (!existsSync(resolve(STOREFRONT_DIR, "index.html")))
-    execFileSync(process.execPath, [resolve(ROOT, "node_modules/vite/bin/vite.js"), "build", "--logLevel", "warn"], {
-      cwd: ROOT,
-      stdio: "inherit",
-    });
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await setupFile();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   for (const c of contexts) await c.close().catch(() => undefined);
@@ -54,28 +33,10 @@ afterAll(async () => {
   await t?.teardown();
 });
 
-/** A browser context signed in as a customer (its token in localStorage, as the sign-in leaves it), refusing any request off this machine. */
 async function customerPage(customerId: string): Promise<{ page: Page; offMachine: string[] }> {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
+  const { context, offMachine } = await customerContext(browser, customerId);
   contexts.push(context);
-  await context.addInitScript(
-    (jwt) =>
-      (globalThis as unknown as { localStorage: { setItem(k: string, v: string): void } }).localStorage.setItem(
-        "shop.token",
-        jwt,
-      ),
-    token("customer", customerId),
-  );
-  const offMachine: string[] = [];
-  await context.route(
-    (url) => url.hostname !== "127.0.0.1" && url.hostname !== "localhost",
-    (route) => {
-      offMachine.push(route.request().url());
-      return route.abort();
-    },
-  );
-  const page = await context.newPage();
-  return { page, offMachine };
+  return { page: await context.newPage(), offMachine };
 }
 
 const stockOf = (page: Page, sku: string) => page.locator(`[data-sku="${sku}"] [data-testid="stock"]`);

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { useMutation, useQuery } from "urql";
+import { useMutation } from "urql";
 import {
   CreateProductDocument,
   OrdersDocument,
@@ -9,7 +9,7 @@ import {
   type OrderFieldsFragment,
 } from "../generated/graphql";
 import { describeError } from "./client";
-import { useLiveOrder } from "./live";
+import { useLiveOrder, useFreshQuery } from "./live";
 import { OrderSummary } from "./MyOrders";
 
 export function Admin() {
@@ -65,7 +65,7 @@ function NewProduct() {
 }
 
 function Orders() {
-  const [{ data, error }] = useQuery({ query: OrdersDocument, variables: { first: 20 } });
+  const [{ data, error }] = useFreshQuery({ query: OrdersDocument, variables: { first: 20 } });
   return (
     <div className="card">
       <h2>Orders</h2>
@@ -112,7 +112,7 @@ function AdminOrder({ order: initial }: { order: OrderFieldsFragment }) {
 }
 
 function Projections() {
-  const [{ data }, refetch] = useQuery({ query: ProjectionsDocument });
+  const [{ data }, refetch] = useFreshQuery({ query: ProjectionsDocument });
   useEffect(() => {
     const timer = setInterval(() => refetch(), 2000);
     return () => clearInterval(timer);

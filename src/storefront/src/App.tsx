@@ -5,6 +5,7 @@ import { Admin } from "./Admin";
 import { Cart, useCart } from "./Cart";
 import { Catalog } from "./Catalog";
 import { MyOrders } from "./MyOrders";
+import { Reconnections } from "./live";
 import { demoToken, decodeSession, loadSession, saveSession, type Session } from "./session";
 
 type Route = "catalog" | "cart" | "orders" | "admin";
@@ -56,10 +57,12 @@ export function App() {
         <SignIn session={session} onChange={signIn} />
       </header>
       <main>
-        {route === "catalog" && <Catalog key={generation} session={session} cart={cart} />}
-        {route === "cart" && <Cart session={session} cart={cart} />}
-        {route === "orders" && session?.role === "customer" && <MyOrders key={generation} />}
-        {route === "admin" && session?.role === "admin" && <Admin key={generation} />}
+        <Reconnections.Provider value={generation}>
+          {route === "catalog" && <Catalog session={session} cart={cart} />}
+          {route === "cart" && <Cart session={session} cart={cart} />}
+          {route === "orders" && session?.role === "customer" && <MyOrders />}
+          {route === "admin" && session?.role === "admin" && <Admin />}
+        </Reconnections.Provider>
       </main>
     </Provider>
   );

@@ -1,9 +1,9 @@
 import { useEffect, useState } from "react";
-import { useMutation, useQuery } from "urql";
+import { useMutation } from "urql";
 import { ProductsDocument, RestockProductDocument, type ProductFieldsFragment } from "../generated/graphql";
 import type { CartState } from "./Cart";
 import { describeError } from "./client";
-import { useLiveProducts } from "./live";
+import { useLiveProducts, useFreshQuery } from "./live";
 import type { Session } from "./session";
 
 const PAGE = 12;
@@ -21,7 +21,7 @@ export function Catalog({ session, cart }: { session: Session | null; cart: Cart
     }, 250);
     return () => clearTimeout(timer);
   }, [typed]);
-  const [{ data, fetching, error }] = useQuery({
+  const [{ data, fetching, error }] = useFreshQuery({
     query: ProductsDocument,
     variables: { filter: search ? { search } : null, first: PAGE, after: cursors.at(-1) ?? null },
   });

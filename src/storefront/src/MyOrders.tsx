@@ -1,11 +1,11 @@
-import { useMutation, useQuery } from "urql";
+import { useMutation } from "urql";
 import { CancelOrderDocument, MyOrdersDocument, type OrderFieldsFragment } from "../generated/graphql";
 import { describeError } from "./client";
 import { money } from "./Catalog";
-import { useCountdown, useLiveOrder } from "./live";
+import { useCountdown, useLiveOrder, useFreshQuery } from "./live";
 
 export function MyOrders() {
-  const [{ data, error }] = useQuery({ query: MyOrdersDocument, variables: { first: 20 } });
+  const [{ data, error }] = useFreshQuery({ query: MyOrdersDocument, variables: { first: 20 } });
   return (
     <section aria-labelledby="orders-title">
       <h1 id="orders-title">My orders</h1>

@@ -4,14 +4,17 @@ import { Client, fetchExchange, subscriptionExchange } from "urql";
 /**
  * The API client: queries and mutations over HTTP, subscriptions over graphql-ws on the same
  * path, the token on both. No cache: the page keeps what it shows, and live changes replace
- * rows by id. The socket reconnects by itself for as long as the page is open; `onReconnect`
- * runs after each reconnection, so the page can refetch what it may have missed.
+ * rows by id. The socket stays open and reconnects by itself for as long as the page is open;
+ * `onReconnect` runs after each reconnection, so the page can refetch what it may have missed.
  */
 export function apiClient(token: string | undefined, onReconnect: () => void): { client: Client; close(): void } {
   let connectedBefore = false;
   const ws = createWsClient({
     url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/graphql`,
     connectionParams: () => (token ? { authorization: `Bearer ${token}` } : {}),
+    // Connected for as long as the page is open, even with nothing subscribed: the reconnection
+    // after a server restart is what tells the page to refetch (a query that failed meanwhile too).
+    lazy: false,
     retryAttempts: Infinity,
     shouldRetry: () => true,
     retryWait: async (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** retries, 3000))),

@@ -1,5 +1,5 @@
-import { useEffect, useMemo, useReducer, useState } from "react";
-import { useSubscription } from "urql";
+import { createContext, useContext, useEffect, useMemo, useReducer, useRef, useState } from "react";
+import { useQuery, useSubscription, type AnyVariables, type TypedDocumentNode, type UseQueryArgs } from "urql";
 import {
   InventoryChangedDocument,
   OrderUpdatedDocument,
@@ -59,4 +59,23 @@ export function useCountdown(until: string | null | undefined): number | null {
     return () => clearInterval(timer);
   }, [until]);
   return until ? Math.max(0, Math.ceil((new Date(until).getTime() - now) / 1000)) : null;
+}
+
+/** How many times the socket has reconnected (a server restart): what the page shows may be stale after each. */
+export const Reconnections = createContext(0);
+
+/** useQuery, fetched again after every reconnection (the changes made meanwhile were not pushed). */
+export function useFreshQuery<Data, Variables extends AnyVariables>(
+  args: UseQueryArgs<Variables, Data> & { query: TypedDocumentNode<Data, Variables> },
+) {
+  const generation = useContext(Reconnections);
+  const result = useQuery(args);
+  const [, reexecute] = result;
+  const seen = useRef(generation);
+  useEffect(() => {
+    if (seen.current === generation) return;
+    seen.current = generation;
+    reexecute({ requestPolicy: "network-only" });
+  }, [generation, reexecute]);
+  return result;
 }

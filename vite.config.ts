@@ -11,5 +11,7 @@ export default defineConfig({
     emptyOutDir: true,
     assetsInlineLimit: 0, // no data: URLs (the page's CSP allows files from the server only)
     reportCompressedSize: true,
+    // The storefront, and the GraphQL IDE the API serves at GET /graphql to a browser.
+    rollupOptions: { input: { storefront: "src/storefront/index.html", graphiql: "src/storefront/graphiql.html" } },
   },
 });

@@ -1,8 +1,11 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { devToken, serveStorefront } from "./storefront";
+import { devToken, serveIde, serveStorefront } from "./storefront";
 import { ApolloServer, HeaderMap } from "@apollo/server";
-import { ApolloServerPluginCacheControlDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import {
   getOperationAST,
@@ -177,6 +180,8 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       // The schema has no cache hints, so every answer is "no-store" (set in handleGraphQL);
       // Apollo's cache-control plugin would wrap every field's resolver to learn that.
       ApolloServerPluginCacheControlDisabled(),
+      // Apollo's landing page loads from a CDN: browsers get the IDE built with the storefront (serveIde).
+      ApolloServerPluginLandingPageDisabled(),
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
@@ -240,6 +245,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     const route = async () => {
       switch (path) {
         case "/graphql":
+          if (options.storefrontDir && (await serveIde(options.storefrontDir, req, res))) return;
           return handleGraphQL(req, res);
         case "/healthz":
           return sendJson(res, 200, { status: "ok" });

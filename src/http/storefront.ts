@@ -29,6 +29,34 @@ const PAGE_HEADERS = {
   "x-frame-options": "DENY",
 };
 
+/** The IDE's fonts and icons are data: URLs inside its stylesheet (still nothing from elsewhere). */
+const IDE_HEADERS = {
+  ...PAGE_HEADERS,
+  "content-security-policy": PAGE_HEADERS["content-security-policy"].replace(
+    "img-src 'self';",
+    "img-src 'self' data:; font-src 'self' data:;",
+  ),
+};
+
+/**
+ * GET /graphql from a browser (it accepts text/html): the GraphQL IDE built with the storefront
+ * (graphiql.html), instead of Apollo's landing page, which loads from a CDN. False when it is
+ * not built, or the request is not a browser's page load.
+ */
+export async function serveIde(dir: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  if (req.method !== "GET" || !(req.headers.accept ?? "").includes("text/html")) return false;
+  if (new URL(req.url ?? "/", "http://localhost").searchParams.has("query")) return false; // a GET operation
+  let body: Buffer;
+  try {
+    body = await readFile(join(dir, "graphiql.html"));
+  } catch {
+    return false;
+  }
+  res.writeHead(200, { "content-type": TYPES[".html"]!, "cache-control": "no-cache", ...IDE_HEADERS });
+  res.end(body);
+  return true;
+}
+
 /**
  * GET / and the storefront's assets, from `dir`. Answers false for any other path (the caller
  * routes it). Assets have content-hashed names: cached for a year; the page itself is revalidated.

@@ -127,6 +127,27 @@ describe("the storefront in Chromium", () => {
     }
   });
 
+  it("serves a GraphQL IDE at /graphql to a browser, from the server alone, that runs a query", async () => {
+    const { page, offMachine } = await customerPage("web-customer-ide");
+    const problems: string[] = [];
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(m.text());
+    });
+    await page.goto(`${t.url}/graphql`);
+    await page.getByRole("button", { name: /Execute query/i }).click();
+    await expect
+      .poll(() => page.locator(".result-window").textContent(), { timeout: 10_000 })
+      .toContain('"totalCount"');
+    await page.screenshot({ path: resolve(ARTIFACTS, "graphiql.png") });
+    expect(offMachine).toEqual([]);
+    expect(problems).toEqual([]);
+    // A client asking for JSON still gets the API.
+    const api = await fetch(`${t.url}/graphql?query=%7B__typename%7D`, {
+      headers: { accept: "application/json", "apollo-require-preflight": "true" },
+    });
+    expect(await api.json()).toEqual({ data: { __typename: "Query" } });
+  });
+
   it("answers GET / with the page under a CSP without inline scripts, and refuses demo tokens in production", async () => {
     const response = await fetch(`${t.url}/`);
     expect(response.status).toBe(200);

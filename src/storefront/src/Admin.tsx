@@ -8,7 +8,7 @@ import {
   ShipOrderDocument,
   type OrderFieldsFragment,
 } from "../generated/graphql";
-import { describeError } from "./client";
+import { describeError } from "./errors";
 import { useLiveOrder, useFreshQuery } from "./live";
 import { OrderSummary } from "./MyOrders";
 

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { useMutation } from "urql";
 import { PlaceOrderDocument, type ProductFieldsFragment } from "../generated/graphql";
-import { describeError } from "./client";
+import { describeError } from "./errors";
 import { money } from "./Catalog";
 import type { Session } from "./session";
 

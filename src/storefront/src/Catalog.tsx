@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { useMutation } from "urql";
 import { ProductsDocument, RestockProductDocument, type ProductFieldsFragment } from "../generated/graphql";
 import type { CartState } from "./Cart";
-import { describeError } from "./client";
+import { describeError } from "./errors";
 import { useLiveProducts, useFreshQuery } from "./live";
 import type { Session } from "./session";
 

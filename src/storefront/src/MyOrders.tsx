@@ -1,6 +1,6 @@
 import { useMutation } from "urql";
 import { CancelOrderDocument, MyOrdersDocument, type OrderFieldsFragment } from "../generated/graphql";
-import { describeError } from "./client";
+import { describeError } from "./errors";
 import { money } from "./Catalog";
 import { useCountdown, useLiveOrder, useFreshQuery } from "./live";
 

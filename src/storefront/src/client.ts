@@ -41,31 +41,3 @@ export function apiClient(token: string | undefined, onReconnect: () => void): {
   });
   return { client, close: () => void ws.dispose() };
 }
-
-/** What an error means to a shopper, in words. */
-export function describeError(
-  error: unknown,
-  names: (productId: string) => string | undefined = () => undefined,
-): string {
-  const graphQLErrors = (error as { graphQLErrors?: { message: string; extensions?: Record<string, unknown> }[] })
-    ?.graphQLErrors;
-  const first = graphQLErrors?.[0];
-  if (!first) return (error as Error)?.message?.replace(/^\[Network\] /, "Network: ") ?? "Something went wrong";
-  const ext = first.extensions ?? {};
-  switch (ext.code) {
-    case "OUT_OF_STOCK": {
-      const name = typeof ext.productId === "string" ? (names(ext.productId) ?? "this product") : "a product";
-      return ext.available === 0 ? `${name} is sold out` : `Only ${String(ext.available)} left of ${name}`;
-    }
-    case "BAD_USER_INPUT":
-      return ext.field ? `${String(ext.field)}: ${first.message}` : first.message;
-    case "UNAUTHENTICATED":
-      return "Please sign in first";
-    case "FORBIDDEN":
-      return "You are not allowed to do that";
-    case "INVALID_STATE":
-      return `Not possible any more: ${first.message}`;
-    default:
-      return first.message;
-  }
-}

@@ -121,7 +121,18 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
     {
       schema,
-      validate: (schema, document) => validate(schema, document, [...specifiedRules, ...validationRules]),
+      // Labelled as Apollo labels them over HTTP: the same document fails the same way on both transports.
+      validate: (schema, document) =>
+        validate(schema, document, [...specifiedRules, ...validationRules]).map(
+          (error) =>
+            new GraphQLError(error.message, {
+              nodes: error.nodes,
+              source: error.source,
+              positions: error.positions,
+              originalError: error.originalError,
+              extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
+            }),
+        ),
       // One execution per change and distinct operation, shared by its subscribers.
       subscribe: sharedSubscribe,
       onConnect(ctx) {

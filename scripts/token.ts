@@ -55,7 +55,10 @@ if (!Number.isInteger(expires) || expires <= 0)
 
 let secret: string;
 try {
-  secret = loadConfig().jwtSecret;
+  const configured = loadConfig().jwtSecret;
+  if (!configured)
+    throw new ConfigError("no JWT_SECRET to sign with (the server takes tokens from AUTH_JWKS_URL only)");
+  secret = configured;
 } catch (error) {
   if (error instanceof ConfigError) {
     console.error(`configuration error: ${error.message}`);

@@ -190,7 +190,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       schema: await getSchema(),
       services,
       served: config.services,
-      jwtSecret: config.jwtSecret,
+      auth: { secret: config.jwtSecret, jwks: config.authJwks },
       maxQueryDepth: config.maxQueryDepth,
       maxQueryComplexity: config.maxQueryComplexity,
       logger,

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { DEFAULT_LOW_STOCK_THRESHOLD } from "./query/catalog.queries";
+import type { JwksOptions } from "./http/auth";
 import type { CommandSettings } from "./write/command";
 
 // Environment parsed and validated once; nothing else reads process.env.
@@ -14,7 +15,10 @@ export interface Config {
   /** How often the read database's and the replicas' WAL positions are looked at. */
   readReplicaPollMs: number;
   dataDir: string;
-  jwtSecret: string;
+  /** HS256 tokens' secret; unset when an identity provider's JWKS is configured and JWT_SECRET is not. */
+  jwtSecret: string | undefined;
+  /** Tokens from an identity provider (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLE_CLAIM). */
+  authJwks: JwksOptions | undefined;
   logLevel: string;
   /** Pool size for the Postgres driver. */
   dbPoolSize: number;
@@ -67,6 +71,16 @@ function services(env: NodeJS.ProcessEnv): Set<Service> {
 
 export class ConfigError extends Error {}
 
+function jwks(env: NodeJS.ProcessEnv): JwksOptions | undefined {
+  const url = env.AUTH_JWKS_URL?.trim();
+  if (!url) return undefined;
+  if (!/^https?:\/\//.test(url)) throw new ConfigError(`AUTH_JWKS_URL must be an http(s) URL, got "${url}"`);
+  const issuer = env.AUTH_ISSUER?.trim();
+  const audience = env.AUTH_AUDIENCE?.trim();
+  if (!issuer || !audience) throw new ConfigError("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE");
+  return { url, issuer, audience, roleClaim: env.AUTH_ROLE_CLAIM?.trim() || undefined };
+}
+
 /** What an instance does (SERVICES): any subset, all by default. */
 export const SERVICES = ["commands", "queries", "projector", "relay"] as const;
 export type Service = (typeof SERVICES)[number];
@@ -90,9 +104,14 @@ const DEV_SECRET = "dev-secret-change-me";
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const production = env.NODE_ENV === "production";
-  const jwtSecret = env.JWT_SECRET || (production ? "" : DEV_SECRET);
-  if (!jwtSecret) throw new ConfigError("JWT_SECRET is required when NODE_ENV=production");
-  if (production && jwtSecret.length < 32)
+  const authJwks = jwks(env);
+  // With an identity provider, HS256 tokens only when JWT_SECRET is set explicitly too.
+  const jwtSecret = env.JWT_SECRET || (production || authJwks ? undefined : DEV_SECRET);
+  if (!jwtSecret && !authJwks)
+    throw new ConfigError(
+      "JWT_SECRET (or AUTH_JWKS_URL with AUTH_ISSUER and AUTH_AUDIENCE) is required when NODE_ENV=production",
+    );
+  if (production && jwtSecret && jwtSecret.length < 32)
     throw new ConfigError("JWT_SECRET must be at least 32 characters in production");
   const served = services(env);
   const runProjector = env.RUN_PROJECTOR !== "false" && served.has("projector");
@@ -127,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     readReplicaPollMs: int(env, "READ_REPLICA_POLL_MS", 100, 10),
     dataDir: env.DATA_DIR || ".data/pglite",
     jwtSecret,
+    authJwks,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),
     dbPoolSize: int(env, "DB_POOL_SIZE", 20, 1),
     readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 2000),

@@ -28,7 +28,7 @@ import { subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
 import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
-import { actorFromAuthorization } from "./auth";
+import { TokenVerifier, type AuthOptions } from "./auth";
 import type { Metrics } from "./metrics";
 
 export const MAX_BODY_BYTES = 1_000_000;
@@ -44,7 +44,8 @@ export interface HttpOptions {
   services: Services;
   /** The operation types this instance serves (SERVICES); the others answer NOT_SERVED. Default: all. */
   served?: ReadonlySet<Service>;
-  jwtSecret: string;
+  /** How tokens are verified: JWT_SECRET (HS256) and/or an identity provider's JWKS. */
+  auth: AuthOptions;
   maxQueryDepth: number;
   maxQueryComplexity: number;
   logger: Logger;
@@ -109,7 +110,8 @@ function correlationIdOf(req: IncomingMessage): string {
 
 /** Apollo Server 5 on Node's http server; graphql-ws on the same port and path. */
 export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
-  const { schema, services, jwtSecret, logger, metrics } = options;
+  const { schema, services, logger, metrics } = options;
+  const tokens = new TokenVerifier(options.auth);
   const served = options.served ?? new Set(SERVICES);
   const server = createServer();
   const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
@@ -135,12 +137,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         ),
       // One execution per change and distinct operation, shared by its subscribers.
       subscribe: sharedSubscribe,
-      onConnect(ctx) {
+      async onConnect(ctx) {
         try {
-          ctx.extra.actor = actorFromAuthorization(ctx.connectionParams?.authorization, jwtSecret);
+          ctx.extra.actor = await tokens.actorOf(ctx.connectionParams?.authorization);
           return true;
         } catch {
-          return false; // closes with 4403 Forbidden
+          ctx.extra.socket.close(4401, "Unauthorized"); // a refused token: 4401, as graphql-ws clients expect
+          return false;
         }
       },
       // The token cap and the complexity limit (which needs the variables, unlike validate()).
@@ -216,7 +219,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     let actor: Actor;
     let body: unknown;
     try {
-      actor = actorFromAuthorization(req.headers.authorization, jwtSecret);
+      actor = await tokens.actorOf(req.headers.authorization);
       if (req.method === "POST") {
         const text = await readBody(req);
         try {
@@ -271,11 +274,12 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           return;
         }
         case "/dev/token": {
-          if (!options.devTokens) return sendJson(res, 404, { error: "not found" });
+          const secret = options.auth.secret;
+          if (!options.devTokens || !secret) return sendJson(res, 404, { error: "not found" });
           if (req.method !== "POST") return sendJson(res, 405, { error: "POST a JSON body" }, { allow: "POST" });
           let minted: { token: string } | undefined;
           try {
-            minted = devToken(jwtSecret, JSON.parse(await readBody(req)));
+            minted = devToken(secret, JSON.parse(await readBody(req)));
           } catch {
             minted = undefined;
           }

@@ -83,7 +83,7 @@ const http = await createHttpApp({
     projections,
     readYourWritesTimeoutMs: 0,
   },
-  jwtSecret: config.jwtSecret,
+  auth: { secret: config.jwtSecret },
   maxQueryDepth: config.maxQueryDepth,
   maxQueryComplexity: config.maxQueryComplexity,
   logger,

@@ -380,12 +380,12 @@ describe("watching an order live (orderUpdated)", () => {
     expect(rejection(anonymous)).toEqual({ code: "UNAUTHENTICATED" });
   });
 
-  it("closes a connection whose token does not verify (4403)", async () => {
+  it("closes a connection whose token does not verify (4401, as graphql-ws clients expect)", async () => {
     const product = await createProduct({ stock: 5 });
     const order = await placeOrder("bad-token-target", product.id, 1);
     const forged = subscribe(t.anonymous.as("not-a-jwt"), OrderUpdatedDocument, { orderId: order.id });
     await eventually(() => rejection(forged), { ...SLOW, what: "the connection to be closed" });
-    expect(rejection(forged)).toEqual({ closeCode: 4403 });
+    expect(rejection(forged)).toEqual({ closeCode: 4401 });
   });
 });
 

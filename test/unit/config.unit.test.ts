@@ -70,3 +70,31 @@ describe("WAL positions", () => {
     expect(parseLsn("16/B374D848") > parseLsn("F/FFFFFFFF")).toBe(true);
   });
 });
+
+describe("the configuration of tokens", () => {
+  const idp = { AUTH_JWKS_URL: "https://idp.example/certs", AUTH_ISSUER: "https://idp.example", AUTH_AUDIENCE: "shop" };
+
+  it("takes an identity provider's JWKS, issuer, audience and role claim; HS256 then only with JWT_SECRET set", () => {
+    const config = loadConfig({ ...idp, AUTH_ROLE_CLAIM: "realm_access.roles" });
+    expect(config.authJwks).toEqual({
+      url: "https://idp.example/certs",
+      issuer: "https://idp.example",
+      audience: "shop",
+      roleClaim: "realm_access.roles",
+    });
+    expect(config.jwtSecret).toBeUndefined();
+    expect(loadConfig({ ...idp, JWT_SECRET: "explicit" }).jwtSecret).toBe("explicit");
+    expect(loadConfig({}).jwtSecret).toBe("dev-secret-change-me"); // development, no provider
+  });
+
+  it("runs in production on the provider's keys alone, and refuses an incomplete or non-http provider, in words", () => {
+    expect(loadConfig({ ...idp, NODE_ENV: "production" }).jwtSecret).toBeUndefined();
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(ConfigError);
+    expect(() => loadConfig({ AUTH_JWKS_URL: "https://idp.example/certs" })).toThrow(
+      "AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE",
+    );
+    expect(() => loadConfig({ ...idp, AUTH_JWKS_URL: "file:///etc/keys" })).toThrow(
+      "AUTH_JWKS_URL must be an http(s) URL",
+    );
+  });
+});

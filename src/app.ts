@@ -8,6 +8,7 @@ import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
 import { STOREFRONT_DIR } from "./http/storefront";
+import { TokenBuckets } from "./graphql/rateLimit";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
 import { ChangeFeed } from "./realtime/changeFeed";
@@ -133,6 +134,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       projections,
       relay: relayStatus,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+      mutationLimit:
+        config.mutationsPerSecond > 0 ? new TokenBuckets(config.mutationsPerSecond, config.mutationBurst) : undefined,
     };
 
     const streamOptions = {

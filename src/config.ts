@@ -53,6 +53,9 @@ export interface Config {
   lowStockThreshold: number;
   /** POST /dev/token mints demo tokens for the storefront's sign-in buttons: never in production. */
   devTokens: boolean;
+  /** Mutations per signed-in actor per second on one instance (0: no limit), and the burst allowed above it. */
+  mutationsPerSecond: number;
+  mutationBurst: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -166,6 +169,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orderPaymentTimeoutSeconds: int(env, "ORDER_PAYMENT_TIMEOUT_SECONDS", 900, 1),
     lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK_THRESHOLD),
     devTokens: !production,
+    mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
+    mutationBurst: int(env, "MUTATION_BURST", 40, 1),
   };
 }
 

@@ -8,6 +8,7 @@ import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
 import type { QueryReads } from "../query/reads";
 import type { RelayStatusQueries } from "../relay/relayStatus";
+import type { TokenBuckets } from "./rateLimit";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {
@@ -23,6 +24,8 @@ export interface Services {
   /** The event stream's lag behind the log, where both are reachable. */
   relay?: RelayStatusQueries;
   readYourWritesTimeoutMs: number;
+  /** Mutations per signed-in actor on this instance (MUTATIONS_PER_SECOND, MUTATION_BURST); none: no limit. */
+  mutationLimit?: TokenBuckets;
 }
 
 export interface GraphQLContext {
@@ -38,8 +41,14 @@ export function requireUser(ctx: GraphQLContext): User {
   return ctx.actor;
 }
 
+/** The command bus, for a mutation: refused when this instance serves no commands, or the actor is over its rate. */
 export function commandBus(ctx: GraphQLContext): CommandBus {
   if (!ctx.services.bus) throw new AppError("NOT_SERVED", "this instance does not serve commands (SERVICES)");
+  const retryAfterSeconds = ctx.actor.kind === "user" ? (ctx.services.mutationLimit?.take(ctx.actor.id) ?? 0) : 0;
+  if (retryAfterSeconds > 0)
+    throw new AppError("RATE_LIMITED", `too many mutations: try again in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
   return ctx.services.bus;
 }
 

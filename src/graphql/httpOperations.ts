@@ -1,5 +1,6 @@
 import { GraphQLError } from "graphql";
 import type { ApolloServerPlugin } from "@apollo/server";
+import { AppError } from "../shared/errors";
 
 /**
  * Subscriptions are served over graphql-ws only. Over HTTP, Apollo would run the subscription
@@ -18,6 +19,24 @@ export function subscriptionsOnlyOverWebSocket(): ApolloServerPlugin {
               extensions: { code: "BAD_REQUEST", http: { status: 400 } },
             },
           );
+        },
+      };
+    },
+  };
+}
+
+/** A mutation refused for its actor's rate: HTTP 429 with Retry-After, besides RATE_LIMITED in the body. */
+export function rateLimitedAs429(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ errors, response }) {
+          const limited = errors
+            ?.map((e) => e.originalError)
+            .find((e): e is AppError => e instanceof AppError && e.code === "RATE_LIMITED");
+          if (!limited) return;
+          response.http.status = 429;
+          response.http.headers.set("retry-after", String(limited.details.retryAfterSeconds));
         },
       };
     },

@@ -24,7 +24,7 @@ import { anonymous, type Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
 import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
-import { subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
+import { rateLimitedAs429, subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
 import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
@@ -199,6 +199,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
+      rateLimitedAs429(),
       servedOperationsOnly(served),
       {
         async serverWillStart() {

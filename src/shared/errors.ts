@@ -7,6 +7,7 @@ export type ErrorCode =
   | "OUT_OF_STOCK"
   | "CONFLICT"
   | "INVALID_STATE"
+  | "RATE_LIMITED"
   | "NOT_SERVED";
 
 /** An expected failure: shown to the client as is, with its code. Anything else is INTERNAL_SERVER_ERROR. */

@@ -6,7 +6,7 @@ import type { GraphQLClient, GqlError } from "../support/client";
 import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 
 // Every error code of the contract (CONTRACT.md, "Errors"), the same whether the operation
-// comes over HTTP or over graphql-ws. (RATE_LIMITED is not answered yet.)
+// comes over HTTP or over graphql-ws. (RATE_LIMITED: test/e2e/limits.e2e.test.ts, on both.)
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 let queriesOnly: TestApp;

@@ -47,6 +47,7 @@ export class ServerProcess {
         JWT_SECRET: TEST_JWT_SECRET,
         LOG_LEVEL: "warn",
         PROJECTOR_POLL_MS: "100",
+        MUTATIONS_PER_SECOND: "0", // load and retry loops of one actor; the limit has tests of its own
         ...this.env,
       },
       stdio: ["ignore", "pipe", "pipe"],

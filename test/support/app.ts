@@ -19,6 +19,7 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
     port: 0,
     dbPoolSize: 10,
     projectorPollMs: 100,
+    mutationsPerSecond: 0, // tests send mutations faster than a person; the limit has tests of its own
     logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
     ...overrides,
   };

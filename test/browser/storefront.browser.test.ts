@@ -134,9 +134,17 @@ describe("the storefront in Chromium", () => {
       if (m.type() === "error") problems.push(m.text());
     });
     await page.goto(`${t.url}/graphql`);
-    await page.getByRole("button", { name: /Execute query/i }).click();
+    // Run it until there is a result: on a busy machine the IDE may still be loading its editor
+    // (lazy chunks) or the schema when the button first shows.
+    const result = page.locator(".result-window");
     await expect
-      .poll(() => page.locator(".result-window").textContent(), { timeout: 10_000 })
+      .poll(
+        async () => {
+          await page.getByRole("button", { name: /Execute query/i }).click();
+          return (await result.textContent({ timeout: 1000 }).catch(() => "")) ?? "";
+        },
+        { timeout: 20_000, interval: 1000 },
+      )
       .toContain('"totalCount"');
     await page.screenshot({ path: resolve(ARTIFACTS, "graphiql.png") });
     expect(offMachine).toEqual([]);

@@ -1,5 +1,12 @@
 import { sql, type Statement } from "../../db/sql";
-import { ORDER_STREAM, STATUS_AFTER, type OrderEvent, type OrderStatus } from "../../events";
+import {
+  ORDER_STREAM,
+  STATUS_AFTER,
+  type CancellationReason,
+  type OrderCancelled,
+  type OrderEvent,
+  type OrderStatus,
+} from "../../events";
 import type { NewEvent } from "../../shared/events";
 import { notFound } from "../../shared/errors";
 import type { CommandContext, StreamRef } from "../command";
@@ -85,3 +92,9 @@ export function saveStatus(order: OrderState, events: NewEvent<OrderEvent>[], no
 /** Whether the order's payment deadline has passed: it is the system's to cancel, no longer anyone's to pay. */
 export const paymentOverdue = (order: OrderState, now: Date): boolean =>
   order.status === "PLACED" && order.expiresAt !== null && order.expiresAt.getTime() <= now.getTime();
+
+/** The order cancelled, for a reason: its reserved stock (every line) is released. */
+export const cancellation = (order: OrderState, reason: CancellationReason): OrderCancelled => ({
+  type: "OrderCancelled",
+  data: { orderId: order.id, customerId: order.customerId, previousStatus: order.status, lines: order.lines, reason },
+});

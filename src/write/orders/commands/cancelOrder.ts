@@ -2,7 +2,7 @@ import type { OrderCancelled } from "../../../events";
 import { invalidState } from "../../../shared/errors";
 import { defineCommand, type CommandContext } from "../../command";
 import { moveStock } from "../../catalog/inventory";
-import { onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
+import { cancellation, onOrder, saveStatus, type OrderCommand, type OrderState } from "../order.state";
 
 export type CancelOrder = OrderCommand;
 
@@ -11,18 +11,7 @@ export function decide(order: OrderState, _input: unknown, { actor }: Pick<Comma
   if (order.status !== "PLACED" && order.status !== "PAID") {
     throw invalidState(`an order that is ${order.status} cannot be cancelled`, { status: order.status });
   }
-  return [
-    {
-      type: "OrderCancelled",
-      data: {
-        orderId: order.id,
-        customerId: order.customerId,
-        previousStatus: order.status,
-        lines: order.lines,
-        reason: actor.role === "admin" ? "ADMIN" : "CUSTOMER",
-      },
-    },
-  ];
+  return [cancellation(order, actor.role === "admin" ? "ADMIN" : "CUSTOMER")];
 }
 
 export const cancelOrder = defineCommand<CancelOrder, OrderState, OrderCancelled, { orderId: string }, OrderState>({

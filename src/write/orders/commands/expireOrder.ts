@@ -2,7 +2,7 @@ import type { OrderCancelled } from "../../../events";
 import { invalidState } from "../../../shared/errors";
 import { defineCommand, type CommandContext } from "../../command";
 import { moveStock } from "../../catalog/inventory";
-import { onOrder, paymentOverdue, saveStatus, type OrderState } from "../order.state";
+import { cancellation, onOrder, paymentOverdue, saveStatus, type OrderState } from "../order.state";
 
 export interface ExpireOrder {
   orderId: string;
@@ -23,18 +23,7 @@ export function decide(order: OrderState, _input: unknown, { now }: Pick<Command
       { status: order.status },
     );
   }
-  return [
-    {
-      type: "OrderCancelled",
-      data: {
-        orderId: order.id,
-        customerId: order.customerId,
-        previousStatus: order.status,
-        lines: order.lines,
-        reason: "PAYMENT_TIMEOUT",
-      },
-    },
-  ];
+  return [cancellation(order, "PAYMENT_TIMEOUT")];
 }
 
 export const expireOrder = defineCommand<ExpireOrder, OrderState, OrderCancelled, { orderId: string }, OrderState>({

@@ -95,6 +95,8 @@ export class TokenVerifier {
     try {
       if (alg === "HS256" && this.secretKey) {
         const { payload } = await jwtVerify(token, this.secretKey, { algorithms: ["HS256"] });
+        // The shared-secret contract: one role, a string, in `role` (arrays are the providers' way).
+        if (typeof payload.role !== "string") throw refused("the token's role must be customer or admin");
         return verifiedActor(payload, roleOf(payload.role));
       }
       if (alg && ASYMMETRIC.includes(alg) && this.keySet && this.options.jwks) {

@@ -72,3 +72,12 @@ describe("a bearer token, verified once and then remembered", () => {
     );
   });
 });
+
+describe("a shared-secret token's role", () => {
+  it("is one string, customer or admin: an array (the providers' form) is refused under JWT_SECRET", async () => {
+    const withArray = jwt.sign({ sub: "arr", role: ["customer"] }, SECRET, { algorithm: "HS256", expiresIn: 60 });
+    expect(await codeOf(() => actorFromAuthorization(`Bearer ${withArray}`, SECRET))).toBe(
+      "UNAUTHENTICATED: the token's role must be customer or admin",
+    );
+  });
+});

@@ -201,6 +201,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readiness: () => readiness(dbs.all, migrations, projections, config.readyMaxLagSeconds),
       storefrontDir: STOREFRONT_DIR,
       devTokens: config.devTokens,
+      corsOrigins: config.corsOrigins,
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);

@@ -56,6 +56,8 @@ export interface Config {
   /** Mutations per signed-in actor per second on one instance (0: no limit), and the burst allowed above it. */
   mutationsPerSecond: number;
   mutationBurst: number;
+  /** Origins whose pages may call the API from a browser (CORS); none by default: same origin only. */
+  corsOrigins: string[];
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -73,6 +75,20 @@ function services(env: NodeJS.ProcessEnv): Set<Service> {
 }
 
 export class ConfigError extends Error {}
+
+function corsOrigins(raw: string | undefined): string[] {
+  return list(raw).map((origin) => {
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port])`);
+    }
+    if (url.origin !== origin.replace(/\/$/, ""))
+      throw new ConfigError(`CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path)`);
+    return url.origin;
+  });
+}
 
 function jwks(env: NodeJS.ProcessEnv): JwksOptions | undefined {
   const url = env.AUTH_JWKS_URL?.trim();
@@ -171,6 +187,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     devTokens: !production,
     mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
     mutationBurst: int(env, "MUTATION_BURST", 40, 1),
+    corsOrigins: corsOrigins(env.CORS_ORIGINS),
   };
 }
 

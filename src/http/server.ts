@@ -56,6 +56,8 @@ export interface HttpOptions {
   storefrontDir?: string;
   /** POST /dev/token mints demo tokens (never when NODE_ENV=production). */
   devTokens?: boolean;
+  /** Origins allowed to call /graphql from a browser page (CORS_ORIGINS); none: same origin only. */
+  corsOrigins?: readonly string[];
 }
 
 export interface HttpApp {
@@ -243,7 +245,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       httpGraphQLRequest: { method: req.method ?? "GET", headers, search: url.search, body },
       context: async () => ({ actor, correlationId, services }),
     });
-    for (const [key, value] of response.headers) res.setHeader(key, value);
+    for (const [key, value] of response.headers) {
+      const ours = key === "vary" ? res.getHeader("vary") : undefined; // CORS varies on the origin too
+      res.setHeader(key, ours ? `${String(ours)}, ${value}` : value);
+    }
     if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
     res.setHeader("x-correlation-id", correlationId);
     res.statusCode = response.status ?? 200;
@@ -255,11 +260,39 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     res.end();
   }
 
+  const allowedOrigins = new Set(options.corsOrigins ?? []);
+  /**
+   * CORS for the origins of CORS_ORIGINS only: their requests get Access-Control-Allow-Origin,
+   * and their preflights a 204. Another origin's preflight gets 403 (its browser then sends
+   * nothing). True when the request is answered here (a preflight).
+   */
+  function cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin;
+    const allowed = typeof origin === "string" && allowedOrigins.has(origin);
+    if (allowed) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "origin");
+    }
+    if (req.method !== "OPTIONS" || !req.headers["access-control-request-method"]) return false;
+    if (!allowed) {
+      res.writeHead(403).end();
+      return true;
+    }
+    res.writeHead(204, {
+      "access-control-allow-methods": "GET, POST, OPTIONS",
+      "access-control-allow-headers": "authorization, content-type, apollo-require-preflight, x-apollo-operation-name",
+      "access-control-max-age": "600",
+    });
+    res.end();
+    return true;
+  }
+
   server.on("request", (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const route = async () => {
       switch (path) {
         case "/graphql":
+          if (cors(req, res)) return;
           if (options.storefrontDir && (await serveIde(options.storefrontDir, req, res))) return;
           return handleGraphQL(req, res);
         case "/healthz":

@@ -98,3 +98,15 @@ describe("the configuration of tokens", () => {
     );
   });
 });
+
+describe("the configuration of CORS", () => {
+  it("takes a comma-separated list of origins, and refuses anything that is not one", () => {
+    expect(loadConfig({}).corsOrigins).toEqual([]);
+    expect(loadConfig({ CORS_ORIGINS: "https://shop.example, http://localhost:5173" }).corsOrigins).toEqual([
+      "https://shop.example",
+      "http://localhost:5173",
+    ]);
+    expect(() => loadConfig({ CORS_ORIGINS: "https://shop.example/path" })).toThrow("is not an origin");
+    expect(() => loadConfig({ CORS_ORIGINS: "shop.example" })).toThrow("is not an origin");
+  });
+});

@@ -100,12 +100,13 @@ function schemaOf(target: string): SqlWriteFact["schema"] {
 function resolveImport(from: string, specifier: string, exists: (file: string) => boolean): string | undefined {
   if (!specifier.startsWith(".")) return undefined;
   const base = posix.normalize(posix.join(posix.dirname(from), specifier));
-  const candidates = [base, base.replace(/\.js$/, ".ts"), `${base}.ts`, `${base}/index.ts`];
+  const candidates = [base, base.replace(/\.js$/, ".ts"), `${base}.ts`, `${base}.tsx`, `${base}/index.ts`];
   return candidates.find(exists) ?? (base.endsWith(".ts") ? base : `${base.replace(/\.js$/, "")}.ts`);
 }
 
 function scanSource(file: string, text: string, exists: (file: string) => boolean = () => false): FileFacts {
-  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const kind = file.endsWith(".tsx") ? ts.ScriptKind.TSX : ts.ScriptKind.TS;
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true, kind);
   const lineOf = (pos: number) => sf.getLineAndCharacterOfPosition(pos).line + 1;
   const facts: FileFacts = {
     file,
@@ -248,7 +249,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) return entry.name === "generated" ? [] : sourceFiles(path);
-    return entry.name.endsWith(".ts") && !entry.name.endsWith(".d.ts") ? [path] : [];
+    return /\.tsx?$/.test(entry.name) && !entry.name.endsWith(".d.ts") ? [path] : [];
   });
 }
 
@@ -410,6 +411,19 @@ describe("the dependency rule of the CQRS split", () => {
           .map((imp) => `${f.file}:${imp.line}: imports ${imp.target}`),
       );
     fail(violations, "The command side depends on the read side:");
+  });
+});
+
+describe("the storefront's boundary", () => {
+  it("(f) the storefront (src/storefront/, browser code) imports only its own files and packages, never the server's", () => {
+    const pages = [...FACTS.values()].filter((f) => f.file.startsWith("src/storefront/"));
+    expect(pages.map((f) => f.file)).toContain("src/storefront/src/App.tsx");
+    const violations = pages.flatMap((f) =>
+      f.imports
+        .filter((imp) => imp.target !== undefined && !imp.target.startsWith("src/storefront/"))
+        .map((imp) => `${f.file}:${imp.line}: imports ${imp.target}`),
+    );
+    fail(violations, "The storefront reaches into the server:");
   });
 });
 

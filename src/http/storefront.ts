@@ -38,6 +38,17 @@ const IDE_HEADERS = {
   ),
 };
 
+/** The built files do not change while the server runs: each is read from disk once. */
+const files = new Map<string, Promise<Buffer>>();
+function builtFile(file: string): Promise<Buffer> {
+  let body = files.get(file);
+  if (!body) {
+    files.set(file, (body = readFile(file)));
+    body.catch(() => files.delete(file)); // not built (yet): look again next time
+  }
+  return body;
+}
+
 /**
  * GET /graphql from a browser (it accepts text/html): the GraphQL IDE built with the storefront
  * (graphiql.html), instead of Apollo's landing page, which loads from a CDN. False when it is
@@ -48,7 +59,7 @@ export async function serveIde(dir: string, req: IncomingMessage, res: ServerRes
   if (new URL(req.url ?? "/", "http://localhost").searchParams.has("query")) return false; // a GET operation
   let body: Buffer;
   try {
-    body = await readFile(join(dir, "graphiql.html"));
+    body = await builtFile(join(dir, "graphiql.html"));
   } catch {
     return false;
   }
@@ -69,7 +80,7 @@ export async function serveStorefront(dir: string, req: IncomingMessage, res: Se
   if (!file.startsWith(dir + sep)) return false;
   let body: Buffer;
   try {
-    body = await readFile(file);
+    body = await builtFile(file);
   } catch {
     if (path.startsWith("/assets/")) return false;
     res.writeHead(503, { "content-type": "text/plain; charset=utf-8", ...PAGE_HEADERS });

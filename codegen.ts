@@ -9,7 +9,7 @@ const config: CodegenConfig = {
   generates: {
     "src/storefront/generated/": {
       preset: "client",
-      presetConfig: { fragmentMasking: false },
+      presetConfig: { fragmentMasking: false, persistedDocuments: { hashAlgorithm: "sha256" } },
       config: { useTypeImports: true, enumsAsTypes: true, scalars: { DateTimeISO: "string" } },
     },
   },

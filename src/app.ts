@@ -9,6 +9,7 @@ import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
 import { STOREFRONT_DIR } from "./http/storefront";
 import { TokenBuckets } from "./graphql/rateLimit";
+import { TrustedDocuments } from "./graphql/trustedDocuments";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
 import { ChangeFeed } from "./realtime/changeFeed";
@@ -202,6 +203,10 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       storefrontDir: STOREFRONT_DIR,
       devTokens: config.devTokens,
       corsOrigins: config.corsOrigins,
+      trustedDocuments: TrustedDocuments.fromFile(config.trustedDocuments, (outcome) =>
+        metrics.onUntrustedDocument(outcome),
+      ),
+      catalogCacheSeconds: config.catalogCacheSeconds,
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);

@@ -2,6 +2,7 @@ import { hostname } from "node:os";
 import { DEFAULT_LOW_STOCK_THRESHOLD } from "./query/catalog.queries";
 import type { JwksOptions } from "./http/auth";
 import type { CommandSettings } from "./write/command";
+import { TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsMode } from "./graphql/trustedDocuments";
 
 // Environment parsed and validated once; nothing else reads process.env.
 export interface Config {
@@ -58,6 +59,10 @@ export interface Config {
   mutationBurst: number;
   /** Origins whose pages may call the API from a browser (CORS); none by default: same origin only. */
   corsOrigins: string[];
+  /** Documents outside the trusted-documents manifest: run (off, allow: counted) or refused to non-admins (only). */
+  trustedDocuments: TrustedDocumentsMode;
+  /** max-age of a GET of a trusted public catalog query (Cache-Control: public, and an ETag); 0: no-store. */
+  catalogCacheSeconds: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -98,6 +103,13 @@ function jwks(env: NodeJS.ProcessEnv): JwksOptions | undefined {
   const audience = env.AUTH_AUDIENCE?.trim();
   if (!issuer || !audience) throw new ConfigError("AUTH_JWKS_URL needs AUTH_ISSUER and AUTH_AUDIENCE");
   return { url, issuer, audience, roleClaim: env.AUTH_ROLE_CLAIM?.trim() || undefined };
+}
+
+function trustedDocuments(env: NodeJS.ProcessEnv, production: boolean): TrustedDocumentsMode {
+  const mode = env.TRUSTED_DOCUMENTS?.trim() || (production ? "only" : "off");
+  if (!(TRUSTED_DOCUMENTS_MODES as readonly string[]).includes(mode))
+    throw new ConfigError(`TRUSTED_DOCUMENTS must be one of ${TRUSTED_DOCUMENTS_MODES.join(", ")}, got "${mode}"`);
+  return mode as TrustedDocumentsMode;
 }
 
 /** What an instance does (SERVICES): any subset, all by default. */
@@ -188,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
     mutationBurst: int(env, "MUTATION_BURST", 40, 1),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
+    trustedDocuments: trustedDocuments(env, production),
+    catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),
   };
 }
 

@@ -63,6 +63,12 @@ export class Metrics
     help: "1 when this instance's relay holds the lease and publishes.",
     registers: [this.registry],
   });
+  private readonly untrusted = new Counter({
+    name: "shop_untrusted_documents_total",
+    help: "Documents sent as text by non-admins, not in the trusted-documents manifest: run (TRUSTED_DOCUMENTS=allow) or refused (only).",
+    labelNames: ["outcome"],
+    registers: [this.registry],
+  });
   private readonly expired = new Counter({
     name: "shop_order_expiries_total",
     help: "Orders this instance cancelled because their payment deadline passed (PAYMENT_TIMEOUT).",
@@ -182,6 +188,10 @@ export class Metrics
 
   onRead(target: string): void {
     this.reads.inc({ target });
+  }
+
+  onUntrustedDocument(outcome: "accepted" | "refused"): void {
+    this.untrusted.inc({ outcome });
   }
 
   onRelayed(events: number): void {

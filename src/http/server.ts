@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { devToken, serveIde, serveStorefront } from "./storefront";
 import { ApolloServer, HeaderMap } from "@apollo/server";
@@ -29,6 +29,7 @@ import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
 import { TokenVerifier, type AuthOptions } from "./auth";
+import { TrustedDocuments, type ResolvedDocument } from "../graphql/trustedDocuments";
 import type { Metrics } from "./metrics";
 
 export const MAX_BODY_BYTES = 1_000_000;
@@ -58,6 +59,10 @@ export interface HttpOptions {
   devTokens?: boolean;
   /** Origins allowed to call /graphql from a browser page (CORS_ORIGINS); none: same origin only. */
   corsOrigins?: readonly string[];
+  /** The manifest of trusted documents and TRUSTED_DOCUMENTS' rule (default: off, the manifest still resolves ids). */
+  trustedDocuments?: TrustedDocuments;
+  /** max-age of a GET of a trusted public catalog query (0 or unset: no-store, like every other answer). */
+  catalogCacheSeconds?: number;
 }
 
 export interface HttpApp {
@@ -74,6 +79,20 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     ...headers,
   });
   res.end(text);
+}
+
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const hasPersistedQuery = (extensions: unknown) => isObject(extensions) && extensions.persistedQuery != null;
+
+/** A request body with the document to run as its query, and the ways of naming it removed (Apollo needs neither). */
+function withDocument(body: Record<string, unknown>, query: string): Record<string, unknown> {
+  const { documentId: _, extensions, ...rest } = body;
+  if (!isObject(extensions) || !("persistedQuery" in extensions))
+    return extensions === undefined ? { ...rest, query } : { ...rest, query, extensions };
+  const { persistedQuery: __, ...otherExtensions } = extensions;
+  return { ...rest, query, extensions: otherExtensions };
 }
 
 const errorBody = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
@@ -118,25 +137,28 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const server = createServer();
   const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
   const validationRules = [depthLimit(options.maxQueryDepth)];
+  const trusted = options.trustedDocuments ?? TrustedDocuments.fromFile("off");
+  const catalogMaxAge = options.catalogCacheSeconds ?? 0;
   const formatError = makeFormatError((error) =>
     logger.error({ err: error }, "unexpected error in a GraphQL operation"),
   );
 
+  /** GraphQL's own validation and ours, labelled as Apollo labels them over HTTP. */
+  const validateDocument = (document: DocumentNode): readonly GraphQLError[] =>
+    validate(schema, document, [...specifiedRules, ...validationRules]).map(
+      (error) =>
+        new GraphQLError(error.message, {
+          nodes: error.nodes,
+          source: error.source,
+          positions: error.positions,
+          originalError: error.originalError,
+          extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
+        }),
+    );
+
   const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
     {
       schema,
-      // Labelled as Apollo labels them over HTTP: the same document fails the same way on both transports.
-      validate: (schema, document) =>
-        validate(schema, document, [...specifiedRules, ...validationRules]).map(
-          (error) =>
-            new GraphQLError(error.message, {
-              nodes: error.nodes,
-              source: error.source,
-              positions: error.positions,
-              originalError: error.originalError,
-              extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
-            }),
-        ),
       // One execution per change and distinct operation, shared by its subscribers.
       subscribe: sharedSubscribe,
       async onConnect(ctx) {
@@ -148,23 +170,28 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           return false;
         }
       },
-      // The token cap and the complexity limit (which needs the variables, unlike validate()).
-      onSubscribe(_ctx, _id, payload) {
+      /**
+       * Everything HTTP does before executing, in the same order, so the same document fails the
+       * same way on both transports: the trusted document it names, the token cap, the operation
+       * type this instance serves, validation, the complexity limit (which needs the variables).
+       */
+      onSubscribe(ctx, _id, payload) {
         let document: DocumentNode;
         try {
-          document = parse(payload.query, { maxTokens: MAX_QUERY_TOKENS });
+          const { query } = trusted.resolve(payload, ctx.extra.actor ?? anonymous);
+          document = parse(query, { maxTokens: MAX_QUERY_TOKENS });
         } catch (error) {
+          if (error instanceof AppError) return [new GraphQLError(error.message, { originalError: error })];
           return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
         }
         const refused = notServed(getOperationAST(document, payload.operationName)?.operation, served);
         if (refused) return [refused];
-        const error = complexityError(
-          document,
-          payload.operationName,
-          payload.variables ?? {},
-          options.maxQueryComplexity,
-        );
-        return error ? [error] : undefined;
+        const invalid = validateDocument(document);
+        if (invalid.length > 0) return invalid;
+        const variableValues = payload.variables ?? {};
+        const error = complexityError(document, payload.operationName, variableValues, options.maxQueryComplexity);
+        if (error) return [error];
+        return { schema, document, operationName: payload.operationName, variableValues };
       },
       context: (ctx): GraphQLContext => ({
         actor: ctx.extra.actor ?? anonymous,
@@ -192,6 +219,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // 10 s force-exit, with exit code 1.
     stopOnTerminationSignals: false,
     introspection: true,
+    // Ids of documents resolve against the manifest of trusted documents (resolveDocument), never
+    // against a cache that any client can fill, as Apollo's automatic persisted queries are.
+    persistedQueries: false,
     plugins: [
       // The schema has no cache hints, so every answer is "no-store" (set in handleGraphQL);
       // Apollo's cache-control plugin would wrap every field's resolver to learn that.
@@ -219,10 +249,17 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const correlationId = correlationIdOf(req);
     const baseHeaders = { "x-correlation-id": correlationId };
+    const url = new URL(req.url ?? "/", "http://localhost");
     let actor: Actor;
     let body: unknown;
+    let document: ResolvedDocument | undefined;
     try {
       actor = await tokens.actorOf(req.headers.authorization);
+    } catch (error) {
+      if (error instanceof AppError) return sendJson(res, 401, errorBody(error.message, error.code), baseHeaders);
+      throw error;
+    }
+    try {
       if (req.method === "POST") {
         const text = await readBody(req);
         try {
@@ -230,17 +267,27 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         } catch {
           throw new BodyError(400, "BAD_REQUEST", "request body is not valid JSON");
         }
+        if (isObject(body)) {
+          document = trusted.resolve(body, actor);
+          body = withDocument(body, document.query);
+        }
+      } else if (req.method === "GET") {
+        document = resolveFromSearch(url.searchParams, actor);
       }
     } catch (error) {
-      if (error instanceof AppError) return sendJson(res, 401, errorBody(error.message, error.code), baseHeaders);
+      if (error instanceof AppError) return sendJson(res, 400, errorBody(error.message, error.code), baseHeaders);
       if (error instanceof BodyError)
         return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
       throw error;
     }
+    // A GET of a trusted query of the public catalog, without a token: the same answer for
+    // everyone, and no side effect for a cross-site request to cause, so a CDN may keep it.
+    const cacheable =
+      req.method === "GET" && actor.kind === "anonymous" && !!document?.trusted?.publicCatalog && catalogMaxAge > 0;
     const headers = new HeaderMap();
     for (const [key, value] of Object.entries(req.headers))
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
-    const url = new URL(req.url ?? "/", "http://localhost");
+    if (cacheable) headers.set("apollo-require-preflight", "true"); // Apollo's CSRF check: see just above
     const response = await apollo.executeHTTPGraphQLRequest({
       httpGraphQLRequest: { method: req.method ?? "GET", headers, search: url.search, body },
       context: async () => ({ actor, correlationId, services }),
@@ -249,15 +296,50 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const ours = key === "vary" ? res.getHeader("vary") : undefined; // CORS varies on the origin too
       res.setHeader(key, ours ? `${String(ours)}, ${value}` : value);
     }
-    if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
     res.setHeader("x-correlation-id", correlationId);
     res.statusCode = response.status ?? 200;
     if (response.body.kind === "complete") {
-      res.end(response.body.string);
+      const text = response.body.string;
+      if (cacheable && res.statusCode === 200 && !text.includes('"errors":')) {
+        const etag = `"${createHash("sha256").update(text).digest("base64url").slice(0, 27)}"`;
+        res.setHeader("cache-control", `public, max-age=${catalogMaxAge}`);
+        res.setHeader("etag", etag);
+        if (req.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag)) {
+          res.statusCode = 304;
+          res.removeHeader("content-length");
+          res.end();
+          return;
+        }
+      } else if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
+      res.end(text);
       return;
     }
+    if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
     for await (const chunk of response.body.asyncIterator) res.write(chunk);
     res.end();
+  }
+
+  /** A GET names its document in the query string (query, documentId, extensions): resolved in place. */
+  function resolveFromSearch(params: URLSearchParams, actor: Actor): ResolvedDocument | undefined {
+    const rawExtensions = params.get("extensions");
+    let extensions: unknown;
+    try {
+      extensions = rawExtensions ? JSON.parse(rawExtensions) : undefined;
+    } catch {
+      throw new BodyError(400, "BAD_REQUEST", "the extensions parameter is not valid JSON");
+    }
+    const request = { query: params.get("query") ?? undefined, documentId: params.get("documentId") ?? undefined };
+    if (request.query === undefined && request.documentId === undefined && !hasPersistedQuery(extensions))
+      return undefined; // no document at all: Apollo's own error says so
+    const document = trusted.resolve({ ...request, extensions }, actor);
+    params.set("query", document.query);
+    params.delete("documentId");
+    if (isObject(extensions) && "persistedQuery" in extensions) {
+      const { persistedQuery: _, ...rest } = extensions;
+      if (Object.keys(rest).length > 0) params.set("extensions", JSON.stringify(rest));
+      else params.delete("extensions");
+    }
+    return document;
   }
 
   const allowedOrigins = new Set(options.corsOrigins ?? []);

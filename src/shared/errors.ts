@@ -8,7 +8,11 @@ export type ErrorCode =
   | "CONFLICT"
   | "INVALID_STATE"
   | "RATE_LIMITED"
-  | "NOT_SERVED";
+  | "NOT_SERVED"
+  // The request itself (its body, or the document it names), refused before any GraphQL runs:
+  | "BAD_REQUEST"
+  | "PERSISTED_QUERY_NOT_FOUND"
+  | "TRUSTED_DOCUMENT_REQUIRED";
 
 /** An expected failure: shown to the client as is, with its code. Anything else is INTERNAL_SERVER_ERROR. */
 export class AppError extends Error {

@@ -4,6 +4,8 @@ import { resolve } from "node:path";
 import { randomUUID } from "node:crypto";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { setupFile } from "../support/app";
+import { token } from "../support/client";
+import type { Role } from "../../src/shared/auth";
 import { customerContext, launchChromium } from "../support/browser";
 import {
   CreateProductDocument,
@@ -33,8 +35,8 @@ afterAll(async () => {
   await t?.teardown();
 });
 
-async function customerPage(customerId: string): Promise<{ page: Page; offMachine: string[] }> {
-  const { context, offMachine } = await customerContext(browser, customerId);
+async function customerPage(customerId: string, role?: Role): Promise<{ page: Page; offMachine: string[] }> {
+  const { context, offMachine } = await customerContext(browser, customerId, role);
   contexts.push(context);
   return { page: await context.newPage(), offMachine };
 }
@@ -128,7 +130,8 @@ describe("the storefront in Chromium", () => {
   });
 
   it("serves a GraphQL IDE at /graphql to a browser, from the server alone, that runs a query", async () => {
-    const { page, offMachine } = await customerPage("web-customer-ide");
+    // Signed in as an admin: with only trusted documents (as here), an admin's documents still run.
+    const { page, offMachine } = await customerPage("web-admin-ide", "admin");
     const problems: string[] = [];
     page.on("console", (m) => {
       if (m.type() === "error") problems.push(m.text());
@@ -151,7 +154,11 @@ describe("the storefront in Chromium", () => {
     expect(problems).toEqual([]);
     // A client asking for JSON still gets the API.
     const api = await fetch(`${t.url}/graphql?query=%7B__typename%7D`, {
-      headers: { accept: "application/json", "apollo-require-preflight": "true" },
+      headers: {
+        accept: "application/json",
+        "apollo-require-preflight": "true",
+        authorization: `Bearer ${token("admin", "ops")}`,
+      },
     });
     expect(await api.json()).toEqual({ data: { __typename: "Query" } });
   });

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { getIntrospectionQuery, parse, type ExecutionResult } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
-import { setupFile } from "../support/app";
+import { setupFile, startTestApp, type TestApp } from "../support/app";
 import { collect, type GraphQLClient } from "../support/client";
 import { eventually } from "../support/wait";
 import {
@@ -473,6 +473,12 @@ describe("projection status", () => {
 });
 
 describe("query limits", () => {
+  // Documents of its own, as any client may send where trusted documents are not required.
+  let open: TestApp;
+  beforeAll(async () => {
+    open = await startTestApp(t.db, { trustedDocuments: "off", runProjector: false });
+  });
+  afterAll(async () => open?.stop());
   const typed = <T = unknown>(source: string) =>
     parse(source) as unknown as TypedDocumentNode<T, Record<string, unknown>>;
   // Our schema nests at most 5 levels, so only introspection can go deeper: 20 levels here,
@@ -488,36 +494,36 @@ describe("query limits", () => {
   );
 
   it("rejects a query nested deeper than the limit with GRAPHQL_VALIDATION_FAILED and no data", async () => {
-    const res = await t.anonymous.request(tooDeep, {});
+    const res = await open.anonymous.request(tooDeep, {});
     expect(res.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(res.errors?.[0]?.message).toMatch(/depth/);
     expect(res.data ?? null).toBeNull();
   });
 
   it("answers the standard introspection query that GraphiQL and codegen send", async () => {
-    const res = await t.anonymous.request(typed(getIntrospectionQuery()), {});
+    const res = await open.anonymous.request(typed(getIntrospectionQuery()), {});
     expect(res.errors).toBeUndefined();
     expect(JSON.stringify(res.data)).toContain("inventoryChanged");
   });
 
   it("rejects three 100-product pages in one query as too complex, with GRAPHQL_VALIDATION_FAILED and no data", async () => {
-    const res = await t.anonymous.request(tooComplex, {});
+    const res = await open.anonymous.request(tooComplex, {});
     expect(res.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(res.errors?.[0]?.message).toMatch(/complexity/);
     expect(res.data ?? null).toBeNull();
   });
 
   it("counts a page size passed as a variable", async () => {
-    const res = await t.anonymous.request(tooComplexByVariable, { n: 100 });
+    const res = await open.anonymous.request(tooComplexByVariable, { n: 100 });
     expect(res.errors?.[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
     expect(res.data ?? null).toBeNull();
-    const small = await t.anonymous.request(tooComplexByVariable, { n: 5 });
+    const small = await open.anonymous.request(tooComplexByVariable, { n: 5 });
     expect(small.errors).toBeUndefined();
   });
 
   it("applies the same limits to queries sent over graphql-ws", async () => {
     for (const document of [tooDeep, tooComplex]) {
-      const sub = subscribe(t.anonymous, document, {});
+      const sub = subscribe(open.anonymous, document, {});
       await eventually(
         () =>
           rejection(sub) ??
@@ -531,9 +537,9 @@ describe("query limits", () => {
 
   it("refuses a document of thousands of nested fragments at parse time, over HTTP and graphql-ws alike", async () => {
     const huge = `subscription Huge { inventoryChanged { ${"... on Product { ".repeat(3000)}id${" }".repeat(3000)} } }`;
-    const http = await t.anonymous.raw(JSON.stringify({ query: huge }));
+    const http = await open.anonymous.raw(JSON.stringify({ query: huge }));
     expect(http.errors?.[0]?.extensions?.code).toBe("GRAPHQL_PARSE_FAILED");
-    const ws = t.anonymous.ws();
+    const ws = open.anonymous.ws();
     cleanups.push(async () => ws.dispose());
     const errors: unknown[] = [];
     ws.subscribe(

@@ -7,8 +7,8 @@ const SHOP = "https://shop.example";
 let t: Awaited<ReturnType<typeof setupFile>>;
 let withCors: TestApp;
 beforeAll(async () => {
-  t = await setupFile();
-  withCors = await startTestApp(t.db, { corsOrigins: [SHOP], runProjector: false });
+  t = await setupFile({ trustedDocuments: "off" });
+  withCors = await startTestApp(t.db, { corsOrigins: [SHOP], runProjector: false, trustedDocuments: "off" });
 });
 afterAll(async () => {
   await withCors?.stop();

@@ -48,6 +48,7 @@ export class ServerProcess {
         LOG_LEVEL: "warn",
         PROJECTOR_POLL_MS: "100",
         MUTATIONS_PER_SECOND: "0", // load and retry loops of one actor; the limit has tests of its own
+        TRUSTED_DOCUMENTS: "only", // as in production: the tests name their documents by id
         ...this.env,
       },
       stdio: ["ignore", "pipe", "pipe"],

@@ -20,6 +20,9 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
     dbPoolSize: 10,
     projectorPollMs: 100,
     mutationsPerSecond: 0, // tests send mutations faster than a person; the limit has tests of its own
+    // As in production: the tests name their documents by id (test/support/client.ts); the ones
+    // that send documents of their own (bad input, error codes) say so.
+    trustedDocuments: "only",
     logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
     ...overrides,
   };

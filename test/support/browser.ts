@@ -4,6 +4,7 @@ import { resolve } from "node:path";
 import { chromium, type Browser, type BrowserContext } from "playwright-core";
 import { STOREFRONT_DIR } from "../../src/http/storefront";
 import { token } from "./client";
+import type { Role } from "../../src/shared/auth";
 
 // Debian's Chromium through playwright-core, for the browser tests. `.ci/run` installs the
 // chromium package when it is missing; no browser is ever downloaded.
@@ -40,6 +41,7 @@ export async function launchChromium(): Promise<Browser> {
 export async function customerContext(
   browser: Browser,
   customerId: string,
+  role: Role = "customer",
 ): Promise<{ context: BrowserContext; offMachine: string[] }> {
   const context = await browser.newContext({ viewport: { width: 1100, height: 800 } });
   await context.addInitScript(
@@ -48,7 +50,7 @@ export async function customerContext(
         "shop.token",
         jwt,
       ),
-    token("customer", customerId),
+    token(role, customerId),
   );
   const offMachine: string[] = [];
   await context.route(

@@ -110,3 +110,13 @@ describe("the configuration of CORS", () => {
     expect(() => loadConfig({ CORS_ORIGINS: "shop.example" })).toThrow("is not an origin");
   });
 });
+
+describe("trusted documents (TRUSTED_DOCUMENTS)", () => {
+  it("are off by default, required in production, and one of off, allow, only", () => {
+    expect(loadConfig({}).trustedDocuments).toBe("off");
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) }).trustedDocuments).toBe("only");
+    expect(loadConfig({ TRUSTED_DOCUMENTS: "allow" }).trustedDocuments).toBe("allow");
+    expect(() => loadConfig({ TRUSTED_DOCUMENTS: "some" })).toThrow(ConfigError);
+    expect(loadConfig({}).catalogCacheSeconds).toBe(5);
+  });
+});

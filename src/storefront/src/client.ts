@@ -1,5 +1,23 @@
 import { createClient as createWsClient } from "graphql-ws";
-import { Client, fetchExchange, subscriptionExchange } from "urql";
+import { Client, fetchExchange, makeOperation, mapExchange, subscriptionExchange } from "urql";
+
+/**
+ * Every document is sent as the id codegen gave it (the server's manifest of trusted documents,
+ * TRUSTED_DOCUMENTS), in Apollo's persisted-query extension, never as text: the page works
+ * where only trusted documents run, and its requests are smaller.
+ */
+const byDocumentId = mapExchange({
+  onOperation(operation) {
+    const id = (operation.query as { __meta__?: { hash?: string } }).__meta__?.hash;
+    if (!id?.startsWith("sha256:")) return operation;
+    const persistedQuery = { version: 1 as const, sha256Hash: id.slice("sha256:".length) };
+    return makeOperation(
+      operation.kind,
+      { ...operation, extensions: { ...operation.extensions, persistedQuery } },
+      operation.context,
+    );
+  },
+});
 
 /**
  * The API client: queries and mutations over HTTP, subscriptions over graphql-ws on the same
@@ -31,6 +49,7 @@ export function apiClient(token: string | undefined, onReconnect: () => void): {
     preferGetMethod: false, // POST: Apollo's CSRF prevention refuses a GET without a preflight header
     fetchOptions: (): RequestInit => ({ headers: token ? { authorization: `Bearer ${token}` } : {} }),
     exchanges: [
+      byDocumentId,
       fetchExchange,
       subscriptionExchange({
         forwardSubscription: (request) => ({

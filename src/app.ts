@@ -73,9 +73,9 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
 
     const replicas =
       dbs.replicas.length > 0
-        ? new ReadReplicas(readDb, dbs.replicas, { pollMs: config.readReplicaPollMs, logger })
+        ? new ReadReplicas(dbs.queries, dbs.replicas, { pollMs: config.readReplicaPollMs, logger })
         : undefined;
-    const reads = new QueryReads(readDb, { replicas, lowStockThreshold: config.lowStockThreshold });
+    const reads = new QueryReads(dbs.queries, { replicas, lowStockThreshold: config.lowStockThreshold });
     const { catalog, orders } = reads.primary;
     // The lag is measured every PROJECTOR_POLL_MS by each projection's leader: stale after a few missed polls.
     const projections = new ProjectionQueries(readDb.prisma, Math.max(5000, 5 * config.projectorPollMs));
@@ -207,6 +207,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics.onUntrustedDocument(outcome),
       ),
       catalogCacheSeconds: config.catalogCacheSeconds,
+      socketLimits: config.socketLimits,
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { DEFAULT_LOW_STOCK_THRESHOLD } from "./query/catalog.queries";
 import type { JwksOptions } from "./http/auth";
+import type { SocketLimits } from "./http/socketLimits";
 import type { CommandSettings } from "./write/command";
 import { TRUSTED_DOCUMENTS_MODES, type TrustedDocumentsMode } from "./graphql/trustedDocuments";
 
@@ -63,6 +64,10 @@ export interface Config {
   trustedDocuments: TrustedDocumentsMode;
   /** max-age of a GET of a trusted public catalog query (Cache-Control: public, and an ETag); 0: no-store. */
   catalogCacheSeconds: number;
+  /** graphql-ws limits: subscriptions per socket, sockets per actor and per address, message size, connection_init wait. */
+  socketLimits: SocketLimits;
+  /** Postgres cancels a statement of the query side (reads, pushes) after this long (0: never). */
+  queryStatementTimeoutMs: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -202,6 +207,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     trustedDocuments: trustedDocuments(env, production),
     catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),
+    socketLimits: {
+      subscriptionsPerSocket: int(env, "MAX_SUBSCRIPTIONS_PER_SOCKET", 100),
+      socketsPerActor: int(env, "MAX_SOCKETS_PER_ACTOR", 16),
+      socketsPerIp: int(env, "MAX_SOCKETS_PER_IP", 256),
+      messageBytes: int(env, "WS_MAX_MESSAGE_BYTES", 64 * 1024, 1024),
+      connectionInitTimeoutMs: int(env, "WS_CONNECTION_INIT_TIMEOUT_MS", 3000, 100),
+      trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0),
+    },
+    queryStatementTimeoutMs: int(env, "QUERY_STATEMENT_TIMEOUT_MS", 5000),
   };
 }
 

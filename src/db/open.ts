@@ -5,7 +5,10 @@ import { migrate, type MigrationSide } from "./migrate";
 import { openEmbedded } from "./pglite";
 import { openPostgres } from "./postgres";
 
-type DatabaseConfig = Pick<Config, "databaseUrl" | "readDatabaseUrl" | "readReplicaUrls" | "dataDir" | "dbPoolSize">;
+type DatabaseConfig = Pick<
+  Config,
+  "databaseUrl" | "readDatabaseUrl" | "readReplicaUrls" | "dataDir" | "dbPoolSize" | "queryStatementTimeoutMs"
+>;
 
 /** DATABASE_URL set: that Postgres server. Unset: an embedded Postgres (PGlite) under DATA_DIR. */
 export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir" | "dbPoolSize">): Promise<Database> {
@@ -22,31 +25,49 @@ export interface Databases {
   all: Database[];
   /** Streaming replicas of the read database (read-only; never migrated). */
   replicas: Database[];
+  /**
+   * The read database for the query side (queries, read-backs, pushes): on Postgres, a pool of
+   * its own whose statements the server cancels after QUERY_STATEMENT_TIMEOUT_MS, so one heavy
+   * query cannot hold a connection. Else `read` itself.
+   */
+  queries: Database;
   close(): Promise<void>;
 }
 
 /** The databases of both sides; one database serves both when `read` is `write`. */
-export function databases(write: Database | undefined, read: Database = write!, replicas: Database[] = []): Databases {
+export function databases(
+  write: Database | undefined,
+  read: Database = write!,
+  replicas: Database[] = [],
+  queries: Database = read,
+): Databases {
   const all = !write || write === read ? [read] : [write, read];
   return {
     write,
     read,
     all,
     replicas,
+    queries,
     async close() {
-      await Promise.all([...all, ...replicas].map((d) => d.close()));
+      await Promise.all([...all, ...replicas, ...(queries === read ? [] : [queries])].map((d) => d.close()));
     },
   };
 }
 
 export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
-  const replicas = config.readReplicaUrls.map((url) => openPostgres(url, config.dbPoolSize));
-  if (!config.databaseUrl && config.readDatabaseUrl)
-    return databases(undefined, openPostgres(config.readDatabaseUrl, config.dbPoolSize), replicas);
+  const timed = { statementTimeoutMs: config.queryStatementTimeoutMs };
+  const replicas = config.readReplicaUrls.map((url) => openPostgres(url, config.dbPoolSize, timed));
+  const queriesOn = (url: string | undefined, read: Database) =>
+    url && config.queryStatementTimeoutMs > 0 ? openPostgres(url, config.dbPoolSize, timed) : read;
+  if (!config.databaseUrl && config.readDatabaseUrl) {
+    const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
+    return databases(undefined, read, replicas, queriesOn(config.readDatabaseUrl, read));
+  }
   const write = await openDatabase(config);
   if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
-    return databases(write, write, replicas);
-  return databases(write, openPostgres(config.readDatabaseUrl, config.dbPoolSize), replicas);
+    return databases(write, write, replicas, queriesOn(config.databaseUrl, write));
+  const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
+  return databases(write, read, replicas, queriesOn(config.readDatabaseUrl, read));
 }
 
 /** Migrates each database with its side's part: one database takes both sides. Answers what each applied. */

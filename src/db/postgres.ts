@@ -107,10 +107,20 @@ function pipelined(
   return tx;
 }
 
-export function openPostgres(url: string, poolSize: number): Database {
+export interface PostgresOptions {
+  /** The server cancels any statement of this pool's connections that runs longer (0 or unset: never). */
+  statementTimeoutMs?: number;
+}
+
+export function openPostgres(url: string, poolSize: number, options: PostgresOptions = {}): Database {
   // Pipelined: a connection sends a statement without waiting for the answer to the previous one
   // (pg answers them in order). Nothing here keeps a portal open (no cursors), which pipelining forbids.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize, pipeline: true });
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    pipeline: true,
+    ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+  });
   // An idle pooled connection killed by the server must not crash the process.
   pool.on("error", () => undefined);
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });

@@ -41,6 +41,15 @@ function formatError(
       extensions: { code: "BAD_USER_INPUT" },
     };
   }
+  // A statement of the query side cancelled by the server (QUERY_STATEMENT_TIMEOUT_MS).
+  if (state === "57014") {
+    return {
+      message: "the query ran longer than this API allows and was cancelled: ask for less, or retry later",
+      locations: formatted.locations,
+      path: formatted.path,
+      extensions: { code: "QUERY_TIMEOUT", retryable: true },
+    };
+  }
   const code = formatted.extensions?.code;
   if (typeof code === "string" && code !== "INTERNAL_SERVER_ERROR") return formatted;
   onInternal(original);

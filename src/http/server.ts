@@ -29,6 +29,7 @@ import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
 import { TokenVerifier, type AuthOptions } from "./auth";
+import { clientAddress, SocketCounts, type SocketLimits } from "./socketLimits";
 import { TrustedDocuments, type ResolvedDocument } from "../graphql/trustedDocuments";
 import type { Metrics } from "./metrics";
 
@@ -63,7 +64,12 @@ export interface HttpOptions {
   trustedDocuments?: TrustedDocuments;
   /** max-age of a GET of a trusted public catalog query (0 or unset: no-store, like every other answer). */
   catalogCacheSeconds?: number;
+  /** Limits on graphql-ws sockets (the configuration's: src/config.ts). */
+  socketLimits: SocketLimits;
 }
+
+/** WebSocket close code 1013, "try again later": graphql-ws clients reconnect after a while. */
+const TRY_AGAIN_LATER = 1013;
 
 export interface HttpApp {
   server: Server;
@@ -135,7 +141,31 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const tokens = new TokenVerifier(options.auth);
   const served = options.served ?? new Set(SERVICES);
   const server = createServer();
-  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: MAX_BODY_BYTES });
+  const limits = options.socketLimits;
+  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: limits.messageBytes });
+  // Before graphql-ws sees the socket: one address may hold so many, initialised or not.
+  const socketsPerIp = new SocketCounts(limits.socketsPerIp);
+  const socketsPerActor = new SocketCounts(limits.socketsPerActor);
+  wss.on("connection", (socket, request) => {
+    // A frame the client got wrong (over WS_MAX_MESSAGE_BYTES, bad UTF-8, a bad opcode): ws has
+    // closed the socket already (1009, 1007, 1002), and graphql-ws would log it as an internal
+    // error with console.error, as often as a client cares to send one.
+    const emit = socket.emit.bind(socket);
+    socket.emit = (event: string | symbol, ...args: unknown[]) => {
+      const code = (args[0] as { code?: unknown } | undefined)?.code;
+      if (event === "error" && typeof code === "string" && code.startsWith("WS_ERR_")) {
+        logger.debug({ code }, "graphql-ws socket closed for a bad frame");
+        return true;
+      }
+      return emit(event, ...args);
+    };
+    const address = clientAddress(request, limits.trustProxyHops);
+    if (!socketsPerIp.open(address)) {
+      socket.close(TRY_AGAIN_LATER, `too many sockets from this address (at most ${limits.socketsPerIp})`);
+      return;
+    }
+    socket.once("close", () => socketsPerIp.close(address));
+  });
   const validationRules = [depthLimit(options.maxQueryDepth)];
   const trusted = options.trustedDocuments ?? TrustedDocuments.fromFile("off");
   const catalogMaxAge = options.catalogCacheSeconds ?? 0;
@@ -161,14 +191,24 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       schema,
       // One execution per change and distinct operation, shared by its subscribers.
       subscribe: sharedSubscribe,
+      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
       async onConnect(ctx) {
+        const { socket } = ctx.extra;
         try {
           ctx.extra.actor = await tokens.actorOf(ctx.connectionParams?.authorization);
-          return true;
         } catch {
-          ctx.extra.socket.close(4401, "Unauthorized"); // a refused token: 4401, as graphql-ws clients expect
+          socket.close(4401, "Unauthorized"); // a refused token: 4401, as graphql-ws clients expect
           return false;
         }
+        const actor = ctx.extra.actor;
+        if (actor.kind !== "user") return true;
+        const key = `${actor.role}:${actor.id}`;
+        if (!socketsPerActor.open(key)) {
+          socket.close(TRY_AGAIN_LATER, `too many sockets for this user (at most ${limits.socketsPerActor})`);
+          return false;
+        }
+        socket.once("close", () => socketsPerActor.close(key));
+        return true;
       },
       /**
        * Everything HTTP does before executing, in the same order, so the same document fails the
@@ -176,6 +216,13 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
        * type this instance serves, validation, the complexity limit (which needs the variables).
        */
       onSubscribe(ctx, _id, payload) {
+        // This subscription counts already (graphql-ws registers it before asking).
+        if (limits.subscriptionsPerSocket > 0 && Object.keys(ctx.subscriptions).length > limits.subscriptionsPerSocket)
+          return [
+            new GraphQLError(`too many subscriptions on this socket (at most ${limits.subscriptionsPerSocket})`, {
+              extensions: { code: "LIMIT_EXCEEDED", limit: limits.subscriptionsPerSocket },
+            }),
+          ];
         let document: DocumentNode;
         try {
           const { query } = trusted.resolve(payload, ctx.extra.actor ?? anonymous);

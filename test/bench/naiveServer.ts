@@ -86,6 +86,7 @@ const http = await createHttpApp({
   auth: { secret: config.jwtSecret },
   maxQueryDepth: config.maxQueryDepth,
   maxQueryComplexity: config.maxQueryComplexity,
+  socketLimits: config.socketLimits,
   logger,
   metrics,
   readiness: async () => null,

@@ -132,7 +132,18 @@ async function main(): Promise<void> {
         name,
         script,
         args: extraArgs,
-        env: { DATABASE_URL: db.url, JWT_SECRET, LOG_LEVEL: "warn", NODE_ENV: "production", ...env },
+        env: {
+          DATABASE_URL: db.url,
+          JWT_SECRET,
+          LOG_LEVEL: "warn",
+          NODE_ENV: "production",
+          // The bench's clients send the same document text to every server compared, all from
+          // 127.0.0.1, thousands of sockets for a few actors: the edge's limits would refuse them.
+          TRUSTED_DOCUMENTS: "off",
+          MAX_SOCKETS_PER_IP: "0",
+          MAX_SOCKETS_PER_ACTOR: "0",
+          ...env,
+        },
         nodeFlags: profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
       });
       processes.push(proc);

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -39,11 +39,12 @@ import { freePort } from "../support/ports";
 import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
+import { floodPhase, type FloodResult } from "./lib/flood";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 
-const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats", "expiry"] as const;
+const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats", "expiry", "flood"] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = process.argv.slice(2);
@@ -95,6 +96,8 @@ const TARGETS = {
   subscriptionP99Ms: 100,
   readRatio: 2,
   rebuildEventsPerSec: 20_000,
+  /** A shopper's p99 while another customer floods mutations, over its p99 alone. */
+  floodP99Ratio: 2,
 };
 
 const started = Date.now();
@@ -174,6 +177,7 @@ async function main(): Promise<void> {
   let split: { write: WriteResult; lag: LagResult } | undefined;
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
+  let flood: FloodResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -319,6 +323,10 @@ async function main(): Promise<void> {
         `  placeOrder while every order expires 1 s after it is placed: writeRatio ${expiry.writeRatioWhileExpiring} (${expiry.expiredDuringRun} expired during the run)${write ? `; ${write.ratioAt[32]} in the write phase` : ""}`,
       );
     }
+    if (only.has("flood")) {
+      log("flood: one customer floods placeOrder from 64 connections while another shops at 20 requests/s");
+      flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -346,6 +354,12 @@ async function main(): Promise<void> {
           expiriesPerSec: expiry.expiriesPerSecond,
           writeRatioWhileEveryOrderExpires: expiry.writeRatioWhileExpiring,
           writeRatioInTheWritePhase: write?.ratioAt[32] ?? null,
+        }
+      : null,
+    flood: flood
+      ? {
+          shopperP99RatioFloodedToAlone: flood.limited.p99Ratio,
+          shopperP99RatioWithoutTheLimit: flood.unlimited.p99Ratio,
         }
       : null,
     separateReadDatabase: split
@@ -394,6 +408,7 @@ async function main(): Promise<void> {
     read: read && { ...read, naiveMemory: undefined },
     rebuild,
     expiry,
+    flood,
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -453,6 +468,12 @@ async function main(): Promise<void> {
             headline.rebuildEventsPerSec ?? "-",
             `≥ ${TARGETS.rebuildEventsPerSec}`,
             status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
+          ],
+          [
+            "floodP99Ratio",
+            flood?.limited.p99Ratio ?? "-",
+            `≤ ${TARGETS.floodP99Ratio}`,
+            status(flood?.limited.p99Ratio ?? null, TARGETS.floodP99Ratio, false),
           ],
         ],
         ["metric", "value", "target", ""],

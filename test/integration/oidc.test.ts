@@ -1,80 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createServer, type Server } from "node:http";
 import { createHmac } from "node:crypto";
-import type { AddressInfo } from "node:net";
-import { exportJWK, exportSPKI, generateKeyPair, SignJWT, type JWK, type CryptoKey } from "jose";
 import { TokenVerifier, type JwksOptions } from "../../src/http/auth";
 import { setupFile } from "../support/app";
 import { collect, GraphQLClient, TEST_JWT_SECRET, token } from "../support/client";
+import { AUDIENCE, IdentityProvider, ISSUER, newKey, sign } from "../support/identityProvider";
 import { eventually } from "../support/wait";
 import { MyOrdersDocument, ProjectionsDocument } from "../../src/storefront/generated/graphql";
 
 // Tokens from an identity provider (CONTRACT.md, "Auth"): RS256 and ES256 keys published as a
 // JWKS by a real HTTP server of the test's own, rotated while the API runs.
 
-const ISSUER = "https://idp.test/realms/shop";
-const AUDIENCE = "shop-api";
-
-interface Key {
-  kid: string;
-  alg: "RS256" | "ES256";
-  privateKey: CryptoKey;
-  publicJwk: JWK;
-  publicPem: string;
-}
-
-async function newKey(kid: string, alg: Key["alg"]): Promise<Key> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-  return {
-    kid,
-    alg,
-    privateKey,
-    publicJwk: { ...(await exportJWK(publicKey)), kid, alg, use: "sig" },
-    publicPem: await exportSPKI(publicKey),
-  };
-}
-
-/** The JWKS the "identity provider" publishes now (the test changes it), and how often it was fetched. */
-let published: Key[] = [];
-let fetches = 0;
-let jwksServer: Server;
-let jwksUrl: string;
-
+let idp: IdentityProvider;
 beforeAll(async () => {
-  jwksServer = createServer((req, res) => {
-    fetches += 1;
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ keys: published.map((k) => k.publicJwk) }));
-  });
-  await new Promise<void>((resolve) => jwksServer.listen(0, "127.0.0.1", resolve));
-  jwksUrl = `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/realms/shop/certs`;
+  idp = await IdentityProvider.start();
 });
-afterAll(async () => {
-  await new Promise((resolve) => jwksServer.close(resolve));
-});
+afterAll(async () => idp?.stop());
 
-function sign(
-  key: Key,
-  claims: Record<string, unknown>,
-  options: { expiresIn?: string; issuer?: string; audience?: string } = {},
-) {
-  return new SignJWT(claims)
-    .setProtectedHeader({ alg: key.alg, kid: key.kid })
-    .setIssuer(options.issuer ?? ISSUER)
-    .setAudience(options.audience ?? AUDIENCE)
-    .setSubject((claims.sub as string | undefined) ?? "idp-user")
-    .setIssuedAt()
-    .setExpirationTime(options.expiresIn ?? "1h")
-    .sign(key.privateKey);
-}
-
-const jwks = (extra: Partial<JwksOptions> = {}): JwksOptions => ({
-  url: jwksUrl,
-  issuer: ISSUER,
-  audience: AUDIENCE,
-  cooldownMs: 0,
-  ...extra,
-});
+const jwks = (extra: Partial<JwksOptions> = {}): JwksOptions => idp.options(extra);
 
 const outcome = (verifier: TokenVerifier, jwt: string) =>
   verifier.actorOf(`Bearer ${jwt}`).then(
@@ -85,7 +27,7 @@ const outcome = (verifier: TokenVerifier, jwt: string) =>
 describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => {
   it("accepts RS256 and ES256 tokens, the role from `role` by default, admin winning over customer", async () => {
     const [rsa, ec] = await Promise.all([newKey("rsa-1", "RS256"), newKey("ec-1", "ES256")]);
-    published = [rsa, ec];
+    idp.published = [rsa, ec];
     const verifier = new TokenVerifier({ jwks: jwks() });
     expect(await outcome(verifier, await sign(rsa, { sub: "alice", role: "customer" }))).toEqual({
       kind: "user",
@@ -101,7 +43,7 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
 
   it("reads the role where AUTH_ROLE_CLAIM says (realm_access.roles), and only there", async () => {
     const key = await newKey("rsa-realm", "RS256");
-    published = [key];
+    idp.published = [key];
     const verifier = new TokenVerifier({ jwks: jwks({ roleClaim: "realm_access.roles" }) });
     expect(
       await outcome(
@@ -116,7 +58,7 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
 
   it("refuses a wrong issuer, a wrong audience, no role, an expired token, and keys not in the JWKS", async () => {
     const [key, stranger] = await Promise.all([newKey("rsa-2", "RS256"), newKey("unknown", "RS256")]);
-    published = [key];
+    idp.published = [key];
     const verifier = new TokenVerifier({ jwks: jwks() });
     const refusedAs = async (jwt: Promise<string>) => outcome(verifier, await jwt);
     expect(await refusedAs(sign(key, { role: "customer" }, { issuer: "https://evil.test" }))).toBe(
@@ -136,7 +78,7 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
 
   it("refuses HS256 made with the provider's public key, alg none, and HS256 at all unless JWT_SECRET is set", async () => {
     const key = await newKey("rsa-3", "RS256");
-    published = [key];
+    idp.published = [key];
     const verifier = new TokenVerifier({ jwks: jwks() });
     const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
     const claims = {
@@ -162,22 +104,22 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
 
   it("follows a key rotation without a restart: a new kid is fetched; a removed key is refused once its cached tokens expire", async () => {
     const [old, fresh] = await Promise.all([newKey("rot-old", "RS256"), newKey("rot-new", "ES256")]);
-    published = [old];
+    idp.published = [old];
     const verifier = new TokenVerifier({ jwks: jwks({ cacheMaxAgeMs: 100 }) });
     const shortLived = await sign(old, { sub: "rot", role: "customer" }, { expiresIn: "2s" });
     expect(await outcome(verifier, shortLived)).toMatchObject({ id: "rot" });
 
     // The provider adds a key and signs with it: accepted at once (the unknown kid fetches the JWKS again).
-    published = [old, fresh];
-    const before = fetches;
+    idp.published = [old, fresh];
+    const before = idp.fetches;
     expect(await outcome(verifier, await sign(fresh, { sub: "rot-new", role: "admin" }))).toMatchObject({
       role: "admin",
     });
-    expect(fetches).toBeGreaterThan(before);
+    expect(idp.fetches).toBeGreaterThan(before);
 
     // Then drops the old one: its new tokens are refused once the keys are fetched again; a token
     // verified before stays accepted until it expires, then is refused too.
-    published = [fresh];
+    idp.published = [fresh];
     await eventually(
       async () =>
         (await outcome(verifier, await sign(old, { sub: "rot-late", role: "customer" }))) ===
@@ -195,7 +137,7 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
 describe("the API with AUTH_JWKS_URL", () => {
   it("answers a provider's customer and admin over HTTP and graphql-ws, and refuses others with 401 and 4401", async () => {
     const key = await newKey("api-1", "RS256");
-    published = [key];
+    idp.published = [key];
     const t = await setupFile({ jwtSecret: undefined, authJwks: jwks({ roleClaim: "realm_access.roles" }) });
     try {
       const customer = t.anonymous.as(await sign(key, { sub: "oidc-alice", realm_access: { roles: ["customer"] } }));

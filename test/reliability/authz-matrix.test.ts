@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
-import { setupFile } from "../support/app";
-import { collect, type GqlError, type GraphQLClient, type GqlResponse } from "../support/client";
+import { createHmac, randomUUID } from "node:crypto";
+import { setupFile, startTestApp, type TestApp } from "../support/app";
+import { collect, token, type GqlError, type GraphQLClient, type GqlResponse } from "../support/client";
+import { AUDIENCE, IdentityProvider, ISSUER, newKey, sign, type Key } from "../support/identityProvider";
 import { eventually } from "../support/wait";
 import {
   CancelOrderDocument,
@@ -285,5 +286,114 @@ describe("the authorization matrix", () => {
     for (const res of await Promise.all(denied))
       expect(res.errors?.[0]?.extensions?.code).toMatch(/^(UNAUTHENTICATED|FORBIDDEN|NOT_FOUND)$/);
     expect(await writeCounts()).toEqual(before);
+  });
+});
+
+// Tokens from an identity provider that must not pass (CONTRACT.md, "Auth"), on an instance
+// configured with its JWKS alone: each refused like no token could be (HTTP 401 UNAUTHENTICATED,
+// graphql-ws 4401) on a public query, a mutation and a subscription, writing nothing.
+describe("tokens from an identity provider that must not pass", () => {
+  let idp: IdentityProvider;
+  let oidc: TestApp;
+  let trusted: Key;
+  let ec: Key;
+  let stranger: Key;
+  let retired: Key;
+  beforeAll(async () => {
+    idp = await IdentityProvider.start();
+    [trusted, ec, stranger, retired] = await Promise.all([
+      newKey("idp-rsa", "RS256"),
+      newKey("idp-ec", "ES256"),
+      newKey("idp-rsa", "RS256"), // an attacker's key under the provider's kid
+      newKey("idp-retired", "RS256"),
+    ]);
+    idp.published = [trusted, ec]; // `retired` was rotated out before this instance started
+    oidc = await startTestApp(t.db, { jwtSecret: undefined, authJwks: idp.options(), runProjector: false });
+  });
+  afterAll(async () => {
+    await oidc?.stop();
+    await idp?.stop();
+  });
+
+  const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const claims = () => ({
+    sub: OWNER,
+    role: "admin",
+    iss: ISSUER,
+    aud: AUDIENCE,
+    exp: Math.floor(Date.now() / 1000) + 600,
+  });
+  const BAD_TOKENS: Record<string, () => Promise<string>> = {
+    "a forged signature (a customer's token made admin)": async () => {
+      const [header, , signature] = (await sign(trusted, { sub: OWNER, role: "customer" })).split(".");
+      return `${header}.${b64(claims())}.${signature}`;
+    },
+    "kid confusion (an attacker's key under the provider's kid)": () => sign(stranger, claims()),
+    "kid confusion (the provider's EC key, naming its RSA key)": () => sign(ec, claims(), { kid: trusted.kid }),
+    "HS256 made with the provider's public key": async () => {
+      const unsigned = `${b64({ alg: "HS256", kid: trusted.kid })}.${b64(claims())}`;
+      return `${unsigned}.${createHmac("sha256", trusted.publicPem).update(unsigned).digest("base64url")}`;
+    },
+    "alg none": async () => `${b64({ alg: "none", kid: trusted.kid })}.${b64(claims())}.`,
+    "a key the provider rotated out": () => sign(retired, claims()),
+    "an expired token": () => sign(trusted, claims(), { expiresIn: "-1m" }),
+    "HS256 with a shared secret, where only the provider signs": async () => token("admin", OWNER),
+  };
+
+  for (const [name, make] of Object.entries(BAD_TOKENS))
+    it(`refuses ${name}: 401 on a public query and a mutation, 4401 on graphql-ws, nothing written`, async () => {
+      const client = oidc.anonymous.as(await make());
+      const before = await writeCounts();
+      const query = await client.request(ProductsDocument, { first: 1 });
+      const mutation = await client.request(PlaceOrderDocument, {
+        input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] },
+      });
+      for (const res of [query, mutation]) {
+        expect(res.status).toBe(401);
+        expect(res.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+        expect(res.data ?? null).toBeNull();
+      }
+      const ws = client.ws();
+      const sub = collect(ws, InventoryChangedDocument, { productIds: [productId] });
+      await eventually(() => sub.errors.length > 0, { what: "the socket to be closed" });
+      expect((sub.errors[0] as { code?: number }).code).toBe(4401);
+      await ws.dispose();
+      expect(await writeCounts()).toEqual(before);
+    });
+
+  it("lets the provider's own tokens through (the control)", async () => {
+    const customer = oidc.anonymous.as(await sign(ec, { sub: OTHER, role: "customer" }));
+    expect((await customer.request(MyOrdersDocument, { first: 1 })).errors).toBeUndefined();
+  });
+});
+
+// The mutation rate (MUTATIONS_PER_SECOND): an actor over it is refused mutations only, and
+// nobody else is touched.
+describe("an actor over its mutation rate", () => {
+  let limited: TestApp;
+  beforeAll(async () => {
+    limited = await startTestApp(t.db, { mutationsPerSecond: 1, mutationBurst: 1, runProjector: false });
+  });
+  afterAll(async () => limited?.stop());
+
+  it("gets RATE_LIMITED on mutations and writes nothing, while its queries and subscriptions, and other actors' mutations, go on", async () => {
+    const place = (who: string) =>
+      limited
+        .customer(who)
+        .request(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } });
+    expect((await place("authz-rate")).errors).toBeUndefined();
+    const before = await writeCounts();
+    const refused = await place("authz-rate");
+    expect(refused.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+    expect(refused.status).toBe(429);
+    expect(await writeCounts()).toEqual(before);
+    const own = limited.customer("authz-rate");
+    expect((await own.request(MyOrdersDocument, { first: 1 })).errors).toBeUndefined();
+    const ws = own.ws();
+    const sub = collect(ws, InventoryChangedDocument, { productIds: [productId] });
+    await eventually(() => limited.app.services.feed.products.size > 0, { what: "the subscription to start" });
+    expect(sub.errors).toEqual([]);
+    await ws.dispose();
+    expect((await place("authz-rate-other")).errors).toBeUndefined();
   });
 });

@@ -1,12 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import fc from "fast-check";
 import { print, type DocumentNode } from "graphql";
 import jwt from "jsonwebtoken";
 import { pino } from "pino";
-import { setupFile } from "../support/app";
-import { TEST_JWT_SECRET, token } from "../support/client";
+import { setupFile, startTestApp, type TestApp } from "../support/app";
+import { documentOf, TEST_JWT_SECRET, token } from "../support/client";
+import { AUDIENCE, IdentityProvider, ISSUER, newKey, sign } from "../support/identityProvider";
 import {
   CancelOrderDocument,
   CreateProductDocument,
@@ -85,6 +86,8 @@ interface Hostile {
   code?: string;
   /** For queries whose safe answer is null (someone else's order): this data field may be null instead of an error. */
   nullOk?: string;
+  /** Another instance than the file's own (an identity provider's, trusted documents only). */
+  baseUrl?: () => string;
 }
 
 const bearer = (value: string) => ({ authorization: `Bearer ${value}` });
@@ -96,7 +99,7 @@ const gql = (document: DocumentNode | string, variables: unknown) =>
 /** Sends it and returns what is wrong with the answer (undefined when it is a clear refusal). */
 async function judge(h: Hostile): Promise<string | undefined> {
   sent[h.label] = (sent[h.label] ?? 0) + 1;
-  const res = await fetch(`${t.url}${h.path ?? "/graphql"}`, {
+  const res = await fetch(`${h.baseUrl?.() ?? t.url}${h.path ?? "/graphql"}`, {
     method: h.method ?? "POST",
     headers: { "content-type": "application/json", ...h.headers },
     body: h.body,
@@ -593,6 +596,114 @@ const wrongHttp: fc.Arbitrary<Hostile> = fc.oneof(
   })),
 );
 
+// ---------- an identity provider's tokens, tampered with; documents named in every wrong way ----------
+
+let idp: IdentityProvider;
+let oidc: TestApp; // AUTH_JWKS_URL alone (no shared secret)
+let trustedOnly: TestApp; // TRUSTED_DOCUMENTS=only
+/** Tokens made ahead (signing is asynchronous, arbitraries are not). */
+const made = { valid: "", stranger: "", wrongIssuer: "", wrongAudience: "", expired: [] as string[], publicPem: "" };
+beforeAll(async () => {
+  idp = await IdentityProvider.start();
+  const [key, attacker] = await Promise.all([newKey("fuzz-rsa", "RS256"), newKey("fuzz-rsa", "RS256")]);
+  idp.published = [key];
+  oidc = await startTestApp(t.db, { jwtSecret: undefined, authJwks: idp.options(), runProjector: false });
+  trustedOnly = await startTestApp(t.db, { trustedDocuments: "only", runProjector: false });
+  const claims = { sub: "fuzz-customer", role: "customer" };
+  made.valid = await sign(key, claims);
+  made.stranger = await sign(attacker, { ...claims, role: "admin" });
+  made.wrongIssuer = await sign(key, claims, { issuer: "https://evil.test" });
+  made.wrongAudience = await sign(key, claims, { audience: "another-api" });
+  made.expired = await Promise.all(["-1s", "-1h", "-400d"].map((ago) => sign(key, claims, { expiresIn: ago })));
+  made.publicPem = key.publicPem;
+});
+afterAll(async () => {
+  await oidc?.stop();
+  await trustedOnly?.stop();
+  await idp?.stop();
+});
+
+/** A valid provider token with one part replaced: the header, the claims or the signature. */
+const tamperedProviderToken: fc.Arbitrary<string> = fc.oneof(
+  fc.nat().map((i) => {
+    const [h, c, sig] = made.valid.split(".") as [string, string, string];
+    const at = i % sig.length;
+    const flipped = sig[at] === "A" ? "B" : "A";
+    return `${h}.${c}.${sig.slice(0, at)}${flipped}${sig.slice(at + 1)}`;
+  }),
+  fc
+    .record({ role: fc.constantFrom<unknown>("admin", "customer", ["admin"], null), sub: fc.string({ maxLength: 40 }) })
+    .map((claims) => {
+      const [h, , sig] = made.valid.split(".");
+      return `${h}.${b64({ ...claims, iss: ISSUER, aud: AUDIENCE, exp: now() + 600 })}.${sig}`;
+    }),
+  fc
+    .record({
+      alg: fc.constantFrom("none", "HS256", "HS512", "RS512", "PS256", "ES256", "ES384", "EdDSA", "", "rs256"),
+      kid: fc.oneof(fc.constant("fuzz-rsa"), fc.string({ maxLength: 40 }), fc.constant(undefined)),
+    })
+    .map((header) => {
+      const [, c, sig] = made.valid.split(".");
+      return `${b64(header)}.${c}.${sig}`;
+    }),
+  fc.constantFrom("HS256", "HS384", "HS512").map((alg) => {
+    const unsigned = `${b64({ alg, kid: "fuzz-rsa" })}.${made.valid.split(".")[1]}`;
+    const hmac = createHmac(`sha${alg.slice(2)}`, made.publicPem)
+      .update(unsigned)
+      .digest("base64url");
+    return `${unsigned}.${hmac}`; // HMAC keyed with the provider's public key
+  }),
+  fc.constantFrom("stranger", "wrongIssuer", "wrongAudience").map((k) => made[k as "stranger"]),
+  fc.nat({ max: 2 }).map((i) => made.expired[i]!),
+);
+
+const providerTokens: fc.Arbitrary<Hostile> = fc
+  .tuple(tamperedProviderToken, fc.constantFrom(OPERATIONS[0]!, ...OPERATIONS))
+  .map(([jwt, op]) => ({
+    label: "provider tokens",
+    baseUrl: () => oidc.url,
+    body: JSON.stringify({ ...documentOf(op.document), variables: op.variables() }),
+    headers: bearer(jwt),
+    code: "UNAUTHENTICATED",
+  }));
+
+const KNOWN_ID = (documentOf(PlaceOrderDocument) as { documentId: string }).documentId;
+const documentNames: fc.Arbitrary<Hostile> = fc
+  .tuple(
+    fc.oneof(
+      fc.record({
+        documentId: fc.oneof(
+          printable,
+          fc.stringMatching(/^[0-9a-f]{64}$/).map((h) => `sha256:${h}`),
+        ),
+      }),
+      fc.record({ documentId: fc.constantFrom<unknown>(42, null, true, [], {}, "", KNOWN_ID.toUpperCase()) }),
+      fc.record({
+        extensions: fc.record({
+          persistedQuery: fc.oneof(
+            fc.record({
+              version: fc.constantFrom<unknown>(1, 2, "1"),
+              sha256Hash: fc.oneof(printable, fc.stringMatching(/^[0-9a-f]{64}$/)),
+            }),
+            fc.constantFrom<unknown>("x", 1, [], { sha256Hash: 5 }),
+          ),
+        }),
+      }),
+      fc.record({ documentId: fc.constant(KNOWN_ID), query: printable }),
+      fc.record({ query: fc.constantFrom(print(PlaceOrderDocument), "{ products { totalCount } }", "mutation { x }") }),
+    ),
+    fc.boolean(),
+  )
+  .map(([named, overWhat]) => ({
+    label: "ways of naming a document",
+    baseUrl: () => trustedOnly.url,
+    body: JSON.stringify({
+      ...named,
+      variables: { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity: 1 }] } },
+    }),
+    headers: overWhat ? asCustomer() : {},
+  }));
+
 describe("hostile and malformed requests", () => {
   it.each<[string, () => fc.Arbitrary<Hostile>, number]>([
     ["wrong types in variables", () => wrongTypes, 200],
@@ -607,6 +718,16 @@ describe("hostile and malformed requests", () => {
     ["forged, tampered and expired JWTs", () => forgedJwts, 150],
     ["another customer's order ids", () => otherCustomersIds, 100],
     ["wrong HTTP methods, content types and batches", () => wrongHttp, 60],
+    [
+      "an identity provider's tokens, tampered with (signature, claims, alg, kid, key, expiry)",
+      () => providerTokens,
+      120,
+    ],
+    [
+      "documents named in every wrong way (documentId, persisted-query extensions) where only trusted ones run",
+      () => documentNames,
+      150,
+    ],
   ])("answers %s with a clear error and writes nothing", { timeout: 60_000 }, async (_what, arbitrary, runs) => {
     await fuzz(arbitrary(), runs);
   });

@@ -1,0 +1,139 @@
+import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import { print } from "graphql";
+import { PlaceOrderDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
+import { HttpGraphQL } from "./http";
+import type { Bench, Server } from "./phases";
+import { round, summarize } from "./stats";
+
+type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
+
+export interface FloodRun {
+  /** The well-behaved client's latency, alone and while the flooder floods (ms). */
+  aloneP50Ms: number;
+  aloneP99Ms: number;
+  floodedP50Ms: number;
+  floodedP99Ms: number;
+  /** floodedP99 ÷ aloneP99: the target is at most 2. */
+  p99Ratio: number;
+  /** What the flooder got: mutations run, refused with 429, per second sent. */
+  flooderAccepted: number;
+  flooderRefused: number;
+  flooderSentPerSec: number;
+}
+
+export interface FloodResult {
+  /** MUTATIONS_PER_SECOND at its default (20 per actor, burst 40). */
+  limited: FloodRun;
+  /** The same with MUTATIONS_PER_SECOND=0: what the limit buys. */
+  unlimited: FloodRun;
+}
+
+const PLACE_ORDER = print(PlaceOrderDocument);
+const PRODUCTS = print(ProductsDocument);
+
+/**
+ * One customer floods placeOrder from 64 connections as fast as the server answers; another
+ * customer shops at a steady 20 requests/s (a catalog page, then an order, in turn: 10 orders/s,
+ * under its own limit). The well-behaved client's latency is measured alone, then during the
+ * flood, on the same server; once with the mutation rate limit on, once with it off.
+ */
+export async function floodPhase(
+  bench: Bench,
+  startServer: StartServer,
+  stopServer: (server: Server) => Promise<void>,
+  seconds: number,
+): Promise<FloodResult> {
+  const limited = await floodRun(bench, startServer, stopServer, seconds, {});
+  bench.log(
+    `  limited: the shopper's p99 ${limited.aloneP99Ms} ms alone, ${limited.floodedP99Ms} ms flooded (×${limited.p99Ratio}); the flooder got ${limited.flooderAccepted} accepted, ${limited.flooderRefused} refused (429), sending ${limited.flooderSentPerSec}/s`,
+  );
+  const unlimited = await floodRun(bench, startServer, stopServer, seconds, { MUTATIONS_PER_SECOND: "0" });
+  bench.log(
+    `  unlimited: the shopper's p99 ${unlimited.aloneP99Ms} ms alone, ${unlimited.floodedP99Ms} ms flooded (×${unlimited.p99Ratio}); the flooder got ${unlimited.flooderAccepted} accepted`,
+  );
+  return { limited, unlimited };
+}
+
+async function floodRun(
+  bench: Bench,
+  startServer: StartServer,
+  stopServer: (server: Server) => Promise<void>,
+  seconds: number,
+  env: Record<string, string>,
+): Promise<FloodRun> {
+  const server = await startServer(
+    `server (flood${env.MUTATIONS_PER_SECOND === "0" ? ", no mutation limit" : ""})`,
+    "src/main.ts",
+    env,
+  );
+  const product = bench.products[0]!;
+  const shopperToken = bench.customerTokens[0]!;
+  const flooderToken = bench.customerTokens[1]!;
+  const order = () =>
+    JSON.stringify({
+      query: PLACE_ORDER,
+      variables: { input: { idempotencyKey: randomUUID(), lines: [{ productId: product.id, quantity: 1 }] } },
+    });
+  const page = JSON.stringify({ query: PRODUCTS, variables: { first: 20 } });
+
+  const shopper = new HttpGraphQL(server.url, 4);
+  /** The shopper at 20 requests/s for `seconds`: the latency of each request (ms). */
+  const shop = async () => {
+    const latencies: number[] = [];
+    const start = performance.now();
+    const inFlight: Promise<void>[] = [];
+    for (let i = 0; i < seconds * 20; i++) {
+      const wait = start + i * 50 - performance.now();
+      if (wait > 1) await sleep(wait);
+      const t0 = performance.now();
+      inFlight.push(
+        shopper.post(i % 2 === 0 ? page : order(), shopperToken).then((res) => {
+          if (res.status !== 200 || res.errors?.length)
+            throw new Error(`the shopper's request failed (${res.status}): ${JSON.stringify(res.errors)}`);
+          latencies.push(performance.now() - t0);
+        }),
+      );
+    }
+    await Promise.all(inFlight);
+    return summarize(latencies);
+  };
+
+  await shop(); // warm-up
+  const alone = await shop();
+
+  const flooder = new HttpGraphQL(server.url, 64);
+  let flooding = true;
+  let accepted = 0;
+  let refused = 0;
+  const floodStart = performance.now();
+  const flood = Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (flooding) {
+        const res = await flooder.post(order(), flooderToken);
+        if (res.status === 429) refused += 1;
+        else if (res.status === 200 && !res.errors?.length) accepted += 1;
+        else
+          throw new Error(`the flooder's request failed unexpectedly (${res.status}): ${JSON.stringify(res.errors)}`);
+      }
+    }),
+  );
+  await sleep(1000); // the flood under way
+  const flooded = await shop();
+  flooding = false;
+  await flood;
+  const floodSeconds = (performance.now() - floodStart) / 1000;
+  shopper.close();
+  flooder.close();
+  await stopServer(server);
+  return {
+    aloneP50Ms: alone.p50,
+    aloneP99Ms: alone.p99,
+    floodedP50Ms: flooded.p50,
+    floodedP99Ms: flooded.p99,
+    p99Ratio: round(flooded.p99 / alone.p99, 2),
+    flooderAccepted: accepted,
+    flooderRefused: refused,
+    flooderSentPerSec: round((accepted + refused) / floodSeconds, 0),
+  };
+}

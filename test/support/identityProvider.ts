@@ -50,24 +50,22 @@ export class IdentityProvider {
   /** How often the JWKS was fetched. */
   fetches = 0;
 
-  private constructor(
-    private readonly server: Server,
-    readonly jwksUrl: string,
-  ) {}
+  private readonly server: Server = createServer((_req, res) => {
+    this.fetches += 1;
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ keys: this.published.map((k) => k.publicJwk) }));
+  });
+
+  private constructor() {}
 
   static async start(): Promise<IdentityProvider> {
-    let provider: IdentityProvider | undefined;
-    const server = createServer((_req, res) => {
-      provider!.fetches += 1;
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ keys: provider!.published.map((k) => k.publicJwk) }));
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    provider = new IdentityProvider(
-      server,
-      `http://127.0.0.1:${(server.address() as AddressInfo).port}/realms/shop/certs`,
-    );
+    const provider = new IdentityProvider();
+    await new Promise<void>((resolve) => provider.server.listen(0, "127.0.0.1", resolve));
     return provider;
+  }
+
+  get jwksUrl(): string {
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/realms/shop/certs`;
   }
 
   /** What the API is configured with for this provider (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE…). */

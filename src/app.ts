@@ -8,7 +8,7 @@ import { getSchema } from "./graphql/schema";
 import type { Services } from "./graphql/context";
 import { createHttpApp, type HttpApp } from "./http/server";
 import { STOREFRONT_DIR } from "./http/storefront";
-import { TokenBuckets } from "./graphql/rateLimit";
+import { ActorConcurrency, TokenBuckets } from "./graphql/rateLimit";
 import { TrustedDocuments } from "./graphql/trustedDocuments";
 import { Metrics } from "./http/metrics";
 import { createLogger, type Logger } from "./logger";
@@ -137,6 +137,8 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
       mutationLimit:
         config.mutationsPerSecond > 0 ? new TokenBuckets(config.mutationsPerSecond, config.mutationBurst) : undefined,
+      mutationConcurrency:
+        config.mutationConcurrency > 0 ? new ActorConcurrency(config.mutationConcurrency) : undefined,
     };
 
     const streamOptions = {

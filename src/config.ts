@@ -58,6 +58,8 @@ export interface Config {
   /** Mutations per signed-in actor per second on one instance (0: no limit), and the burst allowed above it. */
   mutationsPerSecond: number;
   mutationBurst: number;
+  /** Commands of one signed-in actor running at once on one instance (0: no limit); the others wait their turn. */
+  mutationConcurrency: number;
   /** Origins whose pages may call the API from a browser (CORS); none by default: same origin only. */
   corsOrigins: string[];
   /** Documents outside the trusted-documents manifest: run (off, allow: counted) or refused to non-admins (only). */
@@ -204,6 +206,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     devTokens: !production,
     mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
     mutationBurst: int(env, "MUTATION_BURST", 40, 1),
+    mutationConcurrency: int(env, "MUTATION_CONCURRENCY", 4),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     trustedDocuments: trustedDocuments(env, production),
     catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),

@@ -8,7 +8,7 @@ import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
 import type { QueryReads } from "../query/reads";
 import type { RelayStatusQueries } from "../relay/relayStatus";
-import type { TokenBuckets } from "./rateLimit";
+import { rateLimited, type ActorConcurrency, type TokenBuckets } from "./rateLimit";
 
 /** What resolvers may use: the command bus for mutations, read repositories for everything else. */
 export interface Services {
@@ -26,6 +26,8 @@ export interface Services {
   readYourWritesTimeoutMs: number;
   /** Mutations per signed-in actor on this instance (MUTATIONS_PER_SECOND, MUTATION_BURST); none: no limit. */
   mutationLimit?: TokenBuckets;
+  /** Commands of one signed-in actor running at once on this instance (MUTATION_CONCURRENCY); none: no limit. */
+  mutationConcurrency?: ActorConcurrency;
 }
 
 export interface GraphQLContext {
@@ -41,15 +43,22 @@ export function requireUser(ctx: GraphQLContext): User {
   return ctx.actor;
 }
 
-/** The command bus, for a mutation: refused when this instance serves no commands, or the actor is over its rate. */
-export function commandBus(ctx: GraphQLContext): CommandBus {
-  if (!ctx.services.bus) throw new AppError("NOT_SERVED", "this instance does not serve commands (SERVICES)");
-  const retryAfterSeconds = ctx.actor.kind === "user" ? (ctx.services.mutationLimit?.take(ctx.actor.id) ?? 0) : 0;
-  if (retryAfterSeconds > 0)
-    throw new AppError("RATE_LIMITED", `too many mutations: try again in ${retryAfterSeconds} s`, {
-      retryAfterSeconds,
-    });
-  return ctx.services.bus;
+/**
+ * The command bus, for a mutation: refused when this instance serves no commands, or the actor
+ * is over its rate; an actor's commands beyond MUTATION_CONCURRENCY wait for one of theirs to end.
+ */
+export function commandBus(ctx: GraphQLContext): Pick<CommandBus, "dispatch"> {
+  const { bus, mutationLimit, mutationConcurrency } = ctx.services;
+  if (!bus) throw new AppError("NOT_SERVED", "this instance does not serve commands (SERVICES)");
+  if (ctx.actor.kind !== "user") return bus;
+  const retryAfterSeconds = mutationLimit?.take(ctx.actor.id) ?? 0;
+  if (retryAfterSeconds > 0) throw rateLimited(retryAfterSeconds);
+  if (!mutationConcurrency) return bus;
+  const actorId = ctx.actor.id;
+  return {
+    dispatch: ((...args: Parameters<CommandBus["dispatch"]>) =>
+      mutationConcurrency.run(actorId, () => bus.dispatch(...args))) as CommandBus["dispatch"],
+  };
 }
 
 export function requireAdmin(ctx: GraphQLContext): User {

@@ -1,3 +1,5 @@
+import { AppError } from "../shared/errors";
+
 /**
  * Token buckets by key (an actor's id), one instance's own: each holds up to `burst` tokens and
  * refills at `perSecond`; a mutation takes one. Buckets that are full again are forgotten, so
@@ -24,11 +26,53 @@ export class TokenBuckets {
       bucket.tokens -= 1;
       return 0;
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.perSecond));
+    return this.secondsUntilOne(bucket.tokens);
+  }
+
+  /** What `take` would answer, without taking: lets a request that is sure to be refused be refused early. */
+  peek(key: string): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = bucket.tokens + ((this.now() - bucket.at) / 1000) * this.perSecond;
+    return tokens >= 1 ? 0 : this.secondsUntilOne(tokens);
+  }
+
+  private secondsUntilOne(tokens: number): number {
+    return Math.max(1, Math.ceil((1 - tokens) / this.perSecond));
   }
 
   private forgetFull(now: number): void {
     for (const [key, b] of this.buckets)
       if (b.tokens + ((now - b.at) / 1000) * this.perSecond >= this.burst) this.buckets.delete(key);
+  }
+}
+
+/** A mutation refused for its actor's rate (MUTATIONS_PER_SECOND): RATE_LIMITED, and when to try again. */
+export const rateLimited = (retryAfterSeconds: number) =>
+  new AppError("RATE_LIMITED", `too many mutations: try again in ${retryAfterSeconds} s`, { retryAfterSeconds });
+
+/**
+ * At most `max` commands of one actor run at once on this instance (MUTATION_CONCURRENCY); the
+ * others wait their turn, in order. What the rate allows in a burst then takes a few pooled
+ * connections, not all of them: other actors' requests still find one.
+ */
+export class ActorConcurrency {
+  private readonly slots = new Map<string, { running: number; waiting: (() => void)[] }>();
+
+  constructor(private readonly max: number) {}
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    let slot = this.slots.get(key);
+    if (!slot) this.slots.set(key, (slot = { running: 0, waiting: [] }));
+    if (slot.running < this.max) slot.running += 1;
+    else await new Promise<void>((resolve) => slot.waiting.push(resolve));
+    try {
+      return await fn();
+    } finally {
+      const next = slot.waiting.shift();
+      if (next)
+        next(); // the slot passes to the next in line
+      else if (--slot.running === 0) this.slots.delete(key);
+    }
   }
 }

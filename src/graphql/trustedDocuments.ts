@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { getOperationAST, Kind, parse } from "graphql";
+import { getOperationAST, Kind, parse, type OperationTypeNode } from "graphql";
 import { AppError } from "../shared/errors";
 import type { Actor } from "../shared/auth";
 
@@ -23,6 +23,7 @@ export interface TrustedDocument {
   text: string;
   /** A query of the public catalog only: the same answer for every caller. */
   publicCatalog: boolean;
+  operation: OperationTypeNode | undefined;
 }
 
 /** What a request asks to run: the text of a document of the manifest (trusted) or its own. */
@@ -75,7 +76,7 @@ export class TrustedDocuments {
         operation.selectionSet.selections.every(
           (s) => s.kind === Kind.FIELD && PUBLIC_CATALOG_FIELDS.has(s.name.value),
         );
-      this.byId.set(id, { id, text, publicCatalog });
+      this.byId.set(id, { id, text, publicCatalog, operation: operation?.operation });
     }
   }
 

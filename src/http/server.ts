@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { devToken, serveIde, serveStorefront } from "./storefront";
 import { ApolloServer, HeaderMap } from "@apollo/server";
@@ -15,6 +16,7 @@ import {
   validate,
   type DocumentNode,
   type GraphQLSchema,
+  type OperationTypeNode,
 } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
@@ -25,6 +27,7 @@ import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
 import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
 import { rateLimitedAs429, subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
+import { rateLimited } from "../graphql/rateLimit";
 import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
 import { sharedSubscribe } from "../graphql/sharedSubscribe";
@@ -101,7 +104,33 @@ function withDocument(body: Record<string, unknown>, query: string): Record<stri
   return { ...rest, query, extensions: otherExtensions };
 }
 
-const errorBody = (message: string, code: string) => ({ errors: [{ message, extensions: { code } }] });
+const errorBody = (message: string, code: string, details: Record<string, unknown> = {}) => ({
+  errors: [{ message, extensions: { ...details, code } }],
+});
+
+const operationNameOf = (body: unknown, url: URL): string | undefined => {
+  const name = isObject(body) ? body.operationName : url.searchParams.get("operationName");
+  return typeof name === "string" ? name : undefined;
+};
+
+/** Operation types of documents sent as text, parsed once each (Apollo keeps its own parses). */
+const operationTypes = new Map<string, OperationTypeNode | undefined>();
+
+/** The type of the operation a request runs: known for a trusted document, else parsed (and remembered). */
+function operationTypeOf(document: ResolvedDocument, operationName: string | undefined): OperationTypeNode | undefined {
+  if (document.trusted) return document.trusted.operation;
+  const key = `${operationName ?? ""}\n${document.query}`;
+  if (operationTypes.has(key)) return operationTypes.get(key);
+  let type: OperationTypeNode | undefined;
+  try {
+    type = getOperationAST(parse(document.query, { maxTokens: MAX_QUERY_TOKENS }), operationName)?.operation;
+  } catch {
+    type = undefined; // Apollo answers the parse error
+  }
+  if (operationTypes.size >= 1000) operationTypes.clear();
+  operationTypes.set(key, type);
+  return type;
+}
 
 class BodyError extends Error {
   constructor(
@@ -326,6 +355,20 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       if (error instanceof BodyError)
         return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
       throw error;
+    }
+    // A mutation sure to be refused for its actor's rate is refused here, before Apollo (a JSON
+    // parse per request, not a GraphQL execution), and answered after a pause of up to a second
+    // (a tarpit: the client has that long to wait anyway), so a client that floods from many
+    // connections gets a few answers a second, not thousands, and the others keep the instance.
+    const wait = document && actor.kind === "user" ? (services.mutationLimit?.peek(actor.id) ?? 0) : 0;
+    if (wait > 0 && operationTypeOf(document!, operationNameOf(body, url)) === "mutation") {
+      const refused = rateLimited(wait);
+      await sleep(Math.min(1000, wait * 1000) * (0.75 + Math.random() / 4)); // jittered: no waves of retries
+      return sendJson(res, 429, errorBody(refused.message, refused.code, refused.details), {
+        ...baseHeaders,
+        "retry-after": String(wait),
+        "cache-control": "no-store",
+      });
     }
     // A GET of a trusted query of the public catalog, without a token: the same answer for
     // everyone, and no side effect for a cross-site request to cause, so a CDN may keep it.

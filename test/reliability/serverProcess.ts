@@ -47,7 +47,9 @@ export class ServerProcess {
         JWT_SECRET: TEST_JWT_SECRET,
         LOG_LEVEL: "warn",
         PROJECTOR_POLL_MS: "100",
-        MUTATIONS_PER_SECOND: "0", // load and retry loops of one actor; the limit has tests of its own
+        // Load and retry loops of one actor; the limits have tests of their own.
+        MUTATIONS_PER_SECOND: "0",
+        MUTATION_CONCURRENCY: "0",
         TRUSTED_DOCUMENTS: "only", // as in production: the tests name their documents by id
         ...this.env,
       },

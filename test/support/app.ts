@@ -19,7 +19,10 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
     port: 0,
     dbPoolSize: 10,
     projectorPollMs: 100,
-    mutationsPerSecond: 0, // tests send mutations faster than a person; the limit has tests of its own
+    // Tests send mutations faster than a person, and race one actor's requests on purpose; the
+    // limits have tests of their own.
+    mutationsPerSecond: 0,
+    mutationConcurrency: 0,
     // As in production: the tests name their documents by id (test/support/client.ts); the ones
     // that send documents of their own (bad input, error codes) say so.
     trustedDocuments: "only",

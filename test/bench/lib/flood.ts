@@ -2,7 +2,9 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { print } from "graphql";
 import { PlaceOrderDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
+import { Worker } from "node:worker_threads";
 import { HttpGraphQL } from "./http";
+import type { FlooderReport, FlooderWorkerData } from "./flooder.worker";
 import type { Bench, Server } from "./phases";
 import { round, summarize } from "./stats";
 
@@ -102,29 +104,25 @@ async function floodRun(
   await shop(); // warm-up
   const alone = await shop();
 
-  const flooder = new HttpGraphQL(server.url, 64);
-  let flooding = true;
-  let accepted = 0;
-  let refused = 0;
-  const floodStart = performance.now();
-  const flood = Promise.all(
-    Array.from({ length: 64 }, async () => {
-      while (flooding) {
-        const res = await flooder.post(order(), flooderToken);
-        if (res.status === 429) refused += 1;
-        else if (res.status === 200 && !res.errors?.length) accepted += 1;
-        else
-          throw new Error(`the flooder's request failed unexpectedly (${res.status}): ${JSON.stringify(res.errors)}`);
-      }
-    }),
-  );
+  const flooder = new Worker(new URL("./flooder.worker.mjs", import.meta.url), {
+    workerData: {
+      url: server.url,
+      token: flooderToken,
+      productId: bench.products[1]!.id, // not the shopper's: the flood, not a hot row, is measured
+      query: PLACE_ORDER,
+      connections: 64,
+    } satisfies FlooderWorkerData,
+  });
+  const report = new Promise<FlooderReport>((resolve, reject) => {
+    flooder.once("message", resolve);
+    flooder.once("error", reject);
+  });
   await sleep(1000); // the flood under way
   const flooded = await shop();
-  flooding = false;
-  await flood;
-  const floodSeconds = (performance.now() - floodStart) / 1000;
+  flooder.postMessage("stop");
+  const { accepted, refused, seconds: floodSeconds } = await report;
+  await flooder.terminate();
   shopper.close();
-  flooder.close();
   await stopServer(server);
   return {
     aloneP50Ms: alone.p50,

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { Database } from "./database";
+import { sqlState } from "../shared/errors";
 
 // Prisma's migrate engine cannot run offline here (see README "Prisma offline"), so the
 // project applies prisma/migrations itself and keeps Prisma's own bookkeeping table: on a
@@ -201,7 +202,12 @@ export async function pendingMigrations(db: Database, expected: string[]): Promi
     .$queryRawUnsafe<{ migration_name: string }[]>(
       `SELECT migration_name FROM "public"."_prisma_migrations" WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL`,
     )
-    .catch(() => []);
+    .catch((error: unknown) => {
+      // No migrations table yet: nothing applied. Any other failure (the database unreachable)
+      // is not "migrations missing": the caller reports it as it is.
+      if (sqlState(error) === "42P01") return [];
+      throw error;
+    });
   const applied = new Set(rows.map((r) => r.migration_name));
   return expected.filter((name) => !applied.has(name));
 }

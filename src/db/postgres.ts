@@ -160,14 +160,18 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
 
   async function openSession(onLost?: (error: Error) => void): Promise<SqlSession> {
     const client = new pg.Client({ connectionString: url });
+    // Lost only once it was had: a connection that fails to open rejects connect() below, and the
+    // caller (which has no session yet) must not hear of it twice, before it has one.
+    let opened = false;
     let closed = false;
     client.on("error", (error) => {
-      if (!closed) onLost?.(error);
+      if (opened && !closed) onLost?.(error);
     });
     client.on("end", () => {
-      if (!closed) onLost?.(new Error("session connection ended"));
+      if (opened && !closed) onLost?.(new Error("session connection ended"));
     });
     await client.connect();
+    opened = true;
     const session: SqlSession = {
       query: sqlOn(client).query,
       async exec(sql: string) {

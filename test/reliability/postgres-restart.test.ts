@@ -102,10 +102,15 @@ describe("Postgres restarted or crashed under order load", () => {
           });
           await primary.start(); // resolves once it accepts connections
           const upAt = performance.now();
-          await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, {
-            timeoutMs: 30_000,
-            intervalMs: 20,
-            what: "/readyz to say ready",
+          await eventually(
+            async () => (await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
+            { timeoutMs: 30_000, intervalMs: 20, what: "/readyz to say ready" },
+          ).catch(async (error: unknown) => {
+            const health = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+              (r) => r.status,
+              (e: Error) => e.message,
+            );
+            throw new Error(`${String(error)}; /healthz: ${health}; the server wrote:\n${server.output()}`);
           });
           readyAfterMs = performance.now() - upAt;
           const after = answered;

@@ -27,7 +27,7 @@ export interface FloodRun {
 export interface FloodResult {
   /** MUTATIONS_PER_SECOND at its default (20 per actor, burst 40). */
   limited: FloodRun;
-  /** The same with MUTATIONS_PER_SECOND=0: what the limit buys. */
+  /** The same with MUTATIONS_PER_SECOND=0 and MUTATION_CONCURRENCY=0: what the limits buy. */
   unlimited: FloodRun;
 }
 
@@ -38,7 +38,7 @@ const PRODUCTS = print(ProductsDocument);
  * One customer floods placeOrder from 64 connections as fast as the server answers; another
  * customer shops at a steady 20 requests/s (a catalog page, then an order, in turn: 10 orders/s,
  * under its own limit). The well-behaved client's latency is measured alone, then during the
- * flood, on the same server; once with the mutation rate limit on, once with it off.
+ * flood, on the same server; once with the mutation limits on (rate and concurrency), once off.
  */
 export async function floodPhase(
   bench: Bench,
@@ -50,7 +50,10 @@ export async function floodPhase(
   bench.log(
     `  limited: the shopper's p99 ${limited.aloneP99Ms} ms alone, ${limited.floodedP99Ms} ms flooded (×${limited.p99Ratio}); the flooder got ${limited.flooderAccepted} accepted, ${limited.flooderRefused} refused (429), sending ${limited.flooderSentPerSec}/s`,
   );
-  const unlimited = await floodRun(bench, startServer, stopServer, seconds, { MUTATIONS_PER_SECOND: "0" });
+  const unlimited = await floodRun(bench, startServer, stopServer, seconds, {
+    MUTATIONS_PER_SECOND: "0",
+    MUTATION_CONCURRENCY: "0",
+  });
   bench.log(
     `  unlimited: the shopper's p99 ${unlimited.aloneP99Ms} ms alone, ${unlimited.floodedP99Ms} ms flooded (×${unlimited.p99Ratio}); the flooder got ${unlimited.flooderAccepted} accepted`,
   );
@@ -65,7 +68,7 @@ async function floodRun(
   env: Record<string, string>,
 ): Promise<FloodRun> {
   const server = await startServer(
-    `server (flood${env.MUTATIONS_PER_SECOND === "0" ? ", no mutation limit" : ""})`,
+    `server (flood${env.MUTATIONS_PER_SECOND === "0" ? ", no mutation limits" : ""})`,
     "src/main.ts",
     env,
   );

@@ -171,6 +171,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
               pollMs: config.projectorPollMs,
               logLevel: config.logLevel,
               instanceId: config.instanceId,
+              deadlines: { queryTimeoutMs: config.dbQueryTimeoutMs, connectTimeoutMs: config.dbConnectTimeoutMs },
             },
             logger,
             metrics,
@@ -252,17 +253,32 @@ async function readiness(
   projections: ProjectionQueries,
   maxLagSeconds: number,
 ): Promise<string | null> {
+  let deadline: NodeJS.Timeout | undefined;
+  // A load balancer's probe gives up after a few seconds: answer before, whatever the database does.
+  const tooSlow = new Promise<string>((resolve) => {
+    deadline = setTimeout(() => resolve(`database not answering within ${READY_DEADLINE_MS} ms`), READY_DEADLINE_MS);
+  });
   try {
-    const pending = (await Promise.all(dbs.map((d) => pendingMigrations(d, migrations)))).flat();
-    if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
-    // A FAILED projection is reported by /metrics and `projections`, not here: taking every
-    // instance out of service would not fix a poison event.
-    for (const s of await projections.statuses()) {
-      if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds)
-        return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
+    return await Promise.race([tooSlow, checks()]);
+  } finally {
+    clearTimeout(deadline);
+  }
+
+  async function checks(): Promise<string | null> {
+    try {
+      const pending = (await Promise.all(dbs.map((d) => pendingMigrations(d, migrations)))).flat();
+      if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
+      // A FAILED projection is reported by /metrics and `projections`, not here: taking every
+      // instance out of service would not fix a poison event.
+      for (const s of await projections.statuses()) {
+        if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds)
+          return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
+      }
+      return null;
+    } catch (error) {
+      return `database unreachable: ${(error as Error).message}`;
     }
-    return null;
-  } catch (error) {
-    return `database unreachable: ${(error as Error).message}`;
   }
 }
+
+const READY_DEADLINE_MS = 2000;

@@ -70,6 +70,10 @@ export interface Config {
   socketLimits: SocketLimits;
   /** Postgres cancels a statement of the query side (reads, pushes) after this long (0: never). */
   queryStatementTimeoutMs: number;
+  /** A statement of a request pool with no answer in this time fails and drops its connection (0: never). */
+  dbQueryTimeoutMs: number;
+  /** Opening a pooled connection fails after this long (0: never). */
+  dbConnectTimeoutMs: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -219,6 +223,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       trustProxyHops: int(env, "TRUST_PROXY_HOPS", 0),
     },
     queryStatementTimeoutMs: int(env, "QUERY_STATEMENT_TIMEOUT_MS", 5000),
+    dbQueryTimeoutMs: int(env, "DB_QUERY_TIMEOUT_MS", 15_000),
+    dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 5000),
   };
 }
 

@@ -3,16 +3,29 @@ import type { Config } from "../config";
 import type { Database } from "./database";
 import { migrate, type MigrationSide } from "./migrate";
 import { openEmbedded } from "./pglite";
-import { openPostgres } from "./postgres";
+import { openPostgres, type PostgresOptions } from "./postgres";
 
 type DatabaseConfig = Pick<
   Config,
-  "databaseUrl" | "readDatabaseUrl" | "readReplicaUrls" | "dataDir" | "dbPoolSize" | "queryStatementTimeoutMs"
+  | "databaseUrl"
+  | "readDatabaseUrl"
+  | "readReplicaUrls"
+  | "dataDir"
+  | "dbPoolSize"
+  | "queryStatementTimeoutMs"
+  | "dbQueryTimeoutMs"
+  | "dbConnectTimeoutMs"
 >;
 
+/** The deadlines every request pool has: no request waits on a silent network for ever. */
+const deadlines = (config: DatabaseConfig): PostgresOptions => ({
+  queryTimeoutMs: config.dbQueryTimeoutMs,
+  connectTimeoutMs: config.dbConnectTimeoutMs,
+});
+
 /** DATABASE_URL set: that Postgres server. Unset: an embedded Postgres (PGlite) under DATA_DIR. */
-export async function openDatabase(config: Pick<Config, "databaseUrl" | "dataDir" | "dbPoolSize">): Promise<Database> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.dbPoolSize);
+export async function openDatabase(config: DatabaseConfig): Promise<Database> {
+  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.dbPoolSize, deadlines(config));
   return openEmbedded(resolve(config.dataDir));
 }
 
@@ -55,18 +68,18 @@ export function databases(
 }
 
 export async function openDatabases(config: DatabaseConfig): Promise<Databases> {
-  const timed = { statementTimeoutMs: config.queryStatementTimeoutMs };
+  const timed = { ...deadlines(config), statementTimeoutMs: config.queryStatementTimeoutMs };
   const replicas = config.readReplicaUrls.map((url) => openPostgres(url, config.dbPoolSize, timed));
   const queriesOn = (url: string | undefined, read: Database) =>
     url && config.queryStatementTimeoutMs > 0 ? openPostgres(url, config.dbPoolSize, timed) : read;
   if (!config.databaseUrl && config.readDatabaseUrl) {
-    const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
+    const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize, deadlines(config));
     return databases(undefined, read, replicas, queriesOn(config.readDatabaseUrl, read));
   }
   const write = await openDatabase(config);
   if (!config.readDatabaseUrl || config.readDatabaseUrl === config.databaseUrl)
     return databases(write, write, replicas, queriesOn(config.databaseUrl, write));
-  const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize);
+  const read = openPostgres(config.readDatabaseUrl, config.dbPoolSize, deadlines(config));
   return databases(write, read, replicas, queriesOn(config.readDatabaseUrl, read));
 }
 

@@ -110,7 +110,17 @@ function pipelined(
 export interface PostgresOptions {
   /** The server cancels any statement of this pool's connections that runs longer (0 or unset: never). */
   statementTimeoutMs?: number;
+  /**
+   * A statement with no answer from the server in this time (a silent network, a hung server)
+   * fails, and its connection is dropped (DB_QUERY_TIMEOUT_MS; 0 or unset: never).
+   */
+  queryTimeoutMs?: number;
+  /** Opening a connection fails after this long (DB_CONNECT_TIMEOUT_MS; 0 or unset: never). */
+  connectTimeoutMs?: number;
 }
+// Sessions (openSession) whose loss their caller handles (leases, LISTEN) have these deadlines
+// too, so that a silent network ends in a loss the caller recovers from; one-shot sessions
+// (migrations, a rebuild's lock) have none: their statements may run long.
 
 export function openPostgres(url: string, poolSize: number, options: PostgresOptions = {}): Database {
   // Pipelined: a connection sends a statement without waiting for the answer to the previous one
@@ -120,6 +130,8 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
     max: poolSize,
     pipeline: true,
     ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
   });
   // An idle pooled connection killed by the server must not crash the process.
   pool.on("error", () => undefined);
@@ -159,7 +171,11 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
   }
 
   async function openSession(onLost?: (error: Error) => void): Promise<SqlSession> {
-    const client = new pg.Client({ connectionString: url });
+    const client = new pg.Client({
+      connectionString: url,
+      ...(onLost && options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+      ...(onLost && options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+    });
     // Lost only once it was had: a connection that fails to open rejects connect() below, and the
     // caller (which has no session yet) must not hear of it twice, before it has one.
     let opened = false;

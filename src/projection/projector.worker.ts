@@ -13,14 +13,14 @@ const data = workerData as ProjectorThreadData;
 const post = (message: FromProjectorThread) => parentPort!.postMessage(message);
 const logger = createLogger(data.logLevel).child({ thread: "projector" });
 // Two projections side by side, the held-back check, and the leases' own session.
-const db = openPostgres(data.readDatabaseUrl, 4);
+const db = openPostgres(data.readDatabaseUrl, 4, data.deadlines);
 // The event log's reads and the held-back checks; the LISTEN wake-up has a connection of its own.
 const log =
   data.source.kind !== "log"
     ? undefined
     : data.source.databaseUrl === data.readDatabaseUrl
       ? db
-      : openPostgres(data.source.databaseUrl, 2);
+      : openPostgres(data.source.databaseUrl, 2, data.deadlines);
 const stream = data.source.kind === "nats" ? natsSource(data.source.stream) : undefined;
 const databases = [...new Set([db, log ?? db])];
 const projector = new Projector(db, allProjections, {

@@ -1,3 +1,4 @@
+import type { PostgresOptions } from "../db/postgres";
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../logger";
 import type { EventStreamOptions } from "../relay/eventStream";
@@ -12,6 +13,8 @@ export interface ProjectorThreadData {
   pollMs: number;
   logLevel: string;
   instanceId: string;
+  /** The deadlines of its connections (DB_QUERY_TIMEOUT_MS, DB_CONNECT_TIMEOUT_MS). */
+  deadlines: PostgresOptions;
 }
 
 export type ToProjectorThread = { type: "stop" };

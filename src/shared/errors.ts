@@ -71,7 +71,7 @@ export function isConnectionError(error: unknown): boolean {
   if (code === "P1001" || code === "P1017" || code === "P2028" || code === "ECONNREFUSED" || code === "ECONNRESET")
     return true;
   const message = String((error as Error)?.message ?? "");
-  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable/i.test(
+  return /Connection terminated|connection (is )?closed|ECONNREFUSED|ECONNRESET|terminating connection|Client has encountered a connection error|not queryable|Query read timeout|timeout exceeded when trying to connect|Connection terminated due to connection timeout/i.test(
     message,
   );
 }

@@ -120,3 +120,18 @@ describe("trusted documents (TRUSTED_DOCUMENTS)", () => {
     expect(loadConfig({}).catalogCacheSeconds).toBe(5);
   });
 });
+
+describe("deadlines and limits", () => {
+  it("have defaults, and take integers", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      dbQueryTimeoutMs: 15_000,
+      dbConnectTimeoutMs: 5000,
+      queryStatementTimeoutMs: 5000,
+      mutationConcurrency: 4,
+      socketLimits: { subscriptionsPerSocket: 100, socketsPerActor: 16, socketsPerIp: 256, trustProxyHops: 0 },
+    });
+    expect(() => loadConfig({ DB_QUERY_TIMEOUT_MS: "soon" })).toThrow(ConfigError);
+    expect(() => loadConfig({ WS_MAX_MESSAGE_BYTES: "10" })).toThrow(ConfigError);
+  });
+});

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -40,11 +40,23 @@ import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
+import { catalogCurve, type CatalogPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
 
-const PHASES = ["write", "lag", "subscriptions", "read", "rebuild", "split", "nats", "expiry", "flood"] as const;
+const PHASES = [
+  "write",
+  "lag",
+  "subscriptions",
+  "read",
+  "rebuild",
+  "split",
+  "nats",
+  "expiry",
+  "flood",
+  "curves",
+] as const;
 type Phase = (typeof PHASES)[number];
 
 const args = process.argv.slice(2);
@@ -98,6 +110,8 @@ const TARGETS = {
   rebuildEventsPerSec: 20_000,
   /** A shopper's p99 while another customer floods mutations, over its p99 alone. */
   floodP99Ratio: 2,
+  /** The catalog search's p99 at 100,000 products over its p99 at 1,000. */
+  catalogP99Growth: 2,
 };
 
 const started = Date.now();
@@ -178,6 +192,7 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
+  const curves: { catalogSize?: CatalogPoint[] } = {};
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -327,6 +342,11 @@ async function main(): Promise<void> {
       log("flood: one customer floods placeOrder from 64 connections while another shops at 20 requests/s");
       flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
     }
+    if (only.has("curves")) {
+      const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+      log(`curves: the catalog at ${sizes.join(", ")} products`);
+      curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -409,6 +429,7 @@ async function main(): Promise<void> {
     rebuild,
     expiry,
     flood,
+    curves,
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -432,6 +453,9 @@ async function main(): Promise<void> {
     ),
   );
 
+  const catalogPoints = curves.catalogSize ?? [];
+  const catalogGrowth =
+    catalogPoints.length > 1 ? round(catalogPoints.at(-1)!.p99Ms / catalogPoints[0]!.p99Ms, 2) : null;
   const status = (value: number | null, target: number, higherIsBetter: boolean) =>
     value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
   console.log(
@@ -468,6 +492,12 @@ async function main(): Promise<void> {
             headline.rebuildEventsPerSec ?? "-",
             `≥ ${TARGETS.rebuildEventsPerSec}`,
             status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
+          ],
+          [
+            "catalogP99Growth",
+            catalogGrowth ?? "-",
+            `≤ ${TARGETS.catalogP99Growth}`,
+            status(catalogGrowth, TARGETS.catalogP99Growth, false),
           ],
           [
             "floodP99Ratio",

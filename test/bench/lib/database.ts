@@ -140,11 +140,12 @@ const metadata = (command: string, role: "admin" | "customer", actor: string) =>
 const ISO_NOW = `to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
 /**
- * n products as createProduct makes them (product row v1, inventory, ProductCreated v1). Every
+ * n products as createProduct makes them (product row v1, inventory, ProductCreated v1), numbered
+ * from `from` (to grow a catalog in steps). Every
  * tenth has no stock (so inStock filters something); the rest have a billion units, so stock is
  * never what limits the write benchmark.
  */
-export async function seedProducts(pool: pg.Pool, n: number): Promise<void> {
+export async function seedProducts(pool: pg.Pool, n: number, from = 0): Promise<void> {
   await inTransaction(pool, async (c) => {
     await c.query(
       `CREATE TEMP TABLE seed_products ON COMMIT DROP AS
@@ -153,8 +154,8 @@ export async function seedProducts(pool: pg.Pool, n: number): Promise<void> {
               'Bench product ' || g AS description,
               100 + (g * 37) % 10000 AS price_cents,
               CASE WHEN g % 10 = 9 THEN 0 ELSE ${BENCH_STOCK} END AS stock, g
-         FROM generate_series(0, $1::int - 1) AS g`,
-      [n, ADJECTIVES, NOUNS],
+         FROM generate_series($4::int, $4::int + $1::int - 1) AS g`,
+      [n, ADJECTIVES, NOUNS, from],
     );
     await c.query(`INSERT INTO "write"."products" (id, sku, name, description, price_cents, version, created_at, updated_at)
                    SELECT id, sku, name, description, price_cents, 1, now(), now() FROM seed_products`);

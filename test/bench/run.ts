@@ -40,7 +40,7 @@ import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
-import { catalogCurve, type CatalogPoint } from "./lib/curves";
+import { catalogCurve, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
-  const curves: { catalogSize?: CatalogPoint[] } = {};
+  const curves: { catalogSize?: CatalogPoint[]; subscribers?: SubscriberPoint[] } = {};
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -343,6 +343,28 @@ async function main(): Promise<void> {
       flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
     }
     if (only.has("curves")) {
+      const counts = quick ? [200, 1_000] : [1_000, 5_000, 10_000];
+      log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
+      const pushing = await startServer("server (subscriber curve)", "src/main.ts", {
+        READ_YOUR_WRITES_TIMEOUT_MS: "0",
+      });
+      curves.subscribers = [];
+      for (const count of counts) {
+        const r = await subscriptionPhase(bench, pushing, count);
+        curves.subscribers.push({
+          size: count,
+          p50Ms: r.p50,
+          p99Ms: r.p99,
+          delivered: r.delivered,
+          expected: r.expectedDeliveries,
+          cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
+          rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
+        });
+        log(
+          `  ${count} subscribers: p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
+        );
+      }
+      await stopServer(pushing);
       const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);

@@ -7,6 +7,17 @@ import { round, summarize } from "./stats";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
+/** One number of subscribers, each restock pushed to every one of them. */
+export interface SubscriberPoint {
+  size: number;
+  p50Ms: number;
+  p99Ms: number;
+  delivered: number;
+  expected: number;
+  cpuMsPer1000Pushes: number | null;
+  rssKbPerSubscriber: number | null;
+}
+
 /** One size of the catalog: `products(first: 20, filter)` as a search, and as a plain page. */
 export interface CatalogPoint {
   size: number;

@@ -18,7 +18,7 @@ import {
 } from "./database";
 import { getText, scrapeMetrics, serverSideDelta, type HttpGraphQL, type ServerSideStats } from "./http";
 import { closedLoop, openLoop, type LoadResult } from "./load";
-import { NodeProcess, type PhaseMemory } from "./processes";
+import { cpuSeconds, NodeProcess, rssMb, type PhaseMemory } from "./processes";
 import { RawOrderWriter } from "./rawOrder";
 import { nowMs, round, summarize, type LatencySummary } from "./stats";
 import type { SubscriberWorkerData, SubscriberWorkerMessage } from "./subscribers.worker";
@@ -298,6 +298,10 @@ export interface SubscriptionResult extends LatencySummary {
   workers: number;
   /** Server CPU over the phase: connecting the clients, the restocks and every push. */
   serverCpuSecondsWithDeliveries: number | undefined;
+  /** Server CPU while the restocks were pushed (connecting excluded), per 1,000 pushes delivered. */
+  cpuMsPer1000Pushes: number | undefined;
+  /** The server's RSS grown by connecting the subscribers, per subscriber (KB). */
+  rssKbPerSubscriber: number | undefined;
 }
 
 async function subscriptionCount(url: string): Promise<number> {
@@ -312,8 +316,13 @@ async function subscriptionCount(url: string): Promise<number> {
  * (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0); delivery time is
  * t(client received the push) − t(restock response), for every client and every restock.
  */
-export async function subscriptionPhase(bench: Bench, server: Server): Promise<SubscriptionResult> {
-  const { subscribers, restocks, subscriberWorkers } = bench.settings;
+export async function subscriptionPhase(
+  bench: Bench,
+  server: Server,
+  subscribers = bench.settings.subscribers,
+): Promise<SubscriptionResult> {
+  const { restocks, subscriberWorkers } = bench.settings;
+  const pid = server.proc.child.pid!;
   const product = bench.products[0]!;
   const deliveries: [number, number][] = [];
   const notified = new Map<number, number>(); // restock index → read_changed time
@@ -325,6 +334,7 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
   const workers: Worker[] = [];
   const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
   server.proc.memory.begin(`subscriptions (${subscribers} clients)`);
+  const rssBefore = rssMb(pid);
   try {
     const connectStart = performance.now();
     let connected = 0;
@@ -367,6 +377,8 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
       [product.id],
     );
     const base = rows[0]!.available;
+    const rssConnected = rssMb(pid);
+    const cpuBefore = cpuSeconds(pid);
     const committed: number[] = [];
     const latencies: number[] = [];
     const fromNotify: number[] = [];
@@ -391,6 +403,7 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
       if (n !== undefined) projection.push(n - committed[k]!);
       await sleep(100);
     }
+    const cpuAfter = cpuSeconds(pid);
     const phase = server.proc.memory.end();
     bench.samples["subscription delivery (commit → client)"] = latencies;
     return {
@@ -405,6 +418,14 @@ export async function subscriptionPhase(bench: Bench, server: Server): Promise<S
       connectSeconds: round(connectSeconds, 1),
       workers: workerCount,
       serverCpuSecondsWithDeliveries: phase?.cpuSeconds,
+      cpuMsPer1000Pushes:
+        cpuBefore !== undefined && cpuAfter !== undefined && latencies.length > 0
+          ? round(((cpuAfter - cpuBefore) * 1000 * 1000) / latencies.length, 1)
+          : undefined,
+      rssKbPerSubscriber:
+        rssBefore !== undefined && rssConnected !== undefined && connected > 0
+          ? round(((rssConnected - rssBefore) * 1024) / connected, 1)
+          : undefined,
     };
   } finally {
     await Promise.all(

@@ -14,6 +14,9 @@ function statusField(pid: number, field: "VmRSS" | "VmHWM"): number | undefined 
   }
 }
 
+/** The process's resident memory now (MB). */
+export const rssMb = (pid: number): number | undefined => statusField(pid, "VmRSS");
+
 /** CPU seconds (user + system, all threads) the process has used, from /proc/<pid>/stat (clock ticks of 10 ms). */
 export function cpuSeconds(pid: number): number | undefined {
   try {

@@ -27,6 +27,9 @@ export interface CatalogPoint {
   /** A plain first page (no filter). */
   pageP99Ms: number;
   pagePerSecond: number;
+  /** The same search without totalCount: what counting the matches costs. */
+  searchWithoutCountP99Ms: number;
+  searchWithoutCountPerSecond: number;
 }
 
 const PRODUCTS = print(ProductsDocument);
@@ -36,6 +39,12 @@ const search = (n: number) =>
     variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } },
   });
 const page = JSON.stringify({ query: PRODUCTS, variables: { first: 20 } });
+const PRODUCTS_WITHOUT_COUNT = PRODUCTS.replace(/\btotalCount\b/, "");
+const searchWithoutCount = (n: number) =>
+  JSON.stringify({
+    query: PRODUCTS_WITHOUT_COUNT,
+    variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } },
+  });
 
 /**
  * How a catalog query's cost grows with the catalog: one database of its own, grown in steps to
@@ -74,15 +83,18 @@ export async function catalogCurve(
       };
       const searched = await run(search);
       const paged = await run(() => page);
+      const uncounted = await run(searchWithoutCount);
       points.push({
         size,
         p99Ms: searched.p99,
         perSecond: searched.perSecond,
         pageP99Ms: paged.p99,
         pagePerSecond: paged.perSecond,
+        searchWithoutCountP99Ms: uncounted.p99,
+        searchWithoutCountPerSecond: uncounted.perSecond,
       });
       bench.log(
-        `  ${size} products: search p99 ${searched.p99} ms at ${searched.perSecond}/s; page p99 ${paged.p99} ms at ${paged.perSecond}/s`,
+        `  ${size} products: search p99 ${searched.p99} ms at ${searched.perSecond}/s; page p99 ${paged.p99} ms at ${paged.perSecond}/s; search without totalCount p99 ${uncounted.p99} ms at ${uncounted.perSecond}/s`,
       );
     }
   } finally {

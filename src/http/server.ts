@@ -16,7 +16,6 @@ import {
   validate,
   type DocumentNode,
   type GraphQLSchema,
-  type OperationTypeNode,
 } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
@@ -34,15 +33,17 @@ import { sharedSubscribe } from "../graphql/sharedSubscribe";
 import { TokenVerifier, type AuthOptions } from "./auth";
 import { clientAddress, SocketCounts, type SocketLimits } from "./socketLimits";
 import { TrustedDocuments, type ResolvedDocument } from "../graphql/trustedDocuments";
+import {
+  hasPersistedQuery,
+  isObject,
+  MAX_QUERY_TOKENS,
+  operationNameOf,
+  operationTypeOf,
+  withDocument,
+} from "./graphqlRequest";
 import type { Metrics } from "./metrics";
 
 export const MAX_BODY_BYTES = 1_000_000;
-/**
- * graphql-js parses recursively: a document nested a few thousand levels deep can overflow the
- * stack in a later pass after the parse itself succeeded (an HTTP 500). A token cap rejects it at
- * parse time with GRAPHQL_PARSE_FAILED; real operations are far smaller (introspection: ~200).
- */
-export const MAX_QUERY_TOKENS = 5_000;
 
 export interface HttpOptions {
   schema: GraphQLSchema;
@@ -90,47 +91,9 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(text);
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-const hasPersistedQuery = (extensions: unknown) => isObject(extensions) && extensions.persistedQuery != null;
-
-/** A request body with the document to run as its query, and the ways of naming it removed (Apollo needs neither). */
-function withDocument(body: Record<string, unknown>, query: string): Record<string, unknown> {
-  const { documentId: _, extensions, ...rest } = body;
-  if (!isObject(extensions) || !("persistedQuery" in extensions))
-    return extensions === undefined ? { ...rest, query } : { ...rest, query, extensions };
-  const { persistedQuery: __, ...otherExtensions } = extensions;
-  return { ...rest, query, extensions: otherExtensions };
-}
-
 const errorBody = (message: string, code: string, details: Record<string, unknown> = {}) => ({
   errors: [{ message, extensions: { ...details, code } }],
 });
-
-const operationNameOf = (body: unknown, url: URL): string | undefined => {
-  const name = isObject(body) ? body.operationName : url.searchParams.get("operationName");
-  return typeof name === "string" ? name : undefined;
-};
-
-/** Operation types of documents sent as text, parsed once each (Apollo keeps its own parses). */
-const operationTypes = new Map<string, OperationTypeNode | undefined>();
-
-/** The type of the operation a request runs: known for a trusted document, else parsed (and remembered). */
-function operationTypeOf(document: ResolvedDocument, operationName: string | undefined): OperationTypeNode | undefined {
-  if (document.trusted) return document.trusted.operation;
-  const key = `${operationName ?? ""}\n${document.query}`;
-  if (operationTypes.has(key)) return operationTypes.get(key);
-  let type: OperationTypeNode | undefined;
-  try {
-    type = getOperationAST(parse(document.query, { maxTokens: MAX_QUERY_TOKENS }), operationName)?.operation;
-  } catch {
-    type = undefined; // Apollo answers the parse error
-  }
-  if (operationTypes.size >= 1000) operationTypes.clear();
-  operationTypes.set(key, type);
-  return type;
-}
 
 class BodyError extends Error {
   constructor(

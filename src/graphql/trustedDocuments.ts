@@ -88,10 +88,6 @@ export class TrustedDocuments {
     return new TrustedDocuments(mode, JSON.parse(readFileSync(path, "utf8")) as Record<string, string>, onUntrusted);
   }
 
-  get size(): number {
-    return this.byId.size;
-  }
-
   /**
    * The document a request runs. A known id runs the manifest's text; a query sent along with an
    * id must be that document (its SHA-256). Text alone runs as sent, unless the mode is `only` and
@@ -103,7 +99,9 @@ export class TrustedDocuments {
     const text = typeof request.query === "string" && request.query !== "" ? request.query : undefined;
     if (id !== undefined && text !== undefined && sha256Id(text) !== id)
       throw new AppError("BAD_REQUEST", "the query sent is not the document its id names (SHA-256 of the query)");
-    const known = id !== undefined ? this.byId.get(id) : this.mode === "off" || !text ? undefined : this.lookUp(text);
+    // Text alone may be a manifest document sent exactly: looked up, unless nothing is enforced.
+    const lookupId = id ?? (text !== undefined && this.mode !== "off" ? sha256Id(text) : undefined);
+    const known = lookupId === undefined ? undefined : this.byId.get(lookupId);
     if (known) return { query: known.text, trusted: known };
     if (text === undefined) {
       if (id !== undefined) throw new AppError("PERSISTED_QUERY_NOT_FOUND", `no trusted document has the id ${id}`);
@@ -118,9 +116,5 @@ export class TrustedDocuments {
         );
     }
     return { query: text, trusted: undefined };
-  }
-
-  private lookUp(text: string): TrustedDocument | undefined {
-    return this.byId.get(sha256Id(text));
   }
 }

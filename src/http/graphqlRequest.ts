@@ -17,13 +17,21 @@ export const isObject = (value: unknown): value is Record<string, unknown> =>
 
 export const hasPersistedQuery = (extensions: unknown) => isObject(extensions) && extensions.persistedQuery != null;
 
+/**
+ * A request's extensions without Apollo's persisted query, resolved here (Apollo's own is off and
+ * would refuse it); undefined when nothing else is left.
+ */
+export function otherExtensions(extensions: unknown): unknown {
+  if (!isObject(extensions) || !("persistedQuery" in extensions)) return extensions;
+  const { persistedQuery: _, ...rest } = extensions;
+  return Object.keys(rest).length > 0 ? rest : undefined;
+}
+
 /** A request body with the document to run as its query, and the ways of naming it removed (Apollo needs neither). */
 export function withDocument(body: Record<string, unknown>, query: string): Record<string, unknown> {
   const { documentId: _, extensions, ...rest } = body;
-  if (!isObject(extensions) || !("persistedQuery" in extensions))
-    return extensions === undefined ? { ...rest, query } : { ...rest, query, extensions };
-  const { persistedQuery: __, ...otherExtensions } = extensions;
-  return { ...rest, query, extensions: otherExtensions };
+  const others = otherExtensions(extensions);
+  return others === undefined ? { ...rest, query } : { ...rest, query, extensions: others };
 }
 
 export const operationNameOf = (body: unknown, url: URL): string | undefined => {

@@ -39,6 +39,7 @@ import {
   MAX_QUERY_TOKENS,
   operationNameOf,
   operationTypeOf,
+  otherExtensions,
   withDocument,
 } from "./graphqlRequest";
 import type { Metrics } from "./metrics";
@@ -387,11 +388,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     const document = trusted.resolve({ ...request, extensions }, actor);
     params.set("query", document.query);
     params.delete("documentId");
-    if (isObject(extensions) && "persistedQuery" in extensions) {
-      const { persistedQuery: _, ...rest } = extensions;
-      if (Object.keys(rest).length > 0) params.set("extensions", JSON.stringify(rest));
-      else params.delete("extensions");
-    }
+    const others = otherExtensions(extensions);
+    if (others === undefined) params.delete("extensions");
+    else params.set("extensions", JSON.stringify(others));
     return document;
   }
 

@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { signToken } from "../../src/http/auth";
 import {
+  countRows,
   createBenchDatabase,
   dropStaleBenchDatabases,
   seedProducts,
@@ -40,7 +41,7 @@ import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
-import { catalogCurve, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
+import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { latencySvg, table } from "./lib/report";
 import { round } from "./lib/stats";
@@ -71,6 +72,25 @@ const only = new Set<Phase>(
     .split(",") as Phase[] | undefined) ?? PHASES,
 );
 for (const p of only) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
+/** The curves the "curves" phase measures (`--curves=subscribers,catalogSize`; all by default). */
+const CURVES = ["subscribers", "productPages", "catalogSize"] as const;
+type Curve = (typeof CURVES)[number];
+const curvesToRun = new Set<Curve>(
+  (args
+    .find((a) => a.startsWith("--curves="))
+    ?.slice(9)
+    .split(",") as Curve[] | undefined) ?? CURVES,
+);
+/** `--subscribers=1000,5000`: the subscriber curve's points (to profile one size). */
+const subscriberCounts = args
+  .find((a) => a.startsWith("--subscribers="))
+  ?.slice(14)
+  .split(",")
+  .map(Number);
+/** `--baseline=<checkout>`: subscriber curves also measured on the server of another checkout. */
+const baselineRoot = args.find((a) => a.startsWith("--baseline="))?.slice(11);
+for (const c of curvesToRun)
+  if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
 const settings: Settings = quick
   ? {
@@ -78,7 +98,7 @@ const settings: Settings = quick
       writeMs: 2_500,
       lagMs: 3_000,
       subscribers: 200,
-      restocks: 3,
+      restocks: 5,
       readMs: 2_000,
       readConcurrency: 16,
       minOrders: 10_000,
@@ -192,7 +212,13 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
-  const curves: { catalogSize?: CatalogPoint[]; subscribers?: SubscriberPoint[] } = {};
+  const curves: {
+    catalogSize?: CatalogPoint[];
+    subscribers?: SubscriberPoint[];
+    subscribersGraphqlWsClient?: SubscriberPoint[];
+    subscribersBaseline?: SubscriberPoint[];
+    productPages?: SubscriberPoint[];
+  } = {};
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -342,29 +368,62 @@ async function main(): Promise<void> {
       log("flood: one customer floods placeOrder from 64 connections while another shops at 20 requests/s");
       flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
     }
-    if (only.has("curves")) {
-      const counts = quick ? [200, 1_000] : [1_000, 5_000, 10_000];
-      log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
-      const pushing = await startServer("server (subscriber curve)", "src/main.ts", {
+    if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
+      const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
+      // The bench's admin restocks 16 products at a time for the product pages: not an actor to rate-limit.
+      const pushing = await startServer("server (subscriber curves)", "src/main.ts", {
         READ_YOUR_WRITES_TIMEOUT_MS: "0",
+        MUTATIONS_PER_SECOND: "0",
+        MUTATION_CONCURRENCY: "0",
       });
-      curves.subscribers = [];
-      for (const count of counts) {
-        const r = await subscriptionPhase(bench, pushing, count);
-        curves.subscribers.push({
-          size: count,
-          p50Ms: r.p50,
-          p99Ms: r.p99,
-          delivered: r.delivered,
-          expected: r.expectedDeliveries,
-          cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
-          rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
-        });
+      // --baseline=<checkout>: the same server from another checkout (the code before a change), measured beside it.
+      const baseline = baselineRoot
+        ? await startServer("server (subscriber curves, baseline)", `${baselineRoot}/src/main.ts`, {
+            READ_YOUR_WRITES_TIMEOUT_MS: "0",
+            MUTATIONS_PER_SECOND: "0",
+            MUTATION_CONCURRENCY: "0",
+            TSX_TSCONFIG_PATH: `${baselineRoot}/tsconfig.json`,
+          })
+        : undefined;
+      const measure = async (
+        count: number,
+        pattern: "everyOther" | "own",
+        client: "lean" | "graphql-ws",
+        server = pushing,
+      ) => {
+        const r = await subscriptionPhase(bench, server, { subscribers: count, pattern, client });
         log(
-          `  ${count} subscribers: p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
+          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
         );
+        return subscriberPoint(count, r);
+      };
+      if (curvesToRun.has("subscribers")) {
+        log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
+        curves.subscribers = [];
+        for (const count of counts) {
+          curves.subscribers.push(await measure(count, "everyOther", "lean"));
+          if (baseline) (curves.subscribersBaseline ??= []).push(await measure(count, "everyOther", "lean", baseline));
+        }
+        // The storefront's own client beside it, at the first size: what the client's share is.
+        curves.subscribersGraphqlWsClient = [await measure(counts[0]!, "everyOther", "graphql-ws")];
+      }
+      if (curvesToRun.has("productPages")) {
+        const needed = Math.max(...counts);
+        if (bench.products.length < needed) {
+          // Every tenth seeded product has no stock: seed enough for one stocked product per page.
+          const total = await countRows(db.pool, `"write"."products"`);
+          await seedProducts(db.pool, Math.ceil(((needed - bench.products.length) * 10) / 9) + 10, total);
+          await waitForProjections(db.pool);
+          bench.products = await stockedProducts(db.pool);
+        }
+        log(`curves: ${counts.join(", ")} product pages, each subscriber watching a product of its own`);
+        curves.productPages = [];
+        for (const count of counts) curves.productPages.push(await measure(count, "own", "lean"));
       }
       await stopServer(pushing);
+      if (baseline) await stopServer(baseline);
+    }
+    if (only.has("curves") && curvesToRun.has("catalogSize")) {
       const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
@@ -462,7 +521,7 @@ async function main(): Promise<void> {
   const outDir = `${ROOT}test/bench/results`;
   mkdirSync(outDir, { recursive: true });
   // Only a complete, unprofiled full run is "latest"; anything else must not overwrite it.
-  const partial = only.size < PHASES.length || profileDir !== undefined;
+  const partial = only.size < PHASES.length || curvesToRun.size < CURVES.length || profileDir !== undefined;
   const name = quick ? "quick" : partial ? "partial" : "latest";
   const jsonFile = `${outDir}/${name}.json`;
   const svgFile = `${outDir}/${name === "latest" ? "latencies" : `latencies-${name}`}.svg`;

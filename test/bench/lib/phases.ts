@@ -310,34 +310,53 @@ async function subscriptionCount(url: string): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+export interface SubscriptionOptions {
+  /** How many subscribers (default: the settings'). */
+  subscribers?: number;
+  /**
+   * `everyOther`: half watch one product, half every product, and that product is restocked
+   * `restocks` times, each change pushed to every subscriber; `own`: each watches a product of
+   * its own (the product-page pattern) and every one of those products is restocked once, 16
+   * restocks at a time, each change pushed to its one subscriber.
+   */
+  pattern?: SubscriberWorkerData["pattern"];
+  /** graphql-ws's own client (default) or the lean one (see subscribers.worker.ts). */
+  client?: SubscriberWorkerData["client"];
+}
+
 /**
- * N graphql-ws clients (spread over worker threads) subscribe to inventoryChanged, half of them
- * for one product, half for every product. Each restock of that product is committed over HTTP
- * (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0); delivery time is
- * t(client received the push) − t(restock response), for every client and every restock.
+ * Subscribers to inventoryChanged, graphql-ws clients spread over worker threads; restocks are
+ * committed over HTTP (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0)
+ * and delivery time is t(client received the push) − t(restock response), for every push.
  */
 export async function subscriptionPhase(
   bench: Bench,
   server: Server,
-  subscribers = bench.settings.subscribers,
+  { subscribers = bench.settings.subscribers, pattern = "everyOther", client = "graphql-ws" }: SubscriptionOptions = {},
 ): Promise<SubscriptionResult> {
-  const { restocks, subscriberWorkers } = bench.settings;
+  const { subscriberWorkers } = bench.settings;
   const pid = server.proc.child.pid!;
-  const product = bench.products[0]!;
-  const deliveries: [number, number][] = [];
-  const notified = new Map<number, number>(); // restock index → read_changed time
+  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
+  if (watched.length < subscribers && pattern === "own")
+    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
+  const productIds = watched.map((p) => p.id);
+  /** [receive time, available, subscriber index] */
+  const deliveries: [number, number, number][] = [];
+  /** The restock being committed → its read_changed time (everyOther: one product, one restock at a time). */
+  const notified = new Map<number, number>();
   let restockIndex = -1;
   const listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
-    if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex))
-      notified.set(restockIndex, t);
+    if (pattern !== "everyOther" || restockIndex < 0 || notified.has(restockIndex)) return;
+    if (m.table === "products" && m.ids.includes(productIds[0]!)) notified.set(restockIndex, t);
   });
   const workers: Worker[] = [];
   const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
-  server.proc.memory.begin(`subscriptions (${subscribers} clients)`);
+  server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
   const rssBefore = rssMb(pid);
   try {
     const connectStart = performance.now();
     let connected = 0;
+    let firstIndex = 0;
     await Promise.all(
       Array.from({ length: workerCount }, (_, w) => {
         const count = Math.floor(subscribers / workerCount) + (w < subscribers % workerCount ? 1 : 0);
@@ -345,10 +364,13 @@ export async function subscriptionPhase(
           workerData: {
             wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`,
             count,
-            productId: product.id,
-            filteredEvery: 2,
+            firstIndex,
+            pattern,
+            productIds,
+            client,
           } satisfies SubscriberWorkerData,
         });
+        firstIndex += count;
         workers.push(worker);
         return new Promise<void>((resolve, reject) => {
           worker.on("error", reject);
@@ -367,50 +389,78 @@ export async function subscriptionPhase(
       }),
     );
     // Subscribed = registered in the server's hub (the metrics gauge), not merely connected.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while ((await subscriptionCount(server.url)) < connected && Date.now() < deadline) await sleep(100);
     const connectSeconds = (performance.now() - connectStart) / 1000;
     bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
 
-    const { rows } = await bench.db.pool.query<{ available: number }>(
-      `SELECT available FROM "read"."products" WHERE id = $1`,
-      [product.id],
+    const { rows } = await bench.db.pool.query<{ id: string; available: number }>(
+      `SELECT id::text AS id, available FROM "read"."products" WHERE id = ANY($1::uuid[])`,
+      [productIds],
     );
-    const base = rows[0]!.available;
+    const base = new Map(rows.map((r) => [r.id, r.available]));
+    const restock = (productId: string) =>
+      server.gql.ok(
+        JSON.stringify({ query: RESTOCK, variables: { input: { productId, quantity: 1 } } }),
+        bench.adminToken,
+      );
     const rssConnected = rssMb(pid);
     const cpuBefore = cpuSeconds(pid);
-    const committed: number[] = [];
     const latencies: number[] = [];
     const fromNotify: number[] = [];
     const projection: number[] = [];
-    for (let k = 0; k < restocks; k++) {
-      restockIndex = k;
-      const expected = base + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
-      await server.gql.ok(
-        JSON.stringify({ query: RESTOCK, variables: { input: { productId: product.id, quantity: 1 } } }),
-        bench.adminToken,
-      );
-      committed[k] = nowMs();
-      const until = Date.now() + 10_000;
-      while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
-      for (const [t, available] of deliveries) {
-        if (available !== expected) continue;
-        latencies.push(t - committed[k]!);
+    let expectedDeliveries: number;
+    if (pattern === "everyOther") {
+      const { restocks } = bench.settings;
+      expectedDeliveries = connected * restocks;
+      const product = productIds[0]!;
+      for (let k = 0; k < restocks; k++) {
+        restockIndex = k;
+        const expected = base.get(product)! + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
+        await restock(product);
+        const committed = nowMs();
+        const until = Date.now() + 10_000;
+        while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
         const n = notified.get(k);
-        if (n !== undefined) fromNotify.push(t - n);
+        for (const [t, available] of deliveries) {
+          if (available !== expected) continue;
+          latencies.push(t - committed);
+          if (n !== undefined) fromNotify.push(t - n);
+        }
+        if (n !== undefined) projection.push(n - committed);
+        await sleep(100);
       }
-      const n = notified.get(k);
-      if (n !== undefined) projection.push(n - committed[k]!);
-      await sleep(100);
+    } else {
+      // Every watched product restocked once, 16 at a time; subscriber i gets the push of product i.
+      expectedDeliveries = connected;
+      const committed = new Map<string, number>();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < productIds.length) {
+            const product = productIds[next++]!;
+            await restock(product);
+            committed.set(product, nowMs());
+          }
+        }),
+      );
+      const until = Date.now() + 30_000;
+      while (deliveries.length < connected && Date.now() < until) await sleep(10);
+      for (const [t, available, i] of deliveries) {
+        const product = productIds[i % productIds.length]!;
+        if (available === base.get(product)! + 1) latencies.push(t - committed.get(product)!);
+      }
     }
     const cpuAfter = cpuSeconds(pid);
     const phase = server.proc.memory.end();
-    bench.samples["subscription delivery (commit → client)"] = latencies;
+    bench.samples[
+      `subscription delivery (commit → client, ${subscribers} ${pattern === "own" ? "product pages" : "subscribers"})`
+    ] = latencies;
     return {
       subscribers,
       connected,
-      restocks,
-      expectedDeliveries: connected * restocks,
+      restocks: pattern === "everyOther" ? bench.settings.restocks : productIds.length,
+      expectedDeliveries,
       delivered: latencies.length,
       ...summarize(latencies),
       fromReadChanged: summarize(fromNotify),
@@ -432,7 +482,7 @@ export async function subscriptionPhase(
       workers.map(
         (w) =>
           new Promise<void>((resolve) => {
-            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 5_000);
+            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 10_000);
             w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
             w.on("exit", () => (clearTimeout(timer), resolve()));
             w.postMessage({ type: "close" });

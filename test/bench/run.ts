@@ -43,7 +43,7 @@ import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
-import { latencySvg, table } from "./lib/report";
+import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { round } from "./lib/stats";
 
 const PHASES = [
@@ -132,7 +132,23 @@ const TARGETS = {
   floodP99Ratio: 2,
   /** The catalog search's p99 at 100,000 products over its p99 at 1,000. */
   catalogP99Growth: 2,
+  /** Delivery p99 with 1,000 and with 10,000 subscribers, every push delivered. */
+  subscribers1kP99Ms: 60,
+  subscribers10kP99Ms: 500,
+  /** The lag p99 and the write ratio at 10⁷ events, each within this fraction of its value at 10⁵. */
+  logSizeDrift: 0.15,
+  rebuildEventsPerSecAt1M: 30_000,
 };
+
+interface Curves {
+  catalogSize?: CatalogPoint[];
+  subscribers?: SubscriberPoint[];
+  subscribersGraphqlWsClient?: SubscriberPoint[];
+  subscribersBaseline?: SubscriberPoint[];
+  productPages?: SubscriberPoint[];
+  logSize?: { size: number; writeRatio: number; lagP99Ms: number }[];
+  rebuild?: { size: number; eventsPerSec: number }[];
+}
 
 const started = Date.now();
 const log = (message: string) =>
@@ -212,13 +228,7 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
-  const curves: {
-    catalogSize?: CatalogPoint[];
-    subscribers?: SubscriberPoint[];
-    subscribersGraphqlWsClient?: SubscriberPoint[];
-    subscribersBaseline?: SubscriberPoint[];
-    productPages?: SubscriberPoint[];
-  } = {};
+  const curves: Curves = {};
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -476,6 +486,13 @@ async function main(): Promise<void> {
   const result = {
     ...headline,
     targets: TARGETS,
+    /** Filled in below, with the table printed at the end. */
+    targetsMet: [] as {
+      metric: string | number;
+      value: string | number;
+      target: string | number;
+      status: string | number;
+    }[],
     mode: quick ? "quick" : "full",
     date: new Date().toISOString(),
     durationSeconds: round((Date.now() - started) / 1000, 1),
@@ -525,71 +542,80 @@ async function main(): Promise<void> {
   const name = quick ? "quick" : partial ? "partial" : "latest";
   const jsonFile = `${outDir}/${name}.json`;
   const svgFile = `${outDir}/${name === "latest" ? "latencies" : `latencies-${name}`}.svg`;
-  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
-  writeFileSync(
-    svgFile,
-    latencySvg(
-      bench.samples,
-      `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${pgVersion.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`,
-    ),
-  );
+  const curvesFile = `${outDir}/${name === "latest" ? "curves" : `curves-${name}`}.svg`;
+  const panels = curvePanels(curves);
+  if (panels.length > 0) writeFileSync(curvesFile, curvesSvg(panels, machineLine(result)));
+  writeFileSync(svgFile, latencySvg(bench.samples, machineLine(result)));
 
   const catalogPoints = curves.catalogSize ?? [];
   const catalogGrowth =
     catalogPoints.length > 1 ? round(catalogPoints.at(-1)!.p99Ms / catalogPoints[0]!.p99Ms, 2) : null;
-  const status = (value: number | null, target: number, higherIsBetter: boolean) =>
+  const status: Status = (value, target, higherIsBetter) =>
     value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
-  console.log(
-    "\n" +
-      table(
-        [
-          [
-            "writeRatio",
-            headline.writeRatio ?? "-",
-            `≥ ${TARGETS.writeRatio}`,
-            status(headline.writeRatio, TARGETS.writeRatio, true),
-          ],
-          [
-            "projectionLagP99Ms",
-            headline.projectionLagP99Ms ?? "-",
-            `≤ ${TARGETS.projectionLagP99Ms}`,
-            status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false),
-          ],
-          ["subscribers", headline.subscribers ?? "-", "1000", ""],
-          [
-            "subscriptionP99Ms",
-            headline.subscriptionP99Ms ?? "-",
-            `≤ ${TARGETS.subscriptionP99Ms}`,
-            status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false),
-          ],
-          [
-            "readRatio",
-            headline.readRatio ?? "-",
-            `≥ ${TARGETS.readRatio}`,
-            status(headline.readRatio, TARGETS.readRatio, true),
-          ],
-          [
-            "rebuildEventsPerSec",
-            headline.rebuildEventsPerSec ?? "-",
-            `≥ ${TARGETS.rebuildEventsPerSec}`,
-            status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
-          ],
-          [
-            "catalogP99Growth",
-            catalogGrowth ?? "-",
-            `≤ ${TARGETS.catalogP99Growth}`,
-            status(catalogGrowth, TARGETS.catalogP99Growth, false),
-          ],
-          [
-            "floodP99Ratio",
-            flood?.limited.p99Ratio ?? "-",
-            `≤ ${TARGETS.floodP99Ratio}`,
-            status(flood?.limited.p99Ratio ?? null, TARGETS.floodP99Ratio, false),
-          ],
-        ],
-        ["metric", "value", "target", ""],
-      ),
-  );
+  const rebuildAt1M = curves.rebuild?.find((p) => p.size >= 1_000_000)?.eventsPerSec ?? null;
+
+  const targetRows: (string | number)[][] = [
+    [
+      "writeRatio",
+      headline.writeRatio ?? "-",
+      `≥ ${TARGETS.writeRatio}`,
+      status(headline.writeRatio, TARGETS.writeRatio, true),
+    ],
+    [
+      "projectionLagP99Ms",
+      headline.projectionLagP99Ms ?? "-",
+      `≤ ${TARGETS.projectionLagP99Ms}`,
+      status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false),
+    ],
+    ["subscribers", headline.subscribers ?? "-", "1000", ""],
+    [
+      "subscriptionP99Ms",
+      headline.subscriptionP99Ms ?? "-",
+      `≤ ${TARGETS.subscriptionP99Ms}`,
+      status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false),
+    ],
+    [
+      "readRatio",
+      headline.readRatio ?? "-",
+      `≥ ${TARGETS.readRatio}`,
+      status(headline.readRatio, TARGETS.readRatio, true),
+    ],
+    [
+      "rebuildEventsPerSec",
+      headline.rebuildEventsPerSec ?? "-",
+      `≥ ${TARGETS.rebuildEventsPerSec}`,
+      status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
+    ],
+    [
+      "catalogP99Growth",
+      catalogGrowth ?? "-",
+      `≤ ${TARGETS.catalogP99Growth}`,
+      status(catalogGrowth, TARGETS.catalogP99Growth, false),
+    ],
+    ...subscriberTargetRows(curves.subscribers, status),
+    ...logSizeRows(curves.logSize, status),
+    [
+      "rebuildEventsPerSec @10⁶",
+      rebuildAt1M ?? "-",
+      `≥ ${TARGETS.rebuildEventsPerSecAt1M}`,
+      status(rebuildAt1M, TARGETS.rebuildEventsPerSecAt1M, true),
+    ],
+    [
+      "floodP99Ratio",
+      flood?.limited.p99Ratio ?? "-",
+      `≤ ${TARGETS.floodP99Ratio}`,
+      status(flood?.limited.p99Ratio ?? null, TARGETS.floodP99Ratio, false),
+    ],
+  ];
+  // Which targets this run met, in the file too.
+  result.targetsMet = targetRows.map(([metric, value, target, met]) => ({
+    metric: metric!,
+    value: value!,
+    target: target!,
+    status: met!,
+  }));
+  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
+  console.log("\n" + table(targetRows, ["metric", "value", "target", ""]));
   const details: (string | number)[][] = [];
   if (write) {
     for (const c of [8, 32]) {
@@ -689,6 +715,106 @@ async function main(): Promise<void> {
   );
   for (const note of result.notes) console.log(`note: ${note}`);
   console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
+}
+
+type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;
+
+/** The subscriber targets: p99 at 1,000 and at 10,000, with every push delivered. */
+function subscriberTargetRows(points: SubscriberPoint[] | undefined, status: Status): (string | number)[][] {
+  return [
+    [1_000, TARGETS.subscribers1kP99Ms],
+    [10_000, TARGETS.subscribers10kP99Ms],
+  ].map(([size, target]) => {
+    const point = points?.find((p) => p.size === size);
+    const allDelivered = point !== undefined && point.delivered === point.expected;
+    return [
+      `subscribers ${size!.toLocaleString("en")}: p99 ms`,
+      point ? `${point.p99Ms}${allDelivered ? "" : ` (${point.delivered}/${point.expected})`}` : "-",
+      `≤ ${target}, all delivered`,
+      point && !allDelivered ? "MISSED" : status(point?.p99Ms ?? null, target!, false),
+    ];
+  });
+}
+
+/** The event-log targets: lag p99 and write ratio at the largest log within 15 % of the smallest's. */
+function logSizeRows(points: Curves["logSize"], status: Status): (string | number)[][] {
+  const first = points?.[0],
+    last = points && points.length > 1 ? points.at(-1) : undefined;
+  const drift = (f: (p: NonNullable<typeof first>) => number) =>
+    first && last ? round(Math.abs(f(last) / f(first) - 1), 3) : null;
+  const label = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
+  return [
+    ["lag p99 drift" + label, drift((p) => p.lagP99Ms) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
+    ["writeRatio drift" + label, drift((p) => p.writeRatio) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
+  ].map(([name, value, target]) => [
+    name!,
+    value!,
+    target!,
+    status(typeof value === "number" ? value : null, TARGETS.logSizeDrift, false),
+  ]);
+}
+
+function machineLine(result: {
+  machine: { cpu: string; cores: number; postgres: string };
+  date: string;
+  mode: string;
+}) {
+  return `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${result.machine.postgres.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`;
+}
+
+/** The curves measured, as the charts of curves.svg. */
+function curvePanels(curves: Curves): CurvePanel[] {
+  const line = <T extends { size: number }>(label: string, points: T[] | undefined, value: (p: T) => number) =>
+    points ? [{ label, points: points.map((p) => [p.size, value(p)] as [number, number]) }] : [];
+  const panels: CurvePanel[] = [
+    {
+      title: "Subscribers: delivery (commit → client)",
+      unit: "ms",
+      series: [
+        ...line("p99, everyone watches the product", curves.subscribers, (p) => p.p99Ms),
+        ...line("p50, everyone watches the product", curves.subscribers, (p) => p.p50Ms),
+        ...line("p99, before (--baseline)", curves.subscribersBaseline, (p) => p.p99Ms),
+        ...line("p99, a product page each", curves.productPages, (p) => p.p99Ms),
+      ],
+      target: { value: TARGETS.subscribers10kP99Ms, label: `10,000: p99 ≤ ${TARGETS.subscribers10kP99Ms} ms` },
+    },
+    {
+      title: "Subscribers: server CPU per 1,000 pushes",
+      unit: "ms",
+      series: [
+        ...line("everyone watches the product", curves.subscribers, (p) => p.cpuMsPer1000Pushes ?? 0),
+        ...line("before (--baseline)", curves.subscribersBaseline, (p) => p.cpuMsPer1000Pushes ?? 0),
+      ],
+    },
+    {
+      title: "Catalog: products(first: 20) p99",
+      unit: "ms",
+      series: [
+        ...line("search, in stock", curves.catalogSize, (p) => p.p99Ms),
+        ...line("plain page", curves.catalogSize, (p) => p.pageP99Ms),
+      ],
+    },
+    {
+      title: "Event log: projection lag p99",
+      unit: "ms",
+      series: line("commit → read row", curves.logSize, (p) => p.lagP99Ms),
+    },
+    {
+      title: "Event log: write ratio (GraphQL ÷ raw SQL)",
+      unit: "ratio",
+      series: line("placeOrder @32", curves.logSize, (p) => p.writeRatio),
+    },
+    {
+      title: "Rebuild: events/s",
+      unit: "events/s",
+      series: line("catalog + orders", curves.rebuild, (p) => p.eventsPerSec),
+      target: {
+        value: TARGETS.rebuildEventsPerSecAt1M,
+        label: `≥ ${TARGETS.rebuildEventsPerSecAt1M.toLocaleString("en")} at 10⁶`,
+      },
+    },
+  ];
+  return panels.filter((p) => p.series.some((s) => s.points.length > 0));
 }
 
 main().catch((error: unknown) => {

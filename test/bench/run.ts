@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize,rebuild] [-- --subscribers=1000,5000] [-- --long] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -43,6 +43,7 @@ import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
+import { soak, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { round } from "./lib/stats";
 
@@ -89,6 +90,9 @@ const subscriberCounts = args
   .map(Number);
 /** `--baseline=<checkout>`: subscriber curves also measured on the server of another checkout. */
 const baselineRoot = args.find((a) => a.startsWith("--baseline="))?.slice(11);
+/** `--soak[=minutes]`: after everything else, one server for that long (30 min by default) at half the write rate. */
+const soakArg = args.find((a) => a === "--soak" || a.startsWith("--soak="));
+const soakMinutes = soakArg ? Number(soakArg.split("=")[1] ?? 30) : undefined;
 for (const c of curvesToRun)
   if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
@@ -138,6 +142,8 @@ const TARGETS = {
   /** The lag p99 and the write ratio at 10⁷ events, each within this fraction of its value at 10⁵. */
   logSizeDrift: 0.15,
   rebuildEventsPerSecAt1M: 30_000,
+  /** The soak server's RSS at the end over after the warm-up, in %. */
+  soakRssGrowthPct: 10,
 };
 
 interface Curves {
@@ -229,6 +235,7 @@ async function main(): Promise<void> {
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
   const curves: Curves = {};
+  let soakResult: SoakResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -438,6 +445,20 @@ async function main(): Promise<void> {
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
     }
+    if (soakMinutes !== undefined) {
+      const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
+      if (!write) bench.notes.push("soak: no write phase in this run, so 100 orders/s instead of half the write rate");
+      log(`soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages)`);
+      if (bench.products.length < 1_000)
+        throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);
+      const server = await startServer("server (soak)", "src/main.ts", { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+      try {
+        soakResult = await soak(bench, server, { minutes: soakMinutes, ratePerSecond: rate });
+      } finally {
+        server.gql.close();
+        await server.proc.stop(); // its per-minute memory phases are the soak's curve, not the memory table's
+      }
+    }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
     if (keepDb) log(`kept database ${db.name} (--keep-db): ${db.url}`);
@@ -528,6 +549,15 @@ async function main(): Promise<void> {
     expiry,
     flood,
     curves,
+    soak: soakResult && {
+      minutes: soakResult.minutes,
+      rssGrowthPct: soakResult.rssGrowthPct,
+      lagP99Ms: soakResult.lagP99Ms,
+      ratePerSecond: soakResult.ratePerSecond,
+      subscribers: soakResult.subscribers,
+      warmupMinutes: soakResult.warmupMinutes,
+      curve: soakResult.curve,
+    },
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -599,6 +629,12 @@ async function main(): Promise<void> {
       rebuildAt1M ?? "-",
       `≥ ${TARGETS.rebuildEventsPerSecAt1M}`,
       status(rebuildAt1M, TARGETS.rebuildEventsPerSecAt1M, true),
+    ],
+    [
+      `soak RSS growth % (${soakResult?.minutes ?? "-"} min)`,
+      soakResult?.rssGrowthPct ?? "-",
+      `≤ ${TARGETS.soakRssGrowthPct}`,
+      status(soakResult?.rssGrowthPct ?? null, TARGETS.soakRssGrowthPct, false),
     ],
     [
       "floodP99Ratio",
@@ -701,6 +737,14 @@ async function main(): Promise<void> {
     for (const p of rebuild.perProjection)
       details.push([`  ${p.name}: batch transactions`, "", "", "", `${p.batchSeconds} s`]);
   }
+  if (soakResult)
+    console.log(
+      "\n" +
+        table(
+          soakResult.curve.map((m) => [m.minute, m.rssMb ?? "", m.lagP50Ms, m.lagP99Ms, m.orders, m.pushes]),
+          ["soak minute", "server RSS MB", "lag p50 ms", "lag p99 ms", "orders", "pushes"],
+        ),
+    );
   if (details.length)
     console.log("\n" + table(details, ["measurement", "throughput", "p50 ms", "p99 ms", "n", "server CPU ms/req"]));
   console.log(

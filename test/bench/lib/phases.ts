@@ -324,39 +324,45 @@ export interface SubscriptionOptions {
   client?: SubscriberWorkerData["client"];
 }
 
+export interface Subscribers {
+  connected: number;
+  connectSeconds: number;
+  /** [receive time (ms since the epoch), available, subscriber index] per push, as they arrive. */
+  deliveries: [number, number, number][];
+  /** Worker threads holding them. */
+  workers: number;
+  close(): Promise<void>;
+}
+
 /**
- * Subscribers to inventoryChanged, graphql-ws clients spread over worker threads; restocks are
- * committed over HTTP (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0)
- * and delivery time is t(client received the push) − t(restock response), for every push.
+ * Subscribers to inventoryChanged (see subscribers.worker.ts), spread over the bench's worker
+ * threads; resolves once every one is registered in the server's hub.
  */
-export async function subscriptionPhase(
+export async function connectSubscribers(
   bench: Bench,
   server: Server,
-  { subscribers = bench.settings.subscribers, pattern = "everyOther", client = "graphql-ws" }: SubscriptionOptions = {},
-): Promise<SubscriptionResult> {
-  const { subscriberWorkers } = bench.settings;
-  const pid = server.proc.child.pid!;
-  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
-  if (watched.length < subscribers && pattern === "own")
-    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
-  const productIds = watched.map((p) => p.id);
-  /** [receive time, available, subscriber index] */
-  const deliveries: [number, number, number][] = [];
-  /** The restock being committed → its read_changed time (everyOther: one product, one restock at a time). */
-  const notified = new Map<number, number>();
-  let restockIndex = -1;
-  const listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
-    if (pattern !== "everyOther" || restockIndex < 0 || notified.has(restockIndex)) return;
-    if (m.table === "products" && m.ids.includes(productIds[0]!)) notified.set(restockIndex, t);
-  });
+  options: Pick<SubscriberWorkerData, "pattern" | "client" | "productIds"> & { subscribers: number },
+): Promise<Subscribers> {
+  const { subscribers } = options;
   const workers: Worker[] = [];
-  const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
-  server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
-  const rssBefore = rssMb(pid);
+  const workerCount = Math.max(1, Math.min(bench.settings.subscriberWorkers, Math.ceil(subscribers / 100)));
+  const deliveries: [number, number, number][] = [];
+  const connectStart = performance.now();
+  let connected = 0;
+  let firstIndex = 0;
+  const close = () =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 10_000);
+            w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
+            w.on("exit", () => (clearTimeout(timer), resolve()));
+            w.postMessage({ type: "close" });
+          }),
+      ),
+    ).then(() => undefined);
   try {
-    const connectStart = performance.now();
-    let connected = 0;
-    let firstIndex = 0;
     await Promise.all(
       Array.from({ length: workerCount }, (_, w) => {
         const count = Math.floor(subscribers / workerCount) + (w < subscribers % workerCount ? 1 : 0);
@@ -365,9 +371,9 @@ export async function subscriptionPhase(
             wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`,
             count,
             firstIndex,
-            pattern,
-            productIds,
-            client,
+            pattern: options.pattern,
+            productIds: options.productIds,
+            client: options.client,
           } satisfies SubscriberWorkerData,
         });
         firstIndex += count;
@@ -391,9 +397,43 @@ export async function subscriptionPhase(
     // Subscribed = registered in the server's hub (the metrics gauge), not merely connected.
     const deadline = Date.now() + 60_000;
     while ((await subscriptionCount(server.url)) < connected && Date.now() < deadline) await sleep(100);
-    const connectSeconds = (performance.now() - connectStart) / 1000;
-    bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const connectSeconds = (performance.now() - connectStart) / 1000;
+  bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
+  return { connected, connectSeconds, deliveries, workers: workerCount, close };
+}
 
+/**
+ * Subscribers to inventoryChanged, graphql-ws clients spread over worker threads; restocks are
+ * committed over HTTP (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0)
+ * and delivery time is t(client received the push) − t(restock response), for every push.
+ */
+export async function subscriptionPhase(
+  bench: Bench,
+  server: Server,
+  { subscribers = bench.settings.subscribers, pattern = "everyOther", client = "graphql-ws" }: SubscriptionOptions = {},
+): Promise<SubscriptionResult> {
+  const pid = server.proc.child.pid!;
+  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
+  if (watched.length < subscribers && pattern === "own")
+    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
+  const productIds = watched.map((p) => p.id);
+  /** The restock being committed → its read_changed time (everyOther: one product, one restock at a time). */
+  const notified = new Map<number, number>();
+  let restockIndex = -1;
+  server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
+  const rssBefore = rssMb(pid);
+  const clients = await connectSubscribers(bench, server, { subscribers, pattern, client, productIds });
+  const { connected, deliveries, connectSeconds } = clients;
+  let listener: pg.Client | undefined;
+  try {
+    listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
+      if (pattern !== "everyOther" || restockIndex < 0 || notified.has(restockIndex)) return;
+      if (m.table === "products" && m.ids.includes(productIds[0]!)) notified.set(restockIndex, t);
+    });
     const { rows } = await bench.db.pool.query<{ id: string; available: number }>(
       `SELECT id::text AS id, available FROM "read"."products" WHERE id = ANY($1::uuid[])`,
       [productIds],
@@ -466,7 +506,7 @@ export async function subscriptionPhase(
       fromReadChanged: summarize(fromNotify),
       projection: summarize(projection),
       connectSeconds: round(connectSeconds, 1),
-      workers: workerCount,
+      workers: clients.workers,
       serverCpuSecondsWithDeliveries: phase?.cpuSeconds,
       cpuMsPer1000Pushes:
         cpuBefore !== undefined && cpuAfter !== undefined && latencies.length > 0
@@ -478,18 +518,8 @@ export async function subscriptionPhase(
           : undefined,
     };
   } finally {
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 10_000);
-            w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
-            w.on("exit", () => (clearTimeout(timer), resolve()));
-            w.postMessage({ type: "close" });
-          }),
-      ),
-    );
-    await listener.end();
+    await clients.close();
+    await listener?.end();
   }
 }
 

@@ -58,8 +58,8 @@ export interface Bench {
   /** Raw latency samples for the plot, by series label. */
   samples: Record<string, number[]>;
   log(message: string): void;
-  /** Starts a node child (server, naive server, CLI) with the bench's env and flags. */
-  spawn(name: string, script: string, env?: Record<string, string>, args?: string[]): NodeProcess;
+  /** Starts a node child (server, naive server, CLI) with the bench's env and flags; `node`: another node executable. */
+  spawn(name: string, script: string, env?: Record<string, string>, args?: string[], node?: string): NodeProcess;
 }
 
 export interface RunSummary extends LatencySummary {
@@ -71,7 +71,7 @@ export interface RunSummary extends LatencySummary {
   concurrency: number;
 }
 
-function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
+export function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
   const cpu = phase?.cpuSeconds;
   return {
     perSecond: round(result.perSecond, 1),

@@ -167,7 +167,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     logger.error({ err: error }, "unexpected error in a GraphQL operation"),
   );
 
-  const withFormattedErrors = (result: ExecutionResult) =>
+  const withFormattedErrors = <R extends Pick<ExecutionResult, "errors">>(result: R) =>
     result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result;
   const serializePayload = (result: ExecutionResult) => JSON.stringify(withFormattedErrors(result));
 

@@ -43,6 +43,7 @@ import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
+import { postgraphilePeer, type PeerResult } from "./lib/peers";
 import { soak, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { round } from "./lib/stats";
@@ -58,6 +59,7 @@ const PHASES = [
   "expiry",
   "flood",
   "curves",
+  "peers",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -142,6 +144,8 @@ const TARGETS = {
   /** The lag p99 and the write ratio at 10⁷ events, each within this fraction of its value at 10⁵. */
   logSizeDrift: 0.15,
   rebuildEventsPerSecAt1M: 30_000,
+  /** Our catalog reads' throughput over PostGraphile v5's on the write tables (page, search, by id), p99 no worse. */
+  peerRatio: 1.5,
   /** The soak server's RSS at the end over after the warm-up, in %. */
   soakRssGrowthPct: 10,
 };
@@ -186,10 +190,11 @@ async function main(): Promise<void> {
       signToken(JWT_SECRET, `bench-customer-${i}`, "customer", 3600 * 6),
     ),
     adminToken: signToken(JWT_SECRET, "bench-admin", "admin", 3600 * 6),
-    spawn(name, script, env = {}, extraArgs = []) {
+    spawn(name, script, env = {}, extraArgs = [], node) {
       const proc = NodeProcess.spawn({
         name,
         script,
+        node,
         args: extraArgs,
         env: {
           DATABASE_URL: db.url,
@@ -236,6 +241,7 @@ async function main(): Promise<void> {
   let flood: FloodResult | undefined;
   const curves: Curves = {};
   let soakResult: SoakResult | undefined;
+  let peers: PeerResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -445,6 +451,11 @@ async function main(): Promise<void> {
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
     }
+    if (only.has("peers")) {
+      log("peers: our catalog reads (read tables) vs PostGraphile v5 on the write tables, both on Node 22");
+      peers = await postgraphilePeer(bench);
+      memory.push(...peers.memory);
+    }
     if (soakMinutes !== undefined) {
       const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
       if (!write) bench.notes.push("soak: no write phase in this run, so 100 orders/s instead of half the write rate");
@@ -492,6 +503,16 @@ async function main(): Promise<void> {
       ? {
           shopperP99RatioFloodedToAlone: flood.limited.p99Ratio,
           shopperP99RatioWithoutTheLimit: flood.unlimited.p99Ratio,
+        }
+      : null,
+    peers: peers
+      ? {
+          postgraphile: Object.fromEntries(
+            (["page", "search", "byId"] as const).map((read) => [
+              read,
+              { ratio: peers![read].ratio, oursP99Ms: peers![read].oursP99Ms, theirsP99Ms: peers![read].theirsP99Ms },
+            ]),
+          ),
         }
       : null,
     separateReadDatabase: split
@@ -549,6 +570,7 @@ async function main(): Promise<void> {
     expiry,
     flood,
     curves,
+    peerDetails: peers && { ...peers, memory: undefined },
     soak: soakResult && {
       minutes: soakResult.minutes,
       rssGrowthPct: soakResult.rssGrowthPct,
@@ -630,6 +652,15 @@ async function main(): Promise<void> {
       `≥ ${TARGETS.rebuildEventsPerSecAt1M}`,
       status(rebuildAt1M, TARGETS.rebuildEventsPerSecAt1M, true),
     ],
+    ...(["page", "search", "byId"] as const).map((read) => {
+      const r = peers?.[read];
+      return [
+        `peers.postgraphile.${read}`,
+        r ? `×${r.ratio}, p99 ${r.oursP99Ms} vs ${r.theirsP99Ms} ms` : "-",
+        `≥ ${TARGETS.peerRatio}, p99 ≤`,
+        r ? (r.ratio >= TARGETS.peerRatio && r.oursP99Ms <= r.theirsP99Ms ? "met" : "MISSED") : "not run",
+      ];
+    }),
     [
       `soak RSS growth % (${soakResult?.minutes ?? "-"} min)`,
       soakResult?.rssGrowthPct ?? "-",
@@ -724,6 +755,27 @@ async function main(): Promise<void> {
       ["products() naive join + index", read.naiveIndexed],
     ] as const) {
       details.push([label, `${r.perSecond} req/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
+    }
+  }
+  if (peers) {
+    for (const read of ["page", "search", "byId"] as const) {
+      const r = peers[read];
+      details.push([
+        `${read}: ours (read tables) @${peers.concurrency}`,
+        `${r.oursPerSecond} req/s`,
+        r.ours.p50,
+        r.ours.p99,
+        r.ours.completed,
+        r.ours.serverCpuMsPerRequest ?? "",
+      ]);
+      details.push([
+        `${read}: PostGraphile (write tables)`,
+        `${r.theirsPerSecond} req/s`,
+        r.theirs.p50,
+        r.theirs.p99,
+        r.theirs.completed,
+        r.theirs.serverCpuMsPerRequest ?? "",
+      ]);
     }
   }
   if (rebuild) {

@@ -329,7 +329,11 @@ export async function logSizeCurve(
       let verified: boolean | undefined;
       if (verifyAt.includes(size)) {
         const started = nowMs();
-        const check = local.spawn(`verify (log ${size})`, "scripts/verify.ts", {}, ["--wait", "60"]);
+        // verify reads every table whole: no per-query timeout (DB_QUERY_TIMEOUT_MS) on this cold path.
+        const check = local.spawn(`verify (log ${size})`, "scripts/verify.ts", { DB_QUERY_TIMEOUT_MS: "0" }, [
+          "--wait",
+          "60",
+        ]);
         verified = (await check.wait()) === 0;
         bench.log(`    verify: ${verified ? "ok" : "FAILED"} in ${round((nowMs() - started) / 1000, 1)} s`);
         if (!verified) bench.notes.push(`log size ${size}: verify failed:\n${check.log.slice(-2_000)}`);

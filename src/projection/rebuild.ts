@@ -163,13 +163,30 @@ async function fillCopies(
 
   // Catch up outside the swap, batch by batch, so the live tables are locked only briefly. Only
   // this rebuild writes the copies (advisory locks), so the log is read outside the batches'
-  // transactions, through the lock's own session, ahead of the projections; each projection
-  // applies the batches in order, each in a transaction of its own with its checkpoint, but at
-  // its own pace: one slower projection does not hold the others (nor the reading) at every
-  // batch, so the database keeps more than one core busy.
-  const { events, last } = await applyAll(db, reader, targets, options);
-  let at: LogPosition = last;
-  let caughtUp = events;
+  // transactions, through the lock's own session: the next batch is read while the projections
+  // apply this one.
+  let events = 0;
+  let batches = 0;
+  let at: LogPosition = LOG_START;
+  // A small first batch, so that the projections start while the first full one is being read.
+  let limit = Math.ceil(options.batchSize / 10);
+  let next = prefetch(reader, at, limit);
+  for (;;) {
+    const batch = await next;
+    const last = batch.at(-1);
+    const full = batch.length === limit;
+    limit = options.batchSize;
+    if (last && full) next = prefetch(reader, last, limit);
+    if (last) {
+      await settleAll(
+        targets.map((t) => timed(t, () => db.transaction((tx) => tx.commit(projectInto(t, batch)), COPY_COMMIT))),
+      );
+      at = { txId: last.txId, position: last.position };
+      events += batch.length;
+    }
+    if (!full) break;
+    if (++batches % 20 === 0) options.logger.info({ projections: names, events }, "rebuild: progress");
+  }
 
   // One statement (one transaction) per index, so the database builds them side by side.
   const builds: string[] = [];
@@ -198,7 +215,7 @@ async function fillCopies(
       if (!last) break;
       for (const t of targets) await tx.run(projectInto(t, batch));
       at = { txId: last.txId, position: last.position };
-      caughtUp += batch.length;
+      events += batch.length;
       if (batch.length < options.batchSize) break;
     }
     for (const t of targets) {
@@ -207,95 +224,14 @@ async function fillCopies(
       await tx.run([saveCheckpoint(t.projection.name, at, "RUNNING", true), deleteCheckpoint(t.checkpoint)]);
     }
   });
-  return caughtUp;
+  return events;
 }
 
-/** Batches read ahead of the slowest projection (at most this many batches are held in memory). */
-const READ_AHEAD = 3;
-
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-  reject(error: unknown): void;
-}
-
-function deferred(): Deferred {
-  const d = {} as Deferred;
-  d.promise = new Promise<void>((resolve, reject) => Object.assign(d, { resolve, reject }));
-  d.promise.catch(() => undefined); // surfaces where it is awaited
-  return d;
-}
-
-/**
- * Reads the log once, batch after batch, and has every target apply every batch in order, each at
- * its own pace. Batch i is read once batch i−1 is in and every target has applied batch
- * i−READ_AHEAD. A failure stops every target before its next batch; the first one is thrown once
- * none is running.
- */
-async function applyAll(
-  db: Database,
-  reader: Reader,
-  targets: Target[],
-  options: RebuildOptions,
-): Promise<{ events: number; last: LogPosition }> {
-  // A small first batch, so that the projections start while the first full one is being read.
-  const limitOf = (i: number) => (i === 0 ? Math.ceil(options.batchSize / 10) : options.batchSize);
-  const reads: Promise<RecordedEvent[]>[] = [];
-  const applied: Deferred[][] = targets.map(() => []);
-  const appliedBy = (k: number, i: number) => (applied[k]![i] ??= deferred());
-  let failure: { error: unknown } | undefined;
-  // Settles only by failing: a read waiting on a projection that has stopped gives up too.
-  const stopped = deferred();
-
-  const read = (i: number): Promise<RecordedEvent[]> => {
-    const existing = reads[i];
-    if (existing) return existing;
-    const next = (async () => {
-      const previous = i === 0 ? undefined : await read(i - 1);
-      if (previous && previous.length < limitOf(i - 1)) return []; // the log ended there
-      if (i >= READ_AHEAD)
-        await Promise.race([Promise.all(targets.map((_, k) => appliedBy(k, i - READ_AHEAD).promise)), stopped.promise]);
-      if (failure) return [];
-      const last = previous?.at(-1);
-      return reader(last ? positionOf(last) : LOG_START, limitOf(i));
-    })();
-    next.catch(() => undefined); // surfaces where it is awaited
-    reads[i] = next;
-    return next;
-  };
-
-  const names = targets.map((t) => t.projection.name);
-  const runs = targets.map(async (t, k) => {
-    for (let i = 0; ; i++) {
-      const step = appliedBy(k, i);
-      try {
-        const batch = await read(i);
-        if (failure) throw failure.error;
-        if (batch.length > 0)
-          await timed(t, () => db.transaction((tx) => tx.commit(projectInto(t, batch)), COPY_COMMIT));
-        step.resolve();
-        if (k === 0 && (i + 1) % 20 === 0)
-          options.logger.info({ projections: names, events: i * options.batchSize }, "rebuild: progress");
-        if (batch.length < limitOf(i)) return;
-      } catch (error) {
-        failure ??= { error };
-        step.reject(error);
-        stopped.reject(failure.error);
-        throw error;
-      }
-    }
-  });
-  await Promise.allSettled(runs);
-  if (failure) throw failure.error;
-
-  let events = 0;
-  let last: LogPosition = LOG_START;
-  for (const batch of await Promise.all(reads)) {
-    events += batch.length;
-    const end = batch.at(-1);
-    if (end) last = positionOf(end);
-  }
-  return { events, last };
+/** Starts a read ahead; its failure surfaces where it is awaited (not as an unhandled rejection meanwhile). */
+function prefetch(reader: Reader, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+  const read = reader(after, limit);
+  read.catch(() => undefined);
+  return read;
 }
 
 /** Waits for every one (no transaction is left running), then fails with the first failure. */

@@ -64,7 +64,7 @@ export const ordersProjection = defineProjection({
                o.expires_at, o.applied_tx::xid8, o.applied_pos
           FROM unnest(${data.map((d) => d.orderId)}::uuid[], ${data.map((d) => d.customerId)}::text[],
                       ${data.map((d) => d.totalCents)}::int[], ${data.map((d) => d.itemCount)}::int[],
-                      ${data.map((d) => d.placedAt)}::timestamptz[], ${placed.map((e) => e.occurredAt)}::timestamptz[],
+                      ${data.map((d) => d.placedAt)}::timestamptz[], ${placed.map((e) => e.occurredAt.toISOString())}::timestamptz[],
                       ${placed.map((e) => e.streamVersion)}::int[], ${data.map((d) => d.expiresAt ?? null)}::timestamptz[],
                       ${placed.map((e) => e.txId.toString())}::text[], ${placed.map((e) => e.position.toString())}::bigint[])
                WITH ORDINALITY AS o(id, customer_id, total_cents, item_count, placed_at, updated_at, version, expires_at,

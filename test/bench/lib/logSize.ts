@@ -1,0 +1,384 @@
+import pg from "pg";
+import { createBenchDatabase, seedProducts, stockedProducts, waitForProjections, type BenchDatabase } from "./database";
+import { scrapeMetrics } from "./http";
+import { lagPhase, rebuildPhase, writePhase, type Bench, type Server } from "./phases";
+import { nowMs, round } from "./stats";
+
+type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
+
+/** One size of the event log, measured on the same machine and server build as the others. */
+export interface LogSizePoint {
+  /** Events in the log when the measurements began. */
+  size: number;
+  /** GraphQL placeOrder ÷ the same order transaction as raw SQL, 32 clients each. */
+  writeRatio: number;
+  graphqlPerSecond: number;
+  rawSqlPerSecond: number;
+  /** Commit → read_changed, at the same rate at every size. */
+  lagP50Ms: number;
+  lagP99Ms: number;
+  lagRatePerSecond: number;
+  /** The projector's batch transactions over the lag run, the slower projection's (by mean), from its histogram. */
+  batchP50Ms: number | null;
+  batchP99Ms: number | null;
+  batchMeanMs: number | null;
+  eventsPerBatch: number | null;
+  /** The same, per projection. */
+  batches: Record<string, BatchStats>;
+  /** The projector catching up with the events just seeded (a server started on the grown log). */
+  catchUpEventsPerSecond: number;
+  /** Seeding this step with SQL: one transaction per order, as the commands commit them. */
+  seedSeconds: number;
+  seededEvents: number;
+  seedEventsPerSecond: number;
+  /** write.events with its indexes (MB), and the whole database. */
+  logMb: number;
+  databaseMb: number;
+  /** `npm run verify` on the grown log, where it was run (it reads every table whole). */
+  verified?: boolean;
+}
+
+export interface RebuildPoint {
+  size: number;
+  eventsPerSec: number;
+  seconds: number;
+  consistent: boolean;
+  peakRssMb: number | null;
+  perProjection: { name: string; batchSeconds: number }[];
+}
+
+export interface LogSizeOptions {
+  /** Where to rebuild both projections too (default: 1,000,000 when measured). */
+  rebuildAt?: number[];
+  /** Where to run `npm run verify` (default: 1,000,000 when measured). */
+  verifyAt?: number[];
+  /** Orders/s of every lag run; default half the GraphQL rate measured at the first size. */
+  lagRatePerSecond?: number;
+  /** Sessions seeding side by side. */
+  seedSessions?: number;
+}
+
+const PLACE_META = {
+  correlationId: "bench-seed",
+  causationId: null,
+  actor: { id: "bench-seed", role: "customer" },
+  command: "placeOrder",
+};
+const CANCEL_META = { ...PLACE_META, command: "cancelOrder" };
+
+/**
+ * A procedure that places n single-line orders, each in a transaction of its own, as placeOrder
+ * does (stock reserved, order and line, OrderPlaced, the idempotency key with its result and
+ * position), and cancels every tenth in a second one, as cancelOrder does (order v2, stock
+ * released, OrderCancelled). One transaction per command gives every event the transaction id
+ * a command would: the projector reads the log as it would a real one, and verify finds each
+ * key's order through its transaction. The orders carry no payment deadline (as orders placed
+ * before deadlines existed), so the order expiry leaves them alone.
+ */
+const SEED_PROCEDURE = `
+CREATE OR REPLACE PROCEDURE pg_temp.bench_seed_orders(n int, salt int, first int, place_meta jsonb, cancel_meta jsonb)
+LANGUAGE plpgsql AS $$
+DECLARE
+  ids uuid[]; skus text[]; names text[]; prices int[]; cnt int;
+  k int; oid uuid; cust text; q int; at timestamptz; pos bigint;
+BEGIN
+  SELECT array_agg(p.id ORDER BY p.id), array_agg(p.sku ORDER BY p.id), array_agg(p.name ORDER BY p.id),
+         array_agg(p.price_cents ORDER BY p.id)
+    INTO ids, skus, names, prices
+    FROM "write"."products" p JOIN "write"."inventory" i ON i.product_id = p.id
+   WHERE i.available > 1000000;
+  cnt := cardinality(ids);
+  FOR g IN first..first + n - 1 LOOP
+    k := 1 + ((g::bigint * 7919 + salt) % cnt)::int;
+    oid := gen_random_uuid();
+    cust := 'bench-seed-' || (g % 997);
+    q := 1 + g % 3;
+    at := date_trunc('milliseconds', now());
+    UPDATE "write"."inventory" SET available = available - q, reserved = reserved + q WHERE product_id = ids[k];
+    INSERT INTO "write"."orders" (id, customer_id, status, total_cents, item_count, version, placed_at, updated_at)
+    VALUES (oid, cust, 'PLACED', q * prices[k], q, 1, at, at);
+    INSERT INTO "write"."order_lines" (order_id, line_no, product_id, quantity, unit_price_cents)
+    VALUES (oid, 1, ids[k], q, prices[k]);
+    INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+    VALUES (oid, 'order', 1, 'OrderPlaced',
+            jsonb_build_object('orderId', oid, 'customerId', cust,
+              'lines', jsonb_build_array(jsonb_build_object('productId', ids[k], 'sku', skus[k], 'name', names[k],
+                                                            'quantity', q, 'unitPriceCents', prices[k])),
+              'totalCents', q * prices[k], 'itemCount', q,
+              'placedAt', to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')),
+            jsonb_set(place_meta, '{actor,id}', to_jsonb(cust)), at)
+    RETURNING position INTO pos;
+    INSERT INTO "write"."command_keys" (actor_id, command, key, request_hash, created_at, result, position)
+    VALUES (cust, 'placeOrder', 'seed-' || oid, 'seed', at, jsonb_build_object('orderId', oid), pos);
+    COMMIT;
+    IF g % 10 = 0 THEN
+      at := date_trunc('milliseconds', now());
+      UPDATE "write"."inventory" SET available = available + q, reserved = reserved - q WHERE product_id = ids[k];
+      UPDATE "write"."orders" SET status = 'CANCELLED', version = 2, updated_at = at WHERE id = oid;
+      INSERT INTO "write"."events" (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+      VALUES (oid, 'order', 2, 'OrderCancelled',
+              jsonb_build_object('orderId', oid, 'customerId', cust, 'previousStatus', 'PLACED',
+                'lines', jsonb_build_array(jsonb_build_object('productId', ids[k], 'sku', skus[k], 'name', names[k],
+                                                              'quantity', q, 'unitPriceCents', prices[k])),
+                'reason', 'CUSTOMER'),
+              jsonb_set(cancel_meta, '{actor,id}', to_jsonb(cust)), at);
+      COMMIT;
+    END IF;
+  END LOOP;
+END $$`;
+
+/** Events per order the procedure writes: 1 OrderPlaced, and an OrderCancelled for every tenth. */
+const EVENTS_PER_ORDER = 1.1;
+
+async function eventCount(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "write"."events"`);
+  return Number(rows[0]!.n);
+}
+
+/**
+ * Grows the log to at least `target` events with real transactions, one per command, from
+ * `sessions` connections side by side. Commits do not wait for their WAL to reach the disk
+ * (synchronous_commit off, for these sessions only): the log, its indexes and its WAL are
+ * written as by the commands; only a crash could lose the last few hundred milliseconds.
+ */
+export async function growLog(
+  db: BenchDatabase,
+  target: number,
+  sessions = 2,
+): Promise<{ events: number; seeded: number; seconds: number }> {
+  const before = await eventCount(db.pool);
+  const orders = Math.max(0, Math.ceil((target - before) / EVENTS_PER_ORDER));
+  const started = nowMs();
+  if (orders > 0) {
+    const salt = Math.floor(Math.random() * 1_000_000);
+    const share = Math.ceil(orders / sessions);
+    await Promise.all(
+      Array.from({ length: sessions }, async (_, s) => {
+        const n = Math.min(share, orders - s * share);
+        if (n <= 0) return;
+        const client = new pg.Client({ connectionString: db.url });
+        await client.connect();
+        try {
+          await client.query("SET synchronous_commit = off");
+          await client.query(SEED_PROCEDURE);
+          // Numbered on from what the log holds, so every step (and session) spreads its orders anew.
+          await client.query(`CALL pg_temp.bench_seed_orders($1, $2, $3, $4, $5)`, [
+            n,
+            salt,
+            before + s * share + 1,
+            JSON.stringify(PLACE_META),
+            JSON.stringify(CANCEL_META),
+          ]);
+        } finally {
+          await client.end();
+        }
+      }),
+    );
+  }
+  const events = await eventCount(db.pool);
+  return { events, seeded: events - before, seconds: (nowMs() - started) / 1000 };
+}
+
+/** A Prometheus histogram's buckets (upper bound → cumulative count) for one label set. */
+function buckets(metrics: Map<string, number>, name: string, label: string): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const [key, value] of metrics) {
+    if (!key.startsWith(`${name}_bucket{`) || !key.includes(label)) continue;
+    const le = /le="([^"]+)"/.exec(key)?.[1];
+    if (le !== undefined) out.set(le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), value);
+  }
+  return out;
+}
+
+/** A quantile of the observations between two scrapes, interpolated inside its bucket as histogram_quantile does. */
+export function histogramQuantile(before: Map<number, number>, after: Map<number, number>, q: number): number | null {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const counts = bounds.map((b) => (after.get(b) ?? 0) - (before.get(b) ?? 0));
+  const total = counts.at(-1) ?? 0;
+  if (total <= 0) return null;
+  const rank = q * total;
+  for (let i = 0; i < bounds.length; i++) {
+    if (counts[i]! < rank) continue;
+    const upper = bounds[i]!;
+    const lower = i === 0 ? 0 : bounds[i - 1]!;
+    if (!Number.isFinite(upper)) return lower; // in the +Inf bucket: its lower bound is all that is known
+    const below = i === 0 ? 0 : counts[i - 1]!;
+    const inBucket = counts[i]! - below;
+    return lower + (upper - lower) * (inBucket > 0 ? (rank - below) / inBucket : 1);
+  }
+  return null;
+}
+
+const BATCH = "shop_projection_batch_duration_seconds";
+
+export interface BatchStats {
+  p50: number | null;
+  p99: number | null;
+  mean: number | null;
+  eventsPerBatch: number | null;
+}
+
+function batchStats(before: Map<string, number>, after: Map<string, number>, projection: string): BatchStats {
+  const label = `projection="${projection}"`;
+  const d = (key: string) => (after.get(key) ?? 0) - (before.get(key) ?? 0);
+  const count = d(`${BATCH}_count{${label}}`);
+  const events = d(`shop_projection_events_total{${label}}`);
+  const b0 = buckets(before, BATCH, label);
+  const b1 = buckets(after, BATCH, label);
+  const ms = (s: number | null) => (s === null ? null : round(s * 1000, 2));
+  return {
+    p50: ms(histogramQuantile(b0, b1, 0.5)),
+    p99: ms(histogramQuantile(b0, b1, 0.99)),
+    mean: count > 0 ? round((d(`${BATCH}_sum{${label}}`) / count) * 1000, 2) : null,
+    eventsPerBatch: count > 0 ? round(events / count, 1) : null,
+  };
+}
+
+/** Committed events the furthest-behind projection has still to apply (all of them before it has a checkpoint). */
+async function backlog(pool: pg.Pool): Promise<number> {
+  const { rows } = await pool.query<{ n: string }>(`
+    WITH c AS (
+      SELECT tx_id, position FROM "read"."projection_checkpoints"
+       WHERE name NOT LIKE '%@rebuild' ORDER BY tx_id, position LIMIT 1)
+    SELECT CASE WHEN EXISTS (SELECT 1 FROM c)
+                THEN (SELECT count(*) FROM "write"."events" e, c WHERE (e.tx_id, e.position) > (c.tx_id, c.position))
+                ELSE (SELECT count(*) FROM "write"."events") END::text AS n`);
+  return Number(rows[0]!.n);
+}
+
+async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: number }> {
+  const { rows } = await pool.query<{ log: string; db: string }>(
+    `SELECT pg_total_relation_size('"write"."events"')::text AS log, pg_database_size(current_database())::text AS db`,
+  );
+  return { logMb: round(Number(rows[0]!.log) / 2 ** 20, 0), databaseMb: round(Number(rows[0]!.db) / 2 ** 20, 0) };
+}
+
+/**
+ * How the write path, the projection lag and the projector cope with a growing event log: one
+ * database of its own, its log grown in steps to each size with SQL (the rows and events the
+ * commands write, one transaction per command) while no server runs; then at each size a server
+ * started on it catches up (its rate is the projector's throughput at that size), VACUUM ANALYZE, the
+ * write ratio at 32 clients (shipped defaults), the lag at one fixed rate (a second server,
+ * READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times over that run, and where asked,
+ * `npm run verify` and a rebuild of both projections.
+ */
+export async function logSizeCurve(
+  bench: Bench,
+  startServer: StartServer,
+  stopServer: (server: Server) => Promise<void>,
+  sizes: number[],
+  options: LogSizeOptions = {},
+): Promise<{ logSize: LogSizePoint[]; rebuild: RebuildPoint[] }> {
+  const rebuildAt = options.rebuildAt ?? sizes.filter((s) => s === 1_000_000);
+  const verifyAt = options.verifyAt ?? sizes.filter((s) => s === 1_000_000);
+  const db = await createBenchDatabase();
+  // The phases read bench.db / bench.products and spawn children on DATABASE_URL: point them here.
+  const local: Bench = {
+    ...bench,
+    db,
+    readDb: undefined,
+    spawn: (name, script, env = {}, args = []) => bench.spawn(name, script, { DATABASE_URL: db.url, ...env }, args),
+  };
+  const env = { DATABASE_URL: db.url };
+  const logSize: LogSizePoint[] = [];
+  const rebuild: RebuildPoint[] = [];
+  let lagRate = options.lagRatePerSecond;
+  try {
+    // Migrations and the catalog first, as in the main bench.
+    const first = await startServer("server (log sizes: set-up)", "src/main.ts", env);
+    await seedProducts(db.pool, 2_000);
+    await waitForProjections(db.pool);
+    await stopServer(first);
+    local.products = await stockedProducts(db.pool);
+
+    for (const size of sizes) {
+      bench.log(`  log size ${size}: seeding with SQL (one transaction per command)`);
+      const seeded = await growLog(db, size, options.seedSessions);
+      bench.log(
+        `    ${seeded.seeded} events in ${round(seeded.seconds, 1)} s (${Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001))} events/s); log now ${seeded.events}`,
+      );
+
+      const a = await startServer(`server (log ${size}, defaults)`, "src/main.ts", env);
+      const catchUpStart = nowMs();
+      const behind = await backlog(db.pool);
+      await waitForProjections(db.pool, db.pool, 3_600_000);
+      const catchUpSeconds = (nowMs() - catchUpStart) / 1000;
+      // What autovacuum (off on these machines) would have done meanwhile: statistics, and the dead
+      // versions of the rows the projector rewrites (every catalog update is a new row version).
+      await db.pool.query("VACUUM (ANALYZE)");
+      const events = await eventCount(db.pool);
+      bench.log(
+        `    caught up ${behind} events in ${round(catchUpSeconds, 1)} s (${Math.round(behind / catchUpSeconds)} events/s)`,
+      );
+      const write = await writePhase(local, a, [32]);
+      await stopServer(a);
+
+      const b = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0)`, "src/main.ts", {
+        ...env,
+        READ_YOUR_WRITES_TIMEOUT_MS: "0",
+      });
+      lagRate ??= write.graphql[32]!.perSecond / 2;
+      const before = await scrapeMetrics(b.url);
+      const lag = await lagPhase(local, b, lagRate);
+      const after = await scrapeMetrics(b.url);
+      const batches = Object.fromEntries(
+        ["catalog", "orders"].map((name) => [name, batchStats(before, after, name)] as const),
+      );
+      const slowest = Object.values(batches).reduce((a, c) => ((c.mean ?? 0) > (a.mean ?? 0) ? c : a));
+
+      let verified: boolean | undefined;
+      if (verifyAt.includes(size)) {
+        const started = nowMs();
+        // verify reads every table whole: no per-query timeout (DB_QUERY_TIMEOUT_MS) on this cold path.
+        const check = local.spawn(`verify (log ${size})`, "scripts/verify.ts", { DB_QUERY_TIMEOUT_MS: "0" }, [
+          "--wait",
+          "60",
+        ]);
+        verified = (await check.wait()) === 0;
+        bench.log(`    verify: ${verified ? "ok" : "FAILED"} in ${round((nowMs() - started) / 1000, 1)} s`);
+        if (!verified) bench.notes.push(`log size ${size}: verify failed:\n${check.log.slice(-2_000)}`);
+      }
+      if (rebuildAt.includes(size)) {
+        const r = await rebuildPhase({ ...local, settings: { ...local.settings, rebuildEvents: 0 } }, b);
+        rebuild.push({
+          size: r.events,
+          eventsPerSec: r.eventsPerSecond,
+          seconds: r.seconds,
+          consistent: r.consistent,
+          peakRssMb: r.peakRssMb ?? null,
+          perProjection: r.perProjection,
+        });
+        bench.log(`    rebuild: ${r.events} events in ${r.seconds} s, ${r.eventsPerSecond} events/s`);
+      }
+      await stopServer(b);
+
+      const point: LogSizePoint = {
+        size: events,
+        writeRatio: write.ratioAt[32]!,
+        graphqlPerSecond: write.graphql[32]!.perSecond,
+        rawSqlPerSecond: write.rawSql[32]!.perSecond,
+        lagP50Ms: lag.p50,
+        lagP99Ms: lag.p99,
+        lagRatePerSecond: round(lagRate, 1),
+        batchP50Ms: slowest.p50,
+        batchP99Ms: slowest.p99,
+        batchMeanMs: slowest.mean,
+        eventsPerBatch: slowest.eventsPerBatch,
+        batches,
+        catchUpEventsPerSecond: Math.round(behind / catchUpSeconds),
+        seedSeconds: round(seeded.seconds, 1),
+        seededEvents: seeded.seeded,
+        seedEventsPerSecond: Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001)),
+        ...(await sizesMb(db.pool)),
+        ...(verified === undefined ? {} : { verified }),
+      };
+      logSize.push(point);
+      bench.log(
+        `    ${events} events: writeRatio ${point.writeRatio} (${point.graphqlPerSecond} vs ${point.rawSqlPerSecond}/s), lag p50 ${point.lagP50Ms} ms p99 ${point.lagP99Ms} ms at ${point.lagRatePerSecond}/s, batches ${JSON.stringify(batches)}, log ${point.logMb} MB`,
+      );
+    }
+  } finally {
+    await db.drop();
+  }
+  return { logSize, rebuild };
+}

@@ -44,6 +44,7 @@ import { floodPhase, type FloodResult } from "./lib/flood";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
 import { postgraphilePeer, type PeerResult } from "./lib/peers";
+import { logSizeCurve, type LogSizePoint, type RebuildPoint } from "./lib/logSize";
 import { soak, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { round } from "./lib/stats";
@@ -76,7 +77,7 @@ const only = new Set<Phase>(
 );
 for (const p of only) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
 /** The curves the "curves" phase measures (`--curves=subscribers,catalogSize`; all by default). */
-const CURVES = ["subscribers", "productPages", "catalogSize"] as const;
+const CURVES = ["subscribers", "productPages", "catalogSize", "logSize"] as const;
 type Curve = (typeof CURVES)[number];
 const curvesToRun = new Set<Curve>(
   (args
@@ -92,6 +93,8 @@ const subscriberCounts = args
   .map(Number);
 /** `--baseline=<checkout>`: subscriber curves also measured on the server of another checkout. */
 const baselineRoot = args.find((a) => a.startsWith("--baseline="))?.slice(11);
+/** `--long`: the event-log curve goes on to 10⁷ events (about an hour more, and 17 GB of disk). */
+const long = args.includes("--long");
 /** `--soak[=minutes]`: after everything else, one server for that long (30 min by default) at half the write rate. */
 const soakArg = args.find((a) => a === "--soak" || a.startsWith("--soak="));
 const soakMinutes = soakArg ? Number(soakArg.split("=")[1] ?? 30) : undefined;
@@ -156,8 +159,8 @@ interface Curves {
   subscribersGraphqlWsClient?: SubscriberPoint[];
   subscribersBaseline?: SubscriberPoint[];
   productPages?: SubscriberPoint[];
-  logSize?: { size: number; writeRatio: number; lagP99Ms: number }[];
-  rebuild?: { size: number; eventsPerSec: number }[];
+  logSize?: LogSizePoint[];
+  rebuild?: RebuildPoint[];
 }
 
 const started = Date.now();
@@ -450,6 +453,20 @@ async function main(): Promise<void> {
       const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
+    }
+    if (only.has("curves") && curvesToRun.has("logSize")) {
+      const sizes = quick ? [10_000, 100_000] : long ? [100_000, 1_000_000, 10_000_000] : [100_000, 1_000_000];
+      log(`curves: the event log at ${sizes.join(", ")} events (and a rebuild at the largest up to 10⁶)`);
+      const grown = await logSizeCurve(
+        bench,
+        startServer,
+        stopServer,
+        sizes,
+        // verify of the seeded log has a test of its own (test/integration/benchSeed.test.ts); at 10⁶ it takes minutes.
+        quick ? { rebuildAt: [100_000], verifyAt: [] } : { verifyAt: [] },
+      );
+      curves.logSize = grown.logSize;
+      curves.rebuild = grown.rebuild;
     }
     if (only.has("peers")) {
       log("peers: our catalog reads (read tables) vs PostGraphile v5 on the write tables, both on Node 22");

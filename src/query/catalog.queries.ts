@@ -1,5 +1,5 @@
 import type { ProductView } from "../generated/prisma/client";
-import type { Database } from "../db/database";
+import type { Database, Sql } from "../db/database";
 import type { LogPosition } from "../shared/events";
 import { batchById } from "./batchById";
 import { rowPositionSql } from "./rowPosition";
@@ -121,7 +121,9 @@ export class CatalogQueries {
     if (search) conditions.push(searchCondition(search, param(containsPattern(search))));
     if (filter.inStock !== null && filter.inStock !== undefined) conditions.push(`in_stock = ${param(filter.inStock)}`);
     const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    const count = countMatching(this.db.sql, `"read"."products"`, where, params);
+    // Not searching, the count is the one the projection keeps with the rows (exact, in the same snapshot).
+    const kept = search ? undefined : keptCount(filter.inStock);
+    const count = kept ? countKept(this.db.sql, kept) : countMatching(this.db.sql, `"read"."products"`, where, params);
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     // Searching, the matches are found once (through the trigram index) and serve both the count
@@ -136,7 +138,7 @@ export class CatalogQueries {
 
     return fetchPage<ProductRow>(
       this.db.sql,
-      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count },
+      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count, total: kept && `SELECT ${kept}` },
       take,
       options.count === true,
     );
@@ -153,4 +155,17 @@ function searchCondition(term: string, pattern: string): string {
   return term.includes("\n")
     ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
     : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
+}
+
+/** The count of products matching an inStock filter, over read.catalog_counts (its only row). */
+function keptCount(inStock: boolean | null | undefined): string {
+  const column = inStock === true ? "in_stock" : inStock === false ? "products - in_stock" : "products";
+  return `COALESCE((SELECT ${column} FROM "read"."catalog_counts"), 0)::int AS total`;
+}
+
+function countKept(sql: Sql, kept: string): () => Promise<number> {
+  return async () => {
+    const [row] = await sql.query<{ total: number }>(`SELECT ${kept}`);
+    return row?.total ?? 0;
+  };
 }

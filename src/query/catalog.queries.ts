@@ -127,14 +127,23 @@ export class CatalogQueries {
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     // Searching, the matches are found once (through the trigram index) and serve both the count
-    // and the page. Left to itself, Postgres, which costs lower() like an addition, would rather
-    // walk the (in_stock, name) index and lower-case row after row until the page is full. Not
-    // searching, the CTE is inlined into each use: the page reads `first` rows of that index
-    // and stops, the count reads what it likes.
-    const matches = `WITH matches AS ${search ? "MATERIALIZED" : "NOT MATERIALIZED"} (SELECT ${this.columns} FROM "read"."products" ${where})`;
+    // and the page: only their ids and names, the page's columns are read for its own rows. Left
+    // to itself, Postgres, which costs lower() like an addition, would rather walk the
+    // (in_stock, name) index and lower-case row after row until the page is full. Not searching,
+    // the CTE is inlined into each use: the page reads `first` rows of that index and stops.
     const keyset = cursor ? `WHERE (name, id) > (${param(cursor[0])}, ${param(cursor[1])}::uuid)` : "";
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
-    const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+    const limit = `LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+    let matches: string;
+    let page: string;
+    if (search) {
+      matches = `WITH matches AS MATERIALIZED (SELECT id, name FROM "read"."products" ${where})`;
+      page = `SELECT ${this.columns} FROM "read"."products"
+               WHERE id IN (SELECT id FROM matches ${keyset} ORDER BY name, id ${limit})`;
+    } else {
+      matches = `WITH matches AS NOT MATERIALIZED (SELECT ${this.columns} FROM "read"."products" ${where})`;
+      page = `SELECT * FROM matches ${keyset} ORDER BY name, id ${limit}`;
+    }
 
     return fetchPage<ProductRow>(
       this.db.sql,

@@ -66,7 +66,7 @@ export interface Config {
   trustedDocuments: TrustedDocumentsMode;
   /** max-age of a GET of a trusted public catalog query (Cache-Control: public, and an ETag); 0: no-store. */
   catalogCacheSeconds: number;
-  /** Public catalog reads (by id, pages) kept in memory per kind, dropped when read_changed names a change; 0: off. */
+  /** Product rows the catalog result cache holds, by id and in pages (each at most this many); 0: off. */
   catalogResultCacheEntries: number;
   /** graphql-ws limits: subscriptions per socket, sockets per actor and per address, message size, connection_init wait. */
   socketLimits: SocketLimits;

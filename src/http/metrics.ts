@@ -5,7 +5,7 @@ import type { ProjectorObserver } from "../projection/projector";
 import type { ReadReplicasObserver, ReplicaStatus } from "../db/replicas";
 import type { RelayObserver } from "../relay/relay";
 import type { DueDeadlines, OrderExpiryObserver } from "../process/orderExpiry";
-import type { CatalogCacheKind, CatalogCacheObserver } from "../query/catalogCache";
+import type { CatalogCacheKind, CatalogCacheObserver, CatalogCacheOutcome } from "../query/catalogCache";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
 export class Metrics
@@ -52,7 +52,7 @@ export class Metrics
   });
   private readonly catalogCache = new Counter({
     name: "shop_catalog_cache_lookups_total",
-    help: "Lookups of the catalog result cache (CATALOG_RESULT_CACHE_ENTRIES): kind row (a product by id) or page, result hit or miss.",
+    help: "Lookups of the catalog result cache (CATALOG_RESULT_CACHE_ENTRIES): kind row (a product by id) or page, result hit, shared (the same read already under way) or miss.",
     labelNames: ["kind", "result"],
     registers: [this.registry],
   });
@@ -203,8 +203,8 @@ export class Metrics
     this.reads.inc({ target });
   }
 
-  onCatalogCache(kind: CatalogCacheKind, hit: boolean): void {
-    this.catalogCache.inc({ kind, result: hit ? "hit" : "miss" });
+  onCatalogCache(kind: CatalogCacheKind, outcome: CatalogCacheOutcome): void {
+    this.catalogCache.inc({ kind, result: outcome });
   }
 
   onUntrustedDocument(outcome: "accepted" | "refused"): void {

@@ -8,9 +8,11 @@ const CATALOG_PROJECTION = "catalog";
 const PRODUCTS_TABLE = "products";
 
 export type CatalogCacheKind = "row" | "page";
+/** hit: from the cache; shared: the answer of the same read already under way; miss: read. */
+export type CatalogCacheOutcome = "hit" | "shared" | "miss";
 
 export interface CatalogCacheObserver {
-  onCatalogCache(kind: CatalogCacheKind, hit: boolean): void;
+  onCatalogCache(kind: CatalogCacheKind, outcome: CatalogCacheOutcome): void;
 }
 
 /** What the change feed tells a cache, in this order relative to waking read-your-writes waiters: before. */
@@ -30,32 +32,42 @@ interface CachedPage {
   total: number | undefined;
 }
 
-/** A Map in least-recently-used order, at most `capacity` entries. */
+/** A Map in least-recently-used order, holding at most `capacity` in weight (a page weighs its rows). */
 class Lru<V> {
-  private readonly map = new Map<string, V>();
+  private readonly map = new Map<string, { value: V; weight: number }>();
+  private weight = 0;
   constructor(private readonly capacity: number) {}
 
   get(key: string): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
-      this.map.delete(key);
-      this.map.set(key, value);
-    }
-    return value;
+    const entry = this.map.get(key);
+    if (entry === undefined) return undefined;
+    this.map.delete(key);
+    this.map.set(key, entry);
+    return entry.value;
   }
 
-  set(key: string, value: V): void {
-    this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.capacity) this.map.delete(this.map.keys().next().value!);
+  set(key: string, value: V, weight = 1): void {
+    this.delete(key);
+    if (weight > this.capacity) return;
+    this.map.set(key, { value, weight });
+    this.weight += weight;
+    for (const [oldest, entry] of this.map) {
+      if (this.weight <= this.capacity) break;
+      this.map.delete(oldest);
+      this.weight -= entry.weight;
+    }
   }
 
   delete(key: string): void {
+    const entry = this.map.get(key);
+    if (!entry) return;
     this.map.delete(key);
+    this.weight -= entry.weight;
   }
 
   clear(): void {
     this.map.clear();
+    this.weight = 0;
   }
 
   get size(): number {
@@ -89,6 +101,8 @@ export class CatalogCache implements ReadChangeListener {
   private allAt = 0;
   private pagesAt = 0;
   private readonly rowAt = new Map<string, number>();
+  /** Pages being read by a fill that may store them. */
+  private readonly reading = new Map<string, { fill: Fill; page: Promise<CachedPage> }>();
   private inFlight = 0;
   private listen = false;
   private readonly invalidated: Array<() => void> = [];
@@ -147,6 +161,7 @@ export class CatalogCache implements ReadChangeListener {
     this.rows.clear();
     this.pages.clear();
     this.rowAt.clear();
+    this.reading.clear();
   }
 
   private bump(): number {
@@ -162,15 +177,35 @@ export class CatalogCache implements ReadChangeListener {
   getRow(id: string): ProductRow | null | undefined {
     if (!this.enabled) return undefined;
     const row = this.rows.get(id.toLowerCase());
-    this.observer?.onCatalogCache("row", row !== undefined);
+    this.observer?.onCatalogCache("row", row === undefined ? "miss" : "hit");
     return row;
   }
 
-  getPage(key: string): CachedPage | undefined {
+  /** The page, or the read of it under way that will be stored (nothing invalidated it since it began). */
+  getPage(key: string): CachedPage | Promise<CachedPage> | undefined {
     if (!this.enabled) return undefined;
     const page = this.pages.get(key);
-    this.observer?.onCatalogCache("page", page !== undefined);
-    return page;
+    if (page) {
+      this.observer?.onCatalogCache("page", "hit");
+      return page;
+    }
+    const reading = this.reading.get(key);
+    if (reading && this.pageStorable(reading.fill)) {
+      this.observer?.onCatalogCache("page", "shared");
+      return reading.page;
+    }
+    this.observer?.onCatalogCache("page", "miss");
+    return undefined;
+  }
+
+  /** A read of a page that will be stored: later lookups of the same page share it until it settles. */
+  readingPage(fill: Fill, key: string, page: Promise<CachedPage>): void {
+    const reading = { fill, page };
+    this.reading.set(key, reading);
+    const done = () => {
+      if (this.reading.get(key) === reading) this.reading.delete(key);
+    };
+    page.then(done, done);
   }
 
   /** A read is about to begin; `end` it when it has settled, stored or not. */
@@ -189,9 +224,13 @@ export class CatalogCache implements ReadChangeListener {
     this.rows.set(key, row);
   }
 
+  private pageStorable(fill: Fill): boolean {
+    return this.enabled && fill.seq >= this.allAt && fill.seq >= this.pagesAt;
+  }
+
   storePage(fill: Fill, key: string, page: CachedPage): void {
-    if (!this.enabled || fill.seq < this.allAt || fill.seq < this.pagesAt) return;
-    this.pages.set(key, page);
+    if (!this.pageStorable(fill)) return;
+    this.pages.set(key, page, Math.max(1, page.rows.length));
   }
 }
 
@@ -245,15 +284,24 @@ export class CachedCatalog {
     const withCount = options.count === true;
     const key = JSON.stringify([search, inStock, take, after ?? null, withCount]);
     const cached = this.cache.getPage(key);
-    if (cached) return this.toPage(cached, filter);
+    if (cached) return this.toPage(await cached, filter);
     if (!this.cache.enabled) return this.queries.list(filter, first, after, options);
     const fill = this.cache.begin();
     try {
       const storable = this.fresh();
-      const page = await this.queries.list(filter, first, after, options);
-      const total = withCount ? await page.count() : undefined;
-      if (storable) this.cache.storePage(fill, key, { rows: page.rows, hasNextPage: page.hasNextPage, total });
-      return page;
+      const read = this.queries.list(filter, first, after, options).then(async (page) => ({
+        page,
+        cached: { rows: page.rows, hasNextPage: page.hasNextPage, total: withCount ? await page.count() : undefined },
+      }));
+      if (storable)
+        this.cache.readingPage(
+          fill,
+          key,
+          read.then((r) => r.cached),
+        );
+      const result = await read;
+      if (storable) this.cache.storePage(fill, key, result.cached);
+      return result.page;
     } finally {
       this.cache.end(fill);
     }

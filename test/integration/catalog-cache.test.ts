@@ -141,6 +141,40 @@ describe("the catalog result cache", () => {
     expect(cache.size.rows).toBe(0);
   });
 
+  it("shares a page read under way with the same reads after it, unless something changed since it began", async () => {
+    await createProduct("CACHE-SHARE", 5);
+    const cache = new CatalogCache(100);
+    cache.listening();
+    const gate = gated(t.app.db!);
+    const catalog = new CachedCatalog(new CatalogQueries({ sql: gate.sql }), cache);
+    const read = () => catalog.list({ search: "CACHE-SHARE" }, 10, null, { count: true });
+
+    const first = read();
+    await eventually(() => gate.held.length === 1, { what: "the read sent" });
+    const second = read();
+    cache.changed(changed(["00000000-0000-4000-8000-000000000000"]));
+    const third = read();
+    await eventually(() => gate.held.length === 2, { what: "the read after the change sent" });
+    gate.release();
+    const pages = await Promise.all([first, second, third]);
+    expect(pages.map((p) => p.rows.map((r) => r.sku))).toEqual([["CACHE-SHARE"], ["CACHE-SHARE"], ["CACHE-SHARE"]]);
+    expect(await Promise.all(pages.map((p) => p.count()))).toEqual([1, 1, 1]);
+    expect(gate.held).toHaveLength(0);
+  });
+
+  it("holds at most its size in rows, a page weighing its rows", async () => {
+    for (const n of [1, 2, 3]) await createProduct(`CACHE-SIZE-${n}`, 5);
+    const cache = new CatalogCache(2);
+    cache.listening();
+    const catalog = new CachedCatalog(new CatalogQueries(t.app.db!), cache);
+    await catalog.list({ search: "CACHE-SIZE" }, 10, null);
+    expect(cache.size.pages).toBe(0);
+    await catalog.list({ search: "CACHE-SIZE-1" }, 10, null);
+    await catalog.list({ search: "CACHE-SIZE-2" }, 10, null);
+    await catalog.list({ search: "CACHE-SIZE-3" }, 10, null);
+    expect(cache.size.pages).toBe(2);
+  });
+
   it("stores nothing read where the last invalidation may not have arrived (a lagging replica)", async () => {
     const product = await createProduct("CACHE-REPLICA", 5);
     const cache = new CatalogCache(100);

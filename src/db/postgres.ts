@@ -17,6 +17,12 @@ import type { Statement } from "./sql";
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
+/**
+ * A LISTEN connection only receives: a network gone silent would leave it waiting for
+ * notifications that never come. Every LISTEN_HEARTBEAT_MS it asks the server for a `SELECT 1`;
+ * no answer within the query deadline (DB_QUERY_TIMEOUT_MS, else this long) counts as lost.
+ */
+const LISTEN_HEARTBEAT_MS = 5_000;
 
 export function redactUrl(url: string): string {
   try {
@@ -117,6 +123,8 @@ export interface PostgresOptions {
   queryTimeoutMs?: number;
   /** Opening a connection fails after this long (DB_CONNECT_TIMEOUT_MS; 0 or unset: never). */
   connectTimeoutMs?: number;
+  /** How often a LISTEN connection checks that the server still answers (LISTEN_HEARTBEAT_MS by default). */
+  listenHeartbeatMs?: number;
 }
 // Sessions (openSession) whose loss their caller handles (leases, LISTEN) have these deadlines
 // too, so that a silent network ends in a loss the caller recovers from; one-shot sessions
@@ -209,13 +217,20 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
     let client: pg.Client | undefined;
     let delay = RECONNECT_MIN_MS;
     let timer: NodeJS.Timeout | undefined;
+    let heartbeat: NodeJS.Timeout | undefined;
+    const heartbeatMs = options.listenHeartbeatMs ?? LISTEN_HEARTBEAT_MS;
 
     const connect = async (): Promise<void> => {
-      const c = new pg.Client({ connectionString: url });
+      const c = new pg.Client({
+        connectionString: url,
+        query_timeout: options.queryTimeoutMs || heartbeatMs,
+        ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
+      });
       c.on("notification", (msg) => handlers.onNotify(msg.channel, msg.payload ?? ""));
       const lost = (error: Error) => {
         if (closed || client !== c) return;
         client = undefined;
+        clearInterval(heartbeat);
         c.removeAllListeners("error");
         c.on("error", () => undefined);
         c.end().catch(() => undefined);
@@ -233,6 +248,12 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
         return;
       }
       client = c;
+      clearInterval(heartbeat);
+      heartbeat = setInterval(() => {
+        // No answer within query_timeout (a silent network): the connection counts as lost.
+        c.query("SELECT 1").catch((error: Error) => lost(error));
+      }, heartbeatMs);
+      heartbeat.unref();
     };
 
     const scheduleReconnect = () => {
@@ -258,6 +279,7 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
         closed = true;
         listeners.delete(listener);
         if (timer) clearTimeout(timer);
+        clearInterval(heartbeat);
         const c = client;
         client = undefined;
         if (c) {

@@ -9,12 +9,40 @@ import {
 
 type Execution = ExecutionResult | Promise<ExecutionResult>;
 
+/** One operation's result for one source event, and its text once a direct push has serialized it. */
+interface Shared {
+  result: Execution;
+  json?: string | Promise<string>;
+}
+
 /**
  * Results by source event (the row object the ChangeFeed loaded once and pushed to every
  * subscriber) and by operation. An entry lives as long as the row is referenced (a subscriber
  * queue, an execution in flight), then goes with it.
  */
-const executions = new WeakMap<object, Map<string, Execution>>();
+const executions = new WeakMap<object, Map<string, Shared>>();
+
+/**
+ * A subscriber's connection, for results written to it directly: `serialize` turns a result into
+ * the text of a `next` message's payload (once per event and operation, shared by its
+ * subscribers), `send` writes that payload as this subscription's next message and resolves once
+ * the connection has taken it.
+ */
+export interface DirectPush {
+  serialize(result: ExecutionResult): string;
+  send(payloadJson: string): Promise<void>;
+}
+
+/** By execution context (graphql-ws makes one per subscription). */
+const directPushes = new WeakMap<object, DirectPush>();
+
+/**
+ * Results of the subscription executed with this context are written through `push` instead of
+ * being handed, one object per subscriber, to graphql-ws to serialize and send.
+ */
+export function pushDirectly(contextValue: object, push: DirectPush): void {
+  directPushes.set(contextValue, push);
+}
 
 const schemaIds = new WeakMap<GraphQLSchema, number>();
 let nextSchemaId = 0;
@@ -54,6 +82,12 @@ function isAsyncIterable<T>(value: unknown): value is AsyncIterable<T> {
  * not go through this function, or its key must include what it reads.
  *
  * Only object payloads are shared (they key a WeakMap); anything else is executed per subscriber.
+ *
+ * With a DirectPush registered for the execution's context (see pushDirectly), the shared result
+ * is also serialized once per event and operation, and each subscriber's next message is that
+ * text behind its own id, written to its connection without a trip through graphql-ws; graphql-ws
+ * still starts, refuses and completes the subscription. The iterator then yields nothing and
+ * ends when the source does (unsubscribed, connection closed).
  */
 export async function sharedSubscribe(
   args: ExecutionArgs,
@@ -63,14 +97,24 @@ export async function sharedSubscribe(
 
   const key = operationKey(args); // once per subscription, not per event
   const source = resultOrStream[Symbol.asyncIterator]();
+  const push =
+    typeof args.contextValue === "object" && args.contextValue ? directPushes.get(args.contextValue) : undefined;
 
-  const executeFor = (payload: unknown): Execution => {
-    if (typeof payload !== "object" || payload === null) return execute({ ...args, rootValue: payload });
+  const sharedFor = (payload: unknown): Shared => {
+    if (typeof payload !== "object" || payload === null) return { result: execute({ ...args, rootValue: payload }) };
     let byOperation = executions.get(payload);
     if (!byOperation) executions.set(payload, (byOperation = new Map()));
-    let result = byOperation.get(key);
-    if (!result) byOperation.set(key, (result = execute({ ...args, rootValue: payload })));
-    return result;
+    let shared = byOperation.get(key);
+    if (!shared) byOperation.set(key, (shared = { result: execute({ ...args, rootValue: payload }) }));
+    return shared;
+  };
+
+  const jsonOf = (shared: Shared, direct: DirectPush): string | Promise<string> => {
+    if (shared.json === undefined) {
+      const { result } = shared;
+      shared.json = result instanceof Promise ? result.then((r) => direct.serialize(r)) : direct.serialize(result);
+    }
+    return shared.json;
   };
 
   const closeSourceIgnoringErrors = async () => {
@@ -84,7 +128,7 @@ export async function sharedSubscribe(
   const map = async (step: IteratorResult<unknown>): Promise<IteratorResult<ExecutionResult>> => {
     if (step.done) return { value: undefined, done: true };
     try {
-      return { value: await executeFor(step.value), done: false };
+      return { value: await sharedFor(step.value).result, done: false };
     } catch (error) {
       await closeSourceIgnoringErrors();
       throw error;
@@ -97,7 +141,18 @@ export async function sharedSubscribe(
   // to the source, which ends the pending next() and leaves the Topic.
   const iterator: AsyncIterableIterator<ExecutionResult> = {
     async next() {
-      return map(await source.next());
+      if (!push) return map(await source.next());
+      for (;;) {
+        const step = await source.next();
+        if (step.done) return { value: undefined, done: true };
+        try {
+          const json = jsonOf(sharedFor(step.value), push);
+          await push.send(typeof json === "string" ? json : await json);
+        } catch (error) {
+          await closeSourceIgnoringErrors();
+          throw error;
+        }
+      }
     },
     async return() {
       if (typeof source.return === "function") await source.return();

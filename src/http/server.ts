@@ -15,6 +15,7 @@ import {
   specifiedRules,
   validate,
   type DocumentNode,
+  type ExecutionResult,
   type GraphQLSchema,
 } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
@@ -29,7 +30,7 @@ import { rateLimitedAs429, subscriptionsOnlyOverWebSocket } from "../graphql/htt
 import { rateLimited } from "../graphql/rateLimit";
 import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
-import { sharedSubscribe } from "../graphql/sharedSubscribe";
+import { pushDirectly, sharedSubscribe } from "../graphql/sharedSubscribe";
 import { TokenVerifier, type AuthOptions } from "./auth";
 import { clientAddress, SocketCounts, type SocketLimits } from "./socketLimits";
 import { TrustedDocuments, type ResolvedDocument } from "../graphql/trustedDocuments";
@@ -166,6 +167,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     logger.error({ err: error }, "unexpected error in a GraphQL operation"),
   );
 
+  const withFormattedErrors = <R extends Pick<ExecutionResult, "errors">>(result: R) =>
+    result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result;
+  const serializePayload = (result: ExecutionResult) => JSON.stringify(withFormattedErrors(result));
+
   /** GraphQL's own validation and ours, labelled as Apollo labels them over HTTP. */
   const validateDocument = (document: DocumentNode): readonly GraphQLError[] =>
     validate(schema, document, [...specifiedRules, ...validationRules]).map(
@@ -233,16 +238,26 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         if (error) return [error];
         return { schema, document, operationName: payload.operationName, variableValues };
       },
-      context: (ctx): GraphQLContext => ({
-        actor: ctx.extra.actor ?? anonymous,
-        correlationId: randomUUID(),
-        services,
-      }),
+      context: (ctx, id): GraphQLContext => {
+        const context: GraphQLContext = { actor: ctx.extra.actor ?? anonymous, correlationId: randomUUID(), services };
+        // Pushes skip graphql-ws's per-subscriber serialization: the payload's text is made once
+        // per change and operation, and only this subscription's id is written around it.
+        const { socket } = ctx.extra;
+        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
+        pushDirectly(context, {
+          serialize: serializePayload,
+          send: (payloadJson) =>
+            new Promise((resolve, reject) => {
+              if (socket.readyState !== socket.OPEN) return resolve(); // as graphql-ws's own send
+              socket.send(head + payloadJson + "}", (error) => (error ? reject(error) : resolve()));
+            }),
+        });
+        return context;
+      },
       onError: (_ctx, _id, _payload, errors) =>
         errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
       // Errors inside results (a subscribe() that refuses, a resolver that throws) get their codes too.
-      onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : undefined,
+      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? withFormattedErrors(result) : undefined),
     },
     wss,
   );

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize,rebuild] [-- --subscribers=1000,5000] [-- --long] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -13,6 +13,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { signToken } from "../../src/http/auth";
 import {
+  countRows,
   createBenchDatabase,
   dropStaleBenchDatabases,
   seedProducts,
@@ -40,9 +41,11 @@ import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
-import { catalogCurve, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
+import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
-import { latencySvg, table } from "./lib/report";
+import { postgraphilePeer, type PeerResult } from "./lib/peers";
+import { soak, type SoakResult } from "./lib/soak";
+import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { round } from "./lib/stats";
 
 const PHASES = [
@@ -56,6 +59,7 @@ const PHASES = [
   "expiry",
   "flood",
   "curves",
+  "peers",
 ] as const;
 type Phase = (typeof PHASES)[number];
 
@@ -71,6 +75,28 @@ const only = new Set<Phase>(
     .split(",") as Phase[] | undefined) ?? PHASES,
 );
 for (const p of only) if (!PHASES.includes(p)) throw new Error(`unknown phase ${p}; phases: ${PHASES.join(", ")}`);
+/** The curves the "curves" phase measures (`--curves=subscribers,catalogSize`; all by default). */
+const CURVES = ["subscribers", "productPages", "catalogSize"] as const;
+type Curve = (typeof CURVES)[number];
+const curvesToRun = new Set<Curve>(
+  (args
+    .find((a) => a.startsWith("--curves="))
+    ?.slice(9)
+    .split(",") as Curve[] | undefined) ?? CURVES,
+);
+/** `--subscribers=1000,5000`: the subscriber curve's points (to profile one size). */
+const subscriberCounts = args
+  .find((a) => a.startsWith("--subscribers="))
+  ?.slice(14)
+  .split(",")
+  .map(Number);
+/** `--baseline=<checkout>`: subscriber curves also measured on the server of another checkout. */
+const baselineRoot = args.find((a) => a.startsWith("--baseline="))?.slice(11);
+/** `--soak[=minutes]`: after everything else, one server for that long (30 min by default) at half the write rate. */
+const soakArg = args.find((a) => a === "--soak" || a.startsWith("--soak="));
+const soakMinutes = soakArg ? Number(soakArg.split("=")[1] ?? 30) : undefined;
+for (const c of curvesToRun)
+  if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
 const settings: Settings = quick
   ? {
@@ -78,7 +104,7 @@ const settings: Settings = quick
       writeMs: 2_500,
       lagMs: 3_000,
       subscribers: 200,
-      restocks: 3,
+      restocks: 5,
       readMs: 2_000,
       readConcurrency: 16,
       minOrders: 10_000,
@@ -112,7 +138,27 @@ const TARGETS = {
   floodP99Ratio: 2,
   /** The catalog search's p99 at 100,000 products over its p99 at 1,000. */
   catalogP99Growth: 2,
+  /** Delivery p99 with 1,000 and with 10,000 subscribers, every push delivered. */
+  subscribers1kP99Ms: 60,
+  subscribers10kP99Ms: 500,
+  /** The lag p99 and the write ratio at 10⁷ events, each within this fraction of its value at 10⁵. */
+  logSizeDrift: 0.15,
+  rebuildEventsPerSecAt1M: 30_000,
+  /** Our catalog reads' throughput over PostGraphile v5's on the write tables (page, search, by id), p99 no worse. */
+  peerRatio: 1.5,
+  /** The soak server's RSS at the end over after the warm-up, in %. */
+  soakRssGrowthPct: 10,
 };
+
+interface Curves {
+  catalogSize?: CatalogPoint[];
+  subscribers?: SubscriberPoint[];
+  subscribersGraphqlWsClient?: SubscriberPoint[];
+  subscribersBaseline?: SubscriberPoint[];
+  productPages?: SubscriberPoint[];
+  logSize?: { size: number; writeRatio: number; lagP99Ms: number }[];
+  rebuild?: { size: number; eventsPerSec: number }[];
+}
 
 const started = Date.now();
 const log = (message: string) =>
@@ -144,10 +190,11 @@ async function main(): Promise<void> {
       signToken(JWT_SECRET, `bench-customer-${i}`, "customer", 3600 * 6),
     ),
     adminToken: signToken(JWT_SECRET, "bench-admin", "admin", 3600 * 6),
-    spawn(name, script, env = {}, extraArgs = []) {
+    spawn(name, script, env = {}, extraArgs = [], node) {
       const proc = NodeProcess.spawn({
         name,
         script,
+        node,
         args: extraArgs,
         env: {
           DATABASE_URL: db.url,
@@ -192,7 +239,9 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
-  const curves: { catalogSize?: CatalogPoint[]; subscribers?: SubscriberPoint[] } = {};
+  const curves: Curves = {};
+  let soakResult: SoakResult | undefined;
+  let peers: PeerResult | undefined;
   let pgVersion = "";
   try {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
@@ -342,32 +391,84 @@ async function main(): Promise<void> {
       log("flood: one customer floods placeOrder from 64 connections while another shops at 20 requests/s");
       flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
     }
-    if (only.has("curves")) {
-      const counts = quick ? [200, 1_000] : [1_000, 5_000, 10_000];
-      log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
-      const pushing = await startServer("server (subscriber curve)", "src/main.ts", {
+    if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
+      const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
+      // The bench's admin restocks 16 products at a time for the product pages: not an actor to rate-limit.
+      const pushing = await startServer("server (subscriber curves)", "src/main.ts", {
         READ_YOUR_WRITES_TIMEOUT_MS: "0",
+        MUTATIONS_PER_SECOND: "0",
+        MUTATION_CONCURRENCY: "0",
       });
-      curves.subscribers = [];
-      for (const count of counts) {
-        const r = await subscriptionPhase(bench, pushing, count);
-        curves.subscribers.push({
-          size: count,
-          p50Ms: r.p50,
-          p99Ms: r.p99,
-          delivered: r.delivered,
-          expected: r.expectedDeliveries,
-          cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
-          rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
-        });
+      // --baseline=<checkout>: the same server from another checkout (the code before a change), measured beside it.
+      const baseline = baselineRoot
+        ? await startServer("server (subscriber curves, baseline)", `${baselineRoot}/src/main.ts`, {
+            READ_YOUR_WRITES_TIMEOUT_MS: "0",
+            MUTATIONS_PER_SECOND: "0",
+            MUTATION_CONCURRENCY: "0",
+            TSX_TSCONFIG_PATH: `${baselineRoot}/tsconfig.json`,
+          })
+        : undefined;
+      const measure = async (
+        count: number,
+        pattern: "everyOther" | "own",
+        client: "lean" | "graphql-ws",
+        server = pushing,
+      ) => {
+        const r = await subscriptionPhase(bench, server, { subscribers: count, pattern, client });
         log(
-          `  ${count} subscribers: p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
+          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
         );
+        return subscriberPoint(count, r);
+      };
+      if (curvesToRun.has("subscribers")) {
+        log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
+        curves.subscribers = [];
+        for (const count of counts) {
+          curves.subscribers.push(await measure(count, "everyOther", "lean"));
+          if (baseline) (curves.subscribersBaseline ??= []).push(await measure(count, "everyOther", "lean", baseline));
+        }
+        // The storefront's own client beside it, at the first size: what the client's share is.
+        curves.subscribersGraphqlWsClient = [await measure(counts[0]!, "everyOther", "graphql-ws")];
+      }
+      if (curvesToRun.has("productPages")) {
+        const needed = Math.max(...counts);
+        if (bench.products.length < needed) {
+          // Every tenth seeded product has no stock: seed enough for one stocked product per page.
+          const total = await countRows(db.pool, `"write"."products"`);
+          await seedProducts(db.pool, Math.ceil(((needed - bench.products.length) * 10) / 9) + 10, total);
+          await waitForProjections(db.pool);
+          bench.products = await stockedProducts(db.pool);
+        }
+        log(`curves: ${counts.join(", ")} product pages, each subscriber watching a product of its own`);
+        curves.productPages = [];
+        for (const count of counts) curves.productPages.push(await measure(count, "own", "lean"));
       }
       await stopServer(pushing);
+      if (baseline) await stopServer(baseline);
+    }
+    if (only.has("curves") && curvesToRun.has("catalogSize")) {
       const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
+    }
+    if (only.has("peers")) {
+      log("peers: our catalog reads (read tables) vs PostGraphile v5 on the write tables, both on Node 22");
+      peers = await postgraphilePeer(bench);
+      memory.push(...peers.memory);
+    }
+    if (soakMinutes !== undefined) {
+      const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
+      if (!write) bench.notes.push("soak: no write phase in this run, so 100 orders/s instead of half the write rate");
+      log(`soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages)`);
+      if (bench.products.length < 1_000)
+        throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);
+      const server = await startServer("server (soak)", "src/main.ts", { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+      try {
+        soakResult = await soak(bench, server, { minutes: soakMinutes, ratePerSecond: rate });
+      } finally {
+        server.gql.close();
+        await server.proc.stop(); // its per-minute memory phases are the soak's curve, not the memory table's
+      }
     }
   } finally {
     for (const p of processes) await p.stop().catch(() => undefined);
@@ -404,6 +505,16 @@ async function main(): Promise<void> {
           shopperP99RatioWithoutTheLimit: flood.unlimited.p99Ratio,
         }
       : null,
+    peers: peers
+      ? {
+          postgraphile: Object.fromEntries(
+            (["page", "search", "byId"] as const).map((read) => [
+              read,
+              { ratio: peers![read].ratio, oursP99Ms: peers![read].oursP99Ms, theirsP99Ms: peers![read].theirsP99Ms },
+            ]),
+          ),
+        }
+      : null,
     separateReadDatabase: split
       ? {
           writeRatio: round(split.write.graphql[32]!.perSecond / split.write.rawSql[32]!.perSecond, 3),
@@ -417,6 +528,13 @@ async function main(): Promise<void> {
   const result = {
     ...headline,
     targets: TARGETS,
+    /** Filled in below, with the table printed at the end. */
+    targetsMet: [] as {
+      metric: string | number;
+      value: string | number;
+      target: string | number;
+      status: string | number;
+    }[],
     mode: quick ? "quick" : "full",
     date: new Date().toISOString(),
     durationSeconds: round((Date.now() - started) / 1000, 1),
@@ -452,6 +570,16 @@ async function main(): Promise<void> {
     expiry,
     flood,
     curves,
+    peerDetails: peers && { ...peers, memory: undefined },
+    soak: soakResult && {
+      minutes: soakResult.minutes,
+      rssGrowthPct: soakResult.rssGrowthPct,
+      lagP99Ms: soakResult.lagP99Ms,
+      ratePerSecond: soakResult.ratePerSecond,
+      subscribers: soakResult.subscribers,
+      warmupMinutes: soakResult.warmupMinutes,
+      curve: soakResult.curve,
+    },
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -462,75 +590,99 @@ async function main(): Promise<void> {
   const outDir = `${ROOT}test/bench/results`;
   mkdirSync(outDir, { recursive: true });
   // Only a complete, unprofiled full run is "latest"; anything else must not overwrite it.
-  const partial = only.size < PHASES.length || profileDir !== undefined;
+  const partial = only.size < PHASES.length || curvesToRun.size < CURVES.length || profileDir !== undefined;
   const name = quick ? "quick" : partial ? "partial" : "latest";
   const jsonFile = `${outDir}/${name}.json`;
   const svgFile = `${outDir}/${name === "latest" ? "latencies" : `latencies-${name}`}.svg`;
-  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
-  writeFileSync(
-    svgFile,
-    latencySvg(
-      bench.samples,
-      `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${pgVersion.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`,
-    ),
-  );
+  const curvesFile = `${outDir}/${name === "latest" ? "curves" : `curves-${name}`}.svg`;
+  const panels = curvePanels(curves);
+  if (panels.length > 0) writeFileSync(curvesFile, curvesSvg(panels, machineLine(result)));
+  writeFileSync(svgFile, latencySvg(bench.samples, machineLine(result)));
 
   const catalogPoints = curves.catalogSize ?? [];
   const catalogGrowth =
     catalogPoints.length > 1 ? round(catalogPoints.at(-1)!.p99Ms / catalogPoints[0]!.p99Ms, 2) : null;
-  const status = (value: number | null, target: number, higherIsBetter: boolean) =>
+  const status: Status = (value, target, higherIsBetter) =>
     value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
-  console.log(
-    "\n" +
-      table(
-        [
-          [
-            "writeRatio",
-            headline.writeRatio ?? "-",
-            `≥ ${TARGETS.writeRatio}`,
-            status(headline.writeRatio, TARGETS.writeRatio, true),
-          ],
-          [
-            "projectionLagP99Ms",
-            headline.projectionLagP99Ms ?? "-",
-            `≤ ${TARGETS.projectionLagP99Ms}`,
-            status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false),
-          ],
-          ["subscribers", headline.subscribers ?? "-", "1000", ""],
-          [
-            "subscriptionP99Ms",
-            headline.subscriptionP99Ms ?? "-",
-            `≤ ${TARGETS.subscriptionP99Ms}`,
-            status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false),
-          ],
-          [
-            "readRatio",
-            headline.readRatio ?? "-",
-            `≥ ${TARGETS.readRatio}`,
-            status(headline.readRatio, TARGETS.readRatio, true),
-          ],
-          [
-            "rebuildEventsPerSec",
-            headline.rebuildEventsPerSec ?? "-",
-            `≥ ${TARGETS.rebuildEventsPerSec}`,
-            status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
-          ],
-          [
-            "catalogP99Growth",
-            catalogGrowth ?? "-",
-            `≤ ${TARGETS.catalogP99Growth}`,
-            status(catalogGrowth, TARGETS.catalogP99Growth, false),
-          ],
-          [
-            "floodP99Ratio",
-            flood?.limited.p99Ratio ?? "-",
-            `≤ ${TARGETS.floodP99Ratio}`,
-            status(flood?.limited.p99Ratio ?? null, TARGETS.floodP99Ratio, false),
-          ],
-        ],
-        ["metric", "value", "target", ""],
-      ),
-  );
+  const rebuildAt1M = curves.rebuild?.find((p) => p.size >= 1_000_000)?.eventsPerSec ?? null;
+
+  const targetRows: (string | number)[][] = [
+    [
+      "writeRatio",
+      headline.writeRatio ?? "-",
+      `≥ ${TARGETS.writeRatio}`,
+      status(headline.writeRatio, TARGETS.writeRatio, true),
+    ],
+    [
+      "projectionLagP99Ms",
+      headline.projectionLagP99Ms ?? "-",
+      `≤ ${TARGETS.projectionLagP99Ms}`,
+      status(headline.projectionLagP99Ms, TARGETS.projectionLagP99Ms, false),
+    ],
+    ["subscribers", headline.subscribers ?? "-", "1000", ""],
+    [
+      "subscriptionP99Ms",
+      headline.subscriptionP99Ms ?? "-",
+      `≤ ${TARGETS.subscriptionP99Ms}`,
+      status(headline.subscriptionP99Ms, TARGETS.subscriptionP99Ms, false),
+    ],
+    [
+      "readRatio",
+      headline.readRatio ?? "-",
+      `≥ ${TARGETS.readRatio}`,
+      status(headline.readRatio, TARGETS.readRatio, true),
+    ],
+    [
+      "rebuildEventsPerSec",
+      headline.rebuildEventsPerSec ?? "-",
+      `≥ ${TARGETS.rebuildEventsPerSec}`,
+      status(headline.rebuildEventsPerSec, TARGETS.rebuildEventsPerSec, true),
+    ],
+    [
+      "catalogP99Growth",
+      catalogGrowth ?? "-",
+      `≤ ${TARGETS.catalogP99Growth}`,
+      status(catalogGrowth, TARGETS.catalogP99Growth, false),
+    ],
+    ...subscriberTargetRows(curves.subscribers, status),
+    ...logSizeRows(curves.logSize, status),
+    [
+      "rebuildEventsPerSec @10⁶",
+      rebuildAt1M ?? "-",
+      `≥ ${TARGETS.rebuildEventsPerSecAt1M}`,
+      status(rebuildAt1M, TARGETS.rebuildEventsPerSecAt1M, true),
+    ],
+    ...(["page", "search", "byId"] as const).map((read) => {
+      const r = peers?.[read];
+      return [
+        `peers.postgraphile.${read}`,
+        r ? `×${r.ratio}, p99 ${r.oursP99Ms} vs ${r.theirsP99Ms} ms` : "-",
+        `≥ ${TARGETS.peerRatio}, p99 ≤`,
+        r ? (r.ratio >= TARGETS.peerRatio && r.oursP99Ms <= r.theirsP99Ms ? "met" : "MISSED") : "not run",
+      ];
+    }),
+    [
+      `soak RSS growth % (${soakResult?.minutes ?? "-"} min)`,
+      soakResult?.rssGrowthPct ?? "-",
+      `≤ ${TARGETS.soakRssGrowthPct}`,
+      status(soakResult?.rssGrowthPct ?? null, TARGETS.soakRssGrowthPct, false),
+    ],
+    [
+      "floodP99Ratio",
+      flood?.limited.p99Ratio ?? "-",
+      `≤ ${TARGETS.floodP99Ratio}`,
+      status(flood?.limited.p99Ratio ?? null, TARGETS.floodP99Ratio, false),
+    ],
+  ];
+  // Which targets this run met, in the file too.
+  result.targetsMet = targetRows.map(([metric, value, target, met]) => ({
+    metric: metric!,
+    value: value!,
+    target: target!,
+    status: met!,
+  }));
+  writeFileSync(jsonFile, JSON.stringify(result, null, 2) + "\n");
+  console.log("\n" + table(targetRows, ["metric", "value", "target", ""]));
   const details: (string | number)[][] = [];
   if (write) {
     for (const c of [8, 32]) {
@@ -605,6 +757,27 @@ async function main(): Promise<void> {
       details.push([label, `${r.perSecond} req/s`, r.p50, r.p99, r.completed, r.serverCpuMsPerRequest ?? ""]);
     }
   }
+  if (peers) {
+    for (const read of ["page", "search", "byId"] as const) {
+      const r = peers[read];
+      details.push([
+        `${read}: ours (read tables) @${peers.concurrency}`,
+        `${r.oursPerSecond} req/s`,
+        r.ours.p50,
+        r.ours.p99,
+        r.ours.completed,
+        r.ours.serverCpuMsPerRequest ?? "",
+      ]);
+      details.push([
+        `${read}: PostGraphile (write tables)`,
+        `${r.theirsPerSecond} req/s`,
+        r.theirs.p50,
+        r.theirs.p99,
+        r.theirs.completed,
+        r.theirs.serverCpuMsPerRequest ?? "",
+      ]);
+    }
+  }
   if (rebuild) {
     details.push([
       `rebuild ${rebuild.projections.join(" + ")}`,
@@ -616,6 +789,14 @@ async function main(): Promise<void> {
     for (const p of rebuild.perProjection)
       details.push([`  ${p.name}: batch transactions`, "", "", "", `${p.batchSeconds} s`]);
   }
+  if (soakResult)
+    console.log(
+      "\n" +
+        table(
+          soakResult.curve.map((m) => [m.minute, m.rssMb ?? "", m.lagP50Ms, m.lagP99Ms, m.orders, m.pushes]),
+          ["soak minute", "server RSS MB", "lag p50 ms", "lag p99 ms", "orders", "pushes"],
+        ),
+    );
   if (details.length)
     console.log("\n" + table(details, ["measurement", "throughput", "p50 ms", "p99 ms", "n", "server CPU ms/req"]));
   console.log(
@@ -630,6 +811,106 @@ async function main(): Promise<void> {
   );
   for (const note of result.notes) console.log(`note: ${note}`);
   console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
+}
+
+type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;
+
+/** The subscriber targets: p99 at 1,000 and at 10,000, with every push delivered. */
+function subscriberTargetRows(points: SubscriberPoint[] | undefined, status: Status): (string | number)[][] {
+  return [
+    [1_000, TARGETS.subscribers1kP99Ms],
+    [10_000, TARGETS.subscribers10kP99Ms],
+  ].map(([size, target]) => {
+    const point = points?.find((p) => p.size === size);
+    const allDelivered = point !== undefined && point.delivered === point.expected;
+    return [
+      `subscribers ${size!.toLocaleString("en")}: p99 ms`,
+      point ? `${point.p99Ms}${allDelivered ? "" : ` (${point.delivered}/${point.expected})`}` : "-",
+      `≤ ${target}, all delivered`,
+      point && !allDelivered ? "MISSED" : status(point?.p99Ms ?? null, target!, false),
+    ];
+  });
+}
+
+/** The event-log targets: lag p99 and write ratio at the largest log within 15 % of the smallest's. */
+function logSizeRows(points: Curves["logSize"], status: Status): (string | number)[][] {
+  const first = points?.[0],
+    last = points && points.length > 1 ? points.at(-1) : undefined;
+  const drift = (f: (p: NonNullable<typeof first>) => number) =>
+    first && last ? round(Math.abs(f(last) / f(first) - 1), 3) : null;
+  const label = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
+  return [
+    ["lag p99 drift" + label, drift((p) => p.lagP99Ms) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
+    ["writeRatio drift" + label, drift((p) => p.writeRatio) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
+  ].map(([name, value, target]) => [
+    name!,
+    value!,
+    target!,
+    status(typeof value === "number" ? value : null, TARGETS.logSizeDrift, false),
+  ]);
+}
+
+function machineLine(result: {
+  machine: { cpu: string; cores: number; postgres: string };
+  date: string;
+  mode: string;
+}) {
+  return `${result.machine.cpu}, ${result.machine.cores} cores · Node ${process.version} · ${result.machine.postgres.split(" on ")[0]} · ${result.date.slice(0, 10)} · ${result.mode} run`;
+}
+
+/** The curves measured, as the charts of curves.svg. */
+function curvePanels(curves: Curves): CurvePanel[] {
+  const line = <T extends { size: number }>(label: string, points: T[] | undefined, value: (p: T) => number) =>
+    points ? [{ label, points: points.map((p) => [p.size, value(p)] as [number, number]) }] : [];
+  const panels: CurvePanel[] = [
+    {
+      title: "Subscribers: delivery (commit → client)",
+      unit: "ms",
+      series: [
+        ...line("p99, everyone watches the product", curves.subscribers, (p) => p.p99Ms),
+        ...line("p50, everyone watches the product", curves.subscribers, (p) => p.p50Ms),
+        ...line("p99, before (--baseline)", curves.subscribersBaseline, (p) => p.p99Ms),
+        ...line("p99, a product page each", curves.productPages, (p) => p.p99Ms),
+      ],
+      target: { value: TARGETS.subscribers10kP99Ms, label: `10,000: p99 ≤ ${TARGETS.subscribers10kP99Ms} ms` },
+    },
+    {
+      title: "Subscribers: server CPU per 1,000 pushes",
+      unit: "ms",
+      series: [
+        ...line("everyone watches the product", curves.subscribers, (p) => p.cpuMsPer1000Pushes ?? 0),
+        ...line("before (--baseline)", curves.subscribersBaseline, (p) => p.cpuMsPer1000Pushes ?? 0),
+      ],
+    },
+    {
+      title: "Catalog: products(first: 20) p99",
+      unit: "ms",
+      series: [
+        ...line("search, in stock", curves.catalogSize, (p) => p.p99Ms),
+        ...line("plain page", curves.catalogSize, (p) => p.pageP99Ms),
+      ],
+    },
+    {
+      title: "Event log: projection lag p99",
+      unit: "ms",
+      series: line("commit → read row", curves.logSize, (p) => p.lagP99Ms),
+    },
+    {
+      title: "Event log: write ratio (GraphQL ÷ raw SQL)",
+      unit: "ratio",
+      series: line("placeOrder @32", curves.logSize, (p) => p.writeRatio),
+    },
+    {
+      title: "Rebuild: events/s",
+      unit: "events/s",
+      series: line("catalog + orders", curves.rebuild, (p) => p.eventsPerSec),
+      target: {
+        value: TARGETS.rebuildEventsPerSecAt1M,
+        label: `≥ ${TARGETS.rebuildEventsPerSecAt1M.toLocaleString("en")} at 10⁶`,
+      },
+    },
+  ];
+  return panels.filter((p) => p.series.some((s) => s.points.length > 0));
 }
 
 main().catch((error: unknown) => {

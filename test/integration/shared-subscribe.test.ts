@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import type { ExecutionArgs, ExecutionResult } from "graphql";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { getSchema } from "../../src/graphql/schema";
-import { sharedSubscribe } from "../../src/graphql/sharedSubscribe";
+import { pushDirectly, sharedSubscribe } from "../../src/graphql/sharedSubscribe";
 import { anonymous } from "../../src/shared/auth";
 import { AppError } from "../../src/shared/errors";
 import {
@@ -149,6 +149,45 @@ describe("sharedSubscribe, called as graphql-ws calls it", () => {
     expect(b.value).toBe(a.value);
     expect(c.value).toEqual(a.value);
     expect(c.value).not.toBe(a.value);
+  });
+
+  it("serializes a change once per operation for subscribers written to directly, and writes it to each", async () => {
+    const product = await createProduct(1);
+    const serialized: ExecutionResult[] = [];
+    const sent: string[][] = [[], [], []];
+    const subscribers = await Promise.all(
+      [{ productIds: [product.id] }, { productIds: [product.id] }, {}].map(async (variables, i) => {
+        const contextValue = { actor: anonymous, correlationId: randomUUID(), services: t.app.services };
+        pushDirectly(contextValue, {
+          serialize: (result) => (serialized.push(result), JSON.stringify(result)),
+          send: async (json) => void sent[i]!.push(json),
+        });
+        const result = await sharedSubscribe({
+          schema: await getSchema(),
+          document: InventoryChangedDocument,
+          variableValues: variables,
+          contextValue,
+        });
+        if (!(Symbol.asyncIterator in result)) throw new Error(`not a subscription: ${JSON.stringify(result)}`);
+        cleanups.push(async () => void (await result.return?.()));
+        return result;
+      }),
+    );
+    // graphql-ws waits on next(): written directly, it yields nothing until the subscription ends.
+    const ended = subscribers.map((sub) => sub.next());
+    await registered(3);
+
+    await restock(product.id, 4);
+    await eventually(() => sent.every((texts) => texts.length === 1), { ...SLOW, what: "a push written to each" });
+    expect(serialized).toHaveLength(2); // two operations: the product's, and every product's
+    expect(JSON.parse(sent[0]![0]!)).toEqual({
+      data: { inventoryChanged: expect.objectContaining({ id: product.id, available: 5 }) },
+    });
+    expect(sent[1]![0]).toBe(sent[0]![0]);
+    expect(JSON.parse(sent[2]![0]!)).toEqual(JSON.parse(sent[0]![0]!));
+
+    for (const sub of subscribers) await sub.return!();
+    for (const next of ended) expect(await next).toEqual({ value: undefined, done: true });
   });
 
   it("ends a subscription waiting for its next change and takes it off the feed when it is returned", async () => {

@@ -2,7 +2,7 @@ import { print } from "graphql";
 import { ProductDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
 import { createBenchDatabase, SEARCH_TERMS, seedProducts, waitForProjections } from "./database";
 import { closedLoop } from "./load";
-import type { Bench, Server } from "./phases";
+import type { Bench, Server, SubscriptionResult } from "./phases";
 import { round, summarize } from "./stats";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
@@ -17,6 +17,16 @@ export interface SubscriberPoint {
   cpuMsPer1000Pushes: number | null;
   rssKbPerSubscriber: number | null;
 }
+
+export const subscriberPoint = (size: number, r: SubscriptionResult): SubscriberPoint => ({
+  size,
+  p50Ms: r.p50,
+  p99Ms: r.p99,
+  delivered: r.delivered,
+  expected: r.expectedDeliveries,
+  cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
+  rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
+});
 
 /** One read at one size: p99 and requests/s over the closed loop. */
 export interface CatalogRead {

@@ -58,8 +58,8 @@ export interface Bench {
   /** Raw latency samples for the plot, by series label. */
   samples: Record<string, number[]>;
   log(message: string): void;
-  /** Starts a node child (server, naive server, CLI) with the bench's env and flags. */
-  spawn(name: string, script: string, env?: Record<string, string>, args?: string[]): NodeProcess;
+  /** Starts a node child (server, naive server, CLI) with the bench's env and flags; `node`: another node executable. */
+  spawn(name: string, script: string, env?: Record<string, string>, args?: string[], node?: string): NodeProcess;
 }
 
 export interface RunSummary extends LatencySummary {
@@ -71,7 +71,7 @@ export interface RunSummary extends LatencySummary {
   concurrency: number;
 }
 
-function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
+export function runSummary(result: LoadResult, concurrency: number, phase?: PhaseMemory): RunSummary {
   const cpu = phase?.cpuSeconds;
   return {
     perSecond: round(result.perSecond, 1),
@@ -310,34 +310,59 @@ async function subscriptionCount(url: string): Promise<number> {
   return match ? Number(match[1]) : 0;
 }
 
+export interface SubscriptionOptions {
+  /** How many subscribers (default: the settings'). */
+  subscribers?: number;
+  /**
+   * `everyOther`: half watch one product, half every product, and that product is restocked
+   * `restocks` times, each change pushed to every subscriber; `own`: each watches a product of
+   * its own (the product-page pattern) and every one of those products is restocked once, 16
+   * restocks at a time, each change pushed to its one subscriber.
+   */
+  pattern?: SubscriberWorkerData["pattern"];
+  /** graphql-ws's own client (default) or the lean one (see subscribers.worker.ts). */
+  client?: SubscriberWorkerData["client"];
+}
+
+export interface Subscribers {
+  connected: number;
+  connectSeconds: number;
+  /** [receive time (ms since the epoch), available, subscriber index] per push, as they arrive. */
+  deliveries: [number, number, number][];
+  /** Worker threads holding them. */
+  workers: number;
+  close(): Promise<void>;
+}
+
 /**
- * N graphql-ws clients (spread over worker threads) subscribe to inventoryChanged, half of them
- * for one product, half for every product. Each restock of that product is committed over HTTP
- * (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0); delivery time is
- * t(client received the push) − t(restock response), for every client and every restock.
+ * Subscribers to inventoryChanged (see subscribers.worker.ts), spread over the bench's worker
+ * threads; resolves once every one is registered in the server's hub.
  */
-export async function subscriptionPhase(
+export async function connectSubscribers(
   bench: Bench,
   server: Server,
-  subscribers = bench.settings.subscribers,
-): Promise<SubscriptionResult> {
-  const { restocks, subscriberWorkers } = bench.settings;
-  const pid = server.proc.child.pid!;
-  const product = bench.products[0]!;
-  const deliveries: [number, number][] = [];
-  const notified = new Map<number, number>(); // restock index → read_changed time
-  let restockIndex = -1;
-  const listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
-    if (m.table === "products" && m.ids.includes(product.id) && restockIndex >= 0 && !notified.has(restockIndex))
-      notified.set(restockIndex, t);
-  });
+  options: Pick<SubscriberWorkerData, "pattern" | "client" | "productIds"> & { subscribers: number },
+): Promise<Subscribers> {
+  const { subscribers } = options;
   const workers: Worker[] = [];
-  const workerCount = Math.max(1, Math.min(subscriberWorkers, Math.ceil(subscribers / 100)));
-  server.proc.memory.begin(`subscriptions (${subscribers} clients)`);
-  const rssBefore = rssMb(pid);
+  const workerCount = Math.max(1, Math.min(bench.settings.subscriberWorkers, Math.ceil(subscribers / 100)));
+  const deliveries: [number, number, number][] = [];
+  const connectStart = performance.now();
+  let connected = 0;
+  let firstIndex = 0;
+  const close = () =>
+    Promise.all(
+      workers.map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 10_000);
+            w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
+            w.on("exit", () => (clearTimeout(timer), resolve()));
+            w.postMessage({ type: "close" });
+          }),
+      ),
+    ).then(() => undefined);
   try {
-    const connectStart = performance.now();
-    let connected = 0;
     await Promise.all(
       Array.from({ length: workerCount }, (_, w) => {
         const count = Math.floor(subscribers / workerCount) + (w < subscribers % workerCount ? 1 : 0);
@@ -345,10 +370,13 @@ export async function subscriptionPhase(
           workerData: {
             wsUrl: `${server.url.replace(/^http/, "ws")}/graphql`,
             count,
-            productId: product.id,
-            filteredEvery: 2,
+            firstIndex,
+            pattern: options.pattern,
+            productIds: options.productIds,
+            client: options.client,
           } satisfies SubscriberWorkerData,
         });
+        firstIndex += count;
         workers.push(worker);
         return new Promise<void>((resolve, reject) => {
           worker.on("error", reject);
@@ -367,56 +395,118 @@ export async function subscriptionPhase(
       }),
     );
     // Subscribed = registered in the server's hub (the metrics gauge), not merely connected.
-    const deadline = Date.now() + 30_000;
+    const deadline = Date.now() + 60_000;
     while ((await subscriptionCount(server.url)) < connected && Date.now() < deadline) await sleep(100);
-    const connectSeconds = (performance.now() - connectStart) / 1000;
-    bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const connectSeconds = (performance.now() - connectStart) / 1000;
+  bench.log(`  ${connected} subscribers connected in ${connectSeconds.toFixed(1)} s`);
+  return { connected, connectSeconds, deliveries, workers: workerCount, close };
+}
 
-    const { rows } = await bench.db.pool.query<{ available: number }>(
-      `SELECT available FROM "read"."products" WHERE id = $1`,
-      [product.id],
+/**
+ * Subscribers to inventoryChanged, graphql-ws clients spread over worker threads; restocks are
+ * committed over HTTP (the server answers right after the commit: READ_YOUR_WRITES_TIMEOUT_MS=0)
+ * and delivery time is t(client received the push) − t(restock response), for every push.
+ */
+export async function subscriptionPhase(
+  bench: Bench,
+  server: Server,
+  { subscribers = bench.settings.subscribers, pattern = "everyOther", client = "graphql-ws" }: SubscriptionOptions = {},
+): Promise<SubscriptionResult> {
+  const pid = server.proc.child.pid!;
+  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
+  if (watched.length < subscribers && pattern === "own")
+    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
+  const productIds = watched.map((p) => p.id);
+  /** The restock being committed → its read_changed time (everyOther: one product, one restock at a time). */
+  const notified = new Map<number, number>();
+  let restockIndex = -1;
+  server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
+  const rssBefore = rssMb(pid);
+  const clients = await connectSubscribers(bench, server, { subscribers, pattern, client, productIds });
+  const { connected, deliveries, connectSeconds } = clients;
+  let listener: pg.Client | undefined;
+  try {
+    listener = await listenReadChanged((bench.readDb ?? bench.db).url, (m, t) => {
+      if (pattern !== "everyOther" || restockIndex < 0 || notified.has(restockIndex)) return;
+      if (m.table === "products" && m.ids.includes(productIds[0]!)) notified.set(restockIndex, t);
+    });
+    const { rows } = await bench.db.pool.query<{ id: string; available: number }>(
+      `SELECT id::text AS id, available FROM "read"."products" WHERE id = ANY($1::uuid[])`,
+      [productIds],
     );
-    const base = rows[0]!.available;
+    const base = new Map(rows.map((r) => [r.id, r.available]));
+    const restock = (productId: string) =>
+      server.gql.ok(
+        JSON.stringify({ query: RESTOCK, variables: { input: { productId, quantity: 1 } } }),
+        bench.adminToken,
+      );
     const rssConnected = rssMb(pid);
     const cpuBefore = cpuSeconds(pid);
-    const committed: number[] = [];
     const latencies: number[] = [];
     const fromNotify: number[] = [];
     const projection: number[] = [];
-    for (let k = 0; k < restocks; k++) {
-      restockIndex = k;
-      const expected = base + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
-      await server.gql.ok(
-        JSON.stringify({ query: RESTOCK, variables: { input: { productId: product.id, quantity: 1 } } }),
-        bench.adminToken,
-      );
-      committed[k] = nowMs();
-      const until = Date.now() + 10_000;
-      while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
-      for (const [t, available] of deliveries) {
-        if (available !== expected) continue;
-        latencies.push(t - committed[k]!);
+    let expectedDeliveries: number;
+    if (pattern === "everyOther") {
+      const { restocks } = bench.settings;
+      expectedDeliveries = connected * restocks;
+      const product = productIds[0]!;
+      for (let k = 0; k < restocks; k++) {
+        restockIndex = k;
+        const expected = base.get(product)! + k + 1; // quantity 1 each time; nothing else changes this product meanwhile
+        await restock(product);
+        const committed = nowMs();
+        const until = Date.now() + 10_000;
+        while (deliveries.filter((d) => d[1] === expected).length < connected && Date.now() < until) await sleep(10);
         const n = notified.get(k);
-        if (n !== undefined) fromNotify.push(t - n);
+        for (const [t, available] of deliveries) {
+          if (available !== expected) continue;
+          latencies.push(t - committed);
+          if (n !== undefined) fromNotify.push(t - n);
+        }
+        if (n !== undefined) projection.push(n - committed);
+        await sleep(100);
       }
-      const n = notified.get(k);
-      if (n !== undefined) projection.push(n - committed[k]!);
-      await sleep(100);
+    } else {
+      // Every watched product restocked once, 16 at a time; subscriber i gets the push of product i.
+      expectedDeliveries = connected;
+      const committed = new Map<string, number>();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (next < productIds.length) {
+            const product = productIds[next++]!;
+            await restock(product);
+            committed.set(product, nowMs());
+          }
+        }),
+      );
+      const until = Date.now() + 30_000;
+      while (deliveries.length < connected && Date.now() < until) await sleep(10);
+      for (const [t, available, i] of deliveries) {
+        const product = productIds[i % productIds.length]!;
+        if (available === base.get(product)! + 1) latencies.push(t - committed.get(product)!);
+      }
     }
     const cpuAfter = cpuSeconds(pid);
     const phase = server.proc.memory.end();
-    bench.samples["subscription delivery (commit → client)"] = latencies;
+    bench.samples[
+      `subscription delivery (commit → client, ${subscribers} ${pattern === "own" ? "product pages" : "subscribers"})`
+    ] = latencies;
     return {
       subscribers,
       connected,
-      restocks,
-      expectedDeliveries: connected * restocks,
+      restocks: pattern === "everyOther" ? bench.settings.restocks : productIds.length,
+      expectedDeliveries,
       delivered: latencies.length,
       ...summarize(latencies),
       fromReadChanged: summarize(fromNotify),
       projection: summarize(projection),
       connectSeconds: round(connectSeconds, 1),
-      workers: workerCount,
+      workers: clients.workers,
       serverCpuSecondsWithDeliveries: phase?.cpuSeconds,
       cpuMsPer1000Pushes:
         cpuBefore !== undefined && cpuAfter !== undefined && latencies.length > 0
@@ -428,18 +518,8 @@ export async function subscriptionPhase(
           : undefined,
     };
   } finally {
-    await Promise.all(
-      workers.map(
-        (w) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(() => void w.terminate().then(() => resolve()), 5_000);
-            w.on("message", (m: SubscriberWorkerMessage) => m.type === "closed" && (clearTimeout(timer), resolve()));
-            w.on("exit", () => (clearTimeout(timer), resolve()));
-            w.postMessage({ type: "close" });
-          }),
-      ),
-    );
-    await listener.end();
+    await clients.close();
+    await listener?.end();
   }
 }
 

@@ -116,6 +116,8 @@ export interface NodeProcessOptions {
   env: Record<string, string>;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** Another node executable (e.g. the Node 22 of lib/node22.ts); the bench's own by default. */
+  node?: string;
 }
 
 /**
@@ -142,7 +144,7 @@ export class NodeProcess {
 
   static spawn(options: NodeProcessOptions): NodeProcess {
     const child = spawn(
-      process.execPath,
+      options.node ?? process.execPath,
       [...(options.nodeFlags ?? []), "--import", "tsx", options.script, ...(options.args ?? [])],
       {
         cwd: ROOT,

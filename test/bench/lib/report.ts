@@ -116,3 +116,99 @@ function fmt(ms: number): string {
 function escape(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
+
+// ---------------------------------------------------------------- SVG curves
+
+export interface CurvePanel {
+  title: string;
+  /** The y axis' unit, e.g. "ms" or "events/s". */
+  unit: string;
+  /** Lines of [size, value] points; x (the size) on a log scale. */
+  series: { label: string; points: [number, number][] }[];
+  /** A target drawn as a dashed line (and where it applies, e.g. "≤" or "≥"). */
+  target?: { value: number; label: string };
+}
+
+/** How cost grows with size: one small chart per curve, side by side in rows of three. */
+export function curvesSvg(panels: CurvePanel[], subtitle: string): string {
+  const shown = panels.filter((p) => p.series.some((s) => s.points.length > 0));
+  const cols = 3,
+    cellW = 330,
+    cellH = 300,
+    top = 60;
+  const rows = Math.max(1, Math.ceil(shown.length / cols));
+  const W = cols * cellW,
+    H = top + rows * cellH;
+  const out: string[] = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="11">`,
+    `<rect width="${W}" height="${H}" fill="white"/>`,
+    `<text x="16" y="24" font-size="16" font-weight="bold">How cost grows with size</text>`,
+    `<text x="16" y="42" fill="#555">${escape(subtitle)}</text>`,
+  ];
+  shown.forEach((panel, n) => {
+    const ox = (n % cols) * cellW,
+      oy = top + Math.floor(n / cols) * cellH;
+    const left = ox + 62,
+      plotW = cellW - 84,
+      plotTop = oy + 24,
+      plotH = cellH - 110;
+    const points = panel.series.flatMap((s) => s.points);
+    const xs = points.map(([x]) => x);
+    const ys = [...points.map(([, y]) => y), ...(panel.target ? [panel.target.value] : [])];
+    const xMin = Math.min(...xs),
+      xMax = Math.max(...xs);
+    const yMax = niceCeiling(Math.max(...ys) * 1.05);
+    const x = (v: number) =>
+      xMax === xMin ? left + plotW / 2 : left + ((Math.log10(v) - Math.log10(xMin)) / Math.log10(xMax / xMin)) * plotW;
+    const y = (v: number) => plotTop + plotH - (v / yMax) * plotH;
+    out.push(`<text x="${ox + 16}" y="${oy + 12}" font-weight="bold">${escape(panel.title)}</text>`);
+    for (let k = 0; k <= 4; k++) {
+      const v = (yMax * k) / 4;
+      out.push(
+        `<line x1="${left}" x2="${left + plotW}" y1="${y(v).toFixed(1)}" y2="${y(v).toFixed(1)}" stroke="#eee"/>`,
+      );
+      out.push(`<text x="${left - 6}" y="${(y(v) + 4).toFixed(1)}" text-anchor="end">${compact(v)}</text>`);
+    }
+    for (const v of [...new Set(xs)].sort((a, b) => a - b))
+      out.push(`<text x="${x(v).toFixed(1)}" y="${plotTop + plotH + 16}" text-anchor="middle">${compact(v)}</text>`);
+    out.push(`<rect x="${left}" y="${plotTop}" width="${plotW}" height="${plotH}" fill="none" stroke="#888"/>`);
+    out.push(
+      `<text transform="translate(${ox + 14} ${plotTop + plotH / 2}) rotate(-90)" text-anchor="middle" fill="#333">${escape(panel.unit)}</text>`,
+    );
+    if (panel.target) {
+      const ty = y(panel.target.value).toFixed(1);
+      out.push(
+        `<line x1="${left}" x2="${left + plotW}" y1="${ty}" y2="${ty}" stroke="#d62728" stroke-dasharray="5 4"/>`,
+        `<text x="${left + plotW - 4}" y="${Number(ty) - 4}" text-anchor="end" fill="#d62728">${escape(panel.target.label)}</text>`,
+      );
+    }
+    panel.series.forEach((s, i) => {
+      const color = COLORS[i % COLORS.length]!;
+      const sorted = [...s.points].sort((a, b) => a[0] - b[0]);
+      out.push(
+        `<polyline fill="none" stroke="${color}" stroke-width="2" points="${sorted.map(([a, b]) => `${x(a).toFixed(1)},${y(b).toFixed(1)}`).join(" ")}"/>`,
+      );
+      for (const [a, b] of sorted)
+        out.push(`<circle cx="${x(a).toFixed(1)}" cy="${y(b).toFixed(1)}" r="3" fill="${color}"/>`);
+      const ly = plotTop + plotH + 34 + i * 15;
+      out.push(
+        `<line x1="${left}" x2="${left + 18}" y1="${ly - 4}" y2="${ly - 4}" stroke="${color}" stroke-width="3"/>`,
+      );
+      out.push(`<text x="${left + 24}" y="${ly}">${escape(s.label)}</text>`);
+    });
+  });
+  out.push(`</svg>`);
+  return out.join("\n") + "\n";
+}
+
+function niceCeiling(v: number): number {
+  if (v <= 0) return 1;
+  const magnitude = 10 ** Math.floor(Math.log10(v));
+  return [1, 2, 2.5, 5, 10].map((m) => m * magnitude).find((c) => c >= v)!;
+}
+
+function compact(v: number): string {
+  if (v >= 1e6) return `${+(v / 1e6).toFixed(1)}M`;
+  if (v >= 1e3) return `${+(v / 1e3).toFixed(1)}k`;
+  return `${+v.toFixed(v < 10 ? 2 : 0)}`;
+}

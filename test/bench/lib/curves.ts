@@ -79,7 +79,8 @@ const searchWithoutCount = (n: number) =>
   });
 
 const PRODUCT = print(ProductDocument);
-const byId = (ids: string[]) => (n: number) => JSON.stringify({ query: PRODUCT, variables: { id: ids[n % ids.length] } });
+const byId = (ids: string[]) => (n: number) =>
+  JSON.stringify({ query: PRODUCT, variables: { id: ids[n % ids.length] } });
 
 /**
  * How a catalog query's cost grows with the catalog: one database of its own, grown in steps to

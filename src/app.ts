@@ -19,6 +19,7 @@ import { Projector, type ProjectorRunner } from "./projection/projector";
 import { ProjectorThread } from "./projection/projectorThread";
 import { allProjections } from "./projection/projections";
 import { QueryReads } from "./query/reads";
+import { CatalogCache } from "./query/catalogCache";
 import { ReadReplicas } from "./db/replicas";
 import { OrderExpiry } from "./process/orderExpiry";
 import { Relay } from "./relay/relay";
@@ -38,6 +39,8 @@ export interface App {
   /** Cancels the orders whose payment deadline passed (instances with commands; one leader among them). */
   readonly expiry: OrderExpiry | undefined;
   readonly services: Services;
+  /** Public catalog reads kept until read_changed names a change (CATALOG_RESULT_CACHE_ENTRIES; absent at 0). */
+  readonly cache: CatalogCache | undefined;
   readonly http: HttpApp;
   /** The port actually listened on (config.port 0 picks a free one). */
   readonly port: number;
@@ -75,16 +78,19 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       dbs.replicas.length > 0
         ? new ReadReplicas(dbs.queries, dbs.replicas, { pollMs: config.readReplicaPollMs, logger })
         : undefined;
-    const reads = new QueryReads(dbs.queries, { replicas, lowStockThreshold: config.lowStockThreshold });
+    const cache = config.catalogResultCacheEntries > 0 ? new CatalogCache(config.catalogResultCacheEntries) : undefined;
+    const reads = new QueryReads(dbs.queries, { replicas, lowStockThreshold: config.lowStockThreshold, cache });
     const { catalog, orders } = reads.primary;
     // The lag is measured every PROJECTOR_POLL_MS by each projection's leader: stale after a few missed polls.
     const projections = new ProjectionQueries(readDb.prisma, Math.max(5000, 5 * config.projectorPollMs));
-    const feed = new ChangeFeed(readDb, catalog, orders, logger);
+    // The cache hears read_changed on the connection the checkpoints come from, before them.
+    const feed = new ChangeFeed(readDb, catalog, orders, logger, cache);
     const metrics = new Metrics(
       projections,
       () => feed.subscriberCount,
       () => replicas?.statuses() ?? [],
     );
+    cache?.observe(metrics);
     replicas?.observe(metrics);
     const bus =
       db && config.services.has("commands")
@@ -224,6 +230,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       relay,
       expiry,
       services,
+      cache,
       http,
       port,
       stop() {

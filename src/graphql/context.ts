@@ -3,7 +3,7 @@ import { AppError } from "../shared/errors";
 import { isUuid } from "../shared/ids";
 import type { CommandBus } from "../write/commandBus";
 import type { ChangeFeed } from "../realtime/changeFeed";
-import type { CatalogQueries } from "../query/catalog.queries";
+import type { CatalogReader } from "../query/reads";
 import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
 import type { QueryReads } from "../query/reads";
@@ -16,7 +16,7 @@ export interface Services {
   bus: CommandBus | undefined;
   feed: ChangeFeed;
   /** On the read database itself: a mutation's read-back, a subscription's first check. */
-  catalog: CatalogQueries;
+  catalog: CatalogReader;
   orders: OrderQueries;
   /** Queries: through the read replicas when the reader may use them (see QueryReads). */
   reads: QueryReads;

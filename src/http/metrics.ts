@@ -5,10 +5,17 @@ import type { ProjectorObserver } from "../projection/projector";
 import type { ReadReplicasObserver, ReplicaStatus } from "../db/replicas";
 import type { RelayObserver } from "../relay/relay";
 import type { DueDeadlines, OrderExpiryObserver } from "../process/orderExpiry";
+import type { CatalogCacheKind, CatalogCacheObserver, CatalogCacheOutcome } from "../query/catalogCache";
 
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
 export class Metrics
-  implements CommandObserver, ProjectorObserver, ReadReplicasObserver, RelayObserver, OrderExpiryObserver
+  implements
+    CommandObserver,
+    ProjectorObserver,
+    ReadReplicasObserver,
+    RelayObserver,
+    OrderExpiryObserver,
+    CatalogCacheObserver
 {
   readonly registry = new Registry();
   private readonly commandSeconds = new Histogram({
@@ -41,6 +48,12 @@ export class Metrics
     name: "shop_read_queries_total",
     help: "Read statements of queries sent to a read replica, or to the read database itself (target primary), when READ_REPLICA_URLS names replicas.",
     labelNames: ["target"],
+    registers: [this.registry],
+  });
+  private readonly catalogCache = new Counter({
+    name: "shop_catalog_cache_lookups_total",
+    help: "Lookups of the catalog result cache (CATALOG_RESULT_CACHE_ENTRIES): kind row (a product by id) or page, result hit, shared (the same read already under way) or miss.",
+    labelNames: ["kind", "result"],
     registers: [this.registry],
   });
   private readonly relayed = new Counter({
@@ -188,6 +201,10 @@ export class Metrics
 
   onRead(target: string): void {
     this.reads.inc({ target });
+  }
+
+  onCatalogCache(kind: CatalogCacheKind, outcome: CatalogCacheOutcome): void {
+    this.catalogCache.inc({ kind, result: outcome });
   }
 
   onUntrustedDocument(outcome: "accepted" | "refused"): void {

@@ -141,7 +141,8 @@ export interface ReadChangedMessage {
   position: string;
 }
 
-const IDS_PER_NOTIFY = 100;
+/** Ids per read_changed message: a batch that changed more sends several, each with the batch's checkpoint. */
+export const IDS_PER_NOTIFY = 100;
 
 function readChangedMessages(projection: string, at: LogPosition, changes: ReadChange[]): string[] {
   const messages: ReadChangedMessage[] = [];

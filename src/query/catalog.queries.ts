@@ -1,5 +1,5 @@
 import type { ProductView } from "../generated/prisma/client";
-import type { Database } from "../db/database";
+import type { Database, Sql } from "../db/database";
 import type { LogPosition } from "../shared/events";
 import { batchById } from "./batchById";
 import { rowPositionSql } from "./rowPosition";
@@ -121,22 +121,33 @@ export class CatalogQueries {
     if (search) conditions.push(searchCondition(search, param(containsPattern(search))));
     if (filter.inStock !== null && filter.inStock !== undefined) conditions.push(`in_stock = ${param(filter.inStock)}`);
     const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    const count = countMatching(this.db.sql, `"read"."products"`, where, params);
+    // Not searching, the count is the one the projection keeps with the rows (exact, in the same snapshot).
+    const kept = search ? undefined : keptCount(filter.inStock);
+    const count = kept ? countKept(this.db.sql, kept) : countMatching(this.db.sql, `"read"."products"`, where, params);
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     // Searching, the matches are found once (through the trigram index) and serve both the count
-    // and the page. Left to itself, Postgres, which costs lower() like an addition, would rather
-    // walk the (in_stock, name) index and lower-case row after row until the page is full. Not
-    // searching, the CTE is inlined into each use: the page reads `first` rows of that index
-    // and stops, the count reads what it likes.
-    const matches = `WITH matches AS ${search ? "MATERIALIZED" : "NOT MATERIALIZED"} (SELECT ${this.columns} FROM "read"."products" ${where})`;
+    // and the page: only their ids and names, the page's columns are read for its own rows. Left
+    // to itself, Postgres, which costs lower() like an addition, would rather walk the
+    // (in_stock, name) index and lower-case row after row until the page is full. Not searching,
+    // the CTE is inlined into each use: the page reads `first` rows of that index and stops.
     const keyset = cursor ? `WHERE (name, id) > (${param(cursor[0])}, ${param(cursor[1])}::uuid)` : "";
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
-    const page = `SELECT * FROM matches ${keyset} ORDER BY name, id LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+    const limit = `LIMIT ${param(take === 0 ? 0 : take + 1)}`;
+    let matches: string;
+    let page: string;
+    if (search) {
+      matches = `WITH matches AS MATERIALIZED (SELECT id, name FROM "read"."products" ${where})`;
+      page = `SELECT ${this.columns} FROM "read"."products"
+               WHERE id IN (SELECT id FROM matches ${keyset} ORDER BY name, id ${limit})`;
+    } else {
+      matches = `WITH matches AS NOT MATERIALIZED (SELECT ${this.columns} FROM "read"."products" ${where})`;
+      page = `SELECT * FROM matches ${keyset} ORDER BY name, id ${limit}`;
+    }
 
     return fetchPage<ProductRow>(
       this.db.sql,
-      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count },
+      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count, total: kept && `SELECT ${kept}` },
       take,
       options.count === true,
     );
@@ -153,4 +164,17 @@ function searchCondition(term: string, pattern: string): string {
   return term.includes("\n")
     ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
     : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
+}
+
+/** The count of products matching an inStock filter, over read.catalog_counts (its only row). */
+function keptCount(inStock: boolean | null | undefined): string {
+  const column = inStock === true ? "in_stock" : inStock === false ? "products - in_stock" : "products";
+  return `COALESCE((SELECT ${column} FROM "read"."catalog_counts"), 0)::int AS total`;
+}
+
+function countKept(sql: Sql, kept: string): () => Promise<number> {
+  return async () => {
+    const [row] = await sql.query<{ total: number }>(`SELECT ${kept}`);
+    return row?.total ?? 0;
+  };
 }

@@ -59,6 +59,8 @@ export interface PageQuery {
   params: unknown[];
   /** The count in a statement of its own, for a caller that did not say it would ask. */
   count(): Promise<number>;
+  /** A query of one row whose column `total` is the count; default: `count(*)` of matches. */
+  total?: string;
 }
 
 /**
@@ -87,13 +89,20 @@ export async function fetchPage<T extends { id: string }>(
   take: number,
   withCount: boolean,
 ): Promise<Page<T>> {
-  const { matches, page, columns, orderBy, params } = query;
+  const {
+    matches,
+    page,
+    columns,
+    orderBy,
+    params,
+    total: totalQuery = "SELECT count(*)::int AS total FROM matches",
+  } = query;
   if (!withCount) {
     const rows = await sql.query<T>(`${matches} SELECT ${columns} FROM (${page}) p ORDER BY ${orderBy}`, params);
     return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count: query.count };
   }
   const rows = await sql.query<T & { total: number }>(
-    `${matches} SELECT c.total, ${columns} FROM (SELECT count(*)::int AS total FROM matches) c LEFT JOIN (${page}) p ON true ORDER BY ${orderBy}`,
+    `${matches} SELECT c.total, ${columns} FROM (${totalQuery}) c LEFT JOIN (${page}) p ON true ORDER BY ${orderBy}`,
     params,
   );
   const total = rows[0]?.total ?? 0;

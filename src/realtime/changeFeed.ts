@@ -3,6 +3,7 @@ import type { Logger } from "../logger";
 import { comparePositions, LOG_START, type LogPosition } from "../shared/events";
 import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../projection/checkpoints";
 import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
+import type { ReadChangeListener } from "../query/catalogCache";
 import type { OrderQueries, OrderRow } from "../query/orders.queries";
 import { Topic } from "./subscriptionHub";
 
@@ -27,28 +28,38 @@ export class ChangeFeed {
   /** Last notification received; on reconnect, rows changed since shortly before are pushed again. */
   private lastMessageAt = new Date();
   private lostAt: Date | undefined;
-  private listener: Listener | undefined;
+  private connection: Listener | undefined;
 
   constructor(
     private readonly db: Database,
-    private readonly catalog: CatalogQueries,
+    private readonly catalog: Pick<CatalogQueries, "byIds" | "changedSince">,
     private readonly ordersQueries: OrderQueries,
     private readonly logger: Logger,
+    /** Told of every message before its checkpoint advances (a result cache drops what changed). */
+    private readonly listener?: ReadChangeListener,
   ) {}
 
   async start(): Promise<void> {
-    this.listener = await this.db.listen([READ_CHANGED], {
+    this.connection = await this.db.listen([READ_CHANGED], {
       onNotify: (_channel, payload) => this.onMessage(payload),
       // Notifications sent while the connection was down are lost: re-read the checkpoints and
       // push subscribers the current rows of what may have changed meanwhile.
-      onReconnect: () => void this.refreshCheckpoints().then(() => this.republish()),
-      onLost: () => (this.lostAt ??= new Date()),
+      onReconnect: () => {
+        this.listener?.listening();
+        void this.refreshCheckpoints().then(() => this.republish());
+      },
+      onLost: () => {
+        this.lostAt ??= new Date();
+        this.listener?.lost();
+      },
     });
+    this.listener?.listening();
     await this.refreshCheckpoints();
   }
 
   async stop(): Promise<void> {
-    await this.listener?.close();
+    this.listener?.lost();
+    await this.connection?.close();
     this.products.closeAll();
     this.orders.closeAll();
     for (const set of this.waiters.values()) for (const w of set) this.settle(w, false);
@@ -134,6 +145,7 @@ export class ChangeFeed {
     } catch {
       return;
     }
+    this.listener?.changed(message);
     this.advance(message.projection, { txId: BigInt(message.txId), position: BigInt(message.position) });
     if (message.ids.length === 0) return;
     if (message.table === "products") void this.publishProducts(message.ids);

@@ -33,6 +33,9 @@ beforeAll(async () => {
     readDatabaseUrl: primary.url("shop"),
     readReplicaUrls: [replica.url("shop")],
     readReplicaPollMs: 50,
+    // Where each query is read is what these tests count: no catalog result cache in between
+    // (its own test, at the end, starts an instance with one).
+    catalogResultCacheEntries: 0,
   });
 });
 
@@ -161,5 +164,53 @@ describe("a streaming replica of the read database (READ_REPLICA_URLS)", () => {
     const before = await replicaReads();
     expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product).toMatchObject({ available: 4 });
     expect(await replicaReads()).toBeGreaterThan(before);
+  });
+
+  it("with a result cache: keeps no row read from a replica that may lack the last change", async () => {
+    // Slow looks: the replica goes on serving for a while after it stopped replaying.
+    const cached = await startTestApp(writeDb, {
+      readDatabaseUrl: primary.url("shop"),
+      readReplicaUrls: [replica.url("shop")],
+      readReplicaPollMs: 1000,
+      runProjector: false,
+    });
+    try {
+      const product = await createProduct(6);
+      const read = async () => (await cached.anonymous.ok(ProductDocument, { id: product.id })).product;
+      const serving = async () =>
+        (await (await fetch(`${cached.url}/metrics`)).text())
+          .split("\n")
+          .some((l) => l.startsWith("shop_read_replica_serving{") && l.endsWith(" 1"));
+      await eventually(serving, { timeoutMs: 10_000, what: "the replica to serve the cached instance" });
+      await eventually(async () => (await read())?.available === 6, { what: "the product on the cached instance" });
+      await replica.pauseReplay();
+      try {
+        // Through the other instance: this one hears of it only from read_changed.
+        const { restockProduct } = await t.admin.ok(RestockProductDocument, {
+          input: { productId: product.id, quantity: 1 },
+        });
+        expect(restockProduct.product).toMatchObject({ available: 7 });
+        // Anyone but the writer reads the replica's older row while it still serves: that row
+        // must not be kept once the replica has caught up.
+        await eventually(async () => (await read())?.available === 6, { what: "the replica's older row" });
+      } finally {
+        await replica.resumeReplay();
+      }
+      await eventually(
+        async () =>
+          (
+            await replica.sql<{ available: number }>(
+              `SELECT available FROM "read"."products" WHERE id = $1`,
+              [product.id],
+              "shop",
+            )
+          )[0]?.available === 7,
+        { what: "the replica to replay the restock" },
+      );
+      await eventually(async () => (await read())?.available === 7, { what: "the restock on the cached instance" });
+      expect((await read())?.available).toBe(7);
+    } finally {
+      await cached.stop();
+    }
   });
 });

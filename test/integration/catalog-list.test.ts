@@ -61,6 +61,11 @@ beforeAll(async () => {
       [randomUUID(), sku, name, n % 3 === 0 ? 0 : 10, n],
     );
   }
+  // What the catalog projection keeps with the rows (the count of a page that does not search).
+  await tdb.sql(
+    `UPDATE "read"."catalog_counts" SET products = (SELECT count(*) FROM "read"."products"),
+            in_stock = (SELECT count(*) FROM "read"."products" WHERE in_stock)`,
+  );
 });
 
 afterAll(async () => {

@@ -463,10 +463,11 @@ describe("a projector that crashes between the read rows and the checkpoint", ()
   });
 });
 
-async function rowsOf(db: Sql, products: string, orders: string) {
+async function rowsOf(db: Sql, products: string, orders: string, counts?: string) {
   // Whole rows as JSON (xid8 columns included).
-  const all = (table: string) => db.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`);
-  return { products: (await all(products)).map((r) => r.row), orders: (await all(orders)).map((r) => r.row) };
+  const all = async (table: string) =>
+    (await db.query<{ row: unknown }>(`SELECT to_jsonb(t) AS row FROM ${table} t ORDER BY id`)).map((r) => r.row);
+  return { products: await all(products), orders: await all(orders), ...(counts ? { counts: await all(counts) } : {}) };
 }
 
 async function wholeLog() {
@@ -500,20 +501,24 @@ describe("replaying events a projection has already applied", () => {
   it("gives the same rows applied twice in one batch as the projector built batch by batch", async () => {
     await catchUpWith(projector);
     const events = await wholeLog();
-    const live = await rowsOf(database.sql, `"read"."products"`, `"read"."orders"`);
+    const live = await rowsOf(database.sql, `"read"."products"`, `"read"."orders"`, `"read"."catalog_counts"`);
     const tables = {
       products: sql.identifier("pg_temp", "replay_products"),
+      counts: sql.identifier("pg_temp", "replay_counts"),
       orders: sql.identifier("pg_temp", "replay_orders"),
     };
 
     const [once, twice] = await database.transaction(async (tx) => {
       await tx.query(`CREATE TEMP TABLE "replay_products" (LIKE "read"."products" INCLUDING ALL) ON COMMIT DROP`);
+      await tx.query(`CREATE TEMP TABLE "replay_counts" (LIKE "read"."catalog_counts" INCLUDING ALL) ON COMMIT DROP`);
       await tx.query(`CREATE TEMP TABLE "replay_orders" (LIKE "read"."orders" INCLUDING ALL) ON COMMIT DROP`);
       const seen = [];
       for (let i = 0; i < 2; i++) {
-        await tx.run(projectBatch(catalogProjection, events, { products: tables.products }).statements);
+        await tx.run(
+          projectBatch(catalogProjection, events, { products: tables.products, counts: tables.counts }).statements,
+        );
         await tx.run(projectBatch(ordersProjection, events, { orders: tables.orders }).statements);
-        seen.push(await rowsOf(tx, tables.products.text, tables.orders.text));
+        seen.push(await rowsOf(tx, tables.products.text, tables.orders.text, tables.counts.text));
       }
       return seen;
     });

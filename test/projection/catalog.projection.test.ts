@@ -3,9 +3,29 @@ import { describe, it } from "vitest";
 import type { OrderPlaced, ProductCreated } from "../../src/events";
 import { catalogProjection } from "../../src/projection/projections/catalog.projection";
 import type { RecordedEvent } from "../../src/shared/events";
-import { embeddedDatabase, eventInStream, projectionSpec } from "../support/projectionSpec";
+import { embeddedDatabase, eventInStream, projectionSpec, type Given, type Row } from "../support/projectionSpec";
 
-const { given } = projectionSpec(catalogProjection, embeddedDatabase());
+const spec = projectionSpec(catalogProjection, embeddedDatabase());
+
+/**
+ * given(events).then(productRows): the products hold exactly these rows, and the counts kept
+ * with them (read.catalog_counts) say how many there are and how many are in stock.
+ */
+function given(...batches: RecordedEvent[][]): Omit<Given<"products" | "counts">, "then"> & {
+  then(products: Row[]): Promise<void>;
+} {
+  const inner = spec.given(...batches);
+  return {
+    and: (batch) => given(...batches, batch),
+    then: (products) =>
+      inner.then({
+        products,
+        counts: [{ id: true, products: products.length, in_stock: products.filter((p) => p.in_stock === true).length }],
+      }),
+    thenChanges: (expected) => inner.thenChanges(expected),
+    thenLastBatchChangesNothing: () => inner.thenLastBatchChangesNothing(),
+  };
+}
 
 function productCreated(initialStock: number) {
   const productId = randomUUID();

@@ -1,4 +1,4 @@
-import { sql } from "../../db/sql";
+import { sql, type Fragment, type Identifier } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import { assertNever, comparePositions, positionOf, type LogPosition } from "../../shared/events";
 import { defineProjection } from "../projection";
@@ -17,11 +17,12 @@ interface Delta {
  * read.products: the catalog as the storefront shows it. A batch is folded into one insert
  * for new products and one update of per-product deltas (stock moves are commutative).
  * A row remembers the last event applied to it; a delta is applied only to rows that have not
- * seen the batch's first event for them.
+ * seen the batch's first event for them. read.catalog_counts follows the rows each statement
+ * actually inserted or changed (a replayed batch changes neither).
  */
 export const catalogProjection = defineProjection({
   name: "catalog",
-  tables: { products: sql.identifier("read", "products") },
+  tables: { products: sql.identifier("read", "products"), counts: sql.identifier("read", "catalog_counts") },
   handles: ["ProductCreated", "StockAdjusted", "OrderPlaced", "OrderCancelled"],
 
   project(events, tables) {
@@ -77,14 +78,17 @@ export const catalogProjection = defineProjection({
     const statements = [];
     if (created.length > 0) {
       statements.push(sql`
-        INSERT INTO ${tables.products} (id, sku, name, description, price_cents, available, in_stock, units_sold,
-                                        created_at, updated_at, applied_tx, applied_pos)
-        SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at,
-               applied_tx::text::xid8, applied_pos
-          FROM jsonb_to_recordset(${JSON.stringify(created)}::jsonb) AS x(id uuid, sku text, name text, description text,
-               price_cents int, available int, in_stock boolean, units_sold int, created_at timestamptz,
-               updated_at timestamptz, applied_tx text, applied_pos bigint)
-        ON CONFLICT (id) DO NOTHING`);
+        WITH inserted AS (
+          INSERT INTO ${tables.products} (id, sku, name, description, price_cents, available, in_stock, units_sold,
+                                          created_at, updated_at, applied_tx, applied_pos)
+          SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at,
+                 applied_tx::text::xid8, applied_pos
+            FROM jsonb_to_recordset(${JSON.stringify(created)}::jsonb) AS x(id uuid, sku text, name text,
+                 description text, price_cents int, available int, in_stock boolean, units_sold int,
+                 created_at timestamptz, updated_at timestamptz, applied_tx text, applied_pos bigint)
+          ON CONFLICT (id) DO NOTHING
+          RETURNING in_stock)
+        ${countsAdd(tables.counts, sql.fragment`SELECT count(*)::int AS products, (count(*) FILTER (WHERE in_stock))::int AS in_stock FROM inserted`)}`);
     }
     if (deltas.size > 0) {
       const rows = [...deltas.values()].map((d) => ({
@@ -97,20 +101,34 @@ export const catalogProjection = defineProjection({
         last_tx: d.last.txId.toString(),
         last_pos: d.last.position.toString(),
       }));
+      // `was` is the row as it was before this statement: whether it was in stock.
       statements.push(sql`
-        UPDATE ${tables.products} AS p
-           SET available = p.available + d.available,
-               in_stock = p.available + d.available > 0,
-               units_sold = p.units_sold + d.units_sold,
-               updated_at = GREATEST(p.updated_at, d.updated_at),
-               applied_tx = d.last_tx::text::xid8,
-               applied_pos = d.last_pos
-          FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id uuid, available int, units_sold int,
-               updated_at timestamptz, first_tx text, first_pos bigint, last_tx text, last_pos bigint)
-         WHERE p.id = d.id
-           AND (p.applied_tx, p.applied_pos) < (d.first_tx::text::xid8, d.first_pos)`);
+        WITH moved AS (
+          UPDATE ${tables.products} AS p
+             SET available = p.available + d.available,
+                 in_stock = p.available + d.available > 0,
+                 units_sold = p.units_sold + d.units_sold,
+                 updated_at = GREATEST(p.updated_at, d.updated_at),
+                 applied_tx = d.last_tx::text::xid8,
+                 applied_pos = d.last_pos
+            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id uuid, available int, units_sold int,
+                 updated_at timestamptz, first_tx text, first_pos bigint, last_tx text, last_pos bigint),
+                 ${tables.products} AS was
+           WHERE p.id = d.id AND was.id = d.id
+             AND (p.applied_tx, p.applied_pos) < (d.first_tx::text::xid8, d.first_pos)
+          RETURNING was.in_stock AS was, p.in_stock AS now)
+        ${countsAdd(tables.counts, sql.fragment`SELECT 0 AS products, (count(*) FILTER (WHERE now AND NOT was) - count(*) FILTER (WHERE was AND NOT now))::int AS in_stock FROM moved`)}`);
     }
     const ids = [...new Set([...created.map((c) => c.id as string), ...deltas.keys()])];
     return { changes: ids.length > 0 ? [{ table: "products", ids }] : [], statements };
   },
 });
+
+/** Adds one row of (products, in_stock) differences to read.catalog_counts (its only row, created at 0 in a rebuild's empty copy). */
+function countsAdd(counts: Identifier, difference: Fragment): Fragment {
+  return sql.fragment`
+    INSERT INTO ${counts} (id, products, in_stock)
+    SELECT true, diff.products, diff.in_stock FROM (${difference}) AS diff
+    ON CONFLICT (id) DO UPDATE
+      SET products = ${counts}.products + excluded.products, in_stock = ${counts}.in_stock + excluded.in_stock`;
+}

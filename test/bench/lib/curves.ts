@@ -1,5 +1,5 @@
 import { print } from "graphql";
-import { ProductsDocument } from "../../../src/storefront/generated/graphql";
+import { ProductDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
 import { createBenchDatabase, SEARCH_TERMS, seedProducts, waitForProjections } from "./database";
 import { closedLoop } from "./load";
 import type { Bench, Server, SubscriptionResult } from "./phases";
@@ -28,18 +28,40 @@ export const subscriberPoint = (size: number, r: SubscriptionResult): Subscriber
   rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
 });
 
-/** One size of the catalog: `products(first: 20, filter)` as a search, and as a plain page. */
-export interface CatalogPoint {
-  size: number;
-  /** The search (a word of the names, in stock only): p99 and requests/s. */
+/** One read at one size: p99 and requests/s over the closed loop. */
+export interface CatalogRead {
   p99Ms: number;
   perSecond: number;
-  /** A plain first page (no filter). */
+}
+
+/** The catalog reads measured at each size, on one server. */
+export interface CatalogReads {
+  /** The search (a word of the names, in stock only), with totalCount. */
+  search: CatalogRead;
+  /** A plain first page (no filter), with totalCount. */
+  page: CatalogRead;
+  /** The same search without totalCount: what counting the matches costs. */
+  searchWithoutCount: CatalogRead;
+  /** One product by id (a different one each request, from the first 1,000). */
+  byId: CatalogRead;
+}
+
+/**
+ * One size of the catalog: `products(first: 20, filter)` as a search, and as a plain page, and
+ * `product(id)`, on a server as shipped (its result cache on, warm: the curve reads without
+ * writes) and on one with the cache off (CATALOG_RESULT_CACHE_ENTRIES=0: the query plans' work).
+ */
+export interface CatalogPoint {
+  size: number;
+  /** As shipped (the fields of earlier runs keep their names). */
+  p99Ms: number;
+  perSecond: number;
   pageP99Ms: number;
   pagePerSecond: number;
-  /** The same search without totalCount: what counting the matches costs. */
   searchWithoutCountP99Ms: number;
   searchWithoutCountPerSecond: number;
+  cached: CatalogReads;
+  uncached: CatalogReads;
 }
 
 const PRODUCTS = print(ProductsDocument);
@@ -56,10 +78,14 @@ const searchWithoutCount = (n: number) =>
     variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length], inStock: true } },
   });
 
+const PRODUCT = print(ProductDocument);
+const byId = (ids: string[]) => (n: number) =>
+  JSON.stringify({ query: PRODUCT, variables: { id: ids[n % ids.length] } });
+
 /**
  * How a catalog query's cost grows with the catalog: one database of its own, grown in steps to
- * each size (products seeded with SQL as createProduct makes them, then projected), the same
- * server measuring both queries at each, 16 clients.
+ * each size (products seeded with SQL as createProduct makes them, then projected), two servers
+ * on it (result cache on and off) measuring each read at each size, 16 clients.
  */
 export async function catalogCurve(
   bench: Bench,
@@ -68,7 +94,12 @@ export async function catalogCurve(
   sizes: number[],
 ): Promise<CatalogPoint[]> {
   const db = await createBenchDatabase();
-  const server = await startServer("server (catalog sizes)", "src/main.ts", { DATABASE_URL: db.url });
+  const cachedServer = await startServer("server (catalog sizes)", "src/main.ts", { DATABASE_URL: db.url });
+  const uncachedServer = await startServer("server (catalog sizes, no result cache)", "src/main.ts", {
+    DATABASE_URL: db.url,
+    CATALOG_RESULT_CACHE_ENTRIES: "0",
+    RUN_PROJECTOR: "false",
+  });
   const points: CatalogPoint[] = [];
   try {
     let seeded = 0;
@@ -77,7 +108,11 @@ export async function catalogCurve(
       seeded = size;
       await waitForProjections(db.pool);
       await db.pool.query(`ANALYZE "read".products`);
-      const run = async (body: (n: number) => string) => {
+      const { rows } = await db.pool.query<{ id: string }>(
+        `SELECT id::text AS id FROM "read".products ORDER BY sku LIMIT 1000`,
+      );
+      const ids = rows.map((r) => r.id);
+      const run = async (server: Server, body: (n: number) => string): Promise<CatalogRead> => {
         const result = await closedLoop({
           concurrency: bench.settings.readConcurrency,
           warmupMs: bench.settings.warmupMs,
@@ -85,30 +120,39 @@ export async function catalogCurve(
           task: async (n) => {
             const res = await server.gql.post(body(n));
             if (res.status !== 200 || res.errors?.length)
-              throw new Error(`products failed (${res.status}): ${JSON.stringify(res.errors)}`);
+              throw new Error(`catalog read failed (${res.status}): ${JSON.stringify(res.errors)}`);
           },
         });
         if (result.errors > 0) throw new Error(`catalog curve: ${result.errors} errors, first: ${result.firstError}`);
-        return { perSecond: round(result.perSecond, 0), ...summarize(result.latencies) };
+        return { p99Ms: summarize(result.latencies).p99, perSecond: round(result.perSecond, 0) };
       };
-      const searched = await run(search);
-      const paged = await run(() => page);
-      const uncounted = await run(searchWithoutCount);
+      const reads = async (server: Server): Promise<CatalogReads> => ({
+        search: await run(server, search),
+        page: await run(server, () => page),
+        searchWithoutCount: await run(server, searchWithoutCount),
+        byId: await run(server, byId(ids)),
+      });
+      const cached = await reads(cachedServer);
+      const uncached = await reads(uncachedServer);
       points.push({
         size,
-        p99Ms: searched.p99,
-        perSecond: searched.perSecond,
-        pageP99Ms: paged.p99,
-        pagePerSecond: paged.perSecond,
-        searchWithoutCountP99Ms: uncounted.p99,
-        searchWithoutCountPerSecond: uncounted.perSecond,
+        p99Ms: cached.search.p99Ms,
+        perSecond: cached.search.perSecond,
+        pageP99Ms: cached.page.p99Ms,
+        pagePerSecond: cached.page.perSecond,
+        searchWithoutCountP99Ms: cached.searchWithoutCount.p99Ms,
+        searchWithoutCountPerSecond: cached.searchWithoutCount.perSecond,
+        cached,
+        uncached,
       });
-      bench.log(
-        `  ${size} products: search p99 ${searched.p99} ms at ${searched.perSecond}/s; page p99 ${paged.p99} ms at ${paged.perSecond}/s; search without totalCount p99 ${uncounted.p99} ms at ${uncounted.perSecond}/s`,
-      );
+      const line = (r: CatalogReads) =>
+        `search p99 ${r.search.p99Ms} ms at ${r.search.perSecond}/s; page p99 ${r.page.p99Ms} ms at ${r.page.perSecond}/s; search without totalCount p99 ${r.searchWithoutCount.p99Ms} ms at ${r.searchWithoutCount.perSecond}/s; by id p99 ${r.byId.p99Ms} ms at ${r.byId.perSecond}/s`;
+      bench.log(`  ${size} products, result cache on: ${line(cached)}`);
+      bench.log(`  ${size} products, result cache off: ${line(uncached)}`);
     }
   } finally {
-    await stopServer(server);
+    await stopServer(uncachedServer);
+    await stopServer(cachedServer);
     await db.drop();
   }
   return points;

@@ -1,0 +1,243 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database, ListenHandlers, Sql } from "../../src/db/database";
+import { createLogger } from "../../src/logger";
+import { IDS_PER_NOTIFY, type ReadChangedMessage } from "../../src/projection/checkpoints";
+import { CatalogQueries } from "../../src/query/catalog.queries";
+import { CachedCatalog, CatalogCache } from "../../src/query/catalogCache";
+import { OrderQueries } from "../../src/query/orders.queries";
+import { ChangeFeed } from "../../src/realtime/changeFeed";
+import {
+  CreateProductDocument,
+  PlaceOrderDocument,
+  ProductDocument,
+  ProductsDocument,
+  RestockProductDocument,
+} from "../../src/storefront/generated/graphql";
+import { setupFile } from "../support/app";
+import { eventually } from "../support/wait";
+
+let t: Awaited<ReturnType<typeof setupFile>>;
+beforeAll(async () => {
+  t = await setupFile();
+});
+afterAll(async () => t?.teardown());
+
+async function createProduct(sku: string, initialStock: number) {
+  const { createProduct } = await t.admin.ok(CreateProductDocument, {
+    input: { sku, name: `Cache lamp ${sku}`, priceCents: 500, initialStock },
+  });
+  return createProduct.product!;
+}
+
+const changed = (ids: string[], table: string | null = "products"): ReadChangedMessage => ({
+  projection: "catalog",
+  table,
+  ids,
+  txId: "1",
+  position: "1",
+});
+
+/** The app's database, with each statement held until the test lets it go. */
+function gated(db: Database) {
+  const held: Array<() => void> = [];
+  const sql = {
+    query: async (statement: string, params?: unknown[]) => {
+      await new Promise<void>((go) => held.push(go));
+      return db.sql.query(statement, params);
+    },
+  } as Sql;
+  return { sql, held, release: () => held.splice(0).forEach((go) => go()) };
+}
+
+describe("the catalog result cache", () => {
+  it("never answers a restock's mutation, or a read after it, with the row from before", async () => {
+    const product = await createProduct("CACHE-1", 3);
+    const search = { first: 20, filter: { search: "CACHE-1" } };
+    for (let i = 0; i < 2; i++) {
+      expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product?.available).toBe(3);
+      expect((await t.anonymous.ok(ProductsDocument, search)).products.edges[0]?.node.available).toBe(3);
+    }
+    expect(t.app.cache!.getRow(product.id)?.available).toBe(3);
+
+    const { restockProduct } = await t.admin.ok(RestockProductDocument, {
+      input: { productId: product.id, quantity: 4 },
+    });
+    expect(restockProduct.product?.available).toBe(7);
+    expect((await t.anonymous.ok(ProductDocument, { id: product.id })).product?.available).toBe(7);
+    expect((await t.anonymous.ok(ProductsDocument, search)).products.edges[0]?.node.available).toBe(7);
+  });
+
+  it("counts the catalog exactly as products are created, sold out and restocked", async () => {
+    const totals = async (inStock?: boolean) =>
+      (await t.anonymous.ok(ProductsDocument, { first: 1, filter: inStock === undefined ? null : { inStock } }))
+        .products.totalCount;
+    const truth = async () => {
+      const [row] = await t.db.sql(
+        `SELECT count(*)::int AS all, (count(*) FILTER (WHERE in_stock))::int AS stocked FROM "read"."products"`,
+      );
+      return row as { all: number; stocked: number };
+    };
+    const before = await truth();
+    expect([await totals(), await totals(true), await totals(false)]).toEqual([
+      before.all,
+      before.stocked,
+      before.all - before.stocked,
+    ]);
+
+    const empty = await createProduct("CACHE-COUNT-EMPTY", 0);
+    const one = await createProduct("CACHE-COUNT-ONE", 1);
+    expect([await totals(), await totals(true)]).toEqual([before.all + 2, before.stocked + 1]);
+
+    const buyer = t.customer("cache-buyer");
+    await buyer.ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "cache-count-order", lines: [{ productId: one.id, quantity: 1 }] },
+    });
+    await eventually(async () => (await totals(true)) === before.stocked, { what: "the sold-out product counted out" });
+    await t.admin.ok(RestockProductDocument, { input: { productId: empty.id, quantity: 2 } });
+    expect(await totals(true)).toBe(before.stocked + 1);
+    const after = await truth();
+    expect([await totals(), await totals(true), await totals(false)]).toEqual([
+      after.all,
+      after.stocked,
+      after.all - after.stocked,
+    ]);
+  });
+
+  it("does not store a read that began before an invalidation of what it read", async () => {
+    const product = await createProduct("CACHE-RACE", 5);
+    const cache = new CatalogCache(100);
+    cache.listening();
+    const gate = gated(t.app.db!);
+    const catalog = new CachedCatalog(new CatalogQueries({ sql: gate.sql }), cache);
+
+    const row = catalog.byId(product.id);
+    const page = catalog.list({ search: "CACHE-RACE" }, 10, null, { count: true });
+    await eventually(() => gate.held.length === 2, { what: "both reads sent" });
+    cache.changed(changed([product.id]));
+    gate.release();
+    expect((await row)?.id).toBe(product.id);
+    expect((await page).rows).toHaveLength(1);
+    expect(cache.size).toEqual({ rows: 0, pages: 0 });
+
+    // The same reads with nothing invalidated meanwhile are kept.
+    const again = Promise.all([catalog.byId(product.id), catalog.list({ search: "CACHE-RACE" }, 10, null)]);
+    await eventually(() => gate.held.length === 2, { what: "both reads sent" });
+    gate.release();
+    await again;
+    expect(cache.size).toEqual({ rows: 1, pages: 1 });
+
+    // A change of another product drops the pages (a filter's members may change), not this row.
+    cache.changed(changed(["00000000-0000-4000-8000-000000000000"]));
+    expect(cache.size).toEqual({ rows: 1, pages: 0 });
+    // A message that may be one of several for a batch, or one without ids: everything.
+    cache.changed(changed(Array.from({ length: IDS_PER_NOTIFY }, () => "00000000-0000-4000-8000-000000000000")));
+    expect(cache.size).toEqual({ rows: 0, pages: 0 });
+    const refill = catalog.byId(product.id);
+    await eventually(() => gate.held.length === 1, { what: "the read sent" });
+    gate.release();
+    await refill;
+    expect(cache.size.rows).toBe(1);
+    cache.changed(changed([], null));
+    expect(cache.size.rows).toBe(0);
+  });
+
+  it("shares a page read under way with the same reads after it, unless something changed since it began", async () => {
+    await createProduct("CACHE-SHARE", 5);
+    const cache = new CatalogCache(100);
+    cache.listening();
+    const gate = gated(t.app.db!);
+    const catalog = new CachedCatalog(new CatalogQueries({ sql: gate.sql }), cache);
+    const read = () => catalog.list({ search: "CACHE-SHARE" }, 10, null, { count: true });
+
+    const first = read();
+    await eventually(() => gate.held.length === 1, { what: "the read sent" });
+    const second = read();
+    cache.changed(changed(["00000000-0000-4000-8000-000000000000"]));
+    const third = read();
+    await eventually(() => gate.held.length === 2, { what: "the read after the change sent" });
+    gate.release();
+    const pages = await Promise.all([first, second, third]);
+    expect(pages.map((p) => p.rows.map((r) => r.sku))).toEqual([["CACHE-SHARE"], ["CACHE-SHARE"], ["CACHE-SHARE"]]);
+    expect(await Promise.all(pages.map((p) => p.count()))).toEqual([1, 1, 1]);
+    expect(gate.held).toHaveLength(0);
+  });
+
+  it("holds at most its size in rows, a page weighing its rows", async () => {
+    for (const n of [1, 2, 3]) await createProduct(`CACHE-SIZE-${n}`, 5);
+    const cache = new CatalogCache(2);
+    cache.listening();
+    const catalog = new CachedCatalog(new CatalogQueries(t.app.db!), cache);
+    await catalog.list({ search: "CACHE-SIZE" }, 10, null);
+    expect(cache.size.pages).toBe(0);
+    await catalog.list({ search: "CACHE-SIZE-1" }, 10, null);
+    await catalog.list({ search: "CACHE-SIZE-2" }, 10, null);
+    await catalog.list({ search: "CACHE-SIZE-3" }, 10, null);
+    expect(cache.size.pages).toBe(2);
+  });
+
+  it("stores nothing read where the last invalidation may not have arrived (a lagging replica)", async () => {
+    const product = await createProduct("CACHE-REPLICA", 5);
+    const cache = new CatalogCache(100);
+    cache.listening();
+    let replicaHasIt = false;
+    const catalog = new CachedCatalog(new CatalogQueries(t.app.db!), cache, () => replicaHasIt);
+    await catalog.byId(product.id);
+    expect(cache.size.rows).toBe(0);
+    replicaHasIt = true;
+    await catalog.byId(product.id);
+    expect(cache.size.rows).toBe(1);
+  });
+
+  it("is emptied when LISTEN is lost, and stores nothing until it is back", async () => {
+    const product = await createProduct("CACHE-LISTEN", 5);
+    let handlers: ListenHandlers | undefined;
+    const db: Database = { ...t.app.db!, listen: async (_c, h) => ((handlers = h), { close: async () => undefined }) };
+    const cache = new CatalogCache(100);
+    const feed = new ChangeFeed(db, new CatalogQueries(db), new OrderQueries(db), createLogger("silent"), cache);
+    const catalog = new CachedCatalog(new CatalogQueries(db), cache);
+    expect(cache.enabled).toBe(false);
+    await feed.start();
+    try {
+      await catalog.byId(product.id);
+      expect(cache.size.rows).toBe(1);
+
+      handlers!.onLost!(new Error("connection lost"));
+      expect(cache.size.rows).toBe(0);
+      await catalog.byId(product.id);
+      expect(cache.size.rows).toBe(0);
+
+      handlers!.onReconnect!();
+      await catalog.byId(product.id);
+      expect(cache.size.rows).toBe(1);
+    } finally {
+      await feed.stop();
+    }
+    expect(cache.enabled).toBe(false);
+  });
+
+  it("invalidates before the change feed wakes a mutation waiting for its write", async () => {
+    let handlers: ListenHandlers | undefined;
+    const db: Database = { ...t.app.db!, listen: async (_c, h) => ((handlers = h), { close: async () => undefined }) };
+    const cache = new CatalogCache(100);
+    const feed = new ChangeFeed(db, new CatalogQueries(db), new OrderQueries(db), createLogger("silent"), cache);
+    await feed.start();
+    try {
+      const id = "00000000-0000-4000-8000-0000000000aa";
+      const catalog = new CachedCatalog(new CatalogQueries(db), cache);
+      await catalog.byId(id);
+      expect(cache.getRow(id)).toBeNull();
+      const at = feed.checkpoint("catalog");
+      const target = { txId: at.txId + 1000n, position: 1n };
+      const sawRowOnWake = feed
+        .waitFor("catalog", target, 5000)
+        .then((reached) => ({ reached, cached: cache.getRow(id) }));
+      handlers!.onNotify(
+        "read_changed",
+        JSON.stringify({ ...changed([id]), txId: target.txId.toString(), position: "1" }),
+      );
+      expect(await sawRowOnWake).toEqual({ reached: true, cached: undefined });
+    } finally {
+      await feed.stop();
+    }
+  });
+});

@@ -219,6 +219,20 @@ export function checkCatalog(write: WriteSide, rows: ProductViewRow[]): string[]
   return tableDiff("read.products", "product", expected, actual, "sku");
 }
 
+/** read.catalog_counts = how many rows read.products has, and how many of them are in stock (what totalCount answers). */
+export function checkCatalogCounts(
+  rows: ProductViewRow[],
+  counts: { products: number; inStock: number } | null,
+): string[] {
+  const expected = { products: rows.length, inStock: rows.filter((r) => r.inStock).length };
+  const actual = counts ?? { products: 0, inStock: 0 };
+  return actual.products === expected.products && actual.inStock === expected.inStock
+    ? []
+    : [
+        `read.catalog_counts: products ${actual.products}, in stock ${actual.inStock}; read.products has ${expected.products} and ${expected.inStock}`,
+      ];
+}
+
 /** The last event (by stream version) of each stream. */
 function lastEvents(events: LoggedEvent[]): Map<string, LoggedEvent> {
   const last = new Map<string, LoggedEvent>();

@@ -180,6 +180,11 @@ export async function readCatalogRows(db: Reader): Promise<ProductViewRow[]> {
   return db.productView.findMany({ select: PRODUCT_VIEW });
 }
 
+/** read.catalog_counts' one row (none before the catalog projection's first product). */
+export async function readCatalogCounts(db: Reader): Promise<{ products: number; inStock: number } | null> {
+  return db.catalogCounts.findFirst({ select: { products: true, inStock: true } });
+}
+
 export async function readOrderRows(db: Reader): Promise<OrderViewRow[]> {
   return db.orderView.findMany({ select: ORDER_VIEW });
 }

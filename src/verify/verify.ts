@@ -2,11 +2,12 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Database } from "../db/database";
 import { Prisma } from "../generated/prisma/client";
 import { allProjections } from "../projection/projections";
-import { checkCatalog, checkEventLog, checkOrders, countAll, type Counts } from "./checks";
+import { checkCatalog, checkCatalogCounts, checkEventLog, checkOrders, countAll, type Counts } from "./checks";
 import {
   countEventsAfter,
   hasReadTables,
   hasWriteTables,
+  readCatalogCounts,
   readCatalogRows,
   readCheckpoints,
   readOrderRows,
@@ -21,8 +22,8 @@ import {
  */
 const READ_CHECKS: Record<string, (read: Reader) => Promise<(write: WriteSide) => string[]>> = {
   catalog: async (read) => {
-    const rows = await readCatalogRows(read);
-    return (write) => checkCatalog(write, rows);
+    const [rows, counts] = await Promise.all([readCatalogRows(read), readCatalogCounts(read)]);
+    return (write) => [...checkCatalog(write, rows), ...checkCatalogCounts(rows, counts)];
   },
   orders: async (read) => {
     const rows = await readOrderRows(read);

@@ -92,6 +92,14 @@ describe("verifying a database", () => {
     );
   });
 
+  it("reports a product count (what totalCount answers) that differs from the catalog's rows", async () => {
+    await expectFound(
+      `UPDATE "read".catalog_counts SET in_stock = in_stock + 1`,
+      `UPDATE "read".catalog_counts SET in_stock = in_stock - 1`,
+      /^read\.catalog_counts: products 1, in stock \d+; read\.products has 1 and \d+$/,
+    );
+  });
+
   it("reports units sold that count a cancelled order", async () => {
     await expectFound(
       `UPDATE "read".products SET units_sold = units_sold + 1 WHERE id = '${productId}'`,

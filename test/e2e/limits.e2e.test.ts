@@ -102,7 +102,13 @@ const LIMITS = {
 };
 let edge: TestApp;
 beforeAll(async () => {
-  edge = await startTestApp(t.db, { socketLimits: LIMITS, queryStatementTimeoutMs: 300, runProjector: false });
+  edge = await startTestApp(t.db, {
+    socketLimits: LIMITS,
+    queryStatementTimeoutMs: 300,
+    runProjector: false,
+    // The query-side statements are what the timeout test holds: no result cache answers in front of them.
+    catalogResultCacheEntries: 0,
+  });
 });
 afterAll(async () => edge?.stop());
 

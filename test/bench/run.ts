@@ -9,7 +9,7 @@
 // (a --quick run: quick.json; a run with --only or --profile: partial.json).
 //   --profile     node --cpu-prof on every child process; summarize with test/bench/profile.ts
 //   --keep-db     keep the database for inspection (the next run drops it)
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { signToken } from "../../src/http/auth";
 import {
@@ -98,6 +98,8 @@ const long = args.includes("--long");
 /** `--soak[=minutes]`: after everything else, one server for that long (30 min by default) at half the write rate. */
 const soakArg = args.find((a) => a === "--soak" || a.startsWith("--soak="));
 const soakMinutes = soakArg ? Number(soakArg.split("=")[1] ?? 30) : undefined;
+/** `--soak-from=<results.json>`: no soak in this run; the soak of an earlier run's file, with its date, goes in the results. */
+const soakFrom = args.find((a) => a.startsWith("--soak-from="))?.slice(12);
 for (const c of curvesToRun)
   if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
@@ -588,15 +590,17 @@ async function main(): Promise<void> {
     flood,
     curves,
     peerDetails: peers && { ...peers, memory: undefined },
-    soak: soakResult && {
-      minutes: soakResult.minutes,
-      rssGrowthPct: soakResult.rssGrowthPct,
-      lagP99Ms: soakResult.lagP99Ms,
-      ratePerSecond: soakResult.ratePerSecond,
-      subscribers: soakResult.subscribers,
-      warmupMinutes: soakResult.warmupMinutes,
-      curve: soakResult.curve,
-    },
+    soak: soakFrom
+      ? earlierSoak(soakFrom)
+      : soakResult && {
+          minutes: soakResult.minutes,
+          rssGrowthPct: soakResult.rssGrowthPct,
+          lagP99Ms: soakResult.lagP99Ms,
+          ratePerSecond: soakResult.ratePerSecond,
+          subscribers: soakResult.subscribers,
+          warmupMinutes: soakResult.warmupMinutes,
+          curve: soakResult.curve,
+        },
     memory,
     notes: [
       "Shared 2-core machine: the load generator, the server, Postgres (and possibly other engineers' test runs) compete for the same cores; compare figures within one run.",
@@ -627,6 +631,7 @@ async function main(): Promise<void> {
     value === null ? "not run" : (higherIsBetter ? value >= target : value <= target) ? "met" : "MISSED";
   const rebuildAt1M = curves.rebuild?.find((p) => p.size >= 1_000_000)?.eventsPerSec ?? null;
 
+  const soakShown = result.soak as { minutes: number; rssGrowthPct: number | null } | undefined;
   const targetRows: (string | number)[][] = [
     [
       "writeRatio",
@@ -689,10 +694,10 @@ async function main(): Promise<void> {
       ];
     }),
     [
-      `soak RSS growth % (${soakResult?.minutes ?? "-"} min)`,
-      soakResult?.rssGrowthPct ?? "-",
+      `soak RSS growth % (${soakShown?.minutes ?? "-"} min)`,
+      soakShown?.rssGrowthPct ?? "-",
       `≤ ${TARGETS.soakRssGrowthPct}`,
-      status(soakResult?.rssGrowthPct ?? null, TARGETS.soakRssGrowthPct, false),
+      status(soakShown?.rssGrowthPct ?? null, TARGETS.soakRssGrowthPct, false),
     ],
     [
       "floodP99Ratio",
@@ -838,6 +843,13 @@ async function main(): Promise<void> {
   );
   for (const note of result.notes) console.log(`note: ${note}`);
   console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
+}
+
+/** The soak block of an earlier run's results, marked with that run's date. */
+function earlierSoak(file: string): Record<string, unknown> {
+  const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; soak?: Record<string, unknown> | null };
+  if (!earlier.soak) throw new Error(`${file} has no soak`);
+  return { ...earlier.soak, measuredInAnEarlierRun: earlier.date };
 }
 
 type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;

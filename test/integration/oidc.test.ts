@@ -106,7 +106,8 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
     const [old, fresh] = await Promise.all([newKey("rot-old", "RS256"), newKey("rot-new", "ES256")]);
     idp.published = [old];
     const verifier = new TokenVerifier({ jwks: jwks({ cacheMaxAgeMs: 100 }) });
-    const shortLived = await sign(old, { sub: "rot", role: "customer" }, { expiresIn: "2s" });
+    // Long enough to outlive the steps below on a loaded machine (CI once took over 2 s for them).
+    const shortLived = await sign(old, { sub: "rot", role: "customer" }, { expiresIn: "8s" });
     expect(await outcome(verifier, shortLived)).toMatchObject({ id: "rot" });
 
     // The provider adds a key and signs with it: accepted at once (the unknown kid fetches the JWKS again).
@@ -130,6 +131,7 @@ describe("tokens signed by an identity provider's keys (JWKS over HTTP)", () => 
     // (its key is gone too: refused for that, now that it is checked again)
     await eventually(async () => String(await outcome(verifier, shortLived)).startsWith("UNAUTHENTICATED:"), {
       what: "the cached token to be refused once it expires",
+      timeoutMs: 15_000,
     });
   });
 });

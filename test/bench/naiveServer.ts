@@ -24,8 +24,11 @@ const FILTER = `($1::text IS NULL OR p.name ILIKE $1 OR p.sku ILIKE $1) AND ($2:
 
 /** products(filter, first, after) from the write tables: the page first, then units sold for its rows only. */
 class NaiveCatalogQueries extends CatalogQueries {
-  constructor(private readonly database: Database) {
-    super(database);
+  constructor(
+    private readonly database: Database,
+    private readonly lowStockThreshold: number,
+  ) {
+    super(database, { lowStockThreshold });
   }
 
   override async list(
@@ -47,10 +50,12 @@ class NaiveCatalogQueries extends CatalogQueries {
             LIMIT $5::int)
          SELECT page.id::text AS id, page.sku, page.name, page.description, page.price_cents AS "priceCents",
                 page.available, page.available > 0 AS "inStock", page.updated_at AS "updatedAt",
+                CASE WHEN page.available <= 0 THEN 'OUT_OF_STOCK' WHEN page.available <= $6::int THEN 'LOW_STOCK'
+                     ELSE 'IN_STOCK' END AS "stockLevel",
                 COALESCE((SELECT sum(l.quantity) FROM "write"."order_lines" l JOIN "write"."orders" o ON o.id = l.order_id
                            WHERE l.product_id = page.id AND o.status <> 'CANCELLED'), 0)::int AS "unitsSold"
            FROM page ORDER BY page.name, page.id`,
-      [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1],
+      [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1, this.lowStockThreshold],
     );
     // counted only when asked for, like the read-table queries
     const count = async () => {
@@ -67,7 +72,7 @@ class NaiveCatalogQueries extends CatalogQueries {
 const config = loadConfig();
 const logger = createLogger(config.logLevel);
 const db = openPostgres(config.databaseUrl!, config.dbPoolSize);
-const catalog = new NaiveCatalogQueries(db);
+const catalog = new NaiveCatalogQueries(db, config.lowStockThreshold);
 const orders = new OrderQueries(db);
 const projections = new ProjectionQueries(db.prisma);
 const feed = new ChangeFeed(db, catalog, orders, logger);

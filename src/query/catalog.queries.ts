@@ -25,10 +25,14 @@ export interface ProductFilter {
   inStock?: boolean | null;
 }
 
+/** The SQL expression of a row's StockLevel, from its available units. */
+export const stockLevelSql = (available: string, lowStockThreshold: number) =>
+  `CASE WHEN ${available} <= 0 THEN 'OUT_OF_STOCK' WHEN ${available} <= ${lowStockThreshold} THEN 'LOW_STOCK' ELSE 'IN_STOCK' END`;
+
 /** The columns of a ProductRow, as the driver reads them (uuid as its text); the stock level as the threshold makes it. */
 const columnsOf = (lowStockThreshold: number) =>
   `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt",
-   CASE WHEN available <= 0 THEN 'OUT_OF_STOCK' WHEN available <= ${lowStockThreshold} THEN 'LOW_STOCK' ELSE 'IN_STOCK' END AS "stockLevel",
+   ${stockLevelSql("available", lowStockThreshold)} AS "stockLevel",
    ${rowPositionSql()} AS position`;
 
 /** Rows replayed to a subscriber resuming from a position, at most (more: re-query instead). */

@@ -12,7 +12,7 @@ import { createHttpApp } from "../../src/http/server";
 import { Metrics } from "../../src/http/metrics";
 import { createLogger } from "../../src/logger";
 import { ChangeFeed } from "../../src/realtime/changeFeed";
-import { CatalogQueries, type ProductFilter, type ProductRow } from "../../src/query/catalog.queries";
+import { CatalogQueries, stockLevelSql, type ProductFilter, type ProductRow } from "../../src/query/catalog.queries";
 import { ProjectionQueries } from "../../src/query/projections.queries";
 import { QueryReads } from "../../src/query/reads";
 import { decodeCursor, pageSize, type Page } from "../../src/query/cursor";
@@ -50,12 +50,11 @@ class NaiveCatalogQueries extends CatalogQueries {
             LIMIT $5::int)
          SELECT page.id::text AS id, page.sku, page.name, page.description, page.price_cents AS "priceCents",
                 page.available, page.available > 0 AS "inStock", page.updated_at AS "updatedAt",
-                CASE WHEN page.available <= 0 THEN 'OUT_OF_STOCK' WHEN page.available <= $6::int THEN 'LOW_STOCK'
-                     ELSE 'IN_STOCK' END AS "stockLevel",
+                ${stockLevelSql("page.available", this.lowStockThreshold)} AS "stockLevel",
                 COALESCE((SELECT sum(l.quantity) FROM "write"."order_lines" l JOIN "write"."orders" o ON o.id = l.order_id
                            WHERE l.product_id = page.id AND o.status <> 'CANCELLED'), 0)::int AS "unitsSold"
            FROM page ORDER BY page.name, page.id`,
-      [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1, this.lowStockThreshold],
+      [search, inStock, cursor?.[0] ?? null, cursor?.[1] ?? null, take + 1],
     );
     // counted only when asked for, like the read-table queries
     const count = async () => {

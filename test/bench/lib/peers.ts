@@ -1,6 +1,6 @@
 import { readlinkSync, realpathSync } from "node:fs";
 import { freePort } from "../../support/ports";
-import { SEARCH_TERMS } from "./database";
+import { SEARCH_TERMS, waitForProjections } from "./database";
 import { HttpGraphQL, type GraphQLResult } from "./http";
 import { closedLoop, type LoadResult } from "./load";
 import { node22 } from "./node22";
@@ -224,11 +224,20 @@ export async function postgraphilePeer(bench: Bench): Promise<PeerResult> {
     `SELECT id::text AS id FROM "write"."products" ORDER BY id`,
   );
   const ids = rows.map((r) => r.id);
+  // The answers are compared on a still database: every event projected, and our server only
+  // reads (no commands, so no order-expiry sweeper releasing stock while both are asked).
+  await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
   const servers: Server[] = [];
   await bench.db.pool.query(THEIR_INDEX);
   await bench.db.pool.query(`ANALYZE "write"."products"`);
   try {
-    const ours = await startOnNode(bench, `server (${version})`, "src/main.ts", poolEnv, node);
+    const ours = await startOnNode(
+      bench,
+      `server (${version})`,
+      "src/main.ts",
+      { ...poolEnv, SERVICES: "queries,projector" },
+      node,
+    );
     servers.push(ours);
     const theirs = await startOnNode(
       bench,

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize,rebuild] [-- --subscribers=1000,5000] [-- --long] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -21,6 +21,7 @@ import {
   waitForProjections,
 } from "./lib/database";
 import { HttpGraphQL } from "./lib/http";
+import { Inspector } from "./lib/inspector";
 import {
   lagPhase,
   readPhase,
@@ -399,11 +400,15 @@ async function main(): Promise<void> {
     if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
       const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
       // The bench's admin restocks 16 products at a time for the product pages: not an actor to rate-limit.
+      // The inspector lets the bench collect the server's garbage and read its heap per subscriber.
+      const inspectorPort = await freePort();
       const pushing = await startServer("server (subscriber curves)", "src/main.ts", {
         READ_YOUR_WRITES_TIMEOUT_MS: "0",
         MUTATIONS_PER_SECOND: "0",
         MUTATION_CONCURRENCY: "0",
+        NODE_OPTIONS: `--inspect=127.0.0.1:${inspectorPort}`,
       });
+      pushing.inspector = await Inspector.connect(inspectorPort);
       // --baseline=<checkout>: the same server from another checkout (the code before a change), measured beside it.
       const baseline = baselineRoot
         ? await startServer("server (subscriber curves, baseline)", `${baselineRoot}/src/main.ts`, {
@@ -421,13 +426,21 @@ async function main(): Promise<void> {
       ) => {
         const r = await subscriptionPhase(bench, server, { subscribers: count, pattern, client });
         log(
-          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.rssKbPerSubscriber} KB per subscriber`,
+          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.heapKbPerSubscriber ?? "?"} KB of heap (${r.rssKbPerSubscriber} KB RSS) per subscriber`,
         );
         return subscriberPoint(count, r);
+      };
+      // A fresh server's first fan-outs pay for its JIT and its first connections' buffers: one
+      // round of each pattern, not counted, before the points (a shop's server has been running).
+      const warmUp = async (pattern: "everyOther" | "own", server = pushing) => {
+        await subscriptionPhase(bench, server, { subscribers: counts[0]!, pattern, client: "lean" });
+        bench.log(`  (that round warmed the server up; not counted)`);
       };
       if (curvesToRun.has("subscribers")) {
         log(`curves: ${counts.join(", ")} subscribers, each restock pushed to every one`);
         curves.subscribers = [];
+        await warmUp("everyOther");
+        if (baseline) await warmUp("everyOther", baseline);
         for (const count of counts) {
           curves.subscribers.push(await measure(count, "everyOther", "lean"));
           if (baseline) (curves.subscribersBaseline ??= []).push(await measure(count, "everyOther", "lean", baseline));
@@ -446,8 +459,10 @@ async function main(): Promise<void> {
         }
         log(`curves: ${counts.join(", ")} product pages, each subscriber watching a product of its own`);
         curves.productPages = [];
+        await warmUp("own");
         for (const count of counts) curves.productPages.push(await measure(count, "own", "lean"));
       }
+      pushing.inspector.close();
       await stopServer(pushing);
       if (baseline) await stopServer(baseline);
     }

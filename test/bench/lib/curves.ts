@@ -16,6 +16,8 @@ export interface SubscriberPoint {
   expected: number;
   cpuMsPer1000Pushes: number | null;
   rssKbPerSubscriber: number | null;
+  /** The server's heap after a full GC, per subscriber connected (KB). */
+  heapKbPerSubscriber: number | null;
 }
 
 export const subscriberPoint = (size: number, r: SubscriptionResult): SubscriberPoint => ({
@@ -26,6 +28,7 @@ export const subscriberPoint = (size: number, r: SubscriptionResult): Subscriber
   expected: r.expectedDeliveries,
   cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
   rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
+  heapKbPerSubscriber: r.heapKbPerSubscriber ?? null,
 });
 
 /** One read at one size: p99 and requests/s over the closed loop. */

@@ -18,6 +18,7 @@ import {
 } from "./database";
 import { getText, scrapeMetrics, serverSideDelta, type HttpGraphQL, type ServerSideStats } from "./http";
 import { closedLoop, openLoop, type LoadResult } from "./load";
+import type { Inspector } from "./inspector";
 import { cpuSeconds, NodeProcess, rssMb, type PhaseMemory } from "./processes";
 import { RawOrderWriter } from "./rawOrder";
 import { nowMs, round, summarize, type LatencySummary } from "./stats";
@@ -43,6 +44,8 @@ export interface Server {
   proc: NodeProcess;
   url: string;
   gql: HttpGraphQL;
+  /** Its V8 inspector, when the bench started it with one (the subscriber curves: heap per subscriber). */
+  inspector?: Inspector;
 }
 
 export interface Bench {
@@ -305,8 +308,10 @@ export interface SubscriptionResult extends LatencySummary {
   serverCpuSecondsWithDeliveries: number | undefined;
   /** Server CPU while the restocks were pushed (connecting excluded), per 1,000 pushes delivered. */
   cpuMsPer1000Pushes: number | undefined;
-  /** The server's RSS grown by connecting the subscribers, per subscriber (KB). */
+  /** The server's RSS grown by connecting the subscribers, per subscriber (KB): rough, it moves with the GC. */
   rssKbPerSubscriber: number | undefined;
+  /** The server's heap after a full GC grown by connecting the subscribers, per subscriber (KB; with an inspector). */
+  heapKbPerSubscriber: number | undefined;
 }
 
 async function subscriptionCount(url: string): Promise<number> {
@@ -431,6 +436,7 @@ export async function subscriptionPhase(
   let restockIndex = -1;
   server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
   const rssBefore = rssMb(pid);
+  const heapBefore = await server.inspector?.heapAfterGcMb();
   const clients = await connectSubscribers(bench, server, { subscribers, pattern, client, productIds });
   const { connected, deliveries, connectSeconds } = clients;
   let listener: pg.Client | undefined;
@@ -450,6 +456,7 @@ export async function subscriptionPhase(
         bench.adminToken,
       );
     const rssConnected = rssMb(pid);
+    const heapConnected = await server.inspector?.heapAfterGcMb();
     const cpuBefore = cpuSeconds(pid);
     const latencies: number[] = [];
     const fromNotify: number[] = [];
@@ -520,6 +527,10 @@ export async function subscriptionPhase(
       rssKbPerSubscriber:
         rssBefore !== undefined && rssConnected !== undefined && connected > 0
           ? round(((rssConnected - rssBefore) * 1024) / connected, 1)
+          : undefined,
+      heapKbPerSubscriber:
+        heapBefore !== undefined && heapConnected !== undefined && connected > 0
+          ? round(((heapConnected - heapBefore) * 1024) / connected, 1)
           : undefined,
     };
   } finally {

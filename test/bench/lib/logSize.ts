@@ -257,11 +257,10 @@ async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: numb
  * How the write path, the projection lag and the projector cope with a growing event log: one
  * database of its own, its log grown in steps to each size with SQL (the rows and events the
  * commands write, one transaction per command) while no server runs; then at each size a server
- * started on it catches up (its rate is the projector's throughput at that size), VACUUM ANALYZE and a
- * CHECKPOINT, the
- * write ratio at 32 clients (shipped defaults), the lag at one fixed rate (a second server,
- * READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times over that run, and where asked,
- * `npm run verify` and a rebuild of both projections.
+ * started on it catches up (its rate is the projector's throughput at that size), VACUUM ANALYZE
+ * and a CHECKPOINT, the write ratio at 32 clients (shipped defaults), the lag at one fixed rate (a
+ * second server, READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times over that run, and
+ * where asked, `npm run verify` and a rebuild of both projections.
  */
 export async function logSizeCurve(
   bench: Bench,

@@ -542,7 +542,7 @@ async function main(): Promise<void> {
     peers: peers
       ? {
           postgraphile: Object.fromEntries(
-            (["page", "search", "byId"] as const).map((read) => [
+            (["page", "search", "byId", "byIdHot"] as const).map((read) => [
               read,
               { ratio: peers![read].ratio, oursP99Ms: peers![read].oursP99Ms, theirsP99Ms: peers![read].theirsP99Ms },
             ]),
@@ -699,7 +699,7 @@ async function main(): Promise<void> {
       `≥ ${TARGETS.rebuildEventsPerSecAt1M}`,
       status(rebuildAt1M, TARGETS.rebuildEventsPerSecAt1M, true),
     ],
-    ...(["page", "search", "byId"] as const).map((read) => {
+    ...(["page", "search", "byId", "byIdHot"] as const).map((read) => {
       const r = peers?.[read];
       return [
         `peers.postgraphile.${read}`,
@@ -805,7 +805,7 @@ async function main(): Promise<void> {
     }
   }
   if (peers) {
-    for (const read of ["page", "search", "byId"] as const) {
+    for (const read of ["page", "search", "byId", "byIdHot"] as const) {
       const r = peers[read];
       details.push([
         `${read}: ours (read tables) @${peers.concurrency}`,

@@ -11,7 +11,8 @@ import { round } from "./stats";
 // Our catalog reads (read tables, src/main.ts) side by side with PostGraphile v5 serving the same
 // catalog from the write tables (test/bench/postgraphileServer.ts), both on Node 22, on the same
 // database in the same run: a page of 20 by name, a search (case-insensitive substring of name or
-// sku, in stock only), and one product by id. Both answer the same fields for every product.
+// sku, in stock only), and one product by id (over the whole catalog, and over a hot 1,000). Both
+// answer the same fields for every product.
 
 /** One read, ours and theirs: throughput ratio (ours ÷ theirs) and latencies. */
 export interface PeerRead {
@@ -31,7 +32,10 @@ export interface PeerResult {
   concurrency: number;
   page: PeerRead;
   search: PeerRead;
+  /** One product by id over the whole catalog (each about once: no cache holds it). */
   byId: PeerRead;
+  /** One product by id over the first 1,000 products, asked again and again. */
+  byIdHot: PeerRead;
   /** Per-phase memory and CPU of both servers (for the bench's memory table). */
   memory: PhaseMemory[];
 }
@@ -58,6 +62,7 @@ const OURS = {
     products(first: 20, filter: { search: $search, inStock: true }) {
       edges { node { ${OUR_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
   byId: `query PeerProduct($id: ID!) { product(id: $id) { ${OUR_FIELDS} } }`,
+  byIdHot: `query PeerProduct($id: ID!) { product(id: $id) { ${OUR_FIELDS} } }`,
 };
 // What a PostGraphile user writes for the same reads: allProducts ordered by name (the primary
 // key breaks ties, as our (name, id) order does), the connection filter for the search, the
@@ -71,6 +76,7 @@ const THEIRS = {
       inventoryByProductId: { available: { greaterThan: 0 } } }) {
       edges { node { ${THEIR_FIELDS} } } pageInfo { hasNextPage endCursor } } }`,
   byId: `query PeerProduct($id: UUID!) { productByRowId(rowId: $id) { ${THEIR_FIELDS} } }`,
+  byIdHot: `query PeerProduct($id: UUID!) { productByRowId(rowId: $id) { ${THEIR_FIELDS} } }`,
 };
 
 type OurNode = Row;
@@ -105,14 +111,23 @@ const theirRow = (n: TheirNode): Row => ({
 
 type Read = keyof typeof OURS;
 
-/** The request body of the n-th request of a read, the same sequence for both servers. */
+/** byIdHot: the products most of a shop's product-page traffic goes to (as the catalog curve's by-id read). */
+const HOT_PRODUCTS = 1_000;
+
+/**
+ * The request body of the n-th request of a read, the same sequence for both servers. byId walks
+ * the whole catalog (each product about once per run: what a cache cannot hold), byIdHot the
+ * first HOT_PRODUCTS of it over and over.
+ */
 function body(side: typeof OURS, read: Read, n: number, ids: readonly string[]): string {
   const variables =
     read === "search"
       ? { search: SEARCH_TERMS[n % SEARCH_TERMS.length] }
       : read === "byId"
         ? { id: ids[(n * 7919) % ids.length] }
-        : {};
+        : read === "byIdHot"
+          ? { id: ids[(n * 7919) % Math.min(HOT_PRODUCTS, ids.length)] }
+          : {};
   return JSON.stringify({ query: side[read], variables });
 }
 
@@ -123,7 +138,7 @@ function ok<T>(res: GraphQLResult<T>, what: string): T {
 }
 
 async function ourAnswer(gql: HttpGraphQL, read: Read, n: number, ids: readonly string[]): Promise<Page> {
-  if (read === "byId") {
+  if (read === "byId" || read === "byIdHot") {
     const data = ok(await gql.post<{ product: OurNode | null }>(body(OURS, read, n, ids)), `ours ${read}`);
     return { rows: data.product ? [ourRow(data.product)] : [], hasNextPage: false };
   }
@@ -132,7 +147,7 @@ async function ourAnswer(gql: HttpGraphQL, read: Read, n: number, ids: readonly 
 }
 
 async function theirAnswer(gql: HttpGraphQL, read: Read, n: number, ids: readonly string[]): Promise<Page> {
-  if (read === "byId") {
+  if (read === "byId" || read === "byIdHot") {
     const data = ok(
       await gql.post<{ productByRowId: TheirNode | null }>(body(THEIRS, read, n, ids)),
       `PostGraphile ${read}`,
@@ -260,7 +275,7 @@ export async function postgraphilePeer(bench: Bench): Promise<PeerResult> {
       });
     // Both servers warmed on all three reads first, so the first read timed does not pay for
     // its server's JIT and pool warming alone.
-    const reads = ["page", "search", "byId"] as const;
+    const reads = ["page", "search", "byId", "byIdHot"] as const;
     for (const [server, answer] of [
       [ours, ourAnswer],
       [theirs, theirAnswer],
@@ -309,6 +324,7 @@ export async function postgraphilePeer(bench: Bench): Promise<PeerResult> {
       page: result.page!,
       search: result.search!,
       byId: result.byId!,
+      byIdHot: result.byIdHot!,
       memory: servers.flatMap((s) => s.proc.memory.phases),
     };
   } finally {

@@ -111,6 +111,8 @@ export async function catalogCurve(
       seeded = size;
       await waitForProjections(db.pool);
       await db.pool.query(`ANALYZE "read".products`);
+      // The seed's dirty pages written out now, not by a timed checkpoint in the middle of a read.
+      await db.pool.query("CHECKPOINT");
       const { rows } = await db.pool.query<{ id: string }>(
         `SELECT id::text AS id FROM "read".products ORDER BY sku LIMIT 1000`,
       );

@@ -435,6 +435,9 @@ export async function subscriptionPhase(
   const notified = new Map<number, number>();
   let restockIndex = -1;
   server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
+  // The previous round's subscribers gone from the server's hub first, or their sockets count against this one.
+  const drained = Date.now() + 30_000;
+  while ((await subscriptionCount(server.url)) > 0 && Date.now() < drained) await sleep(50);
   const rssBefore = rssMb(pid);
   const heapBefore = await server.inspector?.heapAfterGcMb();
   const clients = await connectSubscribers(bench, server, { subscribers, pattern, client, productIds });

@@ -132,9 +132,11 @@ export interface CurvePanel {
 /** How cost grows with size: one small chart per curve, side by side in rows of three. */
 export function curvesSvg(panels: CurvePanel[], subtitle: string): string {
   const shown = panels.filter((p) => p.series.some((s) => s.points.length > 0));
+  const mostSeries = Math.max(0, ...shown.map((p) => p.series.length));
+  // Room under each plot for its legend: 15 px a line, the plot keeps its 190 px.
   const cols = 3,
     cellW = 330,
-    cellH = 300,
+    cellH = 250 + 15 * Math.max(4, mostSeries),
     top = 60;
   const rows = Math.max(1, Math.ceil(shown.length / cols));
   const W = cols * cellW,
@@ -151,7 +153,7 @@ export function curvesSvg(panels: CurvePanel[], subtitle: string): string {
     const left = ox + 62,
       plotW = cellW - 84,
       plotTop = oy + 24,
-      plotH = cellH - 110;
+      plotH = 190;
     const points = panel.series.flatMap((s) => s.points);
     const xs = points.map(([x]) => x);
     const ys = [...points.map(([, y]) => y), ...(panel.target ? [panel.target.value] : [])];

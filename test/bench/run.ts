@@ -864,7 +864,8 @@ async function main(): Promise<void> {
 function earlierSoak(file: string): Record<string, unknown> {
   const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; soak?: Record<string, unknown> | null };
   if (!earlier.soak) throw new Error(`${file} has no soak`);
-  return { ...earlier.soak, measuredInAnEarlierRun: earlier.date };
+  // A soak that file carried itself keeps the date of the run that measured it.
+  return { ...earlier.soak, measuredInAnEarlierRun: earlier.soak.measuredInAnEarlierRun ?? earlier.date };
 }
 
 type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;

@@ -217,6 +217,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       ),
       catalogCacheSeconds: config.catalogCacheSeconds,
       socketLimits: config.socketLimits,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     });
     const port = await http.start(config.port);
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);

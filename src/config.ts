@@ -76,6 +76,8 @@ export interface Config {
   dbQueryTimeoutMs: number;
   /** Opening a pooled connection fails after this long (0: never). */
   dbConnectTimeoutMs: number;
+  /** How long an idle keep-alive HTTP connection stays open (HTTP_KEEP_ALIVE_TIMEOUT_MS). */
+  httpKeepAliveTimeoutMs: number;
 }
 
 function services(env: NodeJS.ProcessEnv): Set<Service> {
@@ -228,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queryStatementTimeoutMs: int(env, "QUERY_STATEMENT_TIMEOUT_MS", 5000),
     dbQueryTimeoutMs: int(env, "DB_QUERY_TIMEOUT_MS", 15_000),
     dbConnectTimeoutMs: int(env, "DB_CONNECT_TIMEOUT_MS", 5000),
+    httpKeepAliveTimeoutMs: int(env, "HTTP_KEEP_ALIVE_TIMEOUT_MS", 65_000, 1000),
   };
 }
 

@@ -72,6 +72,8 @@ export interface HttpOptions {
   catalogCacheSeconds?: number;
   /** Limits on graphql-ws sockets (the configuration's: src/config.ts). */
   socketLimits: SocketLimits;
+  /** How long an idle keep-alive connection stays open (default Node's 5 s). */
+  keepAliveTimeoutMs?: number;
 }
 
 /** WebSocket close code 1013, "try again later": graphql-ws clients reconnect after a while. */
@@ -135,6 +137,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const tokens = new TokenVerifier(options.auth);
   const served = options.served ?? new Set(SERVICES);
   const server = createServer();
+  // Longer than the idle timeout of whatever keeps connections to us (a load balancer's, 60 s on
+  // the usual ones; a client's): then it always closes an idle connection first, and never sends
+  // a request on one we are closing at that moment, which it would see as a reset (a 502).
+  if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
   const limits = options.socketLimits;
   const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: limits.messageBytes });
   // Before graphql-ws sees the socket: one address may hold so many, initialised or not.

@@ -6,11 +6,14 @@ interface Waiter<Row> {
 }
 
 /**
- * A by-id read that coalesces the ids asked for in the same tick into one statement. Mutations
- * waiting for read-your-writes all wake when one projector batch lands (one read_changed), and
- * each reads its row back: one query for all of them instead of one each. The statement runs
- * after every caller of the tick has asked, so each sees at least what was there when it asked.
- * An id that is not a UUID is not in any table: null, without a query.
+ * A by-id read that coalesces the ids asked for in the same turn of the event loop into one
+ * statement. Requests that arrived together (one poll of the sockets) reach their resolvers
+ * before the loop turns, and mutations waiting for read-your-writes all wake when one projector
+ * batch lands (one read_changed): each reads its row, and one statement serves them all instead
+ * of one each, at no cost in latency (the statement leaves as soon as the I/O of this turn has
+ * been handled, before the loop waits again). It runs after every caller of the turn has asked,
+ * so each sees at least what was there when it asked. An id that is not a UUID is not in any
+ * table: null, without a query.
  */
 export function batchById<Row extends { id: string }>(
   loadMany: (ids: string[]) => Promise<Row[]>,
@@ -34,7 +37,7 @@ export function batchById<Row extends { id: string }>(
     if (!isUuid(key)) return Promise.resolve(null);
     if (!pending) {
       const batch = (pending = new Map());
-      process.nextTick(() => {
+      setImmediate(() => {
         pending = undefined;
         flush(batch);
       });

@@ -64,7 +64,7 @@ export class CatalogQueries {
   }
 
   // Through the driver like list(): these serve every mutation's answer and every push, and the
-  // by-id reads of one tick go in one statement (see batchById).
+  // by-id reads of one turn of the event loop go in one statement (see batchById).
   readonly byId: (id: string) => Promise<ProductRow | null> = batchById((ids) => this.byIds(ids));
 
   async bySku(sku: string): Promise<ProductRow | null> {

@@ -30,7 +30,7 @@ export class OrderQueries {
   constructor(private readonly db: Pick<Database, "sql">) {}
 
   // byId and byIds serve every mutation's answer and every subscription push: through the driver,
-  // and the by-id reads of one tick in one statement (see batchById).
+  // and the by-id reads of one turn of the event loop in one statement (see batchById).
   readonly byId: (id: string) => Promise<OrderRow | null> = batchById((ids) => this.byIds(ids));
 
   byIds(ids: string[]): Promise<OrderRow[]> {

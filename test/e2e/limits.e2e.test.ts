@@ -1,5 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { Socket } from "node:net";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { setupFile, startTestApp, type TestApp } from "../support/app";
@@ -316,6 +318,39 @@ describe("an actor's commands at once (MUTATION_CONCURRENCY=2)", () => {
       await holder.query("ROLLBACK").catch(() => undefined);
       await holder.end();
       await narrow.stop();
+    }
+  });
+});
+
+/** One keep-alive request on a socket of its own: the answer's Keep-Alive header, and the socket. */
+function keptAlive(url: string): Promise<{ keepAlive: string; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const req = http.get(`${url}/healthz`, { agent }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ keepAlive: String(res.headers["keep-alive"]), socket: req.socket! }));
+    });
+    req.on("error", reject);
+  });
+}
+
+describe("idle keep-alive connections (HTTP_KEEP_ALIVE_TIMEOUT_MS)", () => {
+  it("stay open 65 s by default, past a load balancer's usual 60, and the server says so", async () => {
+    const { keepAlive, socket } = await keptAlive(t.url);
+    expect(keepAlive).toBe("timeout=65");
+    socket.destroy();
+  });
+
+  it("are closed by the server once idle that long", async () => {
+    const brief = await startTestApp(t.db, { httpKeepAliveTimeoutMs: 1000, runProjector: false });
+    try {
+      const { keepAlive, socket } = await keptAlive(brief.url);
+      expect(keepAlive).toBe("timeout=1");
+      let closed = false;
+      socket.on("close", () => (closed = true));
+      await eventually(() => closed, { timeoutMs: 5000, what: "the server to close the idle connection" });
+    } finally {
+      await brief.stop();
     }
   });
 });

@@ -17,7 +17,7 @@ function table(rows: Row[]) {
   return { calls, byId: batchById(loadMany) };
 }
 
-describe("by-id reads of one tick", () => {
+describe("by-id reads of one turn of the event loop", () => {
   it("go in one statement, each caller getting its own row (or null), duplicates and case folded", async () => {
     const [a, b, missing] = [randomUUID(), randomUUID(), randomUUID()];
     const { calls, byId } = table([
@@ -29,7 +29,24 @@ describe("by-id reads of one tick", () => {
     expect(calls).toEqual([[a, b, missing]]);
   });
 
-  it("of a later tick go in a statement of their own", async () => {
+  it("asked from callbacks of the same turn (requests that arrived together) go in one statement too", async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const { calls, byId } = table([
+      { id: a, n: 1 },
+      { id: b, n: 2 },
+    ]);
+    // Two timers due at once run in one pass of the loop's timers phase, each a callback of its own.
+    const answers = await Promise.all(
+      [a, b].map((id) => new Promise<Row | null>((resolve) => setTimeout(() => resolve(byId(id)), 1))),
+    );
+    expect(answers).toEqual([
+      { id: a, n: 1 },
+      { id: b, n: 2 },
+    ]);
+    expect(calls).toEqual([[a, b]]);
+  });
+
+  it("of a later turn go in a statement of their own", async () => {
     const a = randomUUID();
     const { calls, byId } = table([{ id: a, n: 1 }]);
     expect(await byId(a)).toEqual({ id: a, n: 1 });
@@ -37,7 +54,7 @@ describe("by-id reads of one tick", () => {
     expect(calls).toEqual([[a], [a]]);
   });
 
-  it("all fail with the statement's error, and the next tick tries again", async () => {
+  it("all fail with the statement's error, and the next turn tries again", async () => {
     const a = randomUUID();
     let fail = true;
     const byId = batchById<Row>(async (ids) => {

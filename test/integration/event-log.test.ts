@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { openPostgres } from "../../src/db/postgres";
 import type { Database } from "../../src/db/database";
 import pg from "pg";
-import { hasHeldBackEvents, readEventsAfter } from "../../src/write/eventLog/eventLog";
+import { backlogAfter, hasHeldBackEvents, readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { LOG_START } from "../../src/shared/events";
 import { claimKey } from "../../src/write/idempotency";
 import { freshDatabase, type TestDatabase } from "../support/db";
@@ -40,6 +40,28 @@ describe("reading the event log", () => {
     ]);
     const afterFirst = await readEventsAfter(db.sql, { txId: 99n, position: BigInt(first!.position) }, 10);
     expect(afterFirst.map((e) => e.txId)).toEqual([100n]);
+  });
+});
+
+describe("a reader's backlog", () => {
+  it("is counted exactly up to a bound, with the oldest pending event's time; past it, estimated from positions", async () => {
+    const inserted = await tdb.sql<{ position: string }>(
+      `INSERT INTO "write".events (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+       SELECT gen_random_uuid(), 'test', 1, 'Probe', '{}', '{}', now() - make_interval(secs => 100 - g)
+         FROM generate_series(1, 12) AS g
+       RETURNING position`,
+    );
+    const first = BigInt(inserted[0]!.position);
+    const ours = (await readEventsAfter(db.sql, LOG_START, 1_000)).filter((e) => e.position >= first);
+    expect(ours).toHaveLength(12);
+    const reader = (i: number) => ({ txId: ours[i]!.txId, position: ours[i]!.position });
+    // A reader at the first: 11 pending, counted exactly while the bound is at least 11.
+    expect(await backlogAfter(db.sql, reader(0), 11)).toEqual({ events: 11, oldestAt: ours[1]!.occurredAt });
+    // Over the bound: the newest position less the reader's (one transaction, no gaps: exact
+    // here), and the oldest pending event's time all the same.
+    expect(await backlogAfter(db.sql, reader(0), 5)).toEqual({ events: 11, oldestAt: ours[1]!.occurredAt });
+    expect(await backlogAfter(db.sql, reader(3), 5)).toEqual({ events: 8, oldestAt: ours[4]!.occurredAt });
+    expect(await backlogAfter(db.sql, reader(11), 5)).toEqual({ events: 0, oldestAt: null });
   });
 });
 

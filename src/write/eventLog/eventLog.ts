@@ -116,15 +116,36 @@ export async function hasHeldBackEvents(db: Sql): Promise<boolean> {
 }
 
 export interface Backlog {
+  /** Exact up to `exactUpTo` (backlogAfter's); past it, an estimate from positions, never below exactUpTo + 1. */
   events: number;
   /** When the oldest committed event after `after` occurred (events held back by an older open transaction count); null when none. */
   oldestAt: Date | null;
 }
 
-/** How far a reader at `after` is behind the committed log. */
-export async function backlogAfter(db: Sql, after: LogPosition): Promise<Backlog> {
-  const [row] = await db.query(sql<{ events: string; oldest: Date | null }>`
-    SELECT count(*)::bigint AS events, min(occurred_at) AS oldest
-      FROM "write"."events" WHERE (tx_id, position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)`);
-  return { events: Number(row?.events ?? 0), oldestAt: row?.oldest ? new Date(row.oldest) : null };
+/** Backlogs up to this many events are counted exactly; longer ones are estimated. */
+export const EXACT_BACKLOG = 10_000;
+
+/**
+ * How far a reader at `after` is behind the committed log. Each leader asks this every
+ * PROJECTOR_POLL_MS, so its cost must not grow with the backlog: counting all of it, after an
+ * outage or on a log grown large, read millions of index entries and rows every second, beside
+ * the projector catching up (at 10⁷ events it held the catch-up to a fraction of its rate). So
+ * only the first `exactUpTo` + 1 events in reading order are read, counted, and give the oldest
+ * `occurred_at` (the oldest pending event is among the first to be read). Past that the count
+ * is the newest position less the reader's: positions are taken in order, so that is the
+ * backlog give or take the gaps of rolled-back transactions and commits out of position order.
+ */
+export async function backlogAfter(db: Sql, after: LogPosition, exactUpTo = EXACT_BACKLOG): Promise<Backlog> {
+  const [row] = await db.query(sql<{ events: string; oldest: Date | null; newest: string | null }>`
+    WITH next AS (
+      SELECT e.occurred_at FROM "write"."events" AS e
+       WHERE (e.tx_id, e.position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)
+       ORDER BY e.tx_id, e.position
+       LIMIT ${exactUpTo + 1}::int)
+    SELECT count(*)::bigint AS events, min(occurred_at) AS oldest,
+           CASE WHEN count(*) > ${exactUpTo}::int THEN (SELECT max(position) FROM "write"."events") END AS newest
+      FROM next`);
+  const counted = Number(row?.events ?? 0);
+  const events = row?.newest == null ? counted : Math.max(counted, Number(BigInt(row.newest) - after.position));
+  return { events, oldestAt: row?.oldest ? new Date(row.oldest) : null };
 }

@@ -180,18 +180,18 @@ export async function growLog(
 }
 
 /**
- * What autovacuum does on a live database (it is off on these machines): every few seconds,
- * VACUUM each table whose dead row versions passed its threshold (50 + 20 % of its live rows, the
- * defaults). Run while the log grows and while a projector catches up: at 10⁷ events the catalog
- * projection rewrites each of its 2,000 hot product rows thousands of times, and without this its
- * rate fell from about 10,000 to 2,000 events/s as the dead versions and their index entries piled up.
+ * `work`, with what autovacuum does on a live database (it is off on these machines) done
+ * meanwhile: every few seconds, VACUUM each table whose dead row versions passed its threshold
+ * (50 + 20 % of its live rows, the defaults). Run while the log grows and while a projector
+ * catches up, when the catalog projection rewrites each of its 2,000 hot product rows thousands
+ * of times. Gives work's result and the number of tables vacuumed.
  */
-/** `stop()` (any number of times) ends it and gives the number of tables vacuumed. */
-export function autovacuum(
+async function whileVacuuming<T>(
   pool: pg.Pool,
   log: (line: string) => void,
+  work: () => Promise<T>,
   everyMs = 5_000,
-): { stop: () => Promise<number> } {
+): Promise<{ result: T; vacuums: number }> {
   let stopped = false;
   let vacuums = 0;
   let wake: () => void = () => {};
@@ -215,14 +215,15 @@ export function autovacuum(
       });
     }
   })();
-  return {
-    stop: async () => {
-      stopped = true;
-      wake();
-      await loop;
-      return vacuums;
-    },
-  };
+  let result: T;
+  try {
+    result = await work();
+  } finally {
+    stopped = true;
+    wake();
+    await loop; // the vacuum under way, if any, finishes and counts
+  }
+  return { result, vacuums };
 }
 
 /** A Prometheus histogram's buckets (upper bound → cumulative count) for one label set. */
@@ -304,7 +305,7 @@ async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: numb
  * database of its own, its log grown in steps to each size with SQL (the rows and events the
  * commands write, one transaction per command) while no server runs; then at each size a server
  * started on it catches up (its rate is the projector's throughput at that size; both with
- * autovacuum's work done as it would be, see autovacuum()), VACUUM ANALYZE
+ * autovacuum's work done as it would be, see whileVacuuming()), VACUUM ANALYZE
  * and a CHECKPOINT, the write ratio at 32 clients (shipped defaults), the lag at one fixed rate (a
  * second server, READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times over that run, and
  * where asked, `npm run verify` and a rebuild of both projections.
@@ -340,17 +341,19 @@ export async function logSizeCurve(
 
     for (const size of sizes) {
       bench.log(`  log size ${size}: seeding with SQL (one transaction per command)`);
-      const seedVacuum = autovacuum(db.pool, bench.log);
-      const seeded = await growLog(db, size, options.seedSessions).finally(() => seedVacuum.stop());
+      const { result: seeded, vacuums: seedVacuums } = await whileVacuuming(db.pool, bench.log, () =>
+        growLog(db, size, options.seedSessions),
+      );
       bench.log(
-        `    ${seeded.seeded} events in ${round(seeded.seconds, 1)} s (${Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001))} events/s); log now ${seeded.events}; ${await seedVacuum.stop()} table vacuums meanwhile`,
+        `    ${seeded.seeded} events in ${round(seeded.seconds, 1)} s (${Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001))} events/s); log now ${seeded.events}; ${seedVacuums} table vacuums meanwhile`,
       );
 
       const a = await startServer(`server (log ${size}, defaults)`, "src/main.ts", env);
       const catchUpStart = nowMs();
       const behind = await backlog(db.pool);
-      const catchUpVacuum = autovacuum(db.pool, bench.log);
-      await waitForProjections(db.pool, db.pool, 3_600_000).finally(() => catchUpVacuum.stop());
+      const { vacuums: catchUpVacuums } = await whileVacuuming(db.pool, bench.log, () =>
+        waitForProjections(db.pool, db.pool, 3_600_000),
+      );
       const catchUpSeconds = (nowMs() - catchUpStart) / 1000;
       // And once more at the end, with statistics: the dead versions of the rows the projector
       // rewrote last (every catalog update is a new row version).
@@ -361,7 +364,7 @@ export async function logSizeCurve(
       await db.pool.query("CHECKPOINT");
       const events = await eventCount(db.pool);
       bench.log(
-        `    caught up ${behind} events in ${round(catchUpSeconds, 1)} s (${Math.round(behind / catchUpSeconds)} events/s); ${await catchUpVacuum.stop()} table vacuums meanwhile`,
+        `    caught up ${behind} events in ${round(catchUpSeconds, 1)} s (${Math.round(behind / catchUpSeconds)} events/s); ${catchUpVacuums} table vacuums meanwhile`,
       );
       const write = await writePhase(local, a, [32]);
       await stopServer(a);

@@ -277,7 +277,12 @@ describe("query-side statements (QUERY_STATEMENT_TIMEOUT_MS=300)", () => {
 
 describe("an actor's commands at once (MUTATION_CONCURRENCY=2)", () => {
   it("runs two of an actor's commands at a time, the others waiting their turn, and leaves the pool to the others", async () => {
-    const narrow = await startTestApp(t.db, { mutationConcurrency: 2, runProjector: false });
+    // Its read-back is short: the projector is held back by the transactions this test holds open.
+    const narrow = await startTestApp(t.db, {
+      mutationConcurrency: 2,
+      runProjector: false,
+      readYourWritesTimeoutMs: 500,
+    });
     const admin = narrow.anonymous.as(token("admin", "setup"));
     const products = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {

@@ -61,8 +61,8 @@ let t: Awaited<ReturnType<typeof setupFile>>;
 let productId: string;
 let ownersOrderId: string;
 beforeAll(async () => {
-  // A generous read-your-writes bound: "allow" is judged on the payload, which must not be null on a slow machine.
-  t = await setupFile({ readYourWritesTimeoutMs: 10_000 });
+  // "allow" is judged on the payload: the tests' read-your-writes bound is generous (test/support/db.ts).
+  t = await setupFile();
   const created = await t.admin.ok(CreateProductDocument, {
     input: { sku: `AUTHZ-${randomUUID().slice(0, 8)}`, name: "Authz product", priceCents: 500, initialStock: 10_000 },
   });

@@ -44,10 +44,7 @@ const sent: Record<string, number> = {};
 
 beforeAll(async () => {
   // Documents of its own (trusted documents off); the ways of naming a trusted one are fuzzed too.
-  t = await setupFile(
-    { readYourWritesTimeoutMs: 10_000, trustedDocuments: "off" },
-    { logger: pino({ level: "error" }, logSink) },
-  );
+  t = await setupFile({ trustedDocuments: "off" }, { logger: pino({ level: "error" }, logSink) });
   const created = await t.admin.ok(CreateProductDocument, {
     input: { sku: "FUZZ-1", name: "Fuzz kettle", priceCents: 1999, initialStock: 100 },
   });

@@ -25,7 +25,7 @@ let admin: pg.Client;
 
 beforeAll(async () => {
   db = await freshDatabase();
-  server = new ServerProcess(db.url, await freePort(), { DB_POOL_SIZE: "8", READ_YOUR_WRITES_TIMEOUT_MS: "10000" });
+  server = new ServerProcess(db.url, await freePort(), { DB_POOL_SIZE: "8" });
   await server.start();
   admin = new pg.Client({ connectionString: ADMIN_URL }); // on another database: never terminated
   await admin.connect();

@@ -22,10 +22,7 @@ let server: ServerProcess;
 let productId: string;
 beforeAll(async () => {
   primary = await startPrimary();
-  server = new ServerProcess(primary.url(), await freePort(), {
-    DB_POOL_SIZE: "8",
-    READ_YOUR_WRITES_TIMEOUT_MS: "10000",
-  });
+  server = new ServerProcess(primary.url(), await freePort(), { DB_POOL_SIZE: "8" });
   await server.start();
   const created = await new GraphQLClient(server.url).as(token("admin", "ops")).ok(CreateProductDocument, {
     input: { sku: `PGR-${randomUUID().slice(0, 8)}`, name: "Restart test", priceCents: 300, initialStock: 1_000_000 },

@@ -4,6 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { openPostgres } from "../../src/db/postgres";
 import { verify, type VerifyResult } from "../../src/verify/verify";
 import { TEST_JWT_SECRET, type GqlResponse } from "../support/client";
+import { TEST_READ_YOUR_WRITES_TIMEOUT_MS } from "../support/db";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
@@ -47,6 +48,7 @@ export class ServerProcess {
         JWT_SECRET: TEST_JWT_SECRET,
         LOG_LEVEL: "warn",
         PROJECTOR_POLL_MS: "100",
+        READ_YOUR_WRITES_TIMEOUT_MS: String(TEST_READ_YOUR_WRITES_TIMEOUT_MS),
         // Load and retry loops of one actor; the limits have tests of their own.
         MUTATIONS_PER_SECOND: "0",
         MUTATION_CONCURRENCY: "0",

@@ -1,6 +1,6 @@
 import { startApp, type App, type AppOverrides } from "../../src/app";
 import { loadConfig, type Config } from "../../src/config";
-import { freshDatabase, type TestDatabase } from "./db";
+import { freshDatabase, TEST_READ_YOUR_WRITES_TIMEOUT_MS, type TestDatabase } from "./db";
 import { GraphQLClient, TEST_JWT_SECRET, token } from "./client";
 
 export interface TestApp {
@@ -19,6 +19,7 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
     port: 0,
     dbPoolSize: 10,
     projectorPollMs: 100,
+    readYourWritesTimeoutMs: TEST_READ_YOUR_WRITES_TIMEOUT_MS,
     // Tests send mutations faster than a person, and race one actor's requests on purpose; the
     // limits have tests of their own.
     mutationsPerSecond: 0,

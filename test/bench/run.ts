@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --log-size-from=<results.json>] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -101,6 +101,12 @@ const soakArg = args.find((a) => a === "--soak" || a.startsWith("--soak="));
 const soakMinutes = soakArg ? Number(soakArg.split("=")[1] ?? 30) : undefined;
 /** `--soak-from=<results.json>`: no soak in this run; the soak of an earlier run's file, with its date, goes in the results. */
 const soakFrom = args.find((a) => a.startsWith("--soak-from="))?.slice(12);
+/**
+ * `--log-size-from=<results.json>`: the event-log curve and the rebuild are not measured in this
+ * run; an earlier run's (a `--long` one: its points side by side, 10⁵ to 10⁷), each point marked
+ * with that run's date, go in the results.
+ */
+const logSizeFrom = args.find((a) => a.startsWith("--log-size-from="))?.slice(16);
 for (const c of curvesToRun)
   if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
@@ -471,7 +477,12 @@ async function main(): Promise<void> {
       log(`curves: the catalog at ${sizes.join(", ")} products`);
       curves.catalogSize = await catalogCurve(bench, startServer, stopServer, sizes);
     }
-    if (only.has("curves") && curvesToRun.has("logSize")) {
+    if (only.has("curves") && curvesToRun.has("logSize") && logSizeFrom) {
+      Object.assign(curves, earlierLogSize(logSizeFrom));
+      log(
+        `curves: the event log and the rebuild from ${logSizeFrom} (measured ${curves.logSize![0]!.measuredInAnEarlierRun})`,
+      );
+    } else if (only.has("curves") && curvesToRun.has("logSize")) {
       const sizes = quick ? [10_000, 100_000] : long ? [100_000, 1_000_000, 10_000_000] : [100_000, 1_000_000];
       log(`curves: the event log at ${sizes.join(", ")} events (and a rebuild at the largest up to 10⁶)`);
       const grown = await logSizeCurve(
@@ -866,6 +877,18 @@ function earlierSoak(file: string): Record<string, unknown> {
   if (!earlier.soak) throw new Error(`${file} has no soak`);
   // A soak that file carried itself keeps the date of the run that measured it.
   return { ...earlier.soak, measuredInAnEarlierRun: earlier.soak.measuredInAnEarlierRun ?? earlier.date };
+}
+
+/** The event-log curve and the rebuild of an earlier run's results, each point marked with the date of the run that measured it. */
+function earlierLogSize(file: string): Pick<Curves, "logSize" | "rebuild"> {
+  const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; curves?: Curves };
+  const { logSize, rebuild } = earlier.curves ?? {};
+  if (!logSize?.length) throw new Error(`${file} has no event-log curve`);
+  const mark = <P extends { measuredInAnEarlierRun?: string }>(p: P): P => ({
+    ...p,
+    measuredInAnEarlierRun: p.measuredInAnEarlierRun ?? earlier.date,
+  });
+  return { logSize: logSize.map(mark), rebuild: rebuild?.map(mark) };
 }
 
 type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;

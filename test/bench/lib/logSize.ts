@@ -10,6 +10,8 @@ type StartServer = (name: string, script: string, env?: Record<string, string>) 
 export interface LogSizePoint {
   /** Events in the log when the measurements began. */
   size: number;
+  /** Carried from an earlier run's results (`--log-size-from`): that run's date. */
+  measuredInAnEarlierRun?: string;
   /** GraphQL placeOrder ÷ the same order transaction as raw SQL, 32 clients each. */
   writeRatio: number;
   graphqlPerSecond: number;
@@ -40,6 +42,8 @@ export interface LogSizePoint {
 
 export interface RebuildPoint {
   size: number;
+  /** Carried from an earlier run's results (`--log-size-from`): that run's date. */
+  measuredInAnEarlierRun?: string;
   eventsPerSec: number;
   seconds: number;
   consistent: boolean;

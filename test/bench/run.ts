@@ -21,12 +21,12 @@ import {
   waitForProjections,
 } from "./lib/database";
 import { HttpGraphQL } from "./lib/http";
-import { Inspector } from "./lib/inspector";
 import {
   lagPhase,
   readPhase,
   rebuildPhase,
   subscriptionPhase,
+  heapPerSubscriber,
   writePhase,
   type Bench,
   type LagResult,
@@ -406,15 +406,19 @@ async function main(): Promise<void> {
     if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
       const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
       // The bench's admin restocks 16 products at a time for the product pages: not an actor to rate-limit.
-      // The inspector lets the bench collect the server's garbage and read its heap per subscriber.
-      const inspectorPort = await freePort();
       const pushing = await startServer("server (subscriber curves)", "src/main.ts", {
         READ_YOUR_WRITES_TIMEOUT_MS: "0",
         MUTATIONS_PER_SECOND: "0",
         MUTATION_CONCURRENCY: "0",
+      });
+      // Heap per subscriber, in untimed rounds of its own: through the V8 inspector of another
+      // server (an active inspector slows pushes), which neither projects nor is timed.
+      const inspectorPort = await freePort();
+      const inspected = await startServer("server (subscriber heap, with an inspector)", "src/main.ts", {
+        RUN_PROJECTOR: "false",
         NODE_OPTIONS: `--inspect=127.0.0.1:${inspectorPort}`,
       });
-      pushing.inspector = await Inspector.connect(inspectorPort);
+      inspected.inspectorPort = inspectorPort;
       // --baseline=<checkout>: the same server from another checkout (the code before a change), measured beside it.
       const baseline = baselineRoot
         ? await startServer("server (subscriber curves, baseline)", `${baselineRoot}/src/main.ts`, {
@@ -431,10 +435,12 @@ async function main(): Promise<void> {
         server = pushing,
       ) => {
         const r = await subscriptionPhase(bench, server, { subscribers: count, pattern, client });
+        const heap =
+          server === pushing ? await heapPerSubscriber(bench, inspected, { subscribers: count, pattern }) : null;
         log(
-          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${r.heapKbPerSubscriber ?? "?"} KB of heap (${r.rssKbPerSubscriber} KB RSS) per subscriber`,
+          `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${heap ?? "?"} KB of heap (${r.rssKbPerSubscriber} KB RSS) per subscriber`,
         );
-        return subscriberPoint(count, r);
+        return subscriberPoint(count, r, heap);
       };
       // A fresh server's first fan-outs pay for its JIT and its first connections' buffers: one
       // round of each pattern, not counted, before the points (a shop's server has been running).
@@ -468,8 +474,8 @@ async function main(): Promise<void> {
         await warmUp("own");
         for (const count of counts) curves.productPages.push(await measure(count, "own", "lean"));
       }
-      pushing.inspector.close();
       await stopServer(pushing);
+      await stopServer(inspected);
       if (baseline) await stopServer(baseline);
     }
     if (only.has("curves") && curvesToRun.has("catalogSize")) {

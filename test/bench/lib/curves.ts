@@ -16,11 +16,15 @@ export interface SubscriberPoint {
   expected: number;
   cpuMsPer1000Pushes: number | null;
   rssKbPerSubscriber: number | null;
-  /** The server's heap after a full GC, per subscriber connected (KB). */
+  /** The server's heap after a full GC, per subscriber connected (KB; an untimed round on a server with an inspector). */
   heapKbPerSubscriber: number | null;
 }
 
-export const subscriberPoint = (size: number, r: SubscriptionResult): SubscriberPoint => ({
+export const subscriberPoint = (
+  size: number,
+  r: SubscriptionResult,
+  heapKbPerSubscriber: number | null,
+): SubscriberPoint => ({
   size,
   p50Ms: r.p50,
   p99Ms: r.p99,
@@ -28,7 +32,7 @@ export const subscriberPoint = (size: number, r: SubscriptionResult): Subscriber
   expected: r.expectedDeliveries,
   cpuMsPer1000Pushes: r.cpuMsPer1000Pushes ?? null,
   rssKbPerSubscriber: r.rssKbPerSubscriber ?? null,
-  heapKbPerSubscriber: r.heapKbPerSubscriber ?? null,
+  heapKbPerSubscriber,
 });
 
 /** One read at one size: p99 and requests/s over the closed loop. */

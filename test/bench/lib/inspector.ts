@@ -56,3 +56,17 @@ export class Inspector {
     this.socket.close();
   }
 }
+
+/**
+ * The heap after a full GC of the child whose inspector listens on `port`, through a session
+ * opened for this and closed after it: no session stays attached while the bench measures
+ * latency (one that did made the subscriber fan-outs slower).
+ */
+export async function heapAfterGcMb(port: number): Promise<number> {
+  const inspector = await Inspector.connect(port);
+  try {
+    return await inspector.heapAfterGcMb();
+  } finally {
+    inspector.close();
+  }
+}

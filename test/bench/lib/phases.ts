@@ -18,7 +18,7 @@ import {
 } from "./database";
 import { getText, scrapeMetrics, serverSideDelta, type HttpGraphQL, type ServerSideStats } from "./http";
 import { closedLoop, openLoop, type LoadResult } from "./load";
-import type { Inspector } from "./inspector";
+import { heapAfterGcMb } from "./inspector";
 import { cpuSeconds, NodeProcess, rssMb, type PhaseMemory } from "./processes";
 import { RawOrderWriter } from "./rawOrder";
 import { nowMs, round, summarize, type LatencySummary } from "./stats";
@@ -44,8 +44,8 @@ export interface Server {
   proc: NodeProcess;
   url: string;
   gql: HttpGraphQL;
-  /** Its V8 inspector, when the bench started it with one (the subscriber curves: heap per subscriber). */
-  inspector?: Inspector;
+  /** The port of its V8 inspector, when the bench started it with one (the subscriber curves: heap per subscriber). */
+  inspectorPort?: number;
 }
 
 export interface Bench {
@@ -310,8 +310,48 @@ export interface SubscriptionResult extends LatencySummary {
   cpuMsPer1000Pushes: number | undefined;
   /** The server's RSS grown by connecting the subscribers, per subscriber (KB): rough, it moves with the GC. */
   rssKbPerSubscriber: number | undefined;
-  /** The server's heap after a full GC grown by connecting the subscribers, per subscriber (KB; with an inspector). */
-  heapKbPerSubscriber: number | undefined;
+}
+
+/** The products the subscribers of a pattern watch: one for everyOther, one each for own. */
+function watchedProducts(bench: Bench, subscribers: number, pattern: SubscriberWorkerData["pattern"]): string[] {
+  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
+  if (watched.length < subscribers && pattern === "own")
+    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
+  return watched.map((p) => p.id);
+}
+
+/** Waits until the previous round's subscribers are gone from the server's hub, or their sockets count against the next. */
+async function drained(server: Server): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while ((await subscriptionCount(server.url)) > 0 && Date.now() < deadline) await sleep(50);
+}
+
+/**
+ * The server's heap after a full GC, grown by connecting this many subscribers, per subscriber
+ * (KB), through the V8 inspector of a server started with one (`inspectorPort`). An untimed
+ * round of its own: a server with an active inspector pushes markedly slower (about 1.5× the
+ * CPU per push, measured side by side), so the timed rounds run on servers without one.
+ */
+export async function heapPerSubscriber(
+  bench: Bench,
+  server: Server,
+  { subscribers, pattern }: { subscribers: number; pattern: SubscriberWorkerData["pattern"] },
+): Promise<number> {
+  if (server.inspectorPort === undefined) throw new Error("heapPerSubscriber: the server has no inspector");
+  await drained(server);
+  const before = await heapAfterGcMb(server.inspectorPort);
+  const clients = await connectSubscribers(bench, server, {
+    subscribers,
+    pattern,
+    client: "lean",
+    productIds: watchedProducts(bench, subscribers, pattern),
+  });
+  try {
+    const connected = await heapAfterGcMb(server.inspectorPort);
+    return round(((connected - before) * 1024) / Math.max(clients.connected, 1), 1);
+  } finally {
+    await clients.close();
+  }
 }
 
 async function subscriptionCount(url: string): Promise<number> {
@@ -427,19 +467,13 @@ export async function subscriptionPhase(
   { subscribers = bench.settings.subscribers, pattern = "everyOther", client = "graphql-ws" }: SubscriptionOptions = {},
 ): Promise<SubscriptionResult> {
   const pid = server.proc.child.pid!;
-  const watched = pattern === "own" ? bench.products.slice(0, subscribers) : [bench.products[0]!];
-  if (watched.length < subscribers && pattern === "own")
-    throw new Error(`the product-page pattern needs ${subscribers} stocked products, the bench has ${watched.length}`);
-  const productIds = watched.map((p) => p.id);
+  const productIds = watchedProducts(bench, subscribers, pattern);
   /** The restock being committed → its read_changed time (everyOther: one product, one restock at a time). */
   const notified = new Map<number, number>();
   let restockIndex = -1;
   server.proc.memory.begin(`subscriptions (${subscribers} clients, ${pattern}, ${client} client)`);
-  // The previous round's subscribers gone from the server's hub first, or their sockets count against this one.
-  const drained = Date.now() + 30_000;
-  while ((await subscriptionCount(server.url)) > 0 && Date.now() < drained) await sleep(50);
+  await drained(server);
   const rssBefore = rssMb(pid);
-  const heapBefore = await server.inspector?.heapAfterGcMb();
   const clients = await connectSubscribers(bench, server, { subscribers, pattern, client, productIds });
   const { connected, deliveries, connectSeconds } = clients;
   let listener: pg.Client | undefined;
@@ -459,7 +493,6 @@ export async function subscriptionPhase(
         bench.adminToken,
       );
     const rssConnected = rssMb(pid);
-    const heapConnected = await server.inspector?.heapAfterGcMb();
     const cpuBefore = cpuSeconds(pid);
     const latencies: number[] = [];
     const fromNotify: number[] = [];
@@ -530,10 +563,6 @@ export async function subscriptionPhase(
       rssKbPerSubscriber:
         rssBefore !== undefined && rssConnected !== undefined && connected > 0
           ? round(((rssConnected - rssBefore) * 1024) / connected, 1)
-          : undefined,
-      heapKbPerSubscriber:
-        heapBefore !== undefined && heapConnected !== undefined && connected > 0
-          ? round(((heapConnected - heapBefore) * 1024) / connected, 1)
           : undefined,
     };
   } finally {

@@ -329,8 +329,9 @@ async function drained(server: Server): Promise<void> {
 /**
  * The server's heap after a full GC, grown by connecting this many subscribers, per subscriber
  * (KB), through the V8 inspector of a server started with one (`inspectorPort`). An untimed
- * round of its own: a server with an active inspector pushes markedly slower (about 1.5× the
- * CPU per push, measured side by side), so the timed rounds run on servers without one.
+ * round of its own: a server with an active inspector pushes markedly slower (1.3–1.8× the CPU
+ * per push, in consecutive runs of the same servers with and without), so the timed rounds run
+ * on servers without one.
  */
 export async function heapPerSubscriber(
   bench: Bench,

@@ -22,11 +22,11 @@ import {
 } from "./lib/database";
 import { HttpGraphQL } from "./lib/http";
 import {
+  heapPerSubscriber,
   lagPhase,
   readPhase,
   rebuildPhase,
   subscriptionPhase,
-  heapPerSubscriber,
   writePhase,
   type Bench,
   type LagResult,
@@ -436,7 +436,9 @@ async function main(): Promise<void> {
       ) => {
         const r = await subscriptionPhase(bench, server, { subscribers: count, pattern, client });
         const heap =
-          server === pushing ? await heapPerSubscriber(bench, inspected, { subscribers: count, pattern }) : null;
+          server === pushing
+            ? await heapPerSubscriber(bench, inspected, { subscribers: count, pattern, client })
+            : null;
         log(
           `  ${count} ${pattern === "own" ? "product pages" : "subscribers"} (${client} client${server === baseline ? ", baseline" : ""}): p50 ${r.p50} ms, p99 ${r.p99} ms, ${r.delivered}/${r.expectedDeliveries} delivered, ${r.cpuMsPer1000Pushes} ms CPU per 1,000 pushes, ${heap ?? "?"} KB of heap (${r.rssKbPerSubscriber} KB RSS) per subscriber`,
         );
@@ -877,12 +879,22 @@ async function main(): Promise<void> {
   console.log(`\nwrote ${jsonFile.replace(ROOT, "")} and ${svgFile.replace(ROOT, "")} in ${result.durationSeconds} s`);
 }
 
+/** Marks a part carried from an earlier run with that run's date; a part it carried itself keeps its own. */
+function carriedFrom(date: string) {
+  return <P extends { measuredInAnEarlierRun?: string }>(part: P): P => ({
+    ...part,
+    measuredInAnEarlierRun: part.measuredInAnEarlierRun ?? date,
+  });
+}
+
 /** The soak block of an earlier run's results, marked with that run's date. */
 function earlierSoak(file: string): Record<string, unknown> {
-  const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; soak?: Record<string, unknown> | null };
+  const earlier = JSON.parse(readFileSync(file, "utf8")) as {
+    date: string;
+    soak?: ({ measuredInAnEarlierRun?: string } & Record<string, unknown>) | null;
+  };
   if (!earlier.soak) throw new Error(`${file} has no soak`);
-  // A soak that file carried itself keeps the date of the run that measured it.
-  return { ...earlier.soak, measuredInAnEarlierRun: earlier.soak.measuredInAnEarlierRun ?? earlier.date };
+  return carriedFrom(earlier.date)(earlier.soak);
 }
 
 /** The event-log curve and the rebuild of an earlier run's results, each point marked with the date of the run that measured it. */
@@ -890,11 +902,8 @@ function earlierLogSize(file: string): Pick<Curves, "logSize" | "rebuild"> {
   const earlier = JSON.parse(readFileSync(file, "utf8")) as { date: string; curves?: Curves };
   const { logSize, rebuild } = earlier.curves ?? {};
   if (!logSize?.length) throw new Error(`${file} has no event-log curve`);
-  const mark = <P extends { measuredInAnEarlierRun?: string }>(p: P): P => ({
-    ...p,
-    measuredInAnEarlierRun: p.measuredInAnEarlierRun ?? earlier.date,
-  });
-  return { logSize: logSize.map(mark), rebuild: rebuild?.map(mark) };
+  const carried = carriedFrom(earlier.date);
+  return { logSize: logSize.map(carried), rebuild: rebuild?.map(carried) };
 }
 
 type Status = (value: number | null, target: number, higherIsBetter: boolean) => string;

@@ -6,7 +6,7 @@ import WebSocket from "ws";
  * its heap, which RSS cannot tell (RSS moves with what the garbage collector has not returned
  * yet, and went negative per subscriber). Bench only: the server itself knows nothing of it.
  */
-export class Inspector {
+class Inspector {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve(result: unknown): void; reject(error: Error): void }>();
 

@@ -327,8 +327,8 @@ async function drained(server: Server): Promise<void> {
 }
 
 /**
- * The server's heap after a full GC, grown by connecting this many subscribers, per subscriber
- * (KB), through the V8 inspector of a server started with one (`inspectorPort`). An untimed
+ * The server's heap after a full GC, grown by connecting this many subscribers (of the client
+ * the timed round used), per subscriber (KB), through the V8 inspector of a server started with one (`inspectorPort`). An untimed
  * round of its own: a server with an active inspector pushes markedly slower (1.3–1.8× the CPU
  * per push, in consecutive runs of the same servers with and without), so the timed rounds run
  * on servers without one.
@@ -336,7 +336,7 @@ async function drained(server: Server): Promise<void> {
 export async function heapPerSubscriber(
   bench: Bench,
   server: Server,
-  { subscribers, pattern }: { subscribers: number; pattern: SubscriberWorkerData["pattern"] },
+  { subscribers, pattern, client }: Pick<SubscriberWorkerData, "pattern" | "client"> & { subscribers: number },
 ): Promise<number> {
   if (server.inspectorPort === undefined) throw new Error("heapPerSubscriber: the server has no inspector");
   await drained(server);
@@ -344,7 +344,7 @@ export async function heapPerSubscriber(
   const clients = await connectSubscribers(bench, server, {
     subscribers,
     pattern,
-    client: "lean",
+    client,
     productIds: watchedProducts(bench, subscribers, pattern),
   });
   try {

@@ -92,7 +92,7 @@ const subscriberCounts = args
   ?.slice(14)
   .split(",")
   .map(Number);
-/** `--baseline=<checkout>`: subscriber curves also measured on the server of another checkout. */
+/** `--baseline=<checkout>`: the subscriber curves and the event log's write ratio and lag also measured on the server of another checkout. */
 const baselineRoot = args.find((a) => a.startsWith("--baseline="))?.slice(11);
 /** `--long`: the event-log curve goes on to 10⁷ events (about an hour more, and 17 GB of disk). */
 const long = args.includes("--long");
@@ -499,7 +499,7 @@ async function main(): Promise<void> {
         stopServer,
         sizes,
         // verify of the seeded log has a test of its own (test/integration/benchSeed.test.ts); at 10⁶ it takes minutes.
-        quick ? { rebuildAt: [100_000], verifyAt: [] } : { verifyAt: [] },
+        { ...(quick ? { rebuildAt: [100_000] } : {}), verifyAt: [], baselineRoot },
       );
       curves.logSize = grown.logSize;
       curves.rebuild = grown.rebuild;
@@ -932,7 +932,7 @@ function logSizeRows(points: Curves["logSize"], status: Status): (string | numbe
   const drift = (f: (p: NonNullable<typeof first>) => number) =>
     first && last ? round(Math.abs(f(last) / f(first) - 1), 3) : null;
   const label = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
-  return [
+  const rows = [
     ["lag p99 drift" + label, drift((p) => p.lagP99Ms) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
     ["writeRatio drift" + label, drift((p) => p.writeRatio) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
   ].map(([name, value, target]) => [
@@ -941,6 +941,14 @@ function logSizeRows(points: Curves["logSize"], status: Status): (string | numbe
     target!,
     status(typeof value === "number" ? value : null, TARGETS.logSizeDrift, false),
   ]);
+  // --baseline: the other checkout's drift, for comparison (not a target of this build).
+  if (first?.baseline && last?.baseline) {
+    const base = (f: (m: NonNullable<LogSizePoint["baseline"]>) => number) =>
+      round(Math.abs(f(last.baseline!) / f(first.baseline!) - 1), 3);
+    rows.push(["lag p99 drift, baseline" + label, base((m) => m.lagP99Ms), "-", "-"]);
+    rows.push(["writeRatio drift, baseline" + label, base((m) => m.writeRatio), "-", "-"]);
+  }
+  return rows;
 }
 
 function machineLine(result: {

@@ -38,7 +38,24 @@ export interface LogSizePoint {
   databaseMb: number;
   /** `npm run verify` on the grown log, where it was run (it reads every table whole). */
   verified?: boolean;
+  /** The same write ratio and lag, on the same database right after, from the `--baseline` checkout's server. */
+  baseline?: LogSizeMeasures;
 }
+
+/** What is measured on one build's servers at one size. */
+type LogSizeMeasures = Pick<
+  LogSizePoint,
+  | "writeRatio"
+  | "graphqlPerSecond"
+  | "rawSqlPerSecond"
+  | "lagP50Ms"
+  | "lagP99Ms"
+  | "batchP50Ms"
+  | "batchP99Ms"
+  | "batchMeanMs"
+  | "eventsPerBatch"
+  | "batches"
+>;
 
 export interface RebuildPoint {
   size: number;
@@ -60,6 +77,11 @@ export interface LogSizeOptions {
   lagRatePerSecond?: number;
   /** Sessions seeding side by side. */
   seedSessions?: number;
+  /**
+   * Another checkout (`--baseline`): at each size its servers measure the write ratio and the lag
+   * too, on the same database, right after this build's (the code before a change, beside it).
+   */
+  baselineRoot?: string;
 }
 
 const PLACE_META = {
@@ -335,6 +357,52 @@ export async function logSizeCurve(
   const logSize: LogSizePoint[] = [];
   const rebuild: RebuildPoint[] = [];
   let lagRate = options.lagRatePerSecond;
+
+  /**
+   * One build's write ratio (32 clients, on `server`, which it stops) and lag at the fixed rate
+   * (on a second server of the same build that answers mutations at once), with its projector's
+   * batch times over the lag run.
+   */
+  const measureBuild = async (
+    size: number,
+    server: Server,
+    script: string,
+    buildEnv: Record<string, string>,
+    label = "",
+  ): Promise<LogSizeMeasures> => {
+    const write = await writePhase(local, server, [32]);
+    await stopServer(server);
+    const lagServer = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0${label})`, script, {
+      ...env,
+      ...buildEnv,
+      READ_YOUR_WRITES_TIMEOUT_MS: "0",
+    });
+    try {
+      lagRate ??= write.graphql[32]!.perSecond / 2;
+      const before = await scrapeMetrics(lagServer.url);
+      const lag = await lagPhase(local, lagServer, lagRate);
+      const after = await scrapeMetrics(lagServer.url);
+      const batches = Object.fromEntries(
+        ["catalog", "orders"].map((name) => [name, batchStats(before, after, name)] as const),
+      );
+      const slowest = Object.values(batches).reduce((a, c) => ((c.mean ?? 0) > (a.mean ?? 0) ? c : a));
+      return {
+        writeRatio: write.ratioAt[32]!,
+        graphqlPerSecond: write.graphql[32]!.perSecond,
+        rawSqlPerSecond: write.rawSql[32]!.perSecond,
+        lagP50Ms: lag.p50,
+        lagP99Ms: lag.p99,
+        batchP50Ms: slowest.p50,
+        batchP99Ms: slowest.p99,
+        batchMeanMs: slowest.mean,
+        eventsPerBatch: slowest.eventsPerBatch,
+        batches,
+      };
+    } finally {
+      await stopServer(lagServer);
+    }
+  };
+
   try {
     // Migrations and the catalog first, as in the main bench.
     const first = await startServer("server (log sizes: set-up)", "src/main.ts", env);
@@ -370,21 +438,22 @@ export async function logSizeCurve(
       bench.log(
         `    caught up ${behind} events in ${round(catchUpSeconds, 1)} s (${Math.round(behind / catchUpSeconds)} events/s); ${catchUpVacuums} table vacuums meanwhile`,
       );
-      const write = await writePhase(local, a, [32]);
-      await stopServer(a);
-
-      const b = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0)`, "src/main.ts", {
-        ...env,
-        READ_YOUR_WRITES_TIMEOUT_MS: "0",
-      });
-      lagRate ??= write.graphql[32]!.perSecond / 2;
-      const before = await scrapeMetrics(b.url);
-      const lag = await lagPhase(local, b, lagRate);
-      const after = await scrapeMetrics(b.url);
-      const batches = Object.fromEntries(
-        ["catalog", "orders"].map((name) => [name, batchStats(before, after, name)] as const),
-      );
-      const slowest = Object.values(batches).reduce((a, c) => ((c.mean ?? 0) > (a.mean ?? 0) ? c : a));
+      const ours = await measureBuild(size, a, "src/main.ts", {});
+      const baseline =
+        options.baselineRoot === undefined
+          ? undefined
+          : await measureBuild(
+              size,
+              await startServer(`server (log ${size}, defaults, baseline)`, `${options.baselineRoot}/src/main.ts`, {
+                ...env,
+                TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json`,
+              }),
+              `${options.baselineRoot}/src/main.ts`,
+              { TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json` },
+              ", baseline",
+            );
+      // verify and the rebuild run beside a server, as an operator's would.
+      const b = await startServer(`server (log ${size})`, "src/main.ts", env);
 
       let verified: boolean | undefined;
       if (verifyAt.includes(size)) {
@@ -414,28 +483,21 @@ export async function logSizeCurve(
 
       const point: LogSizePoint = {
         size: events,
-        writeRatio: write.ratioAt[32]!,
-        graphqlPerSecond: write.graphql[32]!.perSecond,
-        rawSqlPerSecond: write.rawSql[32]!.perSecond,
-        lagP50Ms: lag.p50,
-        lagP99Ms: lag.p99,
-        lagRatePerSecond: round(lagRate, 1),
-        batchP50Ms: slowest.p50,
-        batchP99Ms: slowest.p99,
-        batchMeanMs: slowest.mean,
-        eventsPerBatch: slowest.eventsPerBatch,
-        batches,
+        ...ours,
+        lagRatePerSecond: round(lagRate!, 1),
         catchUpEventsPerSecond: Math.round(behind / catchUpSeconds),
         seedSeconds: round(seeded.seconds, 1),
         seededEvents: seeded.seeded,
         seedEventsPerSecond: Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001)),
         ...(await sizesMb(db.pool)),
         ...(verified === undefined ? {} : { verified }),
+        ...(baseline === undefined ? {} : { baseline }),
       };
       logSize.push(point);
-      bench.log(
-        `    ${events} events: writeRatio ${point.writeRatio} (${point.graphqlPerSecond} vs ${point.rawSqlPerSecond}/s), lag p50 ${point.lagP50Ms} ms p99 ${point.lagP99Ms} ms at ${point.lagRatePerSecond}/s, batches ${JSON.stringify(batches)}, log ${point.logMb} MB`,
-      );
+      const summary = (m: LogSizeMeasures) =>
+        `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${point.lagRatePerSecond}/s, batches ${JSON.stringify(m.batches)}`;
+      bench.log(`    ${events} events: ${summary(ours)}, log ${point.logMb} MB`);
+      if (baseline) bench.log(`    ${events} events, baseline: ${summary(baseline)}`);
     }
   } finally {
     await db.drop();

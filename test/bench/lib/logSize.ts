@@ -27,6 +27,16 @@ export interface LogSizePoint {
   eventsPerBatch: number | null;
   /** The same, per projection. */
   batches: Record<string, BatchStats>;
+  /** Over the lag run: the database's blocks read from outside shared_buffers, and found in them, per order placed. */
+  blocksReadPerOrder: number;
+  blocksHitPerOrder: number;
+  /**
+   * Over the lag run: WAL written per order placed, and the full-page images in it (after each
+   * checkpoint, the first change to a page writes the whole page). The cluster's (pg_stat_wal),
+   * which only the bench uses meanwhile.
+   */
+  walKbPerOrder: number;
+  fullPageImagesPerOrder: number;
   /** The projector catching up with the events just seeded (a server started on the grown log). */
   catchUpEventsPerSecond: number;
   /** Seeding this step with SQL: one transaction per order, as the commands commit them. */
@@ -55,6 +65,10 @@ type LogSizeMeasures = Pick<
   | "batchMeanMs"
   | "eventsPerBatch"
   | "batches"
+  | "blocksReadPerOrder"
+  | "blocksHitPerOrder"
+  | "walKbPerOrder"
+  | "fullPageImagesPerOrder"
 >;
 
 export interface RebuildPoint {
@@ -319,6 +333,29 @@ async function backlog(pool: pg.Pool): Promise<number> {
   return Number(rows[0]!.n);
 }
 
+/**
+ * The database's blocks read from outside shared_buffers (the OS cache or the disk) and found in
+ * them, so far, and its orders: over a lag run, what each order cost in pages, API and projector
+ * together. An index whose keys arrive in random order reads a page of its own for each insert
+ * once it has outgrown shared_buffers; one whose keys arrive in order keeps writing the same few.
+ */
+async function blockCounts(
+  pool: pg.Pool,
+): Promise<{ read: number; hit: number; orders: number; walBytes: number; walFpi: number }> {
+  const { rows } = await pool.query<{ read: string; hit: string; orders: string; wal_bytes: string; wal_fpi: string }>(`
+    SELECT blks_read::text AS read, blks_hit::text AS hit, (SELECT count(*) FROM "write"."orders")::text AS orders,
+           (SELECT wal_bytes::text FROM pg_stat_wal) AS wal_bytes, (SELECT wal_fpi::text FROM pg_stat_wal) AS wal_fpi
+      FROM pg_stat_database WHERE datname = current_database()`);
+  const r = rows[0]!;
+  return {
+    read: Number(r.read),
+    hit: Number(r.hit),
+    orders: Number(r.orders),
+    walBytes: Number(r.wal_bytes),
+    walFpi: Number(r.wal_fpi),
+  };
+}
+
 async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: number }> {
   const { rows } = await pool.query<{ log: string; db: string }>(
     `SELECT pg_total_relation_size('"write"."events"')::text AS log, pg_database_size(current_database())::text AS db`,
@@ -380,8 +417,11 @@ export async function logSizeCurve(
     try {
       lagRate ??= write.graphql[32]!.perSecond / 2;
       const before = await scrapeMetrics(lagServer.url);
+      const io = await blockCounts(db.pool);
       const lag = await lagPhase(local, lagServer, lagRate);
+      const ioAfter = await blockCounts(db.pool);
       const after = await scrapeMetrics(lagServer.url);
+      const orders = Math.max(1, ioAfter.orders - io.orders);
       const batches = Object.fromEntries(
         ["catalog", "orders"].map((name) => [name, batchStats(before, after, name)] as const),
       );
@@ -397,6 +437,10 @@ export async function logSizeCurve(
         batchMeanMs: slowest.mean,
         eventsPerBatch: slowest.eventsPerBatch,
         batches,
+        blocksReadPerOrder: round((ioAfter.read - io.read) / orders, 2),
+        blocksHitPerOrder: round((ioAfter.hit - io.hit) / orders, 1),
+        walKbPerOrder: round((ioAfter.walBytes - io.walBytes) / 1024 / orders, 1),
+        fullPageImagesPerOrder: round((ioAfter.walFpi - io.walFpi) / orders, 2),
       };
     } finally {
       await stopServer(lagServer);
@@ -495,7 +539,7 @@ export async function logSizeCurve(
       };
       logSize.push(point);
       const summary = (m: LogSizeMeasures) =>
-        `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${point.lagRatePerSecond}/s, batches ${JSON.stringify(m.batches)}`;
+        `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${point.lagRatePerSecond}/s, per order: blocks read ${m.blocksReadPerOrder} hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
       bench.log(`    ${events} events: ${summary(ours)}, log ${point.logMb} MB`);
       if (baseline) bench.log(`    ${events} events, baseline: ${summary(baseline)}`);
     }

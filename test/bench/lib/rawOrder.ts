@@ -1,10 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import pg from "pg";
+import { uuid } from "../../../src/shared/clock";
 
 /**
  * The order transaction a user would write by hand with `pg`: the same rows and the same event as
  * placeOrder (idempotency key, conditional stock reservation, order, line, OrderPlaced — whose
- * insert fires the NOTIFY trigger), named prepared statements, one round trip per statement.
+ * insert fires the NOTIFY trigger), with the ids the commands make (time-ordered, so their index
+ * inserts cost what placeOrder's do), named prepared statements, one round trip per statement.
  */
 export class RawOrderWriter {
   constructor(private readonly client: pg.Client) {}
@@ -17,7 +19,7 @@ export class RawOrderWriter {
 
   async placeOrder(customerId: string, idempotencyKey: string, productId: string, quantity: number): Promise<string> {
     const c = this.client;
-    const orderId = randomUUID();
+    const orderId = uuid();
     const hash = createHash("sha256")
       .update(JSON.stringify([{ productId, quantity }]))
       .digest("hex");

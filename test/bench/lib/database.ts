@@ -31,10 +31,12 @@ async function admin(sql: string): Promise<void> {
   }
 }
 
-/** An empty database of its own (the server applies the migrations when it starts). */
-export async function createBenchDatabase(): Promise<BenchDatabase> {
+/** An empty database of its own (the server applies the migrations when it starts), or what `create` makes under its name. */
+export async function createBenchDatabase(
+  create: (name: string) => Promise<void> = (name) => admin(`CREATE DATABASE "${name}"`),
+): Promise<BenchDatabase> {
   const name = `shop_bench_${randomBytes(5).toString("hex")}`;
-  await admin(`CREATE DATABASE "${name}"`);
+  await create(name);
   const url = urlFor(name);
   const pool = new pg.Pool({ connectionString: url, max: 4 });
   pool.on("error", () => undefined);
@@ -50,6 +52,23 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
       await admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
     },
   };
+}
+
+/**
+ * A copy of a bench database as it is now (CREATE DATABASE … TEMPLATE: a copy of its files). The
+ * source's sessions are ended first, as the copy requires; its pool opens new ones when next used.
+ */
+export async function copyBenchDatabase(source: BenchDatabase): Promise<BenchDatabase> {
+  return createBenchDatabase(async (name) => {
+    const client = new pg.Client({ connectionString: ADMIN_URL });
+    await client.connect();
+    try {
+      await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [source.name]);
+      await client.query(`CREATE DATABASE "${name}" TEMPLATE "${source.name}"`);
+    } finally {
+      await client.end();
+    }
+  });
 }
 
 /** Databases of earlier runs that were killed before their cleanup; one still in use (connected) is left alone. */

@@ -1,5 +1,12 @@
 import pg from "pg";
-import { createBenchDatabase, seedProducts, stockedProducts, waitForProjections, type BenchDatabase } from "./database";
+import {
+  copyBenchDatabase,
+  createBenchDatabase,
+  seedProducts,
+  stockedProducts,
+  waitForProjections,
+  type BenchDatabase,
+} from "./database";
 import { scrapeMetrics } from "./http";
 import { lagPhase, rebuildPhase, writePhase, type Bench, type Server } from "./phases";
 import { nowMs, round } from "./stats";
@@ -82,7 +89,29 @@ export interface RebuildPoint {
   perProjection: { name: string; batchSeconds: number }[];
 }
 
+/**
+ * The smallest and the largest log measured again at the end, in turns (ABBA: the trend of the
+ * machine over the rounds cancels out), each on fresh servers of this build: the smallest on a
+ * copy of its database made when it was measured. The log's drift, the target, is taken from
+ * these means rather than from one measurement of each, taken minutes apart.
+ */
+export interface LogSizeInterleaved {
+  sizes: [number, number];
+  /** Carried from an earlier run's results (`--log-size-from`): that run's date. */
+  measuredInAnEarlierRun?: string;
+  /** In the order measured. */
+  runs: { size: number; writeRatio: number; lagP50Ms: number; lagP99Ms: number }[];
+  /** The means of each size's runs. */
+  smallest: { writeRatio: number; lagP99Ms: number };
+  largest: { writeRatio: number; lagP99Ms: number };
+  /** |largest ÷ smallest − 1| */
+  lagP99Drift: number;
+  writeRatioDrift: number;
+}
+
 export interface LogSizeOptions {
+  /** Rounds of the smallest and the largest log in turns at the end (default 2: ABBA; 0: none). */
+  interleavedRounds?: number;
   /** Where to rebuild both projections too (default: 1,000,000 when measured). */
   rebuildAt?: number[];
   /** Where to run `npm run verify` (default: 1,000,000 when measured). */
@@ -379,18 +408,21 @@ export async function logSizeCurve(
   stopServer: (server: Server) => Promise<void>,
   sizes: number[],
   options: LogSizeOptions = {},
-): Promise<{ logSize: LogSizePoint[]; rebuild: RebuildPoint[] }> {
+): Promise<{ logSize: LogSizePoint[]; rebuild: RebuildPoint[]; interleaved?: LogSizeInterleaved }> {
   const rebuildAt = options.rebuildAt ?? sizes.filter((s) => s === 1_000_000);
   const verifyAt = options.verifyAt ?? sizes.filter((s) => s === 1_000_000);
   const db = await createBenchDatabase();
   // The phases read bench.db / bench.products and spawn children on DATABASE_URL: point them here.
-  const local: Bench = {
+  const benchOn = (target: BenchDatabase): Bench => ({
     ...bench,
-    db,
+    db: target,
     readDb: undefined,
-    spawn: (name, script, env = {}, args = []) => bench.spawn(name, script, { DATABASE_URL: db.url, ...env }, args),
-  };
+    spawn: (name, script, env = {}, args = []) => bench.spawn(name, script, { DATABASE_URL: target.url, ...env }, args),
+  });
+  const local = benchOn(db);
   const env = { DATABASE_URL: db.url };
+  // The smallest size, copied as measured, for the interleaved rounds at the end.
+  let smallest: { size: number; db: BenchDatabase } | undefined;
   const logSize: LogSizePoint[] = [];
   const rebuild: RebuildPoint[] = [];
   let lagRate = options.lagRatePerSecond;
@@ -406,20 +438,22 @@ export async function logSizeCurve(
     script: string,
     buildEnv: Record<string, string>,
     label = "",
+    target = db,
   ): Promise<LogSizeMeasures> => {
-    const write = await writePhase(local, server, [32]);
+    const on = benchOn(target);
+    const write = await writePhase(on, server, [32]);
     await stopServer(server);
     const lagServer = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0${label})`, script, {
-      ...env,
+      DATABASE_URL: target.url,
       ...buildEnv,
       READ_YOUR_WRITES_TIMEOUT_MS: "0",
     });
     try {
       lagRate ??= write.graphql[32]!.perSecond / 2;
       const before = await scrapeMetrics(lagServer.url);
-      const io = await blockCounts(db.pool);
-      const lag = await lagPhase(local, lagServer, lagRate);
-      const ioAfter = await blockCounts(db.pool);
+      const io = await blockCounts(target.pool);
+      const lag = await lagPhase(on, lagServer, lagRate);
+      const ioAfter = await blockCounts(target.pool);
       const after = await scrapeMetrics(lagServer.url);
       const orders = Math.max(1, ioAfter.orders - io.orders);
       const batches = Object.fromEntries(
@@ -446,6 +480,9 @@ export async function logSizeCurve(
       await stopServer(lagServer);
     }
   };
+
+  const summary = (m: LogSizeMeasures) =>
+    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
 
   try {
     // Migrations and the catalog first, as in the main bench.
@@ -538,13 +575,49 @@ export async function logSizeCurve(
         ...(baseline === undefined ? {} : { baseline }),
       };
       logSize.push(point);
-      const summary = (m: LogSizeMeasures) =>
-        `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${point.lagRatePerSecond}/s, per order: blocks read ${m.blocksReadPerOrder} hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
       bench.log(`    ${events} events: ${summary(ours)}, log ${point.logMb} MB`);
       if (baseline) bench.log(`    ${events} events, baseline: ${summary(baseline)}`);
+      if (logSize.length === 1 && sizes.length > 1) smallest = { size: events, db: await copyBenchDatabase(db) };
     }
+
+    let interleaved: LogSizeInterleaved | undefined;
+    if (smallest && (options.interleavedRounds ?? 2) > 0) {
+      const largest = { size: logSize.at(-1)!.size, db };
+      const order = Array.from({ length: options.interleavedRounds ?? 2 }, (_, i) =>
+        i % 2 === 0 ? [smallest!, largest] : [largest, smallest!],
+      ).flat();
+      bench.log(`  the smallest and the largest log in turns: ${order.map((o) => o.size).join(", ")}`);
+      const runs: LogSizeInterleaved["runs"] = [];
+      for (const { size, db: target } of order) {
+        const server = await startServer(`server (log ${size}, in turns)`, "src/main.ts", { DATABASE_URL: target.url });
+        const m = await measureBuild(size, server, "src/main.ts", {}, ", in turns", target);
+        runs.push({ size, writeRatio: m.writeRatio, lagP50Ms: m.lagP50Ms, lagP99Ms: m.lagP99Ms });
+        bench.log(`    ${size} events, in turns: ${summary(m)}`);
+      }
+      const mean = (size: number, f: (r: (typeof runs)[number]) => number) => {
+        const of = runs.filter((r) => r.size === size).map(f);
+        return round(of.reduce((a, b) => a + b, 0) / of.length, 3);
+      };
+      const at = (size: number) => ({
+        writeRatio: mean(size, (r) => r.writeRatio),
+        lagP99Ms: mean(size, (r) => r.lagP99Ms),
+      });
+      const [a, b] = [at(smallest.size), at(largest.size)];
+      interleaved = {
+        sizes: [smallest.size, largest.size],
+        runs,
+        smallest: a,
+        largest: b,
+        lagP99Drift: round(Math.abs(b.lagP99Ms / a.lagP99Ms - 1), 3),
+        writeRatioDrift: round(Math.abs(b.writeRatio / a.writeRatio - 1), 3),
+      };
+      bench.log(
+        `    in turns: lag p99 ${a.lagP99Ms} → ${b.lagP99Ms} ms (drift ${interleaved.lagP99Drift}), writeRatio ${a.writeRatio} → ${b.writeRatio} (drift ${interleaved.writeRatioDrift})`,
+      );
+    }
+    return { logSize, rebuild, interleaved };
   } finally {
+    await smallest?.db.drop();
     await db.drop();
   }
-  return { logSize, rebuild };
 }

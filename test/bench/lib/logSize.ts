@@ -399,8 +399,10 @@ async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: numb
  * started on it catches up (its rate is the projector's throughput at that size; both with
  * autovacuum's work done as it would be, see whileVacuuming()), VACUUM ANALYZE
  * and a CHECKPOINT, the write ratio at 32 clients (shipped defaults), the lag at one fixed rate (a
- * second server, READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times over that run, and
- * where asked, `npm run verify` and a rebuild of both projections.
+ * second server, READ_YOUR_WRITES_TIMEOUT_MS=0) with the projector's batch times and the pages and
+ * WAL per order over that run (and the same on the `--baseline` checkout's servers), and where
+ * asked, `npm run verify` and a rebuild of both projections. The smallest size is copied as
+ * measured; at the end it and the largest are measured again in turns (LogSizeInterleaved).
  */
 export async function logSizeCurve(
   bench: Bench,
@@ -413,13 +415,14 @@ export async function logSizeCurve(
   const verifyAt = options.verifyAt ?? sizes.filter((s) => s === 1_000_000);
   const db = await createBenchDatabase();
   // The phases read bench.db / bench.products and spawn children on DATABASE_URL: point them here.
-  const benchOn = (target: BenchDatabase): Bench => ({
-    ...bench,
-    db: target,
-    readDb: undefined,
-    spawn: (name, script, env = {}, args = []) => bench.spawn(name, script, { DATABASE_URL: target.url, ...env }, args),
-  });
-  const local = benchOn(db);
+  const spawnOn =
+    (target: BenchDatabase): Bench["spawn"] =>
+    (name, script, env = {}, args = []) =>
+      bench.spawn(name, script, { DATABASE_URL: target.url, ...env }, args);
+  const local: Bench = { ...bench, db, readDb: undefined, spawn: spawnOn(db) };
+  // The copy of the smallest size has the same products (local.products, once seeded).
+  const benchOn = (target: BenchDatabase): Bench =>
+    target === db ? local : { ...local, db: target, spawn: spawnOn(target) };
   const env = { DATABASE_URL: db.url };
   // The smallest size, copied as measured, for the interleaved rounds at the end.
   let smallest: { size: number; db: BenchDatabase } | undefined;
@@ -443,6 +446,8 @@ export async function logSizeCurve(
     const on = benchOn(target);
     const write = await writePhase(on, server, [32]);
     await stopServer(server);
+    if (!(write.graphql[32]!.perSecond > 0 && write.rawSql[32]!.perSecond > 0))
+      throw new Error(`log ${size}${label}: no order went through (${JSON.stringify(write.graphql[32])})`);
     const lagServer = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0${label})`, script, {
       DATABASE_URL: target.url,
       ...buildEnv,

@@ -14,8 +14,9 @@ export type IdGenerator = () => string;
  * ids a command makes (orders, products) are the keys of B-tree indexes on both sides (the
  * orders, their lines, the read rows): ids made in time order are inserted beside each other,
  * at the end, not on a page anywhere in an index that has outgrown memory. Like every UUID they
- * are opaque to clients; the milliseconds they carry are no secret (the order's placedAt, the
- * product's createdAt say as much).
+ * are opaque to clients, but anyone can read the millisecond in them: an order's is its placedAt,
+ * which the order shows anyway; a product's tells when it was created, which the API did not
+ * otherwise say. Neither is a secret a shop keeps.
  */
 export const uuid: IdGenerator = () => {
   const ms = Date.now().toString(16).padStart(12, "0");

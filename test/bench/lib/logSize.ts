@@ -425,7 +425,7 @@ export async function logSizeCurve(
     target === db ? local : { ...local, db: target, spawn: spawnOn(target) };
   const env = { DATABASE_URL: db.url };
   // The smallest size, copied as measured, for the interleaved rounds at the end.
-  let smallest: { size: number; db: BenchDatabase } | undefined;
+  let smallest: { size: number; db: BenchDatabase; held: pg.PoolClient } | undefined;
   const logSize: LogSizePoint[] = [];
   const rebuild: RebuildPoint[] = [];
   let lagRate = options.lagRatePerSecond;
@@ -582,7 +582,13 @@ export async function logSizeCurve(
       logSize.push(point);
       bench.log(`    ${events} events: ${summary(ours)}, log ${point.logMb} MB`);
       if (baseline) bench.log(`    ${events} events, baseline: ${summary(baseline)}`);
-      if (logSize.length === 1 && sizes.length > 1) smallest = { size: events, db: await copyBenchDatabase(db) };
+      if (logSize.length === 1 && sizes.length > 1) {
+        const copy = await copyBenchDatabase(db);
+        // A session on the copy until the end: a bench run started meanwhile drops only bench
+        // databases nobody is connected to (dropStaleBenchDatabases), and the copy waits idle for
+        // up to an hour.
+        smallest = { size: events, db: copy, held: await copy.pool.connect() };
+      }
     }
 
     let interleaved: LogSizeInterleaved | undefined;
@@ -622,6 +628,7 @@ export async function logSizeCurve(
     }
     return { logSize, rebuild, interleaved };
   } finally {
+    smallest?.held.release();
     await smallest?.db.drop();
     await db.drop();
   }

@@ -943,11 +943,10 @@ function logSizeRows(
   const drift = (f: (p: NonNullable<typeof first>) => number) =>
     first && last ? round(Math.abs(f(last) / f(first) - 1), 3) : null;
   // The drift of the means of the rounds in turns where there are some; else of the curve's points.
+  const curveLabel = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
   const label = interleaved
     ? ` (${interleaved.sizes.map((s) => s.toExponential(0)).join(" ↔ ")}, in turns)`
-    : first && last
-      ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})`
-      : "";
+    : curveLabel;
   const rows = [
     ["lag p99 drift" + label, interleaved?.lagP99Drift ?? drift((p) => p.lagP99Ms) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
     [
@@ -965,8 +964,8 @@ function logSizeRows(
   if (first?.baseline && last?.baseline) {
     const base = (f: (m: NonNullable<LogSizePoint["baseline"]>) => number) =>
       round(Math.abs(f(last.baseline!) / f(first.baseline!) - 1), 3);
-    rows.push(["lag p99 drift, baseline" + label, base((m) => m.lagP99Ms), "-", "-"]);
-    rows.push(["writeRatio drift, baseline" + label, base((m) => m.writeRatio), "-", "-"]);
+    rows.push(["lag p99 drift, baseline" + curveLabel, base((m) => m.lagP99Ms), "-", "-"]);
+    rows.push(["writeRatio drift, baseline" + curveLabel, base((m) => m.writeRatio), "-", "-"]);
   }
   return rows;
 }

@@ -37,6 +37,8 @@ export interface LogSizePoint {
   /** Over the lag run: the database's blocks read from outside shared_buffers, and found in them, per order placed. */
   blocksReadPerOrder: number;
   blocksHitPerOrder: number;
+  /** Of those read from outside shared_buffers, the relations (heap and TOAST, or index) that read the most, per order. */
+  blocksReadByRelation: Record<string, number>;
   /**
    * Over the lag run: WAL written per order placed, and the full-page images in it (after each
    * checkpoint, the first change to a page writes the whole page). The cluster's (pg_stat_wal),
@@ -74,6 +76,7 @@ type LogSizeMeasures = Pick<
   | "batches"
   | "blocksReadPerOrder"
   | "blocksHitPerOrder"
+  | "blocksReadByRelation"
   | "walKbPerOrder"
   | "fullPageImagesPerOrder"
 >;
@@ -368,13 +371,25 @@ async function backlog(pool: pg.Pool): Promise<number> {
  * together. An index whose keys arrive in random order reads a page of its own for each insert
  * once it has outgrown shared_buffers; one whose keys arrive in order keeps writing the same few.
  */
-async function blockCounts(
-  pool: pg.Pool,
-): Promise<{ read: number; hit: number; orders: number; walBytes: number; walFpi: number }> {
+async function blockCounts(pool: pg.Pool): Promise<{
+  read: number;
+  hit: number;
+  orders: number;
+  walBytes: number;
+  walFpi: number;
+  byRelation: Map<string, number>;
+}> {
   const { rows } = await pool.query<{ read: string; hit: string; orders: string; wal_bytes: string; wal_fpi: string }>(`
     SELECT blks_read::text AS read, blks_hit::text AS hit, (SELECT count(*) FROM "write"."orders")::text AS orders,
            (SELECT wal_bytes::text FROM pg_stat_wal) AS wal_bytes, (SELECT wal_fpi::text FROM pg_stat_wal) AS wal_fpi
       FROM pg_stat_database WHERE datname = current_database()`);
+  // Which tables (heap, TOAST) and indexes the blocks were read for.
+  const relations = await pool.query<{ name: string; read: string }>(`
+    SELECT schemaname || '.' || relname AS name,
+           (coalesce(heap_blks_read, 0) + coalesce(toast_blks_read, 0) + coalesce(tidx_blks_read, 0))::text AS read
+      FROM pg_statio_user_tables
+    UNION ALL
+    SELECT schemaname || '.' || indexrelname, coalesce(idx_blks_read, 0)::text FROM pg_statio_user_indexes`);
   const r = rows[0]!;
   return {
     read: Number(r.read),
@@ -382,7 +397,25 @@ async function blockCounts(
     orders: Number(r.orders),
     walBytes: Number(r.wal_bytes),
     walFpi: Number(r.wal_fpi),
+    byRelation: new Map(relations.rows.map((x) => [x.name, Number(x.read)])),
   };
+}
+
+/** The relations that read the most blocks between two blockCounts, per order (the first few). */
+function readsByRelation(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  orders: number,
+  top = 6,
+): Record<string, number> {
+  return Object.fromEntries(
+    [...after]
+      .map(([name, n]) => [name, (n - (before.get(name) ?? 0)) / orders] as const)
+      .filter(([, perOrder]) => perOrder >= 0.01)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, perOrder]) => [name, round(perOrder, 2)]),
+  );
 }
 
 async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: number }> {
@@ -478,6 +511,7 @@ export async function logSizeCurve(
         batches,
         blocksReadPerOrder: round((ioAfter.read - io.read) / orders, 2),
         blocksHitPerOrder: round((ioAfter.hit - io.hit) / orders, 1),
+        blocksReadByRelation: readsByRelation(io.byRelation, ioAfter.byRelation, orders),
         walKbPerOrder: round((ioAfter.walBytes - io.walBytes) / 1024 / orders, 1),
         fullPageImagesPerOrder: round((ioAfter.walFpi - io.walFpi) / orders, 2),
       };
@@ -487,7 +521,7 @@ export async function logSizeCurve(
   };
 
   const summary = (m: LogSizeMeasures) =>
-    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
+    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} (${JSON.stringify(m.blocksReadByRelation)}) hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
 
   try {
     // Migrations and the catalog first, as in the main bench.

@@ -932,7 +932,7 @@ function subscriberTargetRows(points: SubscriberPoint[] | undefined, status: Sta
   });
 }
 
-/** The event-log targets: lag p99 and write ratio at the largest log within 15 % of the smallest's. */
+/** The event-log targets: lag p99 and write ratio at the largest log within 15 % of the smallest's, either way (shown signed). */
 function logSizeRows(
   points: Curves["logSize"],
   interleaved: LogSizeInterleaved | undefined,
@@ -941,7 +941,7 @@ function logSizeRows(
   const first = points?.[0],
     last = points && points.length > 1 ? points.at(-1) : undefined;
   const drift = (f: (p: NonNullable<typeof first>) => number) =>
-    first && last ? round(Math.abs(f(last) / f(first) - 1), 3) : null;
+    first && last ? round(f(last) / f(first) - 1, 3) : null;
   // The drift of the means of the rounds in turns where there are some; else of the curve's points.
   const curveLabel = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
   const label = interleaved
@@ -958,12 +958,12 @@ function logSizeRows(
     name!,
     value!,
     target!,
-    status(typeof value === "number" ? value : null, TARGETS.logSizeDrift, false),
+    status(typeof value === "number" ? Math.abs(value) : null, TARGETS.logSizeDrift, false),
   ]);
   // --baseline: the other checkout's drift, for comparison (not a target of this build).
   if (first?.baseline && last?.baseline) {
     const base = (f: (m: NonNullable<LogSizePoint["baseline"]>) => number) =>
-      round(Math.abs(f(last.baseline!) / f(first.baseline!) - 1), 3);
+      round(f(last.baseline!) / f(first.baseline!) - 1, 3);
     rows.push(["lag p99 drift, baseline" + curveLabel, base((m) => m.lagP99Ms), "-", "-"]);
     rows.push(["writeRatio drift, baseline" + curveLabel, base((m) => m.writeRatio), "-", "-"]);
   }

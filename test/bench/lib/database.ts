@@ -60,14 +60,8 @@ export async function createBenchDatabase(
  */
 export async function copyBenchDatabase(source: BenchDatabase): Promise<BenchDatabase> {
   return createBenchDatabase(async (name) => {
-    const client = new pg.Client({ connectionString: ADMIN_URL });
-    await client.connect();
-    try {
-      await client.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [source.name]);
-      await client.query(`CREATE DATABASE "${name}" TEMPLATE "${source.name}"`);
-    } finally {
-      await client.end();
-    }
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${source.name}'`);
+    await admin(`CREATE DATABASE "${name}" TEMPLATE "${source.name}"`);
   });
 }
 

@@ -466,27 +466,40 @@ export async function logSizeCurve(
   const rebuild: RebuildPoint[] = [];
   let lagRate = options.lagRatePerSecond;
 
+  /** The server of a checkout: this one, or `--baseline`'s. */
+  interface Build {
+    script: string;
+    env: Record<string, string>;
+    /** Appended to the servers' names. */
+    label: string;
+  }
+  const ours: Build = { script: "src/main.ts", env: {}, label: "" };
+  const baselineBuild: Build | undefined = options.baselineRoot
+    ? {
+        script: `${options.baselineRoot}/src/main.ts`,
+        env: { TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json` },
+        label: ", baseline",
+      }
+    : undefined;
+
   /**
-   * One build's write ratio (32 clients, on `server`, which it stops) and lag at the fixed rate
-   * (on a second server of the same build that answers mutations at once), with its projector's
-   * batch times over the lag run.
+   * One build's write ratio (32 clients, on `running` if given, else on a server it starts; it
+   * stops it) and lag at the fixed rate (on a second server of the same build that answers
+   * mutations at once), with its projector's batch times over the lag run.
    */
-  const measureBuild = async (
-    size: number,
-    server: Server,
-    script: string,
-    buildEnv: Record<string, string>,
-    label = "",
-    target = db,
-  ): Promise<LogSizeMeasures> => {
+  const measureBuild = async (size: number, build: Build, target = db, running?: Server): Promise<LogSizeMeasures> => {
+    const { script, label } = build;
     const on = benchOn(target);
+    const server =
+      running ??
+      (await startServer(`server (log ${size}, defaults${label})`, script, { DATABASE_URL: target.url, ...build.env }));
     const write = await writePhase(on, server, [32]);
     await stopServer(server);
     if (!(write.graphql[32]!.perSecond > 0 && write.rawSql[32]!.perSecond > 0))
       throw new Error(`log ${size}${label}: no order went through (${JSON.stringify(write.graphql[32])})`);
     const lagServer = await startServer(`server (log ${size}, READ_YOUR_WRITES_TIMEOUT_MS=0${label})`, script, {
       DATABASE_URL: target.url,
-      ...buildEnv,
+      ...build.env,
       READ_YOUR_WRITES_TIMEOUT_MS: "0",
     });
     try {
@@ -561,20 +574,8 @@ export async function logSizeCurve(
       bench.log(
         `    caught up ${behind} events in ${round(catchUpSeconds, 1)} s (${Math.round(behind / catchUpSeconds)} events/s); ${catchUpVacuums} table vacuums meanwhile`,
       );
-      const ours = await measureBuild(size, a, "src/main.ts", {});
-      const baseline =
-        options.baselineRoot === undefined
-          ? undefined
-          : await measureBuild(
-              size,
-              await startServer(`server (log ${size}, defaults, baseline)`, `${options.baselineRoot}/src/main.ts`, {
-                ...env,
-                TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json`,
-              }),
-              `${options.baselineRoot}/src/main.ts`,
-              { TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json` },
-              ", baseline",
-            );
+      const measured = await measureBuild(size, ours, db, a);
+      const baseline = baselineBuild && (await measureBuild(size, baselineBuild));
       // verify and the rebuild run beside a server, as an operator's would.
       const b = await startServer(`server (log ${size})`, "src/main.ts", env);
 
@@ -606,7 +607,7 @@ export async function logSizeCurve(
 
       const point: LogSizePoint = {
         size: events,
-        ...ours,
+        ...measured,
         lagRatePerSecond: round(lagRate!, 1),
         catchUpEventsPerSecond: Math.round(behind / catchUpSeconds),
         seedSeconds: round(seeded.seconds, 1),
@@ -617,7 +618,7 @@ export async function logSizeCurve(
         ...(baseline === undefined ? {} : { baseline }),
       };
       logSize.push(point);
-      bench.log(`    ${events} events: ${summary(ours)}, log ${point.logMb} MB`);
+      bench.log(`    ${events} events: ${summary(measured)}, log ${point.logMb} MB`);
       if (baseline) bench.log(`    ${events} events, baseline: ${summary(baseline)}`);
       if (logSize.length === 1 && sizes.length > 1) {
         const copy = await copyBenchDatabase(db);
@@ -637,8 +638,7 @@ export async function logSizeCurve(
       bench.log(`  the smallest and the largest log in turns: ${order.map((o) => o.size).join(", ")}`);
       const runs: LogSizeInterleaved["runs"] = [];
       for (const { size, db: target } of order) {
-        const server = await startServer(`server (log ${size}, in turns)`, "src/main.ts", { DATABASE_URL: target.url });
-        const m = await measureBuild(size, server, "src/main.ts", {}, ", in turns", target);
+        const m = await measureBuild(size, { ...ours, label: ", in turns" }, target);
         runs.push({ size, writeRatio: m.writeRatio, lagP50Ms: m.lagP50Ms, lagP99Ms: m.lagP99Ms });
         bench.log(`    ${size} events, in turns: ${summary(m)}`);
       }

@@ -102,8 +102,17 @@ export interface LogSizeInterleaved {
   sizes: [number, number];
   /** Carried from an earlier run's results (`--log-size-from`): that run's date. */
   measuredInAnEarlierRun?: string;
-  /** In the order measured. */
-  runs: { size: number; writeRatio: number; lagP50Ms: number; lagP99Ms: number }[];
+  /** In the order measured, each with the pages and WAL its lag run cost per order. */
+  runs: ({ size: number } & Pick<
+    LogSizeMeasures,
+    | "writeRatio"
+    | "lagP50Ms"
+    | "lagP99Ms"
+    | "blocksReadPerOrder"
+    | "blocksReadByRelation"
+    | "walKbPerOrder"
+    | "fullPageImagesPerOrder"
+  >)[];
   /** The means of each size's runs. */
   smallest: { writeRatio: number; lagP99Ms: number };
   largest: { writeRatio: number; lagP99Ms: number };
@@ -639,7 +648,16 @@ export async function logSizeCurve(
       const runs: LogSizeInterleaved["runs"] = [];
       for (const { size, db: target } of order) {
         const m = await measureBuild(size, { ...ours, label: ", in turns" }, target);
-        runs.push({ size, writeRatio: m.writeRatio, lagP50Ms: m.lagP50Ms, lagP99Ms: m.lagP99Ms });
+        runs.push({
+          size,
+          writeRatio: m.writeRatio,
+          lagP50Ms: m.lagP50Ms,
+          lagP99Ms: m.lagP99Ms,
+          blocksReadPerOrder: m.blocksReadPerOrder,
+          blocksReadByRelation: m.blocksReadByRelation,
+          walKbPerOrder: m.walKbPerOrder,
+          fullPageImagesPerOrder: m.fullPageImagesPerOrder,
+        });
         bench.log(`    ${size} events, in turns: ${summary(m)}`);
       }
       const mean = (size: number, f: (r: (typeof runs)[number]) => number) => {

@@ -451,11 +451,16 @@ async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: numb
  */
 export async function logSizeCurve(
   bench: Bench,
-  startServer: StartServer,
+  startAnyServer: StartServer,
   stopServer: (server: Server) => Promise<void>,
   sizes: number[],
   options: LogSizeOptions = {},
 ): Promise<{ logSize: LogSizePoint[]; rebuild: RebuildPoint[]; interleaved?: LogSizeInterleaved }> {
+  // No order placed by one measurement falls due during a later one on the same database (or its
+  // copy): with the default 15 minutes, the servers of the 10⁷ step and of the first round in
+  // turns at the smallest size began by expiring the orders of the measurements before them.
+  const startServer: StartServer = (name, script, env) =>
+    startAnyServer(name, script, { ORDER_PAYMENT_TIMEOUT_SECONDS: "86400", ...env });
   const rebuildAt = options.rebuildAt ?? sizes.filter((s) => s === 1_000_000);
   const verifyAt = options.verifyAt ?? sizes.filter((s) => s === 1_000_000);
   const db = await createBenchDatabase();

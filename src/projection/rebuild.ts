@@ -153,7 +153,6 @@ async function fillCopies(
         const shadow = t.shadowTables[logical]!;
         await tx.query(sql`DROP TABLE IF EXISTS ${shadow}`);
         await tx.query(sql`CREATE TABLE ${shadow} (LIKE ${live} INCLUDING ALL)`);
-        await copyStorageParameters(tx, live, shadow);
         // Secondary indexes are built once at the end, not maintained row by row while filling.
         for (const index of await secondaryIndexes(tx, shadow))
           await tx.query(sql`DROP INDEX ${sql.identifier("read", index.name)}`);
@@ -269,22 +268,6 @@ function secondaryIndexes(db: Sql, table: Identifier) {
     SELECT c.relname AS name, pg_get_indexdef(i.indexrelid) AS def
       FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
      WHERE i.indrelid = ${table.text}::regclass AND NOT i.indisprimary AND NOT i.indisunique`);
-}
-
-/**
- * LIKE copies columns, constraints and indexes but not the table's storage parameters (the
- * orders tables' fillfactor): without them the swapped-in table would be packed full again.
- */
-async function copyStorageParameters(tx: Tx, live: Identifier, shadow: Identifier): Promise<void> {
-  const [row] = await tx.query(sql<{ options: string[] | null }>`
-    SELECT reloptions AS options FROM pg_class WHERE oid = ${live.text}::regclass`);
-  const options = (row?.options ?? []).map((option) => {
-    const [, name, value] = /^([a-z_.]+)=(.*)$/s.exec(option) ?? [];
-    if (name === undefined) throw new Error(`rebuild: unexpected storage parameter of ${live.text}: ${option}`);
-    return `${name} = '${value!.replace(/'/g, "''")}'`;
-  });
-  if (options.length > 0)
-    await tx.query({ text: `ALTER TABLE ${shadow.text} SET (${options.join(", ")})`, values: [] });
 }
 
 /** Renames the rebuilt table over the live one and gives its indexes the live indexes' names. */

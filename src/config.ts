@@ -129,6 +129,9 @@ function trustedDocuments(env: NodeJS.ProcessEnv, production: boolean): TrustedD
 
 /** What an instance does (SERVICES): any subset, all by default. */
 export const SERVICES = ["commands", "queries", "projector", "relay"] as const;
+
+/** READ_YOUR_WRITES_TIMEOUT_MS's default: how long a mutation waits for its own rows to be projected. */
+export const DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS = 2000;
 export type Service = (typeof SERVICES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -195,7 +198,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authJwks,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),
     dbPoolSize: int(env, "DB_POOL_SIZE", 20, 1),
-    readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", 2000),
+    readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS),
     projectorPollMs: int(env, "PROJECTOR_POLL_MS", 1000, 10),
     projectorBatchSize: int(env, "PROJECTOR_BATCH_SIZE", 500, 1),
     readyMaxLagSeconds: int(env, "READY_MAX_LAG_SECONDS", 30),

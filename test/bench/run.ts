@@ -48,7 +48,7 @@ import { postgraphilePeer, type PeerResult } from "./lib/peers";
 import { logSizeCurve, type LogSizeInterleaved, type LogSizePoint, type RebuildPoint } from "./lib/logSize";
 import { soak, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
-import { round } from "./lib/stats";
+import { drift, round } from "./lib/stats";
 
 const PHASES = [
   "write",
@@ -940,18 +940,21 @@ function logSizeRows(
 ): (string | number)[][] {
   const first = points?.[0],
     last = points && points.length > 1 ? points.at(-1) : undefined;
-  const drift = (f: (p: NonNullable<typeof first>) => number) =>
-    first && last ? round(f(last) / f(first) - 1, 3) : null;
+  const curveDrift = (f: (p: NonNullable<typeof first>) => number) => (first && last ? drift(f(first), f(last)) : null);
   // The drift of the means of the rounds in turns where there are some; else of the curve's points.
   const curveLabel = first && last ? ` (${first.size.toExponential(0)} → ${last.size.toExponential(0)})` : "";
   const label = interleaved
     ? ` (${interleaved.sizes.map((s) => s.toExponential(0)).join(" ↔ ")}, in turns)`
     : curveLabel;
   const rows = [
-    ["lag p99 drift" + label, interleaved?.lagP99Drift ?? drift((p) => p.lagP99Ms) ?? "-", `≤ ${TARGETS.logSizeDrift}`],
+    [
+      "lag p99 drift" + label,
+      interleaved?.lagP99Drift ?? curveDrift((p) => p.lagP99Ms) ?? "-",
+      `≤ ${TARGETS.logSizeDrift}`,
+    ],
     [
       "writeRatio drift" + label,
-      interleaved?.writeRatioDrift ?? drift((p) => p.writeRatio) ?? "-",
+      interleaved?.writeRatioDrift ?? curveDrift((p) => p.writeRatio) ?? "-",
       `≤ ${TARGETS.logSizeDrift}`,
     ],
   ].map(([name, value, target]) => [
@@ -963,7 +966,7 @@ function logSizeRows(
   // --baseline: the other checkout's drift, for comparison (not a target of this build).
   if (first?.baseline && last?.baseline) {
     const base = (f: (m: NonNullable<LogSizePoint["baseline"]>) => number) =>
-      round(f(last.baseline!) / f(first.baseline!) - 1, 3);
+      drift(f(first.baseline!), f(last.baseline!));
     rows.push(["lag p99 drift, baseline" + curveLabel, base((m) => m.lagP99Ms), "-", "-"]);
     rows.push(["writeRatio drift, baseline" + curveLabel, base((m) => m.writeRatio), "-", "-"]);
   }

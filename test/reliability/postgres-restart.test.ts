@@ -7,6 +7,7 @@ import { eventually } from "../support/wait";
 import { freePort } from "../support/ports";
 import { startPrimary, stopAll, type PgPrimary } from "../support/pgCluster";
 import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
+import { DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS } from "../../src/config";
 import { ServerProcess, untilAnswered, verifyDatabase } from "./serverProcess";
 
 // Postgres itself restarted and crashed under order load. The machine's shared cluster is never
@@ -28,7 +29,7 @@ beforeAll(async () => {
     // (the reason for the tests' longer wait): the shipped default. A longer wait would keep the
     // clients whose orders committed just before the fault waiting for their read-back, sending
     // nothing, through the outage this test needs them to meet.
-    READ_YOUR_WRITES_TIMEOUT_MS: "2000",
+    READ_YOUR_WRITES_TIMEOUT_MS: String(DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS),
   });
   await server.start();
   const created = await new GraphQLClient(server.url).as(token("admin", "ops")).ok(CreateProductDocument, {

@@ -21,11 +21,11 @@ function urlFor(name: string): string {
   return url.toString();
 }
 
-async function admin(sql: string): Promise<void> {
+async function admin(sql: string, params: unknown[] = []): Promise<void> {
   const client = new pg.Client({ connectionString: ADMIN_URL });
   await client.connect();
   try {
-    await client.query(sql);
+    await client.query(sql, params);
   } finally {
     await client.end();
   }
@@ -60,7 +60,7 @@ export async function createBenchDatabase(
  */
 export async function copyBenchDatabase(source: BenchDatabase): Promise<BenchDatabase> {
   return createBenchDatabase(async (name) => {
-    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${source.name}'`);
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1`, [source.name]);
     await admin(`CREATE DATABASE "${name}" TEMPLATE "${source.name}"`);
   });
 }

@@ -9,7 +9,7 @@ import {
 } from "./database";
 import { scrapeMetrics } from "./http";
 import { lagPhase, rebuildPhase, writePhase, type Bench, type Server } from "./phases";
-import { nowMs, round } from "./stats";
+import { drift, nowMs, round } from "./stats";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
@@ -102,17 +102,8 @@ export interface LogSizeInterleaved {
   sizes: [number, number];
   /** Carried from an earlier run's results (`--log-size-from`): that run's date. */
   measuredInAnEarlierRun?: string;
-  /** In the order measured, each with the pages and WAL its lag run cost per order. */
-  runs: ({ size: number } & Pick<
-    LogSizeMeasures,
-    | "writeRatio"
-    | "lagP50Ms"
-    | "lagP99Ms"
-    | "blocksReadPerOrder"
-    | "blocksReadByRelation"
-    | "walKbPerOrder"
-    | "fullPageImagesPerOrder"
-  >)[];
+  /** In the order measured, each with all its measures (the pages and WAL per order among them). */
+  runs: ({ size: number } & LogSizeMeasures)[];
   /** The means of each size's runs. */
   smallest: { writeRatio: number; lagP99Ms: number };
   largest: { writeRatio: number; lagP99Ms: number };
@@ -653,16 +644,7 @@ export async function logSizeCurve(
       const runs: LogSizeInterleaved["runs"] = [];
       for (const { size, db: target } of order) {
         const m = await measureBuild(size, { ...ours, label: ", in turns" }, target);
-        runs.push({
-          size,
-          writeRatio: m.writeRatio,
-          lagP50Ms: m.lagP50Ms,
-          lagP99Ms: m.lagP99Ms,
-          blocksReadPerOrder: m.blocksReadPerOrder,
-          blocksReadByRelation: m.blocksReadByRelation,
-          walKbPerOrder: m.walKbPerOrder,
-          fullPageImagesPerOrder: m.fullPageImagesPerOrder,
-        });
+        runs.push({ size, ...m });
         bench.log(`    ${size} events, in turns: ${summary(m)}`);
       }
       const mean = (size: number, f: (r: (typeof runs)[number]) => number) => {
@@ -679,8 +661,8 @@ export async function logSizeCurve(
         runs,
         smallest: a,
         largest: b,
-        lagP99Drift: round(b.lagP99Ms / a.lagP99Ms - 1, 3),
-        writeRatioDrift: round(b.writeRatio / a.writeRatio - 1, 3),
+        lagP99Drift: drift(a.lagP99Ms, b.lagP99Ms),
+        writeRatioDrift: drift(a.writeRatio, b.writeRatio),
       };
       bench.log(
         `    in turns: lag p99 ${a.lagP99Ms} → ${b.lagP99Ms} ms (drift ${interleaved.lagP99Drift}), writeRatio ${a.writeRatio} → ${b.writeRatio} (drift ${interleaved.writeRatioDrift})`,

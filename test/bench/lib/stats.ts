@@ -33,6 +33,9 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * f) / f;
 }
 
+/** How far `to` lies from `from`, signed: to ÷ from − 1 (0.15 is 15 % more). */
+export const drift = (from: number, to: number) => round(to / from - 1, 3);
+
 /** Wall-clock milliseconds with sub-millisecond resolution, comparable across worker threads of one process. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();

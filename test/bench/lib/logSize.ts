@@ -46,6 +46,8 @@ export interface LogSizePoint {
    */
   walKbPerOrder: number;
   fullPageImagesPerOrder: number;
+  /** Over the lag run: where the orders projection's inserts went in read.orders (see ordersPlacement(); not in runs before 2026-12-03). */
+  readOrdersPlacement?: OrdersPlacement;
   /** The projector catching up with the events just seeded (a server started on the grown log). */
   catchUpEventsPerSecond: number;
   /** Seeding this step with SQL: one transaction per order, as the commands commit them. */
@@ -79,7 +81,28 @@ type LogSizeMeasures = Pick<
   | "blocksReadByRelation"
   | "walKbPerOrder"
   | "fullPageImagesPerOrder"
+  | "readOrdersPlacement"
 >;
+
+/**
+ * Where the rows of the orders placed over a lag run sit in read.orders: at the end of the table,
+ * or in pages it had before the run, which an insert takes when the table's free space map offers
+ * them. VACUUM records there the room a dead row version leaves, and a non-HOT update (every
+ * status change: read.orders has an index on status) whose page is full leaves one behind.
+ */
+export interface OrdersPlacement {
+  /** read.orders' pages before the run, and of them those the free space map offers a row of its average size. */
+  pagesBefore: number;
+  pagesWithRoomBefore: number;
+  pagesWithRoomAfter: number;
+  /** The run's orders in read.orders, of them those in pages below pagesBefore, and how many such pages. */
+  placed: number;
+  inOldPages: number;
+  oldPagesTaken: number;
+  /** The lowest and the highest of those pages (their position in the table). */
+  firstOldPage: number | null;
+  lastOldPage: number | null;
+}
 
 export interface RebuildPoint {
   size: number;
@@ -404,6 +427,43 @@ async function blockCounts(pool: pg.Pool): Promise<{
   };
 }
 
+/** read.orders' pages, and of them those its free space map offers a row of the table's average width (from ANALYZE). */
+async function ordersFreeSpace(pool: pg.Pool): Promise<{ pages: number; withRoom: number }> {
+  await pool.query("CREATE EXTENSION IF NOT EXISTS pg_freespacemap");
+  const { rows } = await pool.query<{ pages: string; with_room: string }>(`
+    WITH width AS (SELECT coalesce(sum(avg_width), 0) + 28 AS bytes FROM pg_stats
+                    WHERE schemaname = 'read' AND tablename = 'orders')
+    SELECT (pg_relation_size('"read"."orders"') / current_setting('block_size')::int)::text AS pages,
+           (SELECT count(*) FROM pg_freespace('"read"."orders"'::regclass), width WHERE avail >= width.bytes)::text AS with_room`);
+  return { pages: Number(rows[0]!.pages), withRoom: Number(rows[0]!.with_room) };
+}
+
+/** Where the orders placed since `since` sit in read.orders, against the table and its free space before (OrdersPlacement). */
+async function ordersPlacement(
+  pool: pg.Pool,
+  since: Date,
+  before: { pages: number; withRoom: number },
+): Promise<OrdersPlacement> {
+  const { rows } = await pool.query<{ placed: string; in_old: string; old_pages: string; first: string; last: string }>(
+    `SELECT count(*)::text AS placed, count(*) FILTER (WHERE page < $2)::text AS in_old,
+            count(DISTINCT page) FILTER (WHERE page < $2)::text AS old_pages,
+            min(page) FILTER (WHERE page < $2)::text AS first, max(page) FILTER (WHERE page < $2)::text AS last
+       FROM (SELECT (ctid::text::point)[0]::bigint AS page FROM "read"."orders" WHERE placed_at >= $1) p`,
+    [since, before.pages],
+  );
+  const r = rows[0]!;
+  return {
+    pagesBefore: before.pages,
+    pagesWithRoomBefore: before.withRoom,
+    pagesWithRoomAfter: (await ordersFreeSpace(pool)).withRoom,
+    placed: Number(r.placed),
+    inOldPages: Number(r.in_old),
+    oldPagesTaken: Number(r.old_pages),
+    firstOldPage: r.first === null ? null : Number(r.first),
+    lastOldPage: r.last === null ? null : Number(r.last),
+  };
+}
+
 /** The relations that read the most blocks between two blockCounts, per order (the first few). */
 function readsByRelation(
   before: Map<string, number>,
@@ -509,10 +569,13 @@ export async function logSizeCurve(
     });
     try {
       lagRate ??= write.graphql[32]!.perSecond / 2;
+      const space = await ordersFreeSpace(target.pool);
+      const since = new Date();
       const before = await scrapeMetrics(lagServer.url);
       const io = await blockCounts(target.pool);
       const lag = await lagPhase(on, lagServer, lagRate);
       const ioAfter = await blockCounts(target.pool);
+      const placement = await ordersPlacement(target.pool, since, space);
       const after = await scrapeMetrics(lagServer.url);
       const orders = Math.max(1, ioAfter.orders - io.orders);
       const batches = Object.fromEntries(
@@ -535,6 +598,7 @@ export async function logSizeCurve(
         blocksReadByRelation: readsByRelation(io.byRelation, ioAfter.byRelation, orders),
         walKbPerOrder: round((ioAfter.walBytes - io.walBytes) / 1024 / orders, 1),
         fullPageImagesPerOrder: round((ioAfter.walFpi - io.walFpi) / orders, 2),
+        readOrdersPlacement: placement,
       };
     } finally {
       await stopServer(lagServer);
@@ -542,7 +606,7 @@ export async function logSizeCurve(
   };
 
   const summary = (m: LogSizeMeasures) =>
-    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} (${JSON.stringify(m.blocksReadByRelation)}) hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, batches ${JSON.stringify(m.batches)}`;
+    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} (${JSON.stringify(m.blocksReadByRelation)}) hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, read.orders ${JSON.stringify(m.readOrdersPlacement)}, batches ${JSON.stringify(m.batches)}`;
 
   try {
     // Migrations and the catalog first, as in the main bench.

@@ -427,12 +427,16 @@ async function blockCounts(pool: pg.Pool): Promise<{
   };
 }
 
-/** read.orders' pages, and of them those its free space map offers a row of the table's average width (from ANALYZE). */
+/**
+ * read.orders' pages, and of them those its free space map offers a row of the size of its
+ * newest (with its tuple header and line pointer; not from the statistics, which a rebuilt table
+ * has none of until ANALYZE).
+ */
 async function ordersFreeSpace(pool: pg.Pool): Promise<{ pages: number; withRoom: number }> {
   await pool.query("CREATE EXTENSION IF NOT EXISTS pg_freespacemap");
   const { rows } = await pool.query<{ pages: string; with_room: string }>(`
-    WITH width AS (SELECT coalesce(sum(avg_width), 0) + 28 AS bytes FROM pg_stats
-                    WHERE schemaname = 'read' AND tablename = 'orders')
+    WITH width AS (SELECT coalesce(avg(pg_column_size(o.*)), 0) + 28 AS bytes
+                     FROM (SELECT * FROM "read"."orders" ORDER BY placed_at DESC LIMIT 200) o)
     SELECT (pg_relation_size('"read"."orders"') / current_setting('block_size')::int)::text AS pages,
            (SELECT count(*) FROM pg_freespace('"read"."orders"'::regclass), width WHERE avail >= width.bytes)::text AS with_room`);
   return { pages: Number(rows[0]!.pages), withRoom: Number(rows[0]!.with_room) };

@@ -1,11 +1,13 @@
 import { randomUUID } from "node:crypto";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { sql } from "../../src/db/sql";
 import type { CancellationReason, OrderPlaced, OrderStatus } from "../../src/events";
 import { ordersProjection } from "../../src/projection/projections/orders.projection";
 import type { EventMetadata, RecordedEvent } from "../../src/shared/events";
 import { embeddedDatabase, eventInStream, type EventPlace, projectionSpec } from "../support/projectionSpec";
 
-const { given } = projectionSpec(ordersProjection, embeddedDatabase());
+const database = embeddedDatabase();
+const { given } = projectionSpec(ordersProjection, database);
 
 const EXPIRES_AT = "2026-12-01T09:45:00.000Z";
 const CUP = { productId: randomUUID(), sku: "CUP-1", name: "Espresso cup", unitPriceCents: 1250 };
@@ -181,6 +183,32 @@ describe("the orders projection", () => {
     const spec = given([placed, paid]);
     await spec.then([orderRow(placed, "PAID", paid)]);
     await spec.thenChanges([{ table: "orders", ids: [placed.data.orderId] }]);
+  });
+
+  it("writes an order placed and changed in one batch once, leaving no dead row version behind", async () => {
+    // Inserted and then updated, the row would be the second version on the page: (0,2).
+    const placed = orderPlaced();
+    const cancelled = orderCancelled(placed);
+    await given([placed, cancelled]).then([orderRow(placed, "CANCELLED", cancelled)]);
+    const rows = await database().sql.query<{ ctid: string }>(sql`SELECT ctid::text AS ctid FROM "read"."orders"`);
+    expect(rows).toEqual([{ ctid: "(0,1)" }]);
+  });
+
+  it("applies the changes of a batch that places an order again, once it is already there", async () => {
+    const placed = orderPlaced();
+    const paid = orderPaid(placed);
+    const spec = given([placed]).and([placed, paid]);
+    await spec.then([orderRow(placed, "PAID", paid)]);
+    await spec.thenChanges([
+      { table: "orders", ids: [placed.data.orderId] },
+      { table: "orders", ids: [placed.data.orderId] },
+    ]);
+  });
+
+  it("shows an order delivered twice in one batch once", async () => {
+    const placed = orderPlaced();
+    const paid = orderPaid(placed);
+    await given([placed, placed, paid, paid]).then([orderRow(placed, "PAID", paid)]);
   });
 
   it("changes nothing when a batch is replayed", async () => {

@@ -19,6 +19,16 @@ interface StatusChange {
   applied_pos: string;
 }
 
+/** What every event of an order sets in its row: its version, its time and its place in the log. */
+const appliedBy = (e: RecordedEvent): Omit<StatusChange, "status"> => ({
+  id: e.streamId,
+  version: e.streamVersion,
+  updated_at: e.occurredAt.toISOString(),
+  cancellation_reason: null,
+  applied_tx: e.txId.toString(),
+  applied_pos: e.position.toString(),
+});
+
 /**
  * read.orders: order summaries with their lines denormalized (sku, name, unit price as placed),
  * serving the order page, the customer's order list and the admin list. The row's version is
@@ -31,47 +41,59 @@ export const ordersProjection = defineProjection({
   handles: ["OrderPlaced", "OrderPaid", "OrderShipped", "OrderCancelled"],
 
   project(events, tables) {
-    const placed: RecordedEvent<OrderPlaced>[] = [];
+    // By order: one event delivered twice in a batch is one row to insert.
+    const placed = new Map<string, RecordedEvent<OrderPlaced>>();
     const changes = new Map<string, StatusChange>();
     for (const e of events) {
       if (e.type === "OrderPlaced") {
-        placed.push(e);
+        if (!placed.has(e.streamId)) placed.set(e.streamId, e);
         continue;
       }
       const previous = changes.get(e.streamId);
       if (!previous || previous.version < e.streamVersion) {
         changes.set(e.streamId, {
-          id: e.streamId,
+          ...appliedBy(e),
           status: STATUS_AFTER[e.type],
-          version: e.streamVersion,
-          updated_at: e.occurredAt.toISOString(),
           cancellation_reason: e.type === "OrderCancelled" ? cancellationReasonOf(e.data, e.metadata.actor.role) : null,
-          applied_tx: e.txId.toString(),
-          applied_pos: e.position.toString(),
         });
       }
     }
-    // The server runs them in order: an order placed and paid in one batch is inserted, then updated.
+    // An order placed in this batch is inserted as the batch leaves it: one row version. Inserted
+    // and then updated, it would leave a dead version behind in a page that is full by then (a
+    // status change is never a HOT update: status is indexed), and once VACUUM records that room
+    // later inserts go back to fill it, a page read each once the table outgrows memory. A catch-up
+    // or a rebuild places and changes most orders in one batch.
     const statements = [];
-    if (placed.length > 0) {
+    if (placed.size > 0) {
+      const rows = [...placed.values()].map((e) => {
+        const change = changes.get(e.streamId);
+        const folded = change !== undefined && change.version > e.streamVersion;
+        if (folded) changes.delete(e.streamId);
+        const last: StatusChange = folded ? change : { ...appliedBy(e), status: STATUS_AFTER.OrderPlaced };
+        return { ...e.data, last, expiresAt: folded ? null : (e.data.expiresAt ?? null) };
+      });
       // Columns as arrays, the lines as one JSON array beside them: the lines are the only part
       // the database must parse, and parsing is most of what this insert costs.
-      const data = placed.map((e) => e.data);
       statements.push(sql`
-        INSERT INTO ${tables.orders} (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version,
-                                      expires_at, applied_tx, applied_pos)
-        SELECT o.id, o.customer_id, 'PLACED', o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version,
-               o.expires_at, o.applied_tx::xid8, o.applied_pos
-          FROM unnest(${data.map((d) => d.orderId)}::uuid[], ${data.map((d) => d.customerId)}::text[],
-                      ${data.map((d) => d.totalCents)}::int[], ${data.map((d) => d.itemCount)}::int[],
-                      ${data.map((d) => d.placedAt)}::timestamptz[], ${placed.map((e) => e.occurredAt.toISOString())}::timestamptz[],
-                      ${placed.map((e) => e.streamVersion)}::int[], ${data.map((d) => d.expiresAt ?? null)}::timestamptz[],
-                      ${placed.map((e) => e.txId.toString())}::text[], ${placed.map((e) => e.position.toString())}::bigint[])
-               WITH ORDINALITY AS o(id, customer_id, total_cents, item_count, placed_at, updated_at, version, expires_at,
-                                    applied_tx, applied_pos, n)
-          JOIN jsonb_array_elements(${JSON.stringify(data.map((d) => d.lines))}::jsonb) WITH ORDINALITY AS l(lines, n)
+        INSERT INTO ${tables.orders} AS r (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at,
+                                           version, expires_at, cancellation_reason, applied_tx, applied_pos)
+        SELECT o.id, o.customer_id, o.status, o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version,
+               o.expires_at, o.cancellation_reason, o.applied_tx::xid8, o.applied_pos
+          FROM unnest(${rows.map((r) => r.orderId)}::uuid[], ${rows.map((r) => r.customerId)}::text[],
+                      ${rows.map((r) => r.last.status)}::text[], ${rows.map((r) => r.totalCents)}::int[],
+                      ${rows.map((r) => r.itemCount)}::int[], ${rows.map((r) => r.placedAt)}::timestamptz[],
+                      ${rows.map((r) => r.last.updated_at)}::timestamptz[], ${rows.map((r) => r.last.version)}::int[],
+                      ${rows.map((r) => r.expiresAt)}::timestamptz[], ${rows.map((r) => r.last.cancellation_reason)}::text[],
+                      ${rows.map((r) => r.last.applied_tx)}::text[], ${rows.map((r) => r.last.applied_pos)}::bigint[])
+               WITH ORDINALITY AS o(id, customer_id, status, total_cents, item_count, placed_at, updated_at, version,
+                                    expires_at, cancellation_reason, applied_tx, applied_pos, n)
+          JOIN jsonb_array_elements(${JSON.stringify(rows.map((r) => r.lines))}::jsonb) WITH ORDINALITY AS l(lines, n)
             ON l.n = o.n
-        ON CONFLICT (id) DO NOTHING`);
+        ON CONFLICT (id) DO UPDATE
+           SET status = excluded.status, version = excluded.version, updated_at = excluded.updated_at,
+               expires_at = excluded.expires_at, cancellation_reason = excluded.cancellation_reason,
+               applied_tx = excluded.applied_tx, applied_pos = excluded.applied_pos
+         WHERE r.version < excluded.version`);
     }
     if (changes.size > 0) {
       statements.push(sql`
@@ -83,7 +105,7 @@ export const ordersProjection = defineProjection({
                     applied_pos bigint)
          WHERE o.id = c.id AND o.version < c.version`);
     }
-    const ids = [...new Set([...placed.map((e) => e.streamId), ...changes.keys()])];
+    const ids = [...new Set([...placed.keys(), ...changes.keys()])];
     return { changes: ids.length > 0 ? [{ table: "orders", ids }] : [], statements };
   },
 });

@@ -91,7 +91,7 @@ type LogSizeMeasures = Pick<
  * status change: read.orders has an index on status) whose page is full leaves one behind.
  */
 export interface OrdersPlacement {
-  /** read.orders' pages before the run, and of them those the free space map offers a row of its average size. */
+  /** read.orders' pages before the run, and of them those its free space map offers a row of the newest orders' size, before and after. */
   pagesBefore: number;
   pagesWithRoomBefore: number;
   pagesWithRoomAfter: number;

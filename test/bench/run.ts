@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --log-size-from=<results.json>] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --log-size-from=<results.json>] [-- --log-size-rounds=N] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -107,6 +107,11 @@ const soakFrom = args.find((a) => a.startsWith("--soak-from="))?.slice(12);
  * with that run's date, go in the results.
  */
 const logSizeFrom = args.find((a) => a.startsWith("--log-size-from="))?.slice(16);
+/** `--log-size-rounds=N`: the event-log curve's rounds of the smallest and the largest log in turns (default 2: ABBA; 4: ABBAABBA). */
+const logSizeRoundsArg = args.find((a) => a.startsWith("--log-size-rounds="))?.slice(18);
+const logSizeRounds = logSizeRoundsArg === undefined ? undefined : Number(logSizeRoundsArg);
+if (logSizeRounds !== undefined && !(Number.isInteger(logSizeRounds) && logSizeRounds >= 0))
+  throw new Error(`--log-size-rounds wants a whole number of rounds, not ${logSizeRoundsArg}`);
 for (const c of curvesToRun)
   if (!CURVES.includes(c)) throw new Error(`unknown curve ${c}; curves: ${CURVES.join(", ")}`);
 
@@ -501,7 +506,12 @@ async function main(): Promise<void> {
         stopServer,
         sizes,
         // verify of the seeded log has a test of its own (test/integration/benchSeed.test.ts); at 10⁶ it takes minutes.
-        { ...(quick ? { rebuildAt: [100_000], interleavedRounds: 1 } : {}), verifyAt: [], baselineRoot },
+        {
+          ...(quick ? { rebuildAt: [100_000], interleavedRounds: 1 } : {}),
+          ...(logSizeRounds === undefined ? {} : { interleavedRounds: logSizeRounds }),
+          verifyAt: [],
+          baselineRoot,
+        },
       );
       curves.logSize = grown.logSize;
       if (grown.interleaved) curves.logSizeInterleaved = grown.interleaved;

@@ -101,7 +101,9 @@ export const catalogProjection = defineProjection({
         last_tx: d.last.txId.toString(),
         last_pos: d.last.position.toString(),
       }));
-      // `was` is the row as it was before this statement: whether it was in stock.
+      // `was` is the row as it was before this statement: whether it was in stock. `p.id = ANY(ids)`
+      // repeats the join for the planner: it guesses 100 rows from jsonb_to_recordset and, while the
+      // table is small, scans all of it for the one or two products a live batch moves.
       statements.push(sql`
         WITH moved AS (
           UPDATE ${tables.products} AS p
@@ -114,7 +116,7 @@ export const catalogProjection = defineProjection({
             FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id uuid, available int, units_sold int,
                  updated_at timestamptz, first_tx text, first_pos bigint, last_tx text, last_pos bigint),
                  ${tables.products} AS was
-           WHERE p.id = d.id AND was.id = d.id
+           WHERE p.id = d.id AND was.id = d.id AND p.id = ANY(${[...deltas.keys()]}::uuid[])
              AND (p.applied_tx, p.applied_pos) < (d.first_tx::text::xid8, d.first_pos)
           RETURNING was.in_stock AS was, p.in_stock AS now)
         ${countsAdd(tables.counts, sql.fragment`SELECT 0 AS products, (count(*) FILTER (WHERE now AND NOT was) - count(*) FILTER (WHERE was AND NOT now))::int AS in_stock FROM moved`)}`);

@@ -91,19 +91,10 @@ export const catalogProjection = defineProjection({
         ${countsAdd(tables.counts, sql.fragment`SELECT count(*)::int AS products, (count(*) FILTER (WHERE in_stock))::int AS in_stock FROM inserted`)}`);
     }
     if (deltas.size > 0) {
-      const rows = [...deltas.values()].map((d) => ({
-        id: d.id,
-        available: d.available,
-        units_sold: d.sold,
-        updated_at: d.updatedAt.toISOString(),
-        first_tx: d.first.txId.toString(),
-        first_pos: d.first.position.toString(),
-        last_tx: d.last.txId.toString(),
-        last_pos: d.last.position.toString(),
-      }));
-      // `was` is the row as it was before this statement: whether it was in stock. `p.id = ANY(ids)`
-      // repeats the join for the planner: it guesses 100 rows from jsonb_to_recordset and, while the
-      // table is small, scans all of it for the one or two products a live batch moves.
+      const moves = [...deltas.values()];
+      // `was` is the row as it was before this statement: whether it was in stock. The moves come as
+      // typed arrays through unnest, whose length the planner knows (as it does not a JSON recordset's),
+      // so it reads the one or two products a live batch moves by their key, not the whole table.
       statements.push(sql`
         WITH moved AS (
           UPDATE ${tables.products} AS p
@@ -111,13 +102,16 @@ export const catalogProjection = defineProjection({
                  in_stock = p.available + d.available > 0,
                  units_sold = p.units_sold + d.units_sold,
                  updated_at = GREATEST(p.updated_at, d.updated_at),
-                 applied_tx = d.last_tx::text::xid8,
+                 applied_tx = d.last_tx::xid8,
                  applied_pos = d.last_pos
-            FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id uuid, available int, units_sold int,
-                 updated_at timestamptz, first_tx text, first_pos bigint, last_tx text, last_pos bigint),
+            FROM unnest(${moves.map((d) => d.id)}::uuid[], ${moves.map((d) => d.available)}::int[],
+                        ${moves.map((d) => d.sold)}::int[], ${moves.map((d) => d.updatedAt.toISOString())}::timestamptz[],
+                        ${moves.map((d) => d.first.txId.toString())}::text[], ${moves.map((d) => d.first.position.toString())}::bigint[],
+                        ${moves.map((d) => d.last.txId.toString())}::text[], ${moves.map((d) => d.last.position.toString())}::bigint[])
+                 AS d(id, available, units_sold, updated_at, first_tx, first_pos, last_tx, last_pos),
                  ${tables.products} AS was
-           WHERE p.id = d.id AND was.id = d.id AND p.id = ANY(${[...deltas.keys()]}::uuid[])
-             AND (p.applied_tx, p.applied_pos) < (d.first_tx::text::xid8, d.first_pos)
+           WHERE p.id = d.id AND was.id = d.id
+             AND (p.applied_tx, p.applied_pos) < (d.first_tx::xid8, d.first_pos)
           RETURNING was.in_stock AS was, p.in_stock AS now)
         ${countsAdd(tables.counts, sql.fragment`SELECT 0 AS products, (count(*) FILTER (WHERE now AND NOT was) - count(*) FILTER (WHERE was AND NOT now))::int AS in_stock FROM moved`)}`);
     }

@@ -39,6 +39,14 @@ export interface LogSizePoint {
   blocksHitPerOrder: number;
   /** Of those read from outside shared_buffers, the relations (heap and TOAST, or index) that read the most, per order. */
   blocksReadByRelation: Record<string, number>;
+  /** Of those found in shared_buffers, the relations that took the most, per order (not in runs before 2026-12-04). */
+  blocksHitByRelation?: Record<string, number>;
+  /**
+   * Over the lag run: of each table's updates, the share that were heap-only (HOT: the new
+   * version on the old one's page, no index entry), for the tables updated more than once per
+   * hundred orders (not in runs before 2026-12-04).
+   */
+  hotUpdateShare?: Record<string, number>;
   /**
    * Over the lag run: WAL written per order placed, and the full-page images in it (after each
    * checkpoint, the first change to a page writes the whole page). The cluster's (pg_stat_wal),
@@ -79,6 +87,8 @@ type LogSizeMeasures = Pick<
   | "blocksReadPerOrder"
   | "blocksHitPerOrder"
   | "blocksReadByRelation"
+  | "blocksHitByRelation"
+  | "hotUpdateShare"
   | "walKbPerOrder"
   | "fullPageImagesPerOrder"
   | "readOrdersPlacement"
@@ -403,6 +413,8 @@ async function blockCounts(pool: pg.Pool): Promise<{
   walBytes: number;
   walFpi: number;
   byRelation: Map<string, number>;
+  hitByRelation: Map<string, number>;
+  updates: Map<string, { all: number; hot: number }>;
 }> {
   const { rows } = await pool.query<{ read: string; hit: string; orders: string; wal_bytes: string; wal_fpi: string }>(`
     SELECT blks_read::text AS read, blks_hit::text AS hit,
@@ -410,12 +422,16 @@ async function blockCounts(pool: pg.Pool): Promise<{
            (SELECT wal_bytes::text FROM pg_stat_wal) AS wal_bytes, (SELECT wal_fpi::text FROM pg_stat_wal) AS wal_fpi
       FROM pg_stat_database WHERE datname = current_database()`);
   // Which tables (heap, TOAST) and indexes the blocks were read for.
-  const relations = await pool.query<{ name: string; read: string }>(`
+  const relations = await pool.query<{ name: string; read: string; hit: string }>(`
     SELECT schemaname || '.' || relname AS name,
-           (coalesce(heap_blks_read, 0) + coalesce(toast_blks_read, 0) + coalesce(tidx_blks_read, 0))::text AS read
+           (coalesce(heap_blks_read, 0) + coalesce(toast_blks_read, 0) + coalesce(tidx_blks_read, 0))::text AS read,
+           (coalesce(heap_blks_hit, 0) + coalesce(toast_blks_hit, 0) + coalesce(tidx_blks_hit, 0))::text AS hit
       FROM pg_statio_user_tables
     UNION ALL
-    SELECT schemaname || '.' || indexrelname, coalesce(idx_blks_read, 0)::text FROM pg_statio_user_indexes`);
+    SELECT schemaname || '.' || indexrelname, coalesce(idx_blks_read, 0)::text, coalesce(idx_blks_hit, 0)::text
+      FROM pg_statio_user_indexes`);
+  const updates = await pool.query<{ name: string; all: string; hot: string }>(`
+    SELECT schemaname || '.' || relname AS name, n_tup_upd::text AS all, n_tup_hot_upd::text AS hot FROM pg_stat_user_tables`);
   const r = rows[0]!;
   return {
     read: Number(r.read),
@@ -424,6 +440,8 @@ async function blockCounts(pool: pg.Pool): Promise<{
     walBytes: Number(r.wal_bytes),
     walFpi: Number(r.wal_fpi),
     byRelation: new Map(relations.rows.map((x) => [x.name, Number(x.read)])),
+    hitByRelation: new Map(relations.rows.map((x) => [x.name, Number(x.hit)])),
+    updates: new Map(updates.rows.map((x) => [x.name, { all: Number(x.all), hot: Number(x.hot) }])),
   };
 }
 
@@ -474,15 +492,30 @@ function readsByRelation(
   after: Map<string, number>,
   orders: number,
   top = 6,
+  decimals = 2,
 ): Record<string, number> {
   return Object.fromEntries(
     [...after]
       .map(([name, n]) => [name, (n - (before.get(name) ?? 0)) / orders] as const)
-      .filter(([, perOrder]) => perOrder >= 0.01)
+      .filter(([, perOrder]) => perOrder >= 10 ** -decimals)
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
-      .map(([name, perOrder]) => [name, round(perOrder, 2)]),
+      .map(([name, perOrder]) => [name, round(perOrder, decimals)]),
   );
+}
+
+/** Per table updated more than once per hundred orders between the two counts: the share of its updates that were HOT. */
+function hotShares(
+  before: Map<string, { all: number; hot: number }>,
+  after: Map<string, { all: number; hot: number }>,
+  orders: number,
+): Record<string, number> {
+  const shares: [string, number][] = [];
+  for (const [name, { all, hot }] of after) {
+    const updated = all - (before.get(name)?.all ?? 0);
+    if (updated > orders / 100) shares.push([name, round((hot - (before.get(name)?.hot ?? 0)) / updated, 3)]);
+  }
+  return Object.fromEntries(shares.sort((a, b) => a[0].localeCompare(b[0])));
 }
 
 async function sizesMb(pool: pg.Pool): Promise<{ logMb: number; databaseMb: number }> {
@@ -600,6 +633,8 @@ export async function logSizeCurve(
         blocksReadPerOrder: round((ioAfter.read - io.read) / orders, 2),
         blocksHitPerOrder: round((ioAfter.hit - io.hit) / orders, 1),
         blocksReadByRelation: readsByRelation(io.byRelation, ioAfter.byRelation, orders),
+        blocksHitByRelation: readsByRelation(io.hitByRelation, ioAfter.hitByRelation, orders, 8, 1),
+        hotUpdateShare: hotShares(io.updates, ioAfter.updates, orders),
         walKbPerOrder: round((ioAfter.walBytes - io.walBytes) / 1024 / orders, 1),
         fullPageImagesPerOrder: round((ioAfter.walFpi - io.walFpi) / orders, 2),
         readOrdersPlacement: placement,
@@ -610,7 +645,7 @@ export async function logSizeCurve(
   };
 
   const summary = (m: LogSizeMeasures) =>
-    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} (${JSON.stringify(m.blocksReadByRelation)}) hit ${m.blocksHitPerOrder}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, read.orders ${JSON.stringify(m.readOrdersPlacement)}, batches ${JSON.stringify(m.batches)}`;
+    `writeRatio ${m.writeRatio} (${m.graphqlPerSecond} vs ${m.rawSqlPerSecond}/s), lag p50 ${m.lagP50Ms} ms p99 ${m.lagP99Ms} ms at ${round(lagRate!, 1)}/s, per order: blocks read ${m.blocksReadPerOrder} (${JSON.stringify(m.blocksReadByRelation)}) hit ${m.blocksHitPerOrder} (${JSON.stringify(m.blocksHitByRelation)}), HOT ${JSON.stringify(m.hotUpdateShare)}, WAL ${m.walKbPerOrder} KB with ${m.fullPageImagesPerOrder} full pages, read.orders ${JSON.stringify(m.readOrdersPlacement)}, batches ${JSON.stringify(m.batches)}`;
 
   try {
     // Migrations and the catalog first, as in the main bench.

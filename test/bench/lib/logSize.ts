@@ -446,17 +446,37 @@ async function blockCounts(pool: pg.Pool): Promise<{
 }
 
 /**
+ * `work` on one session, whose statistics then reach the shared counters at once. A session
+ * reports its own lazily (a second or more later), so the bench's reads of read.orders around a
+ * lag run would land in blockCounts' window: pg_freespace() alone is a buffer hit per page of
+ * the table, 80 per order at 10⁷ events.
+ */
+async function countedNow<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    const result = await work(client);
+    await client.query("SELECT pg_stat_force_next_flush()");
+    await client.query("SELECT 1"); // reported when the session went idle after the request
+    return result;
+  } finally {
+    client.release();
+  }
+}
+
+/**
  * read.orders' pages, and of them those its free space map offers a row of the size of its
  * newest (with its tuple header and line pointer; not from the statistics, which a rebuilt table
  * has none of until ANALYZE).
  */
 async function ordersFreeSpace(pool: pg.Pool): Promise<{ pages: number; withRoom: number }> {
   await pool.query("CREATE EXTENSION IF NOT EXISTS pg_freespacemap");
-  const { rows } = await pool.query<{ pages: string; with_room: string }>(`
+  const { rows } = await countedNow(pool, (client) =>
+    client.query<{ pages: string; with_room: string }>(`
     WITH width AS (SELECT coalesce(avg(pg_column_size(o.*)), 0) + 28 AS bytes
                      FROM (SELECT * FROM "read"."orders" ORDER BY placed_at DESC LIMIT 200) o)
     SELECT (pg_relation_size('"read"."orders"') / current_setting('block_size')::int)::text AS pages,
-           (SELECT count(*) FROM pg_freespace('"read"."orders"'::regclass), width WHERE avail >= width.bytes)::text AS with_room`);
+           (SELECT count(*) FROM pg_freespace('"read"."orders"'::regclass), width WHERE avail >= width.bytes)::text AS with_room`),
+  );
   return { pages: Number(rows[0]!.pages), withRoom: Number(rows[0]!.with_room) };
 }
 
@@ -466,12 +486,14 @@ async function ordersPlacement(
   since: Date,
   before: { pages: number; withRoom: number },
 ): Promise<OrdersPlacement> {
-  const { rows } = await pool.query<{ placed: string; in_old: string; old_pages: string; first: string; last: string }>(
-    `SELECT count(*)::text AS placed, count(*) FILTER (WHERE page < $2)::text AS in_old,
+  const { rows } = await countedNow(pool, (client) =>
+    client.query<{ placed: string; in_old: string; old_pages: string; first: string; last: string }>(
+      `SELECT count(*)::text AS placed, count(*) FILTER (WHERE page < $2)::text AS in_old,
             count(DISTINCT page) FILTER (WHERE page < $2)::text AS old_pages,
             min(page) FILTER (WHERE page < $2)::text AS first, max(page) FILTER (WHERE page < $2)::text AS last
        FROM (SELECT (ctid::text::point)[0]::bigint AS page FROM "read"."orders" WHERE placed_at >= $1) p`,
-    [since, before.pages],
+      [since, before.pages],
+    ),
   );
   const r = rows[0]!;
   return {

@@ -52,8 +52,14 @@ describe("a reader's backlog", () => {
        RETURNING position`,
     );
     const first = BigInt(inserted[0]!.position);
-    const ours = (await readEventsAfter(db.sql, LOG_START, 1_000)).filter((e) => e.position >= first);
-    expect(ours).toHaveLength(12);
+    // Read gap-safely: another test file's open transaction (the cluster's xmin) may hold them back a moment.
+    const ours = await eventually(
+      async () => {
+        const read = (await readEventsAfter(db.sql, LOG_START, 1_000)).filter((e) => e.position >= first);
+        return read.length === 12 && read;
+      },
+      { timeoutMs: 15_000, what: "the 12 events to be readable" },
+    );
     const reader = (i: number) => ({ txId: ours[i]!.txId, position: ours[i]!.position });
     // A reader at the first: 11 pending, counted exactly while the bound is at least 11.
     expect(await backlogAfter(db.sql, reader(0), 11)).toEqual({ events: 11, oldestAt: ours[1]!.occurredAt });

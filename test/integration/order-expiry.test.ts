@@ -276,6 +276,7 @@ describe("the order expiry", () => {
     await eventually(() => standby.isLeader, { timeoutMs: 5000, what: "the standby to take over" });
     await standby.stop();
   });
+
   it("finds the next deadline in the first entry of its index, however many orders await payment and however stale the statistics", async () => {
     // A database of its own: thousands of unpaid orders, placed after the table was last analyzed.
     const own = await freshDatabase();

@@ -34,8 +34,8 @@ export function withDocument(body: Record<string, unknown>, query: string): Reco
   return others === undefined ? { ...rest, query } : { ...rest, query, extensions: others };
 }
 
-export const operationNameOf = (body: unknown, url: URL): string | undefined => {
-  const name = isObject(body) ? body.operationName : url.searchParams.get("operationName");
+export const operationNameOf = (body: unknown, search: URLSearchParams): string | undefined => {
+  const name = isObject(body) ? body.operationName : search.get("operationName");
   return typeof name === "string" ? name : undefined;
 };
 

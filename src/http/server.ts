@@ -109,21 +109,34 @@ class BodyError extends Error {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
-  const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > MAX_BODY_BYTES) throw new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
-  } catch {
-    throw new BodyError(400, "BAD_REQUEST", "request body is not valid UTF-8");
-  }
+/** Stateless between calls (no `stream` option), so one serves every request. */
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * The whole body, with events rather than the stream's async iterator (a promise per chunk): a
+ * request's body is one chunk nearly always, and this runs for every request.
+ */
+function readBody(req: IncomingMessage): Promise<string> {
+  const tooLarge = () => new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
+  if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
+      req.off("data", onData).off("end", onEnd);
+      reject(tooLarge()); // answered with Connection: close, which ends the reading too
+    };
+    const onEnd = () => {
+      try {
+        resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
+      } catch {
+        reject(new BodyError(400, "BAD_REQUEST", "request body is not valid UTF-8"));
+      }
+    };
+    req.on("data", onData).on("end", onEnd).once("error", reject);
+  });
 }
 
 function correlationIdOf(req: IncomingMessage): string {
@@ -310,7 +323,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   async function handleGraphQL(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const correlationId = correlationIdOf(req);
     const baseHeaders = { "x-correlation-id": correlationId };
-    const url = new URL(req.url ?? "/", "http://localhost");
+    // Only the query string is read (a GET names its document there), not a whole URL parsed.
+    const target = req.url ?? "/";
+    const query = target.indexOf("?");
+    const params = new URLSearchParams(query < 0 ? "" : target.slice(query + 1));
     let actor: Actor;
     let body: unknown;
     let document: ResolvedDocument | undefined;
@@ -333,12 +349,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           body = withDocument(body, document.query);
         }
       } else if (req.method === "GET") {
-        document = resolveFromSearch(url.searchParams, actor);
+        document = resolveFromSearch(params, actor);
       }
     } catch (error) {
       if (error instanceof AppError) return sendJson(res, 400, errorBody(error.message, error.code), baseHeaders);
       if (error instanceof BodyError)
-        return sendJson(res, error.status, errorBody(error.message, error.code), baseHeaders);
+        return sendJson(res, error.status, errorBody(error.message, error.code), {
+          ...baseHeaders,
+          // A body cut short (over the limit) leaves the rest unread: the connection cannot carry another request.
+          ...(error.status === 413 ? { connection: "close" } : {}),
+        });
       throw error;
     }
     // A mutation sure to be refused for its actor's rate is refused here, before Apollo (a JSON
@@ -346,7 +366,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // (a tarpit: the client has that long to wait anyway), so a client that floods from many
     // connections gets a few answers a second, not thousands, and the others keep the instance.
     const wait = document && actor.kind === "user" ? (services.mutationLimit?.peek(actor.id) ?? 0) : 0;
-    if (wait > 0 && operationTypeOf(document!, operationNameOf(body, url)) === "mutation") {
+    if (wait > 0 && operationTypeOf(document!, operationNameOf(body, params)) === "mutation") {
       const refused = rateLimited(wait);
       await sleep(Math.min(1000, wait * 1000) * (0.75 + Math.random() / 4)); // jittered: no waves of retries
       return sendJson(res, 429, errorBody(refused.message, refused.code, refused.details), {
@@ -364,7 +384,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       if (value !== undefined) headers.set(key, Array.isArray(value) ? value.join(", ") : value);
     if (cacheable) headers.set("apollo-require-preflight", "true"); // Apollo's CSRF check: see just above
     const response = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: { method: req.method ?? "GET", headers, search: url.search, body },
+      httpGraphQLRequest: { method: req.method ?? "GET", headers, search: params.size > 0 ? `?${params}` : "", body },
       context: async () => ({ actor, correlationId, services }),
     });
     for (const [key, value] of response.headers) {

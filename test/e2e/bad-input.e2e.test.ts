@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
+import http from "node:http";
 import { print } from "graphql";
 import jwt from "jsonwebtoken";
 import { setupFile } from "../support/app";
@@ -353,6 +354,38 @@ describe("request bodies the server cannot take", () => {
     const body = placeOrderBody(`\n# ${"x".repeat(1_000_000)}`);
     expect(Buffer.byteLength(body)).toBeGreaterThan(1_000_000);
     await expectRejected(() => t.customer("bob").raw(body), "BAD_REQUEST", 413);
+  });
+
+  it("answers a body over 1 MB sent without its length (chunked) with HTTP 413, and closes the connection", async () => {
+    const before = await writeModel();
+    const chunk = placeOrderBody(`\n# ${"x".repeat(64_000)}`);
+    const answer = await new Promise<{ status: number; connection: string | undefined; body: string }>(
+      (resolve, reject) => {
+        const req = http.request(`${t.url}/graphql`, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token("customer", "bob")}` },
+        });
+        req.on("error", reject);
+        req.on("response", (res) => {
+          let body = "";
+          res.setEncoding("utf8").on("data", (c: string) => (body += c));
+          res.on("end", () => resolve({ status: res.statusCode!, connection: res.headers.connection, body }));
+        });
+        // Up to 4 MB, a chunk at a time, until the server answers (it stops reading at 1 MB).
+        let sent = 0;
+        const more = () => {
+          while (sent < 4_000_000 && !req.destroyed) {
+            sent += chunk.length;
+            if (!req.write(chunk)) return void req.once("drain", more);
+          }
+        };
+        more();
+      },
+    );
+    expect(answer.status).toBe(413);
+    expect(answer.connection).toBe("close");
+    expect(JSON.parse(answer.body).errors[0].extensions.code).toBe("BAD_REQUEST");
+    expect(await writeModel()).toEqual(before);
   });
 
   it("answers a body that is not valid UTF-8 with HTTP 400", async () => {

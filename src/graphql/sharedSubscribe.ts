@@ -2,6 +2,7 @@ import {
   createSourceEventStream,
   execute,
   print,
+  type DocumentNode,
   type ExecutionArgs,
   type ExecutionResult,
   type GraphQLSchema,
@@ -53,11 +54,19 @@ function schemaId(schema: GraphQLSchema): number {
   return id;
 }
 
+/** Documents printed, by object: subscribers of one operation share its document (parseQuery). */
+const printed = new WeakMap<DocumentNode, string>();
+function printedOnce(document: DocumentNode): string {
+  let text = printed.get(document);
+  if (text === undefined) printed.set(document, (text = print(document)));
+  return text;
+}
+
 /** What, besides the payload, an execution's result depends on (the context excepted: see below). */
 function operationKey(args: ExecutionArgs): string {
   return JSON.stringify([
     schemaId(args.schema),
-    print(args.document),
+    printedOnce(args.document),
     args.operationName ?? null,
     args.variableValues ?? null,
   ]);

@@ -1,4 +1,4 @@
-import { getOperationAST, parse, type OperationTypeNode } from "graphql";
+import { getOperationAST, GraphQLError, parse, type DocumentNode, type OperationTypeNode } from "graphql";
 import type { ResolvedDocument } from "../graphql/trustedDocuments";
 
 // What the HTTP layer reads of a GraphQL request before Apollo sees it: the document it names
@@ -39,24 +39,50 @@ export const operationNameOf = (body: unknown, search: URLSearchParams): string 
   return typeof name === "string" ? name : undefined;
 };
 
-/** Operation types of documents sent as text, parsed once each (Apollo keeps its own parses). */
-const operationTypes = new Map<string, OperationTypeNode | undefined>();
+/** Parsed documents (or their syntax errors) by text, for what runs outside Apollo (which keeps its own). */
+const parsed = new Map<string, DocumentNode | GraphQLError>();
+let parsedChars = 0;
+/**
+ * Text kept, at most: a client can send documents that differ each time, each up to
+ * MAX_QUERY_TOKENS; when full the cache starts again (real clients send a few documents, again and again).
+ */
+export const PARSED_DOCUMENTS_MAX_CHARS = 1_000_000;
 
-/** The type of the operation a request runs: known for a trusted document, else parsed (and remembered). */
+/**
+ * A document parsed once per text (with the token cap), the same object each time: graphql-ws
+ * subscribers that send the same operation parse it once, not once each. Throws the syntax error.
+ */
+export function parseQuery(query: string): DocumentNode {
+  let result = parsed.get(query);
+  if (result === undefined) {
+    try {
+      result = parse(query, { maxTokens: MAX_QUERY_TOKENS });
+    } catch (error) {
+      if (!(error instanceof GraphQLError)) throw error;
+      result = error;
+    }
+    if (query.length <= PARSED_DOCUMENTS_MAX_CHARS) {
+      if (parsedChars + query.length > PARSED_DOCUMENTS_MAX_CHARS) {
+        parsed.clear();
+        parsedChars = 0;
+      }
+      parsed.set(query, result);
+      parsedChars += query.length;
+    }
+  }
+  if (result instanceof GraphQLError) throw result;
+  return result;
+}
+
+/** The type of the operation a request runs: known for a trusted document, else parsed (once per text). */
 export function operationTypeOf(
   document: ResolvedDocument,
   operationName: string | undefined,
 ): OperationTypeNode | undefined {
   if (document.trusted) return document.trusted.operation;
-  const key = `${operationName ?? ""}\n${document.query}`;
-  if (operationTypes.has(key)) return operationTypes.get(key);
-  let type: OperationTypeNode | undefined;
   try {
-    type = getOperationAST(parse(document.query, { maxTokens: MAX_QUERY_TOKENS }), operationName)?.operation;
+    return getOperationAST(parseQuery(document.query), operationName)?.operation;
   } catch {
-    type = undefined; // Apollo answers the parse error
+    return undefined; // Apollo answers the parse error
   }
-  if (operationTypes.size >= 1000) operationTypes.clear();
-  operationTypes.set(key, type);
-  return type;
 }

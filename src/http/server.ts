@@ -11,7 +11,6 @@ import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHt
 import {
   getOperationAST,
   GraphQLError,
-  parse,
   specifiedRules,
   validate,
   type DocumentNode,
@@ -41,6 +40,7 @@ import {
   operationNameOf,
   operationTypeOf,
   otherExtensions,
+  parseQuery,
   withDocument,
 } from "./graphqlRequest";
 import type { Metrics } from "./metrics";
@@ -190,18 +190,28 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result;
   const serializePayload = (result: ExecutionResult) => JSON.stringify(withFormattedErrors(result));
 
-  /** GraphQL's own validation and ours, labelled as Apollo labels them over HTTP. */
-  const validateDocument = (document: DocumentNode): readonly GraphQLError[] =>
-    validate(schema, document, [...specifiedRules, ...validationRules]).map(
-      (error) =>
-        new GraphQLError(error.message, {
-          nodes: error.nodes,
-          source: error.source,
-          positions: error.positions,
-          originalError: error.originalError,
-          extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
-        }),
-    );
+  /**
+   * GraphQL's own validation and ours, labelled as Apollo labels them over HTTP; once per
+   * document (parseQuery gives the same object for the same text), as Apollo validates once per text.
+   */
+  const validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
+  const validateDocument = (document: DocumentNode): readonly GraphQLError[] => {
+    let errors = validated.get(document);
+    if (errors === undefined) {
+      errors = validate(schema, document, [...specifiedRules, ...validationRules]).map(
+        (error) =>
+          new GraphQLError(error.message, {
+            nodes: error.nodes,
+            source: error.source,
+            positions: error.positions,
+            originalError: error.originalError,
+            extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
+          }),
+      );
+      validated.set(document, errors);
+    }
+    return errors;
+  };
 
   const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
     {
@@ -243,7 +253,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         let document: DocumentNode;
         try {
           const { query } = trusted.resolve(payload, ctx.extra.actor ?? anonymous);
-          document = parse(query, { maxTokens: MAX_QUERY_TOKENS });
+          document = parseQuery(query);
         } catch (error) {
           if (error instanceof AppError) return [new GraphQLError(error.message, { originalError: error })];
           return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];

@@ -114,6 +114,8 @@ describe("every error code, over HTTP and over graphql-ws alike", () => {
     it(`${c.code}: ${c.query().slice(0, 60)}`, async () => {
       expect(await overHttp(c.who(), c.query())).toBe(c.code);
       expect(await overWs(c.who(), c.query())).toBe(c.code);
+      // Again: graphql-ws parses and validates a text once and remembers the outcome, errors too.
+      expect(await overWs(c.who(), c.query())).toBe(c.code);
     });
 
   it("NOT_SERVED: a mutation sent to an instance that serves queries only", async () => {

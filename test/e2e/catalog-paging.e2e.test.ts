@@ -112,6 +112,25 @@ describe("paging without totalCount", () => {
   });
 });
 
+describe("cursors", () => {
+  it("resume after any edge of a page, and the last edge's is pageInfo's endCursor", async () => {
+    type Paged = {
+      products: { edges: { cursor: string; node: { sku: string } }[]; pageInfo: { endCursor: string | null } };
+    };
+    const page = (after?: string) =>
+      query<Paged>(
+        `query($after: String) { products(filter: { search: "pager" }, first: 3, after: $after) {
+           edges { cursor node { sku } } pageInfo { endCursor } } }`,
+        { after },
+      );
+    const first = (await page()).data.products;
+    expect(first.edges.map((e) => e.node.sku)).toEqual(["PAGER-1", "PAGER-2", "PAGER-3"]);
+    expect(first.pageInfo.endCursor).toBe(first.edges[2]!.cursor);
+    const afterSecond = (await page(first.edges[1]!.cursor)).data.products;
+    expect(afterSecond.edges.map((e) => e.node.sku)).toEqual(["PAGER-3", "PAGER-4", "PAGER-5"]);
+  });
+});
+
 describe("a cursor that this API did not make", () => {
   it("is rejected as BAD_USER_INPUT when its id is not a UUID", async () => {
     const after = Buffer.from(JSON.stringify(["Pager 1", "1; DROP TABLE x"])).toString("base64url");

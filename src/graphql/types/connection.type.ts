@@ -19,8 +19,20 @@ export function Connection<TEdge extends object>(Edge: ClassType<TEdge>) {
   return ConnectionClass;
 }
 
+/** An edge whose cursor is encoded when asked for: a page's clients mostly ask for pageInfo's endCursor only. */
+class Edge<T> {
+  constructor(
+    readonly node: T,
+    private readonly cursorOf: (row: T) => string,
+  ) {}
+
+  get cursor(): string {
+    return this.cursorOf(this.node);
+  }
+}
+
 export function toConnection<T>(page: Page<T>, cursor: (row: T) => string) {
-  const edges = page.rows.map((node) => ({ cursor: cursor(node), node }));
+  const edges = page.rows.map((node) => new Edge(node, cursor));
   return {
     edges,
     pageInfo: { hasNextPage: page.hasNextPage, endCursor: edges.at(-1)?.cursor ?? null },

@@ -3,7 +3,8 @@ import type { ResolvedDocument } from "../graphql/trustedDocuments";
 
 // What the HTTP layer reads of a GraphQL request before Apollo sees it: the document it names
 // (resolved by the trusted documents, then handed to Apollo as plain text), and its operation's
-// type (for the early refusal of a rate-limited mutation).
+// type (for the early refusal of a rate-limited mutation). The parse of a document's text,
+// remembered, serves graphql-ws too, which has no Apollo to keep one.
 
 /**
  * graphql-js parses recursively: a document nested a few thousand levels deep can overflow the

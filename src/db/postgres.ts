@@ -249,9 +249,17 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
       }
       client = c;
       clearInterval(heartbeat);
+      let beating = false;
       heartbeat = setInterval(() => {
-        // No answer within query_timeout (a silent network): the connection counts as lost.
-        c.query("SELECT 1").catch((error: Error) => lost(error));
+        // One at a time: while the last is still waiting for its answer, the next would only queue
+        // behind it on the client (deprecated in pg 8, gone in pg 9). No answer within
+        // query_timeout (a silent network): the connection counts as lost.
+        if (beating) return;
+        beating = true;
+        c.query("SELECT 1").then(
+          () => (beating = false),
+          (error: Error) => lost(error),
+        );
       }, heartbeatMs);
       heartbeat.unref();
     };

@@ -50,6 +50,51 @@ function builtFile(file: string): Promise<Buffer> {
 }
 
 /**
+ * The compressed forms the build writes beside each text file (vite.config.ts), best first, and
+ * what each built file has of them: read once, like the files, its absence remembered too.
+ */
+const ENCODINGS = [
+  { name: "br", suffix: ".br" },
+  { name: "gzip", suffix: ".gz" },
+] as const;
+const variants = new Map<string, Promise<Buffer | undefined>>();
+function builtVariant(file: string): Promise<Buffer | undefined> {
+  let body = variants.get(file);
+  if (!body) variants.set(file, (body = readFile(file).catch(() => undefined)));
+  return body;
+}
+
+/**
+ * The content codings an Accept-Encoding header accepts (q > 0), by name: listed, or covered by
+ * `*` and not listed with q=0. RFC 9110 §12.5.3; no header: none but identity.
+ */
+export function acceptsEncoding(header: string | undefined, encoding: string): boolean {
+  let wildcard: number | undefined;
+  for (const part of (header ?? "").split(",")) {
+    const [name = "", ...params] = part.split(";").map((p) => p.trim().toLowerCase());
+    const qParam = params.find((p) => p.startsWith("q="));
+    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
+    if (name === encoding) return q > 0;
+    if (name === "*") wildcard = q;
+  }
+  return wildcard !== undefined && wildcard > 0;
+}
+
+/** The body to send for a built file: its best compressed form the client accepts, or itself. */
+async function encodedBody(
+  file: string,
+  body: Buffer,
+  acceptEncoding: string | undefined,
+): Promise<{ body: Buffer; encoding?: string }> {
+  for (const { name, suffix } of ENCODINGS) {
+    if (!acceptsEncoding(acceptEncoding, name)) continue;
+    const encoded = await builtVariant(file + suffix);
+    if (encoded) return { body: encoded, encoding: name };
+  }
+  return { body };
+}
+
+/**
  * GET /graphql from a browser (it accepts text/html): the GraphQL IDE built with the storefront
  * (graphiql.html), instead of Apollo's landing page, which loads from a CDN. False when it is
  * not built, or the request is not a browser's page load.
@@ -71,6 +116,7 @@ export async function serveIde(dir: string, req: IncomingMessage, res: ServerRes
 /**
  * GET / and the storefront's assets, from `dir`. Answers false for any other path (the caller
  * routes it). Assets have content-hashed names: cached for a year; the page itself is revalidated.
+ * Each goes compressed as the build made it (brotli, else gzip) when the client accepts that.
  */
 export async function serveStorefront(dir: string, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
   const path = (req.url ?? "/").split("?")[0]!;
@@ -87,13 +133,16 @@ export async function serveStorefront(dir: string, req: IncomingMessage, res: Se
     res.end("The storefront is not built: run `npm run build:storefront` (npm install does it).\n");
     return true;
   }
+  const sent = await encodedBody(file, body, req.headers["accept-encoding"]);
   res.writeHead(200, {
     "content-type": TYPES[extname(file)] ?? "application/octet-stream",
-    "content-length": body.length,
+    "content-length": sent.body.length,
+    ...(sent.encoding ? { "content-encoding": sent.encoding } : {}),
+    vary: "accept-encoding",
     "cache-control": path.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
     ...PAGE_HEADERS,
   });
-  res.end(req.method === "HEAD" ? undefined : body);
+  res.end(req.method === "HEAD" ? undefined : sent.body);
   return true;
 }
 

@@ -122,7 +122,13 @@ export async function serveStorefront(dir: string, req: IncomingMessage, res: Se
   const path = (req.url ?? "/").split("?")[0]!;
   if (req.method !== "GET" && req.method !== "HEAD") return false;
   if (path !== "/" && path !== "/index.html" && !path.startsWith("/assets/")) return false;
-  const file = normalize(join(dir, path === "/" ? "index.html" : decodeURIComponent(path)));
+  let name: string;
+  try {
+    name = path === "/" ? "index.html" : decodeURIComponent(path);
+  } catch {
+    return false; // a malformed %-escape names no file (not found, not a server error)
+  }
+  const file = normalize(join(dir, name));
   if (!file.startsWith(dir + sep)) return false;
   let body: Buffer;
   try {

@@ -24,14 +24,14 @@ afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** A raw GET (no client decoding), its headers and the bytes as sent. */
 function get(path: string, acceptEncoding?: string, method = "GET") {
-  return new Promise<{ headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+  return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
     const req = http.request(
       `${base}${path}`,
       { method, headers: acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
       },
     );
     req.on("error", reject);
@@ -82,6 +82,13 @@ describe("the storefront's files", () => {
     expect(head.headers["content-encoding"]).toBe("gzip");
     expect(Number(head.headers["content-length"])).toBe(gz.body.length);
     expect(head.body.length).toBe(0);
+  });
+
+  it("are not found (404, no server error) at a path with a malformed escape or outside the build", async () => {
+    for (const path of ["/assets/%E0%A4%A", "/assets/..%2f..%2fpackage.json", "/assets/%2e%2e/%2e%2e/package.json"]) {
+      const answer = await get(path, "br");
+      expect(answer.status, path).toBe(404);
+    }
   });
 
   it("read Accept-Encoding as RFC 9110 says: q=0 refuses, * covers the unlisted, no header accepts none", () => {

@@ -216,6 +216,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
         metrics.onUntrustedDocument(outcome),
       ),
       catalogCacheSeconds: config.catalogCacheSeconds,
+      compressMinBytes: config.responseCompressionMinBytes,
       socketLimits: config.socketLimits,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     });

@@ -2,6 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { devToken, serveIde, serveStorefront } from "./storefront";
+import { acceptedEncodings, addVary, compressBody } from "./encoding";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -70,6 +71,8 @@ export interface HttpOptions {
   trustedDocuments?: TrustedDocuments;
   /** max-age of a GET of a trusted public catalog query (0 or unset: no-store, like every other answer). */
   catalogCacheSeconds?: number;
+  /** GraphQL answers of at least this many characters go compressed to clients that accept it (0 or unset: never). */
+  compressMinBytes?: number;
   /** Limits on graphql-ws sockets (the configuration's: src/config.ts). */
   socketLimits: SocketLimits;
   /** How long an idle keep-alive connection stays open (default Node's 5 s). */
@@ -182,6 +185,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   const validationRules = [depthLimit(options.maxQueryDepth)];
   const trusted = options.trustedDocuments ?? TrustedDocuments.fromFile("off");
   const catalogMaxAge = options.catalogCacheSeconds ?? 0;
+  const compressMinBytes = options.compressMinBytes ?? 0;
   const formatError = makeFormatError((error) =>
     logger.error({ err: error }, "unexpected error in a GraphQL operation"),
   );
@@ -405,8 +409,15 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     res.statusCode = response.status ?? 200;
     if (response.body.kind === "complete") {
       const text = response.body.string;
+      // An answer this large goes compressed to a client that accepts it (br, else gzip); it varies
+      // with Accept-Encoding then, whichever way it goes, for the caches between.
+      const compressible = compressMinBytes > 0 && text.length >= compressMinBytes;
+      const encoding = compressible ? acceptedEncodings(req.headers["accept-encoding"])[0] : undefined;
+      if (compressible) addVary(res, "accept-encoding");
       if (cacheable && res.statusCode === 200 && !text.includes('"errors":')) {
-        const etag = `"${createHash("sha256").update(text).digest("base64url").slice(0, 27)}"`;
+        // Each coding of an answer is a representation of its own, with a tag of its own.
+        const hash = createHash("sha256").update(text).digest("base64url").slice(0, 27);
+        const etag = `"${hash}${encoding ? `-${encoding}` : ""}"`;
         res.setHeader("cache-control", `public, max-age=${catalogMaxAge}`);
         res.setHeader("etag", etag);
         if (req.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag)) {
@@ -416,7 +427,14 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
           return;
         }
       } else if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");
-      res.end(text);
+      if (!encoding) {
+        res.end(text);
+        return;
+      }
+      const body = await compressBody(text, encoding);
+      res.setHeader("content-encoding", encoding);
+      res.setHeader("content-length", body.length);
+      res.end(body);
       return;
     }
     if (!response.headers.has("cache-control")) res.setHeader("cache-control", "no-store");

@@ -4,6 +4,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import type { Role } from "../shared/auth";
 import { signToken } from "./auth";
+import { acceptedEncodings } from "./encoding";
 
 /** Where `npm install` (postinstall: vite build) puts the storefront. */
 export const STOREFRONT_DIR = resolve(import.meta.dirname, "../../dist/storefront");
@@ -50,34 +51,15 @@ function builtFile(file: string): Promise<Buffer> {
 }
 
 /**
- * The compressed forms the build writes beside each text file (vite.config.ts), best first, and
- * what each built file has of them: read once, like the files, its absence remembered too.
+ * The compressed forms the build writes beside each text file (vite.config.ts), and what each
+ * built file has of them: read once, like the files, its absence remembered too.
  */
-const ENCODINGS = [
-  { name: "br", suffix: ".br" },
-  { name: "gzip", suffix: ".gz" },
-] as const;
+const SUFFIX = { br: ".br", gzip: ".gz" } as const;
 const variants = new Map<string, Promise<Buffer | undefined>>();
 function builtVariant(file: string): Promise<Buffer | undefined> {
   let body = variants.get(file);
   if (!body) variants.set(file, (body = readFile(file).catch(() => undefined)));
   return body;
-}
-
-/**
- * The content codings an Accept-Encoding header accepts (q > 0), by name: listed, or covered by
- * `*` and not listed with q=0. RFC 9110 §12.5.3; no header: none but identity.
- */
-export function acceptsEncoding(header: string | undefined, encoding: string): boolean {
-  let wildcard: number | undefined;
-  for (const part of (header ?? "").split(",")) {
-    const [name = "", ...params] = part.split(";").map((p) => p.trim().toLowerCase());
-    const qParam = params.find((p) => p.startsWith("q="));
-    const q = qParam === undefined ? 1 : Number(qParam.slice(2));
-    if (name === encoding) return q > 0;
-    if (name === "*") wildcard = q;
-  }
-  return wildcard !== undefined && wildcard > 0;
 }
 
 /** The body to send for a built file: its best compressed form the client accepts, or itself. */
@@ -86,10 +68,9 @@ async function encodedBody(
   body: Buffer,
   acceptEncoding: string | undefined,
 ): Promise<{ body: Buffer; encoding?: string }> {
-  for (const { name, suffix } of ENCODINGS) {
-    if (!acceptsEncoding(acceptEncoding, name)) continue;
-    const encoded = await builtVariant(file + suffix);
-    if (encoded) return { body: encoded, encoding: name };
+  for (const encoding of acceptedEncodings(acceptEncoding)) {
+    const encoded = await builtVariant(file + SUFFIX[encoding]);
+    if (encoded) return { body: encoded, encoding };
   }
   return { body };
 }

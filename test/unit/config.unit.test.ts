@@ -129,11 +129,14 @@ describe("deadlines and limits", () => {
       dbConnectTimeoutMs: 5000,
       queryStatementTimeoutMs: 5000,
       httpKeepAliveTimeoutMs: 65_000,
+      responseCompressionMinBytes: 1024,
       mutationConcurrency: 4,
       socketLimits: { subscriptionsPerSocket: 100, socketsPerActor: 16, socketsPerIp: 256, trustProxyHops: 0 },
     });
     expect(() => loadConfig({ DB_QUERY_TIMEOUT_MS: "soon" })).toThrow(ConfigError);
     expect(() => loadConfig({ WS_MAX_MESSAGE_BYTES: "10" })).toThrow(ConfigError);
     expect(() => loadConfig({ HTTP_KEEP_ALIVE_TIMEOUT_MS: "0" })).toThrow(ConfigError);
+    expect(() => loadConfig({ RESPONSE_COMPRESSION_MIN_BYTES: "-1" })).toThrow(ConfigError);
+    expect(loadConfig({ RESPONSE_COMPRESSION_MIN_BYTES: "0" }).responseCompressionMinBytes).toBe(0);
   });
 });

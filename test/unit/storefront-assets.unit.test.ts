@@ -4,7 +4,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { brotliDecompressSync, gunzipSync } from "node:zlib";
-import { acceptsEncoding, serveStorefront, STOREFRONT_DIR } from "../../src/http/storefront";
+import { acceptsEncoding } from "../../src/http/encoding";
+import { serveStorefront, STOREFRONT_DIR } from "../../src/http/storefront";
 
 // The storefront as `npm install` builds it (dist/storefront), served as the API serves it.
 let server: http.Server;

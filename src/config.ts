@@ -66,7 +66,7 @@ export interface Config {
   trustedDocuments: TrustedDocumentsMode;
   /** max-age of a GET of a trusted public catalog query (Cache-Control: public, and an ETag); 0: no-store. */
   catalogCacheSeconds: number;
-  /** GraphQL answers over HTTP of at least this many bytes go compressed to clients that accept it; 0: never. */
+  /** GraphQL answers over HTTP of at least this many bytes go compressed to clients that accept it; 0 (the default): never. */
   responseCompressionMinBytes: number;
   /** Product rows the catalog result cache holds, by id and in pages (each at most this many); 0: off. */
   catalogResultCacheEntries: number;
@@ -223,7 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     trustedDocuments: trustedDocuments(env, production),
     catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),
-    responseCompressionMinBytes: int(env, "RESPONSE_COMPRESSION_MIN_BYTES", 1024),
+    responseCompressionMinBytes: int(env, "RESPONSE_COMPRESSION_MIN_BYTES", 0),
     catalogResultCacheEntries: int(env, "CATALOG_RESULT_CACHE_ENTRIES", 10_000),
     socketLimits: {
       subscriptionsPerSocket: int(env, "MAX_SUBSCRIPTIONS_PER_SOCKET", 100),

@@ -38,9 +38,17 @@ export function addVary(
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
-/** The fastest settings: an answer is compressed on its request's path (brotli 1 and gzip 1 shrink a page of products 3.3x, at 4-6 µs per KB here). */
+/**
+ * The fastest settings: an answer is compressed on its request's path. A page of 20 products
+ * (7 KB of JSON) shrinks 3.3x either way; brotli 1 with a 64 KB window (its default, 4 MB, is
+ * set up for nothing on answers this size) takes about 35 us of CPU, gzip 1 about 70.
+ */
 const BROTLI = (size: number) => ({
-  params: { [constants.BROTLI_PARAM_QUALITY]: 1, [constants.BROTLI_PARAM_SIZE_HINT]: size },
+  params: {
+    [constants.BROTLI_PARAM_QUALITY]: 1,
+    [constants.BROTLI_PARAM_LGWIN]: 16,
+    [constants.BROTLI_PARAM_SIZE_HINT]: size,
+  },
 });
 const GZIP = { level: 1 };
 /**

@@ -402,8 +402,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       context: async () => ({ actor, correlationId, services }),
     });
     for (const [key, value] of response.headers) {
-      const ours = key === "vary" ? res.getHeader("vary") : undefined; // CORS varies on the origin too
-      res.setHeader(key, ours ? `${String(ours)}, ${value}` : value);
+      if (key === "vary")
+        addVary(res, value); // CORS varies on the origin too
+      else res.setHeader(key, value);
     }
     res.setHeader("x-correlation-id", correlationId);
     res.statusCode = response.status ?? 200;

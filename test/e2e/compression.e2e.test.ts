@@ -5,17 +5,17 @@ import { brotliDecompressSync, gunzipSync } from "node:zlib";
 import { setupFile, startTestApp, type TestApp } from "../support/app";
 import { CreateProductDocument, ProductDocument, ProductsDocument } from "../../src/storefront/generated/graphql";
 
-// RESPONSE_COMPRESSION_MIN_BYTES (README, "Configuration"): a GraphQL answer over HTTP of at
-// least that size goes compressed to a client that accepts it, brotli before gzip, and says it
+// RESPONSE_COMPRESSION_MIN_BYTES (README, "Configuration"; off by default): a GraphQL answer over
+// HTTP of at least that size goes compressed to a client that accepts it, brotli before gzip, and says it
 // varies with Accept-Encoding; a smaller one goes as it is. Read here as the bytes on the wire.
 
 const idOf = (document: object) => (document as { __meta__: { hash: string } }).__meta__.hash;
 
 let t: Awaited<ReturnType<typeof setupFile>>;
-let never: TestApp; // RESPONSE_COMPRESSION_MIN_BYTES=0
+let never: TestApp; // RESPONSE_COMPRESSION_MIN_BYTES=0, the default
 let productId: string;
 beforeAll(async () => {
-  t = await setupFile({ catalogCacheSeconds: 5 });
+  t = await setupFile({ catalogCacheSeconds: 5, responseCompressionMinBytes: 1024 });
   never = await startTestApp(t.db, { responseCompressionMinBytes: 0, runProjector: false });
   const sku = `ZIP-${randomUUID().slice(0, 8)}`;
   for (let i = 0; i < 25; i++) {
@@ -103,7 +103,7 @@ describe("GraphQL answers over HTTP", () => {
     expect((JSON.parse(small.text) as { data: { product: { id: string } } }).data.product.id).toBe(productId);
   });
 
-  it("never go compressed with RESPONSE_COMPRESSION_MIN_BYTES=0", async () => {
+  it("never go compressed with RESPONSE_COMPRESSION_MIN_BYTES=0 (the default)", async () => {
     const answer = await post(never.url, "br, gzip");
     expect(answer.headers["content-encoding"]).toBeUndefined();
     expect(answer.headers.vary ?? "").not.toMatch(/accept-encoding/i);

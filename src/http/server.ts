@@ -401,9 +401,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       httpGraphQLRequest: { method: req.method ?? "GET", headers, search: params.size > 0 ? `?${params}` : "", body },
       context: async () => ({ actor, correlationId, services }),
     });
+    // Apollo's Vary joins ours (CORS varies on the origin).
     for (const [key, value] of response.headers) {
-      if (key === "vary")
-        addVary(res, value); // CORS varies on the origin too
+      if (key === "vary") addVary(res, value);
       else res.setHeader(key, value);
     }
     res.setHeader("x-correlation-id", correlationId);

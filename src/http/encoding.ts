@@ -36,6 +36,17 @@ export function addVary(
   res.setHeader("vary", vary ? `${String(vary)}, ${field}` : field);
 }
 
+/**
+ * The strong ETag of one coding of a body, from the hash of the body as it is: each coding is a
+ * representation of its own, with a tag of its own (RFC 9110 §8.8.3).
+ */
+export const representationTag = (hash: string, encoding: ContentEncoding | undefined): string =>
+  `"${hash}${encoding ? `-${encoding}` : ""}"`;
+
+/** Whether If-None-Match names this tag (or is `*`): a GET then gets 304 Not Modified. */
+export const notModified = (ifNoneMatch: string | undefined, etag: string): boolean =>
+  ifNoneMatch !== undefined && ifNoneMatch.split(/\s*,\s*/).some((tag) => tag === etag || tag === "*");
+
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);
 /**

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { devToken, serveIde, serveStorefront } from "./storefront";
-import { acceptedEncodings, addVary, compressBody } from "./encoding";
+import { acceptedEncodings, addVary, compressBody, notModified, representationTag } from "./encoding";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -416,12 +416,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const encoding = compressible ? acceptedEncodings(req.headers["accept-encoding"])[0] : undefined;
       if (compressible) addVary(res, "accept-encoding");
       if (cacheable && res.statusCode === 200 && !text.includes('"errors":')) {
-        // Each coding of an answer is a representation of its own, with a tag of its own.
-        const hash = createHash("sha256").update(text).digest("base64url").slice(0, 27);
-        const etag = `"${hash}${encoding ? `-${encoding}` : ""}"`;
+        const etag = representationTag(createHash("sha256").update(text).digest("base64url").slice(0, 27), encoding);
         res.setHeader("cache-control", `public, max-age=${catalogMaxAge}`);
         res.setHeader("etag", etag);
-        if (req.headers["if-none-match"]?.split(/\s*,\s*/).includes(etag)) {
+        if (notModified(req.headers["if-none-match"], etag)) {
           res.statusCode = 304;
           res.removeHeader("content-length");
           res.end();

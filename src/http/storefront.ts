@@ -1,10 +1,10 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import type { Role } from "../shared/auth";
 import { signToken } from "./auth";
-import { acceptedEncodings } from "./encoding";
+import { acceptedEncodings, notModified, representationTag, type ContentEncoding } from "./encoding";
 
 /** Where `npm install` (postinstall: vite build) puts the storefront. */
 export const STOREFRONT_DIR = resolve(import.meta.dirname, "../../dist/storefront");
@@ -62,12 +62,20 @@ function builtVariant(file: string): Promise<Buffer | undefined> {
   return body;
 }
 
+/** Each built file's hash, for the ETags of its codings: computed once, like the file is read once. */
+const hashes = new WeakMap<Buffer, string>();
+function hashOf(body: Buffer): string {
+  let hash = hashes.get(body);
+  if (hash === undefined) hashes.set(body, (hash = createHash("sha256").update(body).digest("base64url").slice(0, 27)));
+  return hash;
+}
+
 /** The body to send for a built file: its best compressed form the client accepts, or itself. */
 async function encodedBody(
   file: string,
   body: Buffer,
   acceptEncoding: string | undefined,
-): Promise<{ body: Buffer; encoding?: string }> {
+): Promise<{ body: Buffer; encoding?: ContentEncoding }> {
   for (const encoding of acceptedEncodings(acceptEncoding)) {
     const encoded = await builtVariant(file + SUFFIX[encoding]);
     if (encoded) return { body: encoded, encoding };
@@ -121,13 +129,23 @@ export async function serveStorefront(dir: string, req: IncomingMessage, res: Se
     return true;
   }
   const sent = await encodedBody(file, body, req.headers["accept-encoding"]);
+  const etag = representationTag(hashOf(body), sent.encoding);
+  const headers = {
+    vary: "accept-encoding",
+    etag,
+    "cache-control": path.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
+    ...PAGE_HEADERS,
+  };
+  // The page is revalidated on every visit: unchanged, it costs a 304 and no body.
+  if (notModified(req.headers["if-none-match"], etag)) {
+    res.writeHead(304, headers).end();
+    return true;
+  }
   res.writeHead(200, {
     "content-type": TYPES[extname(file)] ?? "application/octet-stream",
     "content-length": sent.body.length,
     ...(sent.encoding ? { "content-encoding": sent.encoding } : {}),
-    vary: "accept-encoding",
-    "cache-control": path.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
-    ...PAGE_HEADERS,
+    ...headers,
   });
   res.end(req.method === "HEAD" ? undefined : sent.body);
   return true;

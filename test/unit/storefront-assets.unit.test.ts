@@ -24,11 +24,11 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
 /** A raw GET (no client decoding), its headers and the bytes as sent. */
-function get(path: string, acceptEncoding?: string, method = "GET") {
+function get(path: string, acceptEncoding?: string, method = "GET", extra: Record<string, string> = {}) {
   return new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
     const req = http.request(
       `${base}${path}`,
-      { method, headers: acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding } },
+      { method, headers: { ...(acceptEncoding === undefined ? {} : { "accept-encoding": acceptEncoding }), ...extra } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
@@ -83,6 +83,22 @@ describe("the storefront's files", () => {
     expect(head.headers["content-encoding"]).toBe("gzip");
     expect(Number(head.headers["content-length"])).toBe(gz.body.length);
     expect(head.body.length).toBe(0);
+  });
+
+  it("have an ETag for each coding: a revalidated page that did not change is a 304 without a body", async () => {
+    const page = await get("/", "br");
+    const plain = await get("/");
+    expect(plain.headers.etag).toMatch(/^".+"$/);
+    expect(page.headers.etag).toBe(`${plain.headers.etag!.slice(0, -1)}-br"`);
+    const unchanged = await get("/", "br", "GET", { "if-none-match": page.headers.etag! });
+    expect(unchanged.status).toBe(304);
+    expect(unchanged.body.length).toBe(0);
+    expect(unchanged.headers.etag).toBe(page.headers.etag);
+    expect(unchanged.headers["cache-control"]).toBe("no-cache");
+    // The tag of another coding does not stand for this one.
+    const other = await get("/", "br", "GET", { "if-none-match": plain.headers.etag! });
+    expect(other.status).toBe(200);
+    expect(brotliDecompressSync(other.body).equals(readFileSync(join(STOREFRONT_DIR, "index.html")))).toBe(true);
   });
 
   it("are not found (404, no server error) at a path with a malformed escape or outside the build", async () => {

@@ -43,9 +43,17 @@ export function addVary(
 export const representationTag = (hash: string, encoding: ContentEncoding | undefined): string =>
   `"${hash}${encoding ? `-${encoding}` : ""}"`;
 
-/** Whether If-None-Match names this tag (or is `*`): a GET then gets 304 Not Modified. */
+/**
+ * Whether If-None-Match names this tag (or is `*`): a GET then gets 304 Not Modified. The
+ * comparison is the weak one the header calls for: `W/"x"` (what a proxy that re-encodes makes of
+ * our "x") names "x" too.
+ */
 export const notModified = (ifNoneMatch: string | undefined, etag: string): boolean =>
-  ifNoneMatch !== undefined && ifNoneMatch.split(/\s*,\s*/).some((tag) => tag === etag || tag === "*");
+  ifNoneMatch !== undefined &&
+  ifNoneMatch.split(",").some((listed) => {
+    const tag = listed.trim();
+    return tag === "*" || (tag.startsWith("W/") ? tag.slice(2) : tag) === etag;
+  });
 
 const brotliAsync = promisify(brotliCompress);
 const gzipAsync = promisify(gzip);

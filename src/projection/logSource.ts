@@ -34,8 +34,8 @@ export function logSource(db: Database): EventSource {
     async watch(wake, maxDelayMs) {
       const listener: Listener = await db.listen([EVENTS_APPENDED], { onNotify: wake, onReconnect: wake });
       // Committed events that an older open transaction still holds back are read only once it
-      // ends; if it never NOTIFYs (a transaction of another database of the cluster, an operator's
-      // session, a rebuild), nothing would wake us before the next poll. So look again soon,
+      // ends; if it never NOTIFYs (an operator's session, a rebuild, any transaction that appends
+      // no events), nothing would wake us before the next poll. So look again soon,
       // backing off from 5 ms to maxDelayMs while no progress is made.
       let timer: NodeJS.Timeout | undefined;
       let delayMs = 0;

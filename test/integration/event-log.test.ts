@@ -27,6 +27,13 @@ const insertWithTx = (txId: string) =>
     [txId, randomUUID()],
   );
 
+const insertNow = () =>
+  tdb.sql<{ position: string }>(
+    `INSERT INTO "write".events (stream_id, stream_type, stream_version, type, data, metadata, occurred_at)
+     VALUES ($1, 'test', 1, 'Probe', '{}', '{}', now()) RETURNING position`,
+    [randomUUID()],
+  );
+
 describe("reading the event log", () => {
   it("orders by transaction id as a number, not as text, across a change in digit count", async () => {
     // Transaction ids 99 and 100 (long finished): as text "100" < "99", which would return 100
@@ -52,7 +59,6 @@ describe("a reader's backlog", () => {
        RETURNING position`,
     );
     const first = BigInt(inserted[0]!.position);
-    // Read gap-safely: another test file's open transaction (the cluster's xmin) may hold them back a moment.
     const ours = await eventually(
       async () => {
         const read = (await readEventsAfter(db.sql, LOG_START, 1_000)).filter((e) => e.position >= first);
@@ -86,10 +92,51 @@ describe("events held back by an older open transaction", () => {
       expect(younger).toBeDefined();
       expect(await hasHeldBackEvents(db.sql)).toBe(true);
       await older.query("COMMIT");
-      // xmin is the cluster's: another test file's short transaction may still hold it a moment.
       await eventually(async () => !(await hasHeldBackEvents(db.sql)), { what: "nothing held back" });
     } finally {
       await older.end();
+    }
+  });
+});
+
+describe("a transaction open in another database of the server", () => {
+  it("holds nothing back, though it holds the snapshot's xmin; one open in this database does", async () => {
+    const elsewhere = await freshDatabase({ empty: true });
+    const other = new pg.Client({ connectionString: elsewhere.url });
+    const here = new pg.Client({ connectionString: tdb.url });
+    await Promise.all([other.connect(), here.connect()]);
+    try {
+      await other.query("BEGIN");
+      const { rows } = await other.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid");
+      const xid = rows[0]!.xid;
+      const [inserted] = await insertNow();
+      const position = inserted!.position;
+      // Committed after the other database's transaction began, so above the snapshot's xmin:
+      const [snapshot] = await tdb.sql<{ xmin: string }>(
+        "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin",
+      );
+      expect(BigInt(snapshot!.xmin)).toBeLessThanOrEqual(BigInt(xid));
+      // and read at once all the same (no other database's transaction can write this log).
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).toContain(BigInt(position));
+      expect(await hasHeldBackEvents(db.sql)).toBe(false);
+
+      // An older transaction of this database holds back what commits after it, as it must.
+      await here.query("BEGIN");
+      await here.query("SELECT pg_current_xact_id()");
+      const [younger] = await insertNow();
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).not.toContain(
+        BigInt(younger!.position),
+      );
+      expect(await hasHeldBackEvents(db.sql)).toBe(true);
+      await here.query("COMMIT");
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).toContain(
+        BigInt(younger!.position),
+      );
+    } finally {
+      await here.end();
+      await other.query("ROLLBACK").catch(() => undefined);
+      await other.end();
+      await elsewhere.drop();
     }
   });
 });

@@ -31,8 +31,7 @@ import {
 
 // The projector against a real Postgres. Events are appended with plain SQL here, so a test
 // decides exactly which transaction takes which position and when it commits.
-// The snapshot's xmin is cluster-wide: an open transaction in any other database (another test
-// file running now) can hold events back for a moment, so every "caught up" is awaited.
+// The projector works on its own time, so every "caught up" is awaited.
 
 const CAUGHT_UP = { timeoutMs: 15_000 };
 

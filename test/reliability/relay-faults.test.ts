@@ -11,6 +11,7 @@ import { orderLoad as ordersOf } from "../support/orderLoad";
 import { eventually } from "../support/wait";
 import { CreateProductDocument } from "../../src/storefront/generated/graphql";
 import { ProjectorThread } from "../../src/projection/projectorThread";
+import { RELAY_LEASE } from "../../src/relay/relay";
 import { ServerProcess, verifyDatabase } from "./serverProcess";
 
 // The relay's hard cases with real servers: relay processes killed with -9 mid-batch while a
@@ -77,23 +78,34 @@ async function clusterReport(cluster: NatsServer[], t: TestApp, db: TestDatabase
 
 // Generous: what is checked is that every event arrives once and in order, not how fast; the
 // relay processes restart (tsx, migrations check) on the same two cores as the other test files.
-const streamComplete = (servers: string[], db: TestDatabase, what: string, output = () => "") =>
-  eventually(
+const streamComplete = (servers: string[], db: TestDatabase, what: string, output = () => "") => {
+  let last: Awaited<ReturnType<typeof streamMatchesLog>> | undefined;
+  return eventually(
     async () => {
-      const match = await streamMatchesLog(servers, db);
-      return match.ok && match.streamed > 0 && match;
+      last = await streamMatchesLog(servers, db);
+      return last.ok && last.streamed > 0 && last;
     },
     { timeoutMs: 60_000, intervalMs: 200, what },
-  ).catch((error: unknown) => {
-    throw new Error(`${String(error)}\n${output()}`);
+  ).catch(async (error: unknown) => {
+    // Which relay held the lease at the end, and how far apart the stream and the log were.
+    const holders = await db
+      .sql<{ name: string }>(
+        `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = ${RELAY_LEASE} AND l.granted AND a.datname = current_database()`,
+      )
+      .catch(() => []);
+    const state = `last comparison: ${JSON.stringify(last)}; lease held by: ${JSON.stringify(holders.map((h) => h.name))}`;
+    throw new Error(`${String(error)}\n${state}\n${output()}`);
   });
+};
 
 describe("relays killed with -9 mid-batch, a standby taking over", () => {
   it("leaves the stream with every event once, in order", { timeout: 150_000 }, async () => {
     const [db, nats] = await Promise.all([database(), startNats()]);
     // commands in this process; two relay processes on the same database, small batches
     const t = await app(db, { services: new Set(["commands", "queries", "projector"]) });
-    const relayEnv = { SERVICES: "relay", EVENTS_NATS_URL: nats.url, PROJECTOR_BATCH_SIZE: "20" };
+    // At info, the relays' output says when one leads and when one starts over from the stream's tail.
+    const relayEnv = { SERVICES: "relay", EVENTS_NATS_URL: nats.url, PROJECTOR_BATCH_SIZE: "20", LOG_LEVEL: "info" };
     const relays = await Promise.all(
       ["relay-a", "relay-b"].map(async (id) => {
         const p = new ServerProcess(db.url, await freePort(), { ...relayEnv, INSTANCE_ID: id });
@@ -111,7 +123,7 @@ describe("relays killed with -9 mid-batch, a standby taking over", () => {
         const leader = (
           await db.sql<{ name: string }>(
             `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.classid = 72710 AND l.granted AND a.datname = current_database()`,
+            WHERE l.locktype = 'advisory' AND l.classid = ${RELAY_LEASE} AND l.granted AND a.datname = current_database()`,
           )
         )[0]?.name;
         const victim = relays.find((_, i) => ["relay-a", "relay-b"][i] === leader) ?? relays[round % 2]!;

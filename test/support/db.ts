@@ -22,12 +22,11 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 }
 
 /**
- * The read-your-writes wait of the servers the tests start. Test files run side by side on one
- * Postgres cluster, and several hold a transaction with an id open on purpose, for seconds (gap
- * safety, lock waits). A snapshot's xmin is the cluster's, so while they do, every file's
- * projector holds its newest events back, as it must (src/write/eventLog/eventLog.ts), and a
- * mutation's read-back would time out at the 2 s default. The wait ends as soon as the
- * projection is there, so a longer one costs nothing when nothing holds it back.
+ * The read-your-writes wait of the servers the tests start. Test files run side by side on the
+ * machine's two cores, and a projection can take longer than the 2 s default to land while they
+ * do. (A transaction another file holds open in its own database holds nothing back here: the
+ * log's readers leave other databases' transactions out, src/write/eventLog/eventLog.ts.) The
+ * wait ends as soon as the projection is there, so a longer one costs nothing otherwise.
  */
 export const TEST_READ_YOUR_WRITES_TIMEOUT_MS = 10_000;
 

@@ -1,7 +1,14 @@
 import type { Database, Listener } from "../db/database";
 import { sql } from "../db/sql";
 import type { LogPosition, RecordedEvent } from "../shared/events";
-import { backlogAfter, hasHeldBackEvents, readEventsAfter, type Backlog } from "../write/eventLog/eventLog";
+import {
+  backlogAfter,
+  foreignTransactions,
+  hasHeldBackEvents,
+  readEventsAfter,
+  type Backlog,
+  type ForeignTransactions,
+} from "../write/eventLog/eventLog";
 
 export const EVENTS_APPENDED = "events_appended";
 
@@ -25,10 +32,27 @@ export async function wakeProjectors(db: Database["sql"]): Promise<void> {
   await db.query(sql`SELECT pg_notify(${EVENTS_APPENDED}, '')`);
 }
 
+/** How often, at most, a reader held back looks for other databases' transactions (pg_stat_activity). */
+const FOREIGN_LOOK_MS = 100;
+
 /** The event log of the write database, read gap-safely (see eventLog.ts). */
 export function logSource(db: Database): EventSource {
+  // Other databases' transactions, left out of the horizon: looked for only when the reader is
+  // held back (not on every read: pg_stat_activity copies every backend's status), at most every
+  // FOREIGN_LOOK_MS. A list of any age is safe to use (a transaction id is never another's).
+  let foreign: ForeignTransactions = [];
+  let foreignAt = 0;
+  /** True when a look found a transaction the reader did not leave out yet. */
+  const lookForForeign = async (): Promise<boolean> => {
+    if (Date.now() - foreignAt < FOREIGN_LOOK_MS) return false;
+    foreignAt = Date.now();
+    const found = await foreignTransactions(db.sql);
+    const added = found.some((xid) => !foreign.includes(xid));
+    foreign = found;
+    return added;
+  };
   return {
-    readAfter: (after, limit) => readEventsAfter(db.sql, after, limit),
+    readAfter: (after, limit) => readEventsAfter(db.sql, after, limit, foreign),
     backlogAfter: (after) => backlogAfter(db.sql, after),
 
     async watch(wake, maxDelayMs) {
@@ -44,11 +68,16 @@ export function logSource(db: Database): EventSource {
         async idle(progressed) {
           clearTimeout(timer);
           timer = undefined;
-          if (closed || !(await hasHeldBackEvents(db.sql))) {
+          if (closed || !(await hasHeldBackEvents(db.sql, foreign))) {
             delayMs = 0;
             return;
           }
           if (closed) return;
+          // Held back by another database's transaction, it reads on at once.
+          if (await lookForForeign()) {
+            wake();
+            return;
+          }
           delayMs = progressed || delayMs === 0 ? 5 : Math.min(delayMs * 2, maxDelayMs);
           timer = setTimeout(() => {
             timer = undefined;

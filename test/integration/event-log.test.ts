@@ -3,8 +3,14 @@ import { randomUUID } from "node:crypto";
 import { openPostgres } from "../../src/db/postgres";
 import type { Database } from "../../src/db/database";
 import pg from "pg";
-import { backlogAfter, hasHeldBackEvents, readEventsAfter } from "../../src/write/eventLog/eventLog";
+import {
+  backlogAfter,
+  foreignTransactions,
+  hasHeldBackEvents,
+  readEventsAfter,
+} from "../../src/write/eventLog/eventLog";
 import { LOG_START } from "../../src/shared/events";
+import { logSource } from "../../src/projection/logSource";
 import { claimKey } from "../../src/write/idempotency";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
@@ -100,7 +106,7 @@ describe("events held back by an older open transaction", () => {
 });
 
 describe("a transaction open in another database of the server", () => {
-  it("holds nothing back, though it holds the snapshot's xmin; one open in this database does", async () => {
+  it("holds nothing back once the reader has looked for it, though it holds the snapshot's xmin; one open in this database does", async () => {
     const elsewhere = await freshDatabase({ empty: true });
     const other = new pg.Client({ connectionString: elsewhere.url });
     const here = new pg.Client({ connectionString: tdb.url });
@@ -116,20 +122,42 @@ describe("a transaction open in another database of the server", () => {
         "SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin",
       );
       expect(BigInt(snapshot!.xmin)).toBeLessThanOrEqual(BigInt(xid));
-      // and read at once all the same (no other database's transaction can write this log).
-      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).toContain(BigInt(position));
-      expect(await hasHeldBackEvents(db.sql)).toBe(false);
+      // So it is held back while the reader knows nothing of the other database,
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).not.toContain(
+        BigInt(position),
+      );
+      expect(await hasHeldBackEvents(db.sql)).toBe(true);
+      // and read at once once it has looked (no other database's transaction can write this log).
+      const foreign = await foreignTransactions(db.sql);
+      expect(foreign).toContain(xid); // widened to its full 64-bit id
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000, foreign)).map((e) => e.position)).toContain(
+        BigInt(position),
+      );
+      expect(await hasHeldBackEvents(db.sql, foreign)).toBe(false);
+      // A projector's or relay's source looks by itself when it is held back, and wakes its reader.
+      const source = logSource(db);
+      let woken = 0;
+      const watch = await source.watch(() => (woken += 1), 100);
+      try {
+        expect((await source.readAfter(LOG_START, 100_000)).map((e) => e.position)).not.toContain(BigInt(position));
+        await watch.idle(false);
+        expect(woken).toBe(1);
+        expect((await source.readAfter(LOG_START, 100_000)).map((e) => e.position)).toContain(BigInt(position));
+      } finally {
+        await watch.close();
+      }
 
       // An older transaction of this database holds back what commits after it, as it must.
       await here.query("BEGIN");
-      await here.query("SELECT pg_current_xact_id()");
+      const mine = (await here.query<{ xid: string }>("SELECT pg_current_xact_id()::text AS xid")).rows[0]!.xid;
       const [younger] = await insertNow();
-      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).not.toContain(
+      expect(await foreignTransactions(db.sql)).not.toContain(mine);
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000, foreign)).map((e) => e.position)).not.toContain(
         BigInt(younger!.position),
       );
-      expect(await hasHeldBackEvents(db.sql)).toBe(true);
+      expect(await hasHeldBackEvents(db.sql, foreign)).toBe(true);
       await here.query("COMMIT");
-      expect((await readEventsAfter(db.sql, LOG_START, 100_000)).map((e) => e.position)).toContain(
+      expect((await readEventsAfter(db.sql, LOG_START, 100_000, foreign)).map((e) => e.position)).toContain(
         BigInt(younger!.position),
       );
     } finally {

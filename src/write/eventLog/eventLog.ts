@@ -82,30 +82,50 @@ export function toRecorded(row: EventRow): RecordedEvent {
 }
 
 /**
- * The gap-safe horizon, in the statement's snapshot: the oldest transaction still running in
- * this database, or the snapshot's xmax when none is. Every transaction below it has finished or
- * runs in another database of the server (transaction ids are server-wide, and the snapshot's own
- * xmin is the whole server's: one long transaction in any database would hold every reader back).
- * A transaction is only counted as another database's while pg_stat_activity shows it running
- * there; one that ended after the snapshot was taken counts as this database's, which only holds
- * the read back until the next one. The low 32 bits of an xid8 are the xid pg_stat_activity shows
- * (transactions running together are never 2^31 apart).
+ * Transactions running in other databases of the server, as a reader last looked
+ * (foreignTransactions): full 64-bit ids, which are never reused, so a list of any age names
+ * only other databases' transactions. A reader leaves them out of its horizon.
  */
-const HORIZON = sql.fragment`COALESCE(
-  (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-    WHERE x::text::bigint % 4294967296 NOT IN (
-      SELECT a.backend_xid::text::bigint FROM pg_stat_activity AS a
-       WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database())),
+export type ForeignTransactions = readonly string[];
+
+/**
+ * The gap-safe horizon, in the statement's snapshot: the oldest transaction still running that
+ * is not known to be another database's, or the snapshot's xmax when there is none. Every
+ * transaction below it has finished, or runs in another database and cannot append to this log.
+ * Transaction ids are server-wide, and the snapshot's own xmin is the whole server's: without
+ * `foreign`, one transaction left open in any database holds every reader back.
+ */
+const horizon = (foreign: ForeignTransactions) => sql.fragment`COALESCE(
+  (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x WHERE x <> ALL(${foreign}::text[]::xid8[])),
   pg_snapshot_xmax(pg_current_snapshot()))`;
+
+/**
+ * The transactions pg_stat_activity shows running in other databases of the server now. Their
+ * 32-bit ids are widened with the epoch of the snapshot's xmax: a running transaction is within
+ * 2^31 of it, either way.
+ */
+export async function foreignTransactions(db: Sql): Promise<ForeignTransactions> {
+  const rows = await db.query(sql<{ xid: string }>`
+    SELECT (r.ref - (r.ref % 4294967296 - a.backend_xid::text::bigint + 4294967296) % 4294967296)::text AS xid
+      FROM pg_stat_activity AS a,
+           (SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint + 2147483648 AS ref) AS r
+     WHERE a.backend_xid IS NOT NULL AND a.datname IS DISTINCT FROM current_database()`);
+  return rows.map((r) => r.xid);
+}
 
 /**
  * Reads the events after `after`, gap-safely. Positions are taken before commit, so a later
  * position can commit before an earlier one; a reader that remembered only "last position"
  * would skip the earlier one forever. Reading in (tx_id, position) order and only below the
- * horizon (every older transaction of this database has finished) means no event that can still
- * appear is ever behind the returned ones.
+ * horizon (every older transaction that can append to this log has finished) means no event
+ * that can still appear is ever behind the returned ones.
  */
-export async function readEventsAfter(db: Sql, after: LogPosition, limit: number): Promise<RecordedEvent[]> {
+export async function readEventsAfter(
+  db: Sql,
+  after: LogPosition,
+  limit: number,
+  foreign: ForeignTransactions = [],
+): Promise<RecordedEvent[]> {
   // ORDER BY names the table's columns (e.): a bare tx_id would mean the text output column,
   // sorting '100' before '99' (skipping events) and defeating the index.
   const rows = await db.query(sql<EventRow>`
@@ -113,7 +133,7 @@ export async function readEventsAfter(db: Sql, after: LogPosition, limit: number
            e.type, e.data, e.metadata, e.occurred_at
       FROM "write"."events" AS e
      WHERE (e.tx_id, e.position) > (${after.txId.toString()}::text::xid8, ${after.position}::bigint)
-       AND e.tx_id < (SELECT ${HORIZON})
+       AND e.tx_id < (SELECT ${horizon(foreign)})
      ORDER BY e.tx_id, e.position
      LIMIT ${limit}::int`);
   return rows.map(toRecorded);
@@ -121,14 +141,14 @@ export async function readEventsAfter(db: Sql, after: LogPosition, limit: number
 
 /**
  * True when committed events exist that readEventsAfter still holds back because an older
- * transaction of this database is open: their tx_id is not below the horizon yet.
+ * transaction is open: their tx_id is not below the horizon yet.
  */
-export async function hasHeldBackEvents(db: Sql): Promise<boolean> {
-  // Asked as "is the newest tx_id at or above xmin": max() reads one entry at the end of the
-  // (tx_id, position) index whatever the statistics say, where EXISTS (… tx_id >= xmin) may be
-  // planned as a scan of the whole log.
+export async function hasHeldBackEvents(db: Sql, foreign: ForeignTransactions = []): Promise<boolean> {
+  // Asked as "is the newest tx_id at or above the horizon": max() reads one entry at the end of
+  // the (tx_id, position) index whatever the statistics say, where EXISTS (… tx_id >= horizon)
+  // may be planned as a scan of the whole log.
   const [row] = await db.query(sql<{ held: boolean }>`
-    SELECT COALESCE((SELECT max(tx_id) FROM "write"."events") >= (SELECT ${HORIZON}), false) AS held`);
+    SELECT COALESCE((SELECT max(tx_id) FROM "write"."events") >= (SELECT ${horizon(foreign)}), false) AS held`);
   return row?.held === true;
 }
 

@@ -76,6 +76,15 @@ async function clusterReport(cluster: NatsServer[], t: TestApp, db: TestDatabase
   return lines.join("\n");
 }
 
+/** The instance ids of the sessions that hold the relay's lease (its advisory lock). */
+const leaseHolders = async (db: TestDatabase): Promise<string[]> =>
+  (
+    await db.sql<{ name: string }>(
+      `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+        WHERE l.locktype = 'advisory' AND l.classid = ${RELAY_LEASE} AND l.granted AND a.datname = current_database()`,
+    )
+  ).map((r) => r.name);
+
 // Generous: what is checked is that every event arrives once and in order, not how fast; the
 // relay processes restart (tsx, migrations check) on the same two cores as the other test files.
 const streamComplete = (servers: string[], db: TestDatabase, what: string, output = () => "") => {
@@ -88,13 +97,8 @@ const streamComplete = (servers: string[], db: TestDatabase, what: string, outpu
     { timeoutMs: 60_000, intervalMs: 200, what },
   ).catch(async (error: unknown) => {
     // Which relay held the lease at the end, and how far apart the stream and the log were.
-    const holders = await db
-      .sql<{ name: string }>(
-        `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = ${RELAY_LEASE} AND l.granted AND a.datname = current_database()`,
-      )
-      .catch(() => []);
-    const state = `last comparison: ${JSON.stringify(last)}; lease held by: ${JSON.stringify(holders.map((h) => h.name))}`;
+    const holders = await leaseHolders(db).catch(() => []);
+    const state = `last comparison: ${JSON.stringify(last)}; lease held by: ${JSON.stringify(holders)}`;
     throw new Error(`${String(error)}\n${state}\n${output()}`);
   });
 };
@@ -120,12 +124,7 @@ describe("relays killed with -9 mid-batch, a standby taking over", () => {
         const target = load.placed + 15;
         await eventually(() => load.placed >= target, { timeoutMs: 30_000, what: `${target} orders` });
         // kill whichever leads (the other stands by): the -9 lands while it publishes
-        const leader = (
-          await db.sql<{ name: string }>(
-            `SELECT a.application_name AS name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-            WHERE l.locktype = 'advisory' AND l.classid = ${RELAY_LEASE} AND l.granted AND a.datname = current_database()`,
-          )
-        )[0]?.name;
+        const leader = (await leaseHolders(db))[0];
         const victim = relays.find((_, i) => ["relay-a", "relay-b"][i] === leader) ?? relays[round % 2]!;
         await victim.kill9();
         await victim.start();

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { promisify } from "node:util";
 import { brotliCompress, brotliCompressSync, constants, gzip, gzipSync } from "node:zlib";
 
@@ -35,6 +36,10 @@ export function addVary(
   const vary = res.getHeader("vary");
   res.setHeader("vary", vary ? `${String(vary)}, ${field}` : field);
 }
+
+/** A body's hash, as its ETags carry it (27 characters of base64url SHA-256: 160 bits). */
+export const contentHash = (body: string | Buffer): string =>
+  createHash("sha256").update(body).digest("base64url").slice(0, 27);
 
 /**
  * The strong ETag of one coding of a body, from the hash of the body as it is: each coding is a

@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { devToken, serveIde, serveStorefront } from "./storefront";
-import { acceptedEncodings, addVary, compressBody, notModified, representationTag } from "./encoding";
+import { acceptedEncodings, addVary, compressBody, contentHash, notModified, representationTag } from "./encoding";
 import { ApolloServer, HeaderMap } from "@apollo/server";
 import {
   ApolloServerPluginCacheControlDisabled,
@@ -416,7 +416,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const encoding = compressible ? acceptedEncodings(req.headers["accept-encoding"])[0] : undefined;
       if (compressible) addVary(res, "accept-encoding");
       if (cacheable && res.statusCode === 200 && !text.includes('"errors":')) {
-        const etag = representationTag(createHash("sha256").update(text).digest("base64url").slice(0, 27), encoding);
+        const etag = representationTag(contentHash(text), encoding);
         res.setHeader("cache-control", `public, max-age=${catalogMaxAge}`);
         res.setHeader("etag", etag);
         if (notModified(req.headers["if-none-match"], etag)) {

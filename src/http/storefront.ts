@@ -1,10 +1,10 @@
-import { createHash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { extname, join, normalize, resolve, sep } from "node:path";
 import type { Role } from "../shared/auth";
 import { signToken } from "./auth";
-import { acceptedEncodings, notModified, representationTag, type ContentEncoding } from "./encoding";
+import { acceptedEncodings, contentHash, notModified, representationTag, type ContentEncoding } from "./encoding";
 
 /** Where `npm install` (postinstall: vite build) puts the storefront. */
 export const STOREFRONT_DIR = resolve(import.meta.dirname, "../../dist/storefront");
@@ -66,7 +66,7 @@ function builtVariant(file: string): Promise<Buffer | undefined> {
 const hashes = new WeakMap<Buffer, string>();
 function hashOf(body: Buffer): string {
   let hash = hashes.get(body);
-  if (hash === undefined) hashes.set(body, (hash = createHash("sha256").update(body).digest("base64url").slice(0, 27)));
+  if (hash === undefined) hashes.set(body, (hash = contentHash(body)));
   return hash;
 }
 

@@ -25,14 +25,22 @@ export class Identifier {
   }
 }
 
-/** A statement that can also be spliced into another (see sql.fragment). */
-export type Fragment = Statement<never> & { readonly fragment: true };
+/**
+ * A piece of a statement, to splice into another (see sql.fragment). It keeps its template and
+ * values, and is numbered only where it lands, so a statement of nested fragments is put together
+ * in one pass. It is a statement of its own too.
+ */
+export interface Fragment extends Statement<never> {
+  readonly fragment: true;
+  readonly strings: readonly string[];
+  readonly parts: readonly unknown[];
+}
 
 /**
  * Tagged template for statements. An interpolated value becomes a parameter; an Identifier is
  * quoted into the text; a fragment (`sql.fragment`) is spliced in with its own parameters
- * renumbered. Keep the text fixed for a statement (pass lists as arrays and unnest them in SQL):
- * the text names a prepared statement, reused on every connection.
+ * numbered after the ones before it. Keep the text fixed for a statement (pass lists as arrays
+ * and unnest them in SQL): the text names a prepared statement, reused on every connection.
  */
 export function sql<Row = Record<string, unknown>>(
   strings: TemplateStringsArray,
@@ -55,17 +63,51 @@ function build<Row>(strings: TemplateStringsArray, values: unknown[]): Statement
     if (text === undefined) texts.set(strings, (text = strings.reduce((built, part, i) => `${built}$${i}${part}`)));
     return { text, values };
   }
-  let text = strings[0]!;
   const params: unknown[] = [];
-  values.forEach((value, i) => {
+  return { text: assemble(strings, values, params), values: params };
+}
+
+/** The text of a template and its values, the parameters pushed onto `params` as they come. */
+function assemble(strings: readonly string[], values: readonly unknown[], params: unknown[]): string {
+  let text = strings[0]!;
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i];
     if (value instanceof Identifier) text += value.text;
-    else if (isFragment(value))
-      text += value.text.replace(/\$(\d+)/g, (_, n: string) => `$${params.push(value.values[Number(n) - 1])}`);
+    else if (isFragment(value)) text += assemble(value.strings, value.parts, params);
     else text += `$${params.push(value)}`;
     text += strings[i + 1]!;
-  });
-  return { text, values: params };
+  }
+  return text;
 }
+
+class TemplateFragment implements Fragment {
+  readonly fragment = true;
+  private own: Statement | undefined;
+  constructor(
+    readonly strings: readonly string[],
+    readonly parts: readonly unknown[],
+  ) {}
+
+  /** Its text as a statement of its own, numbered from $1. */
+  get text(): string {
+    return this.statement().text;
+  }
+
+  get values(): readonly unknown[] {
+    return this.statement().values;
+  }
+
+  private statement(): Statement {
+    if (this.own === undefined) {
+      const values: unknown[] = [];
+      this.own = { text: assemble(this.strings, this.parts, values), values };
+    }
+    return this.own;
+  }
+}
+
+const fragment = (strings: readonly string[], parts: readonly unknown[]): Fragment =>
+  new TemplateFragment(strings, parts);
 
 function isFragment(value: unknown): value is Fragment {
   return typeof value === "object" && value !== null && (value as Partial<Fragment>).fragment === true;
@@ -73,7 +115,15 @@ function isFragment(value: unknown): value is Fragment {
 
 sql.identifier = (...parts: string[]) => new Identifier(...parts);
 /** A piece of a statement, to interpolate into another `sql` template. */
-sql.fragment = (strings: TemplateStringsArray, ...values: unknown[]): Fragment => ({
-  ...build(strings, values),
-  fragment: true,
-});
+sql.fragment = (strings: TemplateStringsArray, ...values: unknown[]): Fragment => fragment(strings, values);
+/** The fragments one after another with `separator` (SQL text) between them: `sql.join(conditions, " AND ")`. */
+sql.join = (fragments: readonly Fragment[], separator: string): Fragment =>
+  fragment(fragments.length ? ["", ...fragments.slice(1).map(() => separator), ""] : [""], fragments);
+/** `WHERE` and the conditions joined with AND, or nothing when there are none. */
+sql.where = (conditions: readonly Fragment[]): Fragment =>
+  conditions.length ? fragment(["WHERE ", ""], [sql.join(conditions, " AND ")]) : fragment([""], []);
+/**
+ * SQL text the program wrote itself, never input (a column list made once from configuration),
+ * as a fragment without parameters.
+ */
+sql.trusted = (text: string): Fragment => fragment([text], []);

@@ -1,5 +1,6 @@
 import type { ProductView } from "../generated/prisma/client";
 import type { Database, Sql } from "../db/database";
+import { sql, type Fragment, type Identifier } from "../db/sql";
 import type { LogPosition } from "../shared/events";
 import { batchById } from "./batchById";
 import { rowPositionSql } from "./rowPosition";
@@ -53,6 +54,7 @@ export const productCursor = (p: ProductRow) => encodeCursor([p.name, p.id]);
 export class CatalogQueries {
   /** The statements' column list: fixed per instance, so each statement is still prepared once per connection. */
   private readonly columns: string;
+  private readonly columnList: Fragment;
 
   constructor(
     private readonly db: Pick<Database, "sql">,
@@ -61,6 +63,7 @@ export class CatalogQueries {
     if (!Number.isInteger(lowStockThreshold) || lowStockThreshold < 0)
       throw new Error(`lowStockThreshold must be an integer >= 0, got ${lowStockThreshold}`);
     this.columns = columnsOf(lowStockThreshold);
+    this.columnList = sql.trusted(this.columns);
   }
 
   // Through the driver like list(): these serve every mutation's answer and every push, and the
@@ -118,45 +121,50 @@ export class CatalogQueries {
     const take = pageSize(first);
     const cursor = decodeCursor(after);
 
-    const params: unknown[] = [];
-    const param = (value: unknown) => `$${params.push(value)}`;
-    const conditions: string[] = [];
     const search = filter.search?.trim();
-    if (search) conditions.push(searchCondition(search, param(containsPattern(search))));
-    if (filter.inStock !== null && filter.inStock !== undefined) conditions.push(`in_stock = ${param(filter.inStock)}`);
-    const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    // Not searching, the count is the one the projection keeps with the rows (exact, in the same snapshot).
-    const kept = search ? undefined : keptCount(filter.inStock);
-    const count = kept ? countKept(this.db.sql, kept) : countMatching(this.db.sql, `"read"."products"`, where, params);
-    if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
-
+    const conditions: Fragment[] = [];
+    if (search) conditions.push(searchCondition(search));
+    if (filter.inStock !== null && filter.inStock !== undefined)
+      conditions.push(sql.fragment`in_stock = ${filter.inStock}`);
+    const where = sql.where(conditions);
+    const keyset = cursor ? sql.fragment`WHERE (name, id) > (${cursor[0]}, ${cursor[1]}::uuid)` : sql.fragment``;
+    // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
+    const limit = take === 0 ? 0 : take + 1;
     // Searching, the matches are found once (through the trigram index) and serve both the count
     // and the page: only their ids and names, the page's columns are read for its own rows. Left
     // to itself, Postgres, which costs lower() like an addition, would rather walk the
     // (in_stock, name) index and lower-case row after row until the page is full. Not searching,
-    // the CTE is inlined into each use: the page reads `first` rows of that index and stops.
-    const keyset = cursor ? `WHERE (name, id) > (${param(cursor[0])}, ${param(cursor[1])}::uuid)` : "";
-    // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
-    const limit = `LIMIT ${param(take === 0 ? 0 : take + 1)}`;
-    let matches: string;
-    let page: string;
-    if (search) {
-      matches = `WITH matches AS MATERIALIZED (SELECT id, name FROM "read"."products" ${where})`;
-      page = `SELECT ${this.columns} FROM "read"."products"
-               WHERE id IN (SELECT id FROM matches ${keyset} ORDER BY name, id ${limit})`;
-    } else {
-      matches = `WITH matches AS NOT MATERIALIZED (SELECT ${this.columns} FROM "read"."products" ${where})`;
-      page = `SELECT * FROM matches ${keyset} ORDER BY name, id ${limit}`;
-    }
+    // the matches are read inline in each use: the page reads `first` rows of that index and stops.
+    const query = search
+      ? {
+          matching: sql.fragment`SELECT id, name FROM "read"."products" ${where}`,
+          materialized: true,
+          page: (matches: Identifier) => sql.fragment`SELECT ${this.columnList} FROM "read"."products"
+            WHERE id IN (SELECT id FROM ${matches} ${keyset} ORDER BY name, id LIMIT ${limit})`,
+        }
+      : {
+          matching: sql.fragment`SELECT ${this.columnList} FROM "read"."products" ${where}`,
+          materialized: false,
+          page: (matches: Identifier) =>
+            sql.fragment`SELECT * FROM ${matches} ${keyset} ORDER BY name, id LIMIT ${limit}`,
+        };
+    // Not searching, the count is the one the projection keeps with the rows (exact, in the same snapshot).
+    const kept = search ? undefined : keptCount(filter.inStock);
+    const count = kept ? countKept(this.db.sql, kept) : countMatching(this.db.sql, query.matching);
+    if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
     return fetchPage<ProductRow>(
       this.db.sql,
-      { matches, page, columns: "p.*", orderBy: "p.name, p.id", params, count, total: kept && `SELECT ${kept}` },
+      { ...query, columns: PAGE_COLUMNS, orderBy: PAGE_ORDER, count, total: kept },
       take,
       options.count === true,
     );
   }
 }
+
+/** A page's rows come with their columns: all of them, in the catalog's order. */
+const PAGE_COLUMNS = sql.fragment`p.*`;
+const PAGE_ORDER = sql.fragment`p.name, p.id`;
 
 /**
  * `name ILIKE p OR sku ILIKE p` for p = %term%. Postgres runs `x ILIKE p` as
@@ -164,21 +172,25 @@ export class CatalogQueries {
  * SEARCH_KEY: a match cannot span the line break between the two (lower() makes none). That
  * form is what the trigram index serves; a term with a line break gets the ILIKEs themselves.
  */
-function searchCondition(term: string, pattern: string): string {
+function searchCondition(term: string): Fragment {
+  const pattern = containsPattern(term);
   return term.includes("\n")
-    ? `(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
-    : `(${SEARCH_KEY}) LIKE lower(${pattern})`;
+    ? sql.fragment`(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
+    : sql.fragment`(${sql.trusted(SEARCH_KEY)}) LIKE lower(${pattern})`;
 }
 
 /** The count of products matching an inStock filter, over read.catalog_counts (its only row). */
-function keptCount(inStock: boolean | null | undefined): string {
-  const column = inStock === true ? "in_stock" : inStock === false ? "products - in_stock" : "products";
-  return `COALESCE((SELECT ${column} FROM "read"."catalog_counts"), 0)::int AS total`;
+function keptCount(inStock: boolean | null | undefined): Fragment {
+  if (inStock === true)
+    return sql.fragment`SELECT COALESCE((SELECT in_stock FROM "read"."catalog_counts"), 0)::int AS total`;
+  if (inStock === false)
+    return sql.fragment`SELECT COALESCE((SELECT products - in_stock FROM "read"."catalog_counts"), 0)::int AS total`;
+  return sql.fragment`SELECT COALESCE((SELECT products FROM "read"."catalog_counts"), 0)::int AS total`;
 }
 
-function countKept(sql: Sql, kept: string): () => Promise<number> {
+function countKept(db: Sql, kept: Fragment): () => Promise<number> {
   return async () => {
-    const [row] = await sql.query<{ total: number }>(`SELECT ${kept}`);
+    const [row] = await db.query<{ total: number }>(kept);
     return row?.total ?? 0;
   };
 }

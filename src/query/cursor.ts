@@ -1,4 +1,5 @@
 import type { Sql } from "../db/database";
+import { sql, type Fragment, type Identifier } from "../db/sql";
 import { badInput } from "../shared/errors";
 import { isUuid } from "../shared/ids";
 
@@ -48,65 +49,62 @@ export interface Page<T> {
 }
 
 export interface PageQuery {
-  /** `WITH matches AS (…)`: the rows matching the filter. */
-  matches: string;
-  /** The page: `SELECT … FROM matches … LIMIT take + 1` (take + 1 rows tell whether there is a next page). */
-  page: string;
-  /** The columns of a row, over the page as `p`. */
-  columns: string;
-  /** The page's order, over `p`. */
-  orderBy: string;
-  params: unknown[];
+  /** The rows that match the filter: a SELECT, which fetchPage names for the page and the count. */
+  matching: Fragment;
+  /**
+   * Postgres finds the matching rows once for both the page and the count (for a search through
+   * an index that is not in the page's order), or reads them inline in each (a range of an index
+   * in the page's order, whose page stops after its rows).
+   */
+  materialized: boolean;
+  /** The page, over the matching rows: at most take + 1 in order (take + 1 tell whether there is a next page). */
+  page(matches: Identifier): Fragment;
+  /** The columns of a row as the caller gets them, over the page's rows. */
+  columns: Fragment;
+  /** The page's order, over its rows. */
+  orderBy: Fragment;
+  /** A query of one row whose column `total` is the count; default: count(*) of the matching rows. */
+  total?: Fragment;
   /** The count in a statement of its own, for a caller that did not say it would ask. */
   count(): Promise<number>;
-  /** A query of one row whose column `total` is the count; default: `count(*)` of matches. */
-  total?: string;
 }
 
-/**
- * The count of a read table's rows matching `where`, in a statement of its own: a page's count for
- * a caller that did not say it would ask. The parameters are copied as they are now (the page's
- * statement goes on adding its own).
- */
-export function countMatching(sql: Sql, table: string, where: string, params: unknown[]): () => Promise<number> {
-  const whereParams = [...params];
+/** The count of the rows `matching` selects, in a statement of its own: a page's count for a caller that did not say it would ask. */
+export function countMatching(db: Sql, matching: Fragment): () => Promise<number> {
   return async () => {
-    const [row] = await sql.query<{ total: number }>(
-      `SELECT count(*)::int AS total FROM ${table} ${where}`,
-      whereParams,
-    );
+    const [row] = await db.query<{ total: number }>(sql`SELECT count(*)::int AS total FROM (${matching}) m`);
     return row?.total ?? 0;
   };
 }
 
+const MATCHES = sql.identifier("matches");
+
 /**
- * Runs a keyset page. With `withCount`, the count of `matches` comes in the same statement: one
- * row even when the page is empty (then with null columns), so the count always comes back.
+ * Runs a keyset page. With `withCount`, the count of the matching rows comes in the same
+ * statement: one row even when the page is empty (then with null columns), so the count always
+ * comes back.
  */
 export async function fetchPage<T extends { id: string }>(
-  sql: Sql,
+  db: Sql,
   query: PageQuery,
   take: number,
   withCount: boolean,
 ): Promise<Page<T>> {
-  const {
-    matches,
-    page,
-    columns,
-    orderBy,
-    params,
-    total: totalQuery = "SELECT count(*)::int AS total FROM matches",
-  } = query;
+  const { matching, columns, orderBy } = query;
+  const matches = query.materialized
+    ? sql.fragment`WITH ${MATCHES} AS MATERIALIZED (${matching})`
+    : sql.fragment`WITH ${MATCHES} AS NOT MATERIALIZED (${matching})`;
+  const page = query.page(MATCHES);
   if (!withCount) {
-    const rows = await sql.query<T>(`${matches} SELECT ${columns} FROM (${page}) p ORDER BY ${orderBy}`, params);
+    const rows = await db.query<T>(sql`${matches} SELECT ${columns} FROM (${page}) p ORDER BY ${orderBy}`);
     return { rows: rows.slice(0, take), hasNextPage: rows.length > take, count: query.count };
   }
-  const rows = await sql.query<T & { total: number }>(
-    `${matches} SELECT c.total, ${columns} FROM (${totalQuery}) c LEFT JOIN (${page}) p ON true ORDER BY ${orderBy}`,
-    params,
+  const total = query.total ?? sql.fragment`SELECT count(*)::int AS total FROM ${MATCHES}`;
+  const rows = await db.query<T & { total: number }>(
+    sql`${matches} SELECT c.total, ${columns} FROM (${total}) c LEFT JOIN (${page}) p ON true ORDER BY ${orderBy}`,
   );
-  const total = rows[0]?.total ?? 0;
+  const counted = rows[0]?.total ?? 0;
   const found: T[] = [];
   for (const { total: _, ...row } of rows) if (row.id !== null) found.push(row as unknown as T);
-  return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(total) };
+  return { rows: found.slice(0, take), hasNextPage: found.length > take, count: () => Promise.resolve(counted) };
 }

@@ -1,6 +1,7 @@
 import type { OrderView } from "../generated/prisma/client";
 import type { CancellationReason, OrderStatus, PlacedLine } from "../events";
 import type { Database } from "../db/database";
+import { sql, type Fragment } from "../db/sql";
 import { batchById } from "./batchById";
 import { rowPositionSql } from "./rowPosition";
 import { badInput } from "../shared/errors";
@@ -54,27 +55,35 @@ export class OrderQueries {
     if (placedAt && Number.isNaN(placedAt.getTime()))
       throw badInput("after is not a cursor returned by this API", { field: "after" });
 
-    const params: unknown[] = [];
-    const param = (value: unknown) => `$${params.push(value)}`;
-    const conditions: string[] = [];
-    if (filter.customerId !== undefined) conditions.push(`customer_id = ${param(filter.customerId)}`);
-    if (filter.status) conditions.push(`status = ${param(filter.status)}`);
-    const where = conditions.length ? `WHERE ${conditions.join(" AND ")}` : "";
-    const count = countMatching(this.db.sql, `"read"."orders"`, where, params);
+    const conditions: Fragment[] = [];
+    if (filter.customerId !== undefined) conditions.push(sql.fragment`customer_id = ${filter.customerId}`);
+    if (filter.status) conditions.push(sql.fragment`status = ${filter.status}`);
+    const where = sql.where(conditions);
+    const matching = sql.fragment`SELECT * FROM "read"."orders" ${where}`;
+    const count = countMatching(this.db.sql, matching);
     if (take === 0 && !options.count) return { rows: [], hasNextPage: false, count };
 
-    const matches = `WITH matches AS NOT MATERIALIZED (SELECT * FROM "read"."orders" ${where})`;
     const keyset = placedAt
-      ? `WHERE (placed_at, id) < (${param(placedAt)}::timestamptz, ${param(cursor[1])}::uuid)`
-      : "";
+      ? sql.fragment`WHERE (placed_at, id) < (${placedAt}::timestamptz, ${cursor[1]}::uuid)`
+      : sql.fragment``;
     // take + 1 rows tell whether there is a next page; first: 0 asks for none (and no next page).
-    const page = `SELECT * FROM matches ${keyset} ORDER BY placed_at DESC, id DESC LIMIT ${param(take === 0 ? 0 : take + 1)}`;
-
+    const limit = take === 0 ? 0 : take + 1;
     return fetchPage<OrderRow>(
       this.db.sql,
-      { matches, page, columns: COLUMNS, orderBy: "p.placed_at DESC, p.id DESC", params, count },
+      {
+        matching,
+        materialized: false,
+        page: (matches) =>
+          sql.fragment`SELECT * FROM ${matches} ${keyset} ORDER BY placed_at DESC, id DESC LIMIT ${limit}`,
+        columns: PAGE_COLUMNS,
+        orderBy: PAGE_ORDER,
+        count,
+      },
       take,
       options.count === true,
     );
   }
 }
+
+const PAGE_COLUMNS = sql.trusted(COLUMNS);
+const PAGE_ORDER = sql.fragment`p.placed_at DESC, p.id DESC`;

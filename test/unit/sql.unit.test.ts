@@ -30,4 +30,20 @@ describe("the sql tag", () => {
     expect(a.text).toBe(b.text);
     expect([a.values, b.values]).toEqual([[1], [2]]);
   });
+
+  it("joins fragments with a separator, each keeping its parameters in order", () => {
+    const conditions = [sql.fragment`a = ${1}`, sql.fragment`b = ${"x"}`, sql.fragment`c IS NULL`];
+    const statement = sql`SELECT * FROM t WHERE ${sql.join(conditions, " AND ")} LIMIT ${10}`;
+    expect(statement.text).toBe("SELECT * FROM t WHERE a = $1 AND b = $2 AND c IS NULL LIMIT $3");
+    expect(statement.values).toEqual([1, "x", 10]);
+    expect(sql`SELECT 1 ${sql.join([], " AND ")}`.text).toBe("SELECT 1 ");
+    expect(sql`SELECT 1 ${sql.where(conditions.slice(0, 2))}`.text).toBe("SELECT 1 WHERE a = $1 AND b = $2");
+    expect(sql`SELECT 1 ${sql.where([])}`.text).toBe("SELECT 1 ");
+  });
+
+  it("splices the program's own text in as it is, without parameters", () => {
+    const statement = sql`SELECT ${sql.trusted("id, lower(name) AS key")} FROM t WHERE id = ${7}`;
+    expect(statement.text).toBe("SELECT id, lower(name) AS key FROM t WHERE id = $1");
+    expect(statement.values).toEqual([7]);
+  });
 });

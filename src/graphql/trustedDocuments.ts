@@ -13,7 +13,7 @@ export const TRUSTED_DOCUMENTS_MODES = ["off", "allow", "only"] as const;
 export type TrustedDocumentsMode = (typeof TRUSTED_DOCUMENTS_MODES)[number];
 
 /** The manifest codegen writes beside the storefront's typed documents (codegen.ts): id → document. */
-export const MANIFEST_PATH = new URL("../storefront/generated/persisted-documents.json", import.meta.url);
+export const MANIFEST_PATH = new URL("../../src/storefront/generated/persisted-documents.json", import.meta.url);
 
 /** The root fields anyone may read and that answer the same to everyone: a CDN may keep them. */
 const PUBLIC_CATALOG_FIELDS = new Set(["products", "product", "__typename"]);

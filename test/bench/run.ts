@@ -43,12 +43,13 @@ import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
-import { NodeProcess, ROOT, type PhaseMemory } from "./lib/processes";
+import { NodeProcess, ROOT, SERVER, serverOf, type PhaseMemory } from "./lib/processes";
 import { postgraphilePeer, type PeerResult } from "./lib/peers";
 import { logSizeCurve, type LogSizeInterleaved, type LogSizePoint, type RebuildPoint } from "./lib/logSize";
 import { soak, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { drift, round } from "./lib/stats";
+import { buildServer } from "../../scripts/build-server";
 
 const PHASES = [
   "write",
@@ -184,6 +185,7 @@ const log = (message: string) =>
   console.log(`[${((Date.now() - started) / 1000).toFixed(1).padStart(5)} s] ${message}`);
 
 async function main(): Promise<void> {
+  await buildServer(); // the server as `npm start` runs it, from the code as it is
   const loadStart = os.loadavg();
   const stale = await dropStaleBenchDatabases();
   const db = await createBenchDatabase();
@@ -266,7 +268,7 @@ async function main(): Promise<void> {
     pgVersion = (await db.pool.query<{ v: string }>("SELECT version() AS v")).rows[0]!.v;
 
     // Server A: shipped defaults (mutations wait up to 2 s for read-your-writes).
-    const a = await startServer("server (defaults)", "src/main.ts");
+    const a = await startServer("server (defaults)", SERVER);
     log(`server A (defaults) pid ${a.proc.child.pid} at ${a.url}`);
     a.proc.memory.begin("seed");
     await seedProducts(db.pool, PRODUCTS);
@@ -284,7 +286,7 @@ async function main(): Promise<void> {
 
     // Server B: READ_YOUR_WRITES_TIMEOUT_MS=0, so a mutation answers right after its commit and
     // the time of its answer stands for the commit time.
-    const b = await startServer("server (READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+    const b = await startServer("server (READ_YOUR_WRITES_TIMEOUT_MS=0)", SERVER, {
       READ_YOUR_WRITES_TIMEOUT_MS: "0",
     });
     log(`server B (no read-your-writes wait) pid ${b.proc.child.pid} at ${b.url}`);
@@ -331,12 +333,12 @@ async function main(): Promise<void> {
       try {
         const splitBench = { ...bench, readDb };
         const env = { READ_DATABASE_URL: readDb.url };
-        const c = await startServer("server (separate read database)", "src/main.ts", env);
+        const c = await startServer("server (separate read database)", SERVER, env);
         log(`split: server C (READ_DATABASE_URL) pid ${c.proc.child.pid}; filling the read database from the log`);
         await waitForProjections(db.pool, readDb.pool);
         const splitWrite = await writePhase(splitBench, c, [32]);
         await stopServer(c);
-        const d = await startServer("server (separate read database, READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+        const d = await startServer("server (separate read database, READ_YOUR_WRITES_TIMEOUT_MS=0)", SERVER, {
           ...env,
           READ_YOUR_WRITES_TIMEOUT_MS: "0",
         });
@@ -360,7 +362,7 @@ async function main(): Promise<void> {
         const logEvents = Number(
           (await db.pool.query<{ n: string }>(`SELECT count(*)::text AS n FROM "write"."events"`)).rows[0]!.n,
         );
-        const e = await startServer("server (relay, READ_YOUR_WRITES_TIMEOUT_MS=0)", "src/main.ts", {
+        const e = await startServer("server (relay, READ_YOUR_WRITES_TIMEOUT_MS=0)", SERVER, {
           SERVICES: "commands,relay",
           EVENTS_NATS_URL: server.url,
           READ_YOUR_WRITES_TIMEOUT_MS: "0",
@@ -368,7 +370,7 @@ async function main(): Promise<void> {
         log(`nats: relaying the log so far (${logEvents} events) into an empty stream`);
         const catchUp = await relayCatchUp(server.url, logEvents);
         log(`  ${catchUp.events} events in ${catchUp.seconds} s: ${catchUp.eventsPerSecond} events/s`);
-        const f = await startServer("query service (PROJECTOR_SOURCE=nats)", "src/main.ts", {
+        const f = await startServer("query service (PROJECTOR_SOURCE=nats)", SERVER, {
           DATABASE_URL: "",
           READ_DATABASE_URL: readDb.url,
           SERVICES: "queries,projector",
@@ -413,7 +415,7 @@ async function main(): Promise<void> {
     if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
       const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
       // The bench's admin restocks 16 products at a time for the product pages: not an actor to rate-limit.
-      const pushing = await startServer("server (subscriber curves)", "src/main.ts", {
+      const pushing = await startServer("server (subscriber curves)", SERVER, {
         READ_YOUR_WRITES_TIMEOUT_MS: "0",
         MUTATIONS_PER_SECOND: "0",
         MUTATION_CONCURRENCY: "0",
@@ -421,14 +423,14 @@ async function main(): Promise<void> {
       // Heap per subscriber, in untimed rounds of its own: through the V8 inspector of another
       // server (an active inspector slows pushes), which neither projects nor is timed.
       const inspectorPort = await freePort();
-      const inspected = await startServer("server (subscriber heap, with an inspector)", "src/main.ts", {
+      const inspected = await startServer("server (subscriber heap, with an inspector)", SERVER, {
         RUN_PROJECTOR: "false",
         NODE_OPTIONS: `--inspect=127.0.0.1:${inspectorPort}`,
       });
       inspected.inspectorPort = inspectorPort;
       // --baseline=<checkout>: the same server from another checkout (the code before a change), measured beside it.
       const baseline = baselineRoot
-        ? await startServer("server (subscriber curves, baseline)", `${baselineRoot}/src/main.ts`, {
+        ? await startServer("server (subscriber curves, baseline)", serverOf(baselineRoot), {
             READ_YOUR_WRITES_TIMEOUT_MS: "0",
             MUTATIONS_PER_SECOND: "0",
             MUTATION_CONCURRENCY: "0",
@@ -528,7 +530,7 @@ async function main(): Promise<void> {
       log(`soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages)`);
       if (bench.products.length < 1_000)
         throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);
-      const server = await startServer("server (soak)", "src/main.ts", { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+      const server = await startServer("server (soak)", SERVER, { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
       try {
         soakResult = await soak(bench, server, { minutes: soakMinutes, ratePerSecond: rate });
       } finally {

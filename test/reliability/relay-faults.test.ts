@@ -86,7 +86,7 @@ const leaseHolders = async (db: TestDatabase): Promise<string[]> =>
   ).map((r) => r.name);
 
 // Generous: what is checked is that every event arrives once and in order, not how fast; the
-// relay processes restart (tsx, migrations check) on the same two cores as the other test files.
+// relay processes restart (start-up, migrations check) on the same two cores as the other test files.
 const streamComplete = (servers: string[], db: TestDatabase, what: string, output = () => "") => {
   let last: Awaited<ReturnType<typeof streamMatchesLog>> | undefined;
   return eventually(

@@ -5,12 +5,13 @@ import { openPostgres } from "../../src/db/postgres";
 import { verify, type VerifyResult } from "../../src/verify/verify";
 import { TEST_JWT_SECRET, type GqlResponse } from "../support/client";
 import { TEST_READ_YOUR_WRITES_TIMEOUT_MS } from "../support/db";
+import { SERVER_ENTRY } from "../../scripts/build-server";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 
 /**
- * The real API as a separate OS process (`node --import tsx src/main.ts`, not the tsx wrapper,
- * so that the pid we SIGKILL is the server itself).
+ * The real API as a separate OS process, as `npm start` runs it: `node dist/server/main.mjs`,
+ * built from the code as it is by the tests' global setup. The pid we SIGKILL is the server itself.
  */
 export class ServerProcess {
   private child: ChildProcess | undefined;
@@ -39,7 +40,7 @@ export class ServerProcess {
 
   async start(): Promise<void> {
     if (this.child) throw new Error("server already running");
-    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    const child = spawn(process.execPath, [SERVER_ENTRY], {
       cwd: ROOT,
       env: {
         ...process.env,

@@ -4,6 +4,7 @@ import { createBenchDatabase, SEARCH_TERMS, seedProducts, waitForProjections } f
 import { closedLoop } from "./load";
 import type { Bench, Server, SubscriptionResult } from "./phases";
 import { round, summarize } from "./stats";
+import { SERVER } from "./processes";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
@@ -101,8 +102,8 @@ export async function catalogCurve(
   sizes: number[],
 ): Promise<CatalogPoint[]> {
   const db = await createBenchDatabase();
-  const cachedServer = await startServer("server (catalog sizes)", "src/main.ts", { DATABASE_URL: db.url });
-  const uncachedServer = await startServer("server (catalog sizes, no result cache)", "src/main.ts", {
+  const cachedServer = await startServer("server (catalog sizes)", SERVER, { DATABASE_URL: db.url });
+  const uncachedServer = await startServer("server (catalog sizes, no result cache)", SERVER, {
     DATABASE_URL: db.url,
     CATALOG_RESULT_CACHE_ENTRIES: "0",
     RUN_PROJECTOR: "false",

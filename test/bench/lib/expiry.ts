@@ -1,6 +1,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { placeOrder, writePhase, type Bench, type Server, type WriteResult } from "./phases";
 import { round } from "./stats";
+import { SERVER } from "./processes";
 
 export interface ExpiryResult {
   /** Orders left unpaid while no instance ran, expired by the next one at start-up. */
@@ -49,7 +50,7 @@ export async function expiryPhase(
   const timeoutSeconds = Math.max(10, Math.ceil(backlog / 50)); // placing must end before the first deadline
   const env = { ORDER_PAYMENT_TIMEOUT_SECONDS: String(timeoutSeconds), READ_YOUR_WRITES_TIMEOUT_MS: "0" };
   const phaseStart = new Date();
-  const placer = await startServer("server (expiry backlog)", "src/main.ts", env);
+  const placer = await startServer("server (expiry backlog)", SERVER, env);
   let next = 0;
   await Promise.all(
     Array.from({ length: 32 }, async () => {
@@ -69,14 +70,14 @@ export async function expiryPhase(
   );
   if (dueInMs > 0) await delay(dueInMs + 100);
   const due = await duePlaced(bench);
-  const expirer = await startServer("server (expiring the backlog)", "src/main.ts", env);
+  const expirer = await startServer("server (expiring the backlog)", SERVER, env);
   const started = performance.now();
   while ((await duePlaced(bench)) > 0) await delay(20);
   const seconds = (performance.now() - started) / 1000;
   await stopServer(expirer);
   bench.log(`  ${due} overdue orders expired in ${round(seconds, 2)} s: ${round(due / seconds, 0)}/s`);
 
-  const busy = await startServer("server (every order expires after 1 s)", "src/main.ts", {
+  const busy = await startServer("server (every order expires after 1 s)", SERVER, {
     ORDER_PAYMENT_TIMEOUT_SECONDS: "1",
   });
   const before = await expiredCount(bench);

@@ -7,6 +7,7 @@ import { HttpGraphQL } from "./http";
 import type { FlooderReport, FlooderWorkerData } from "./flooder.worker";
 import type { Bench, Server } from "./phases";
 import { round, summarize } from "./stats";
+import { SERVER } from "./processes";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
@@ -69,7 +70,7 @@ async function floodRun(
 ): Promise<FloodRun> {
   const server = await startServer(
     `server (flood${env.MUTATIONS_PER_SECOND === "0" ? ", no mutation limits" : ""})`,
-    "src/main.ts",
+    SERVER,
     env,
   );
   const product = bench.products[0]!;

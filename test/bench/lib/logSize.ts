@@ -10,6 +10,7 @@ import {
 import { scrapeMetrics } from "./http";
 import { lagPhase, rebuildPhase, writePhase, type Bench, type Server } from "./phases";
 import { drift, nowMs, round } from "./stats";
+import { SERVER, serverOf } from "./processes";
 
 type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
@@ -597,10 +598,10 @@ export async function logSizeCurve(
     /** Appended to the servers' names. */
     label: string;
   }
-  const ours: Build = { script: "src/main.ts", env: {}, label: "" };
+  const ours: Build = { script: SERVER, env: {}, label: "" };
   const baselineBuild: Build | undefined = options.baselineRoot
     ? {
-        script: `${options.baselineRoot}/src/main.ts`,
+        script: serverOf(options.baselineRoot),
         env: { TSX_TSCONFIG_PATH: `${options.baselineRoot}/tsconfig.json` },
         label: ", baseline",
       }
@@ -671,7 +672,7 @@ export async function logSizeCurve(
 
   try {
     // Migrations and the catalog first, as in the main bench.
-    const first = await startServer("server (log sizes: set-up)", "src/main.ts", env);
+    const first = await startServer("server (log sizes: set-up)", SERVER, env);
     await seedProducts(db.pool, 2_000);
     await waitForProjections(db.pool);
     await stopServer(first);
@@ -686,7 +687,7 @@ export async function logSizeCurve(
         `    ${seeded.seeded} events in ${round(seeded.seconds, 1)} s (${Math.round(seeded.seeded / Math.max(seeded.seconds, 0.001))} events/s); log now ${seeded.events}; ${seedVacuums} table vacuums meanwhile`,
       );
 
-      const a = await startServer(`server (log ${size}, defaults)`, "src/main.ts", env);
+      const a = await startServer(`server (log ${size}, defaults)`, SERVER, env);
       const catchUpStart = nowMs();
       const behind = await backlog(db.pool);
       const { vacuums: catchUpVacuums } = await whileVacuuming(db.pool, bench.log, () =>
@@ -707,7 +708,7 @@ export async function logSizeCurve(
       const measured = await measureBuild(size, ours, db, a);
       const baseline = baselineBuild && (await measureBuild(size, baselineBuild));
       // verify and the rebuild run beside a server, as an operator's would.
-      const b = await startServer(`server (log ${size})`, "src/main.ts", env);
+      const b = await startServer(`server (log ${size})`, SERVER, env);
 
       let verified: boolean | undefined;
       if (verifyAt.includes(size)) {

@@ -5,7 +5,7 @@ import { HttpGraphQL, type GraphQLResult } from "./http";
 import { closedLoop, type LoadResult } from "./load";
 import { node22 } from "./node22";
 import { runSummary, type Bench, type RunSummary, type Server } from "./phases";
-import type { PhaseMemory } from "./processes";
+import { SERVER, type PhaseMemory } from "./processes";
 import { round } from "./stats";
 
 // Our catalog reads (read tables, src/main.ts) side by side with PostGraphile v5 serving the same
@@ -249,7 +249,7 @@ export async function postgraphilePeer(bench: Bench): Promise<PeerResult> {
     const ours = await startOnNode(
       bench,
       `server (${version})`,
-      "src/main.ts",
+      SERVER,
       { ...poolEnv, SERVICES: "queries,projector" },
       node,
     );

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { round } from "./stats";
 
@@ -108,9 +108,26 @@ export class MemoryTracker {
   }
 }
 
+/** The server the bench times: the one `npm start` runs (built by the bench first). */
+export const SERVER = "dist/server/main.mjs";
+
+/**
+ * Another checkout's server (`--baseline`), run the same way: built there when that checkout
+ * has the build (its dependencies linked or installed), else its TypeScript through tsx.
+ */
+export function serverOf(checkout: string): string {
+  if (!existsSync(`${checkout}/scripts/build-server.ts`)) return `${checkout}/src/main.ts`;
+  const built = spawnSync(process.execPath, ["--import", "tsx", "scripts/build-server.ts"], {
+    cwd: checkout,
+    stdio: "inherit",
+  });
+  if (built.status !== 0) throw new Error(`building the server of ${checkout} failed`);
+  return `${checkout}/${SERVER}`;
+}
+
 export interface NodeProcessOptions {
   name: string;
-  /** Script path relative to the repository root, run as `node --import tsx <script>`. */
+  /** Script path relative to the repository root: JavaScript (.mjs) as it is, TypeScript as `node --import tsx <script>`. */
   script: string;
   args?: string[];
   env: Record<string, string>;
@@ -121,8 +138,9 @@ export interface NodeProcessOptions {
 }
 
 /**
- * A TypeScript entry point run as `node --import tsx <script>`: one process (npx and the tsx
- * CLI would put a wrapper process in between), so child.pid is the process whose memory we read.
+ * An entry point run by node itself (a TypeScript one as `node --import tsx <script>`): one
+ * process (npx and the tsx CLI would put a wrapper process in between), so child.pid is the
+ * process whose memory we read.
  */
 export class NodeProcess {
   readonly memory: MemoryTracker;
@@ -145,7 +163,12 @@ export class NodeProcess {
   static spawn(options: NodeProcessOptions): NodeProcess {
     const child = spawn(
       options.node ?? process.execPath,
-      [...(options.nodeFlags ?? []), "--import", "tsx", options.script, ...(options.args ?? [])],
+      [
+        ...(options.nodeFlags ?? []),
+        ...(options.script.endsWith(".ts") ? ["--import", "tsx"] : []),
+        options.script,
+        ...(options.args ?? []),
+      ],
       {
         cwd: ROOT,
         env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...options.env },

@@ -1,0 +1,32 @@
+// The server as `npm start` runs it: src/main.ts and the projector's worker thread bundled into
+// dist/server with esbuild (the dependencies stay in node_modules), so that a start loads plain
+// JavaScript instead of compiling TypeScript through tsx. Module paths resolved from
+// import.meta (schema.graphql, the migrations, the storefront) are two folders below the root
+// in both places. type-graphql takes object and input types' names from their classes, which the
+// bundle keeps as written (esbuild renames a top-level name only when two modules' names
+// collide), without tsx's name-keeping wrappers; test/e2e/built-server.e2e.test.ts compares the
+// built server's schema with schema.graphql.
+import { build } from "esbuild";
+import { resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = resolve(import.meta.dirname, "..");
+export const SERVER_ENTRY = resolve(ROOT, "dist/server/main.mjs");
+
+export async function buildServer(): Promise<void> {
+  await build({
+    absWorkingDir: ROOT,
+    entryPoints: ["src/main.ts", "src/projection/projector.worker.ts"],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    packages: "external",
+    outdir: "dist/server",
+    entryNames: "[name]",
+    outExtension: { ".js": ".mjs" },
+    logLevel: "warning",
+  });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await buildServer();

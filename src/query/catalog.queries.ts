@@ -44,6 +44,7 @@ export const MAX_REPLAY = 1000;
  * 20261127180000_read_products_search), written exactly as there, or Postgres does not use it.
  */
 export const SEARCH_KEY = `lower(name) || E'\\n' || lower(sku)`;
+const SEARCH_KEY_SQL = sql.trusted(SEARCH_KEY);
 
 /** `%term%` for LIKE/ILIKE, with the term's own wildcards (and the escape character) taken literally. */
 export const containsPattern = (term: string) => `%${term.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
@@ -176,16 +177,13 @@ function searchCondition(term: string): Fragment {
   const pattern = containsPattern(term);
   return term.includes("\n")
     ? sql.fragment`(name ILIKE ${pattern} OR sku ILIKE ${pattern})`
-    : sql.fragment`(${sql.trusted(SEARCH_KEY)}) LIKE lower(${pattern})`;
+    : sql.fragment`(${SEARCH_KEY_SQL}) LIKE lower(${pattern})`;
 }
 
 /** The count of products matching an inStock filter, over read.catalog_counts (its only row). */
 function keptCount(inStock: boolean | null | undefined): Fragment {
-  if (inStock === true)
-    return sql.fragment`SELECT COALESCE((SELECT in_stock FROM "read"."catalog_counts"), 0)::int AS total`;
-  if (inStock === false)
-    return sql.fragment`SELECT COALESCE((SELECT products - in_stock FROM "read"."catalog_counts"), 0)::int AS total`;
-  return sql.fragment`SELECT COALESCE((SELECT products FROM "read"."catalog_counts"), 0)::int AS total`;
+  const column = sql.trusted(inStock === true ? "in_stock" : inStock === false ? "products - in_stock" : "products");
+  return sql.fragment`SELECT COALESCE((SELECT ${column} FROM "read"."catalog_counts"), 0)::int AS total`;
 }
 
 function countKept(db: Sql, kept: Fragment): () => Promise<number> {

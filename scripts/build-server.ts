@@ -7,14 +7,20 @@
 // collide), without tsx's name-keeping wrappers; test/e2e/built-server.e2e.test.ts compares the
 // built server's schema with schema.graphql.
 import { build } from "esbuild";
-import { resolve } from "node:path";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(import.meta.dirname, "..");
 export const SERVER_ENTRY = resolve(ROOT, "dist/server/main.mjs");
 
+/**
+ * Each file is replaced whole (written beside it, then renamed over it), and only when it
+ * changed: instances started at once from one checkout (`npm start` builds first) never load a
+ * file another one is writing.
+ */
 export async function buildServer(): Promise<void> {
-  await build({
+  const { outputFiles } = await build({
     absWorkingDir: ROOT,
     entryPoints: ["src/main.ts", "src/projection/projector.worker.ts"],
     bundle: true,
@@ -26,7 +32,18 @@ export async function buildServer(): Promise<void> {
     entryNames: "[name]",
     outExtension: { ".js": ".mjs" },
     logLevel: "warning",
+    write: false,
   });
+  await Promise.all(
+    outputFiles.map(async ({ path, contents }) => {
+      const current = await readFile(path).catch(() => undefined);
+      if (current?.equals(contents)) return;
+      await mkdir(dirname(path), { recursive: true });
+      const next = `${path}.${process.pid}.tmp`;
+      await writeFile(next, contents);
+      await rename(next, path);
+    }),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await buildServer();

@@ -9,30 +9,20 @@ import {
   ApolloServerPluginLandingPageDisabled,
 } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import {
-  getOperationAST,
-  GraphQLError,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type ExecutionResult,
-  type GraphQLSchema,
-} from "graphql";
-import { useServer } from "graphql-ws/use/ws";
-import { WebSocketServer } from "ws";
+import type { GraphQLSchema } from "graphql";
 import type { Logger } from "../logger";
 import { AppError } from "../shared/errors";
-import { anonymous, type Actor } from "../shared/auth";
+import type { Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
-import { complexityError, complexityLimit, depthLimit } from "../graphql/limits";
+import { complexityLimit, depthLimit } from "../graphql/limits";
 import { rateLimitedAs429, subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
 import { rateLimited } from "../graphql/rateLimit";
-import { notServed, servedOperationsOnly } from "../graphql/servedOperations";
+import { servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
-import { pushDirectly, sharedSubscribe } from "../graphql/sharedSubscribe";
 import { TokenVerifier, type AuthOptions } from "./auth";
-import { clientAddress, SocketCounts, type SocketLimits } from "./socketLimits";
+import type { SocketLimits } from "./socketLimits";
+import { serveGraphQLOverWebSocket } from "./websocket";
 import { TrustedDocuments, type ResolvedDocument } from "../graphql/trustedDocuments";
 import {
   hasPersistedQuery,
@@ -41,7 +31,6 @@ import {
   operationNameOf,
   operationTypeOf,
   otherExtensions,
-  parseQuery,
   withDocument,
 } from "./graphqlRequest";
 import type { Metrics } from "./metrics";
@@ -78,9 +67,6 @@ export interface HttpOptions {
   /** How long an idle keep-alive connection stays open (default Node's 5 s). */
   keepAliveTimeoutMs?: number;
 }
-
-/** WebSocket close code 1013, "try again later": graphql-ws clients reconnect after a while. */
-const TRY_AGAIN_LATER = 1013;
 
 export interface HttpApp {
   server: Server;
@@ -157,31 +143,6 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
   // the usual ones; a client's): then it always closes an idle connection first, and never sends
   // a request on one we are closing at that moment, which it would see as a reset (a 502).
   if (options.keepAliveTimeoutMs !== undefined) server.keepAliveTimeout = options.keepAliveTimeoutMs;
-  const limits = options.socketLimits;
-  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: limits.messageBytes });
-  // Before graphql-ws sees the socket: one address may hold so many, initialised or not.
-  const socketsPerIp = new SocketCounts(limits.socketsPerIp);
-  const socketsPerActor = new SocketCounts(limits.socketsPerActor);
-  wss.on("connection", (socket, request) => {
-    // A frame the client got wrong (over WS_MAX_MESSAGE_BYTES, bad UTF-8, a bad opcode): ws has
-    // closed the socket already (1009, 1007, 1002), and graphql-ws would log it as an internal
-    // error with console.error, as often as a client cares to send one.
-    const emit = socket.emit.bind(socket);
-    socket.emit = (event: string | symbol, ...args: unknown[]) => {
-      const code = (args[0] as { code?: unknown } | undefined)?.code;
-      if (event === "error" && typeof code === "string" && code.startsWith("WS_ERR_")) {
-        logger.debug({ code }, "graphql-ws socket closed for a bad frame");
-        return true;
-      }
-      return emit(event, ...args);
-    };
-    const address = clientAddress(request, limits.trustProxyHops);
-    if (!socketsPerIp.open(address)) {
-      socket.close(TRY_AGAIN_LATER, `too many sockets from this address (at most ${limits.socketsPerIp})`);
-      return;
-    }
-    socket.once("close", () => socketsPerIp.close(address));
-  });
   const validationRules = [depthLimit(options.maxQueryDepth)];
   const trusted = options.trustedDocuments ?? TrustedDocuments.fromFile("off");
   const catalogMaxAge = options.catalogCacheSeconds ?? 0;
@@ -190,110 +151,18 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     logger.error({ err: error }, "unexpected error in a GraphQL operation"),
   );
 
-  const withFormattedErrors = <R extends Pick<ExecutionResult, "errors">>(result: R) =>
-    result.errors ? { ...result, errors: result.errors.map((e) => formatError(e.toJSON(), e)) } : result;
-  const serializePayload = (result: ExecutionResult) => JSON.stringify(withFormattedErrors(result));
-
-  /**
-   * GraphQL's own validation and ours, labelled as Apollo labels them over HTTP; once per
-   * document (parseQuery gives the same object for the same text), as Apollo validates once per text.
-   */
-  const validated = new WeakMap<DocumentNode, readonly GraphQLError[]>();
-  const validateDocument = (document: DocumentNode): readonly GraphQLError[] => {
-    let errors = validated.get(document);
-    if (errors === undefined) {
-      errors = validate(schema, document, [...specifiedRules, ...validationRules]).map(
-        (error) =>
-          new GraphQLError(error.message, {
-            nodes: error.nodes,
-            source: error.source,
-            positions: error.positions,
-            originalError: error.originalError,
-            extensions: { ...error.extensions, code: "GRAPHQL_VALIDATION_FAILED" },
-          }),
-      );
-      validated.set(document, errors);
-    }
-    return errors;
-  };
-
-  const wsCleanup = useServer<Record<string, unknown> | undefined, { actor: Actor }>(
-    {
-      schema,
-      // One execution per change and distinct operation, shared by its subscribers.
-      subscribe: sharedSubscribe,
-      connectionInitWaitTimeout: limits.connectionInitTimeoutMs,
-      async onConnect(ctx) {
-        const { socket } = ctx.extra;
-        try {
-          ctx.extra.actor = await tokens.actorOf(ctx.connectionParams?.authorization);
-        } catch {
-          socket.close(4401, "Unauthorized"); // a refused token: 4401, as graphql-ws clients expect
-          return false;
-        }
-        const actor = ctx.extra.actor;
-        if (actor.kind !== "user") return true;
-        const key = `${actor.role}:${actor.id}`;
-        if (!socketsPerActor.open(key)) {
-          socket.close(TRY_AGAIN_LATER, `too many sockets for this user (at most ${limits.socketsPerActor})`);
-          return false;
-        }
-        socket.once("close", () => socketsPerActor.close(key));
-        return true;
-      },
-      /**
-       * Everything HTTP does before executing, in the same order, so the same document fails the
-       * same way on both transports: the trusted document it names, the token cap, the operation
-       * type this instance serves, validation, the complexity limit (which needs the variables).
-       */
-      onSubscribe(ctx, _id, payload) {
-        // This subscription counts already (graphql-ws registers it before asking).
-        if (limits.subscriptionsPerSocket > 0 && Object.keys(ctx.subscriptions).length > limits.subscriptionsPerSocket)
-          return [
-            new GraphQLError(`too many subscriptions on this socket (at most ${limits.subscriptionsPerSocket})`, {
-              extensions: { code: "LIMIT_EXCEEDED", limit: limits.subscriptionsPerSocket },
-            }),
-          ];
-        let document: DocumentNode;
-        try {
-          const { query } = trusted.resolve(payload, ctx.extra.actor ?? anonymous);
-          document = parseQuery(query);
-        } catch (error) {
-          if (error instanceof AppError) return [new GraphQLError(error.message, { originalError: error })];
-          return [new GraphQLError((error as Error).message, { extensions: { code: "GRAPHQL_PARSE_FAILED" } })];
-        }
-        const refused = notServed(getOperationAST(document, payload.operationName)?.operation, served);
-        if (refused) return [refused];
-        const invalid = validateDocument(document);
-        if (invalid.length > 0) return invalid;
-        const variableValues = payload.variables ?? {};
-        const error = complexityError(document, payload.operationName, variableValues, options.maxQueryComplexity);
-        if (error) return [error];
-        return { schema, document, operationName: payload.operationName, variableValues };
-      },
-      context: (ctx, id): GraphQLContext => {
-        const context: GraphQLContext = { actor: ctx.extra.actor ?? anonymous, correlationId: randomUUID(), services };
-        // Pushes skip graphql-ws's per-subscriber serialization: the payload's text is made once
-        // per change and operation, and only this subscription's id is written around it.
-        const { socket } = ctx.extra;
-        const head = `{"id":${JSON.stringify(id)},"type":"next","payload":`;
-        pushDirectly(context, {
-          serialize: serializePayload,
-          send: (payloadJson) =>
-            new Promise((resolve, reject) => {
-              if (socket.readyState !== socket.OPEN) return resolve(); // as graphql-ws's own send
-              socket.send(head + payloadJson + "}", (error) => (error ? reject(error) : resolve()));
-            }),
-        });
-        return context;
-      },
-      onError: (_ctx, _id, _payload, errors) =>
-        errors.map((e) => formatError(e.toJSON(), e)) as unknown as readonly GraphQLError[],
-      // Errors inside results (a subscribe() that refuses, a resolver that throws) get their codes too.
-      onNext: (_ctx, _id, _payload, _args, result) => (result.errors ? withFormattedErrors(result) : undefined),
-    },
-    wss,
-  );
+  const webSocket = serveGraphQLOverWebSocket(server, {
+    schema,
+    services,
+    served,
+    tokens,
+    trusted,
+    limits: options.socketLimits,
+    validationRules,
+    maxQueryComplexity: options.maxQueryComplexity,
+    formatError,
+    logger,
+  });
 
   const apollo = new ApolloServer<GraphQLContext>({
     schema,
@@ -325,7 +194,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         async serverWillStart() {
           return {
             async drainServer() {
-              await wsCleanup.dispose();
+              await webSocket.dispose();
             },
           };
         },
@@ -551,7 +420,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     },
     async stop() {
       await apollo.stop(); // drains HTTP connections and disposes graphql-ws
-      wss.close();
+      webSocket.close();
       if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };

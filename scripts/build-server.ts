@@ -12,7 +12,9 @@ import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = resolve(import.meta.dirname, "..");
-export const SERVER_ENTRY = resolve(ROOT, "dist/server/main.mjs");
+/** The built server, relative to a checkout's root. */
+export const SERVER_FILE = "dist/server/main.mjs";
+export const SERVER_ENTRY = resolve(ROOT, SERVER_FILE);
 
 /**
  * Each file is replaced whole (written beside it, then renamed over it), and only when it
@@ -28,7 +30,7 @@ export async function buildServer(): Promise<void> {
     format: "esm",
     target: "node20",
     packages: "external",
-    outdir: "dist/server",
+    outdir: dirname(SERVER_FILE),
     entryNames: "[name]",
     outExtension: { ".js": ".mjs" },
     logLevel: "warning",

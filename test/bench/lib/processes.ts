@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { round } from "./stats";
+import { SERVER_FILE } from "../../../scripts/build-server";
 
 export const ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -109,7 +110,7 @@ export class MemoryTracker {
 }
 
 /** The server the bench times: the one `npm start` runs (built by the bench first). */
-export const SERVER = "dist/server/main.mjs";
+export const SERVER = SERVER_FILE;
 
 /**
  * Another checkout's server (`--baseline`), run the same way: built there when that checkout

@@ -15,6 +15,7 @@ import {
 } from "./database";
 import type { Statement } from "./sql";
 import { isAlive } from "../shared/process";
+import { copyEmbeddedTemplate } from "./pgliteTemplate";
 
 // The embedded database: one PGlite (Postgres compiled to WASM, single-user mode) in this process.
 //
@@ -81,6 +82,7 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
 
 export async function openEmbedded(dataDir: string): Promise<Database> {
   const location = resolve(dataDir);
+  await copyEmbeddedTemplate(location);
   await mkdir(location, { recursive: true });
   const unlock = await lockDataDir(location);
   let pg: PGlite;

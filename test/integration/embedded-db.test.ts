@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/db/database";
 import { loadMigrations, migrate } from "../../src/db/migrate";
 import { openEmbedded } from "../../src/db/pglite";
+import { copyEmbeddedTemplate, prepareEmbeddedTemplate } from "../../src/db/pgliteTemplate";
 
-// The embedded database (PGlite) in a fresh temporary folder. A fresh folder runs initdb, which
+// The embedded database (PGlite) in a fresh temporary folder. A fresh folder is a copy of the
+// installation's template (the global setup makes it); one that cannot be runs initdb, which
 // takes several seconds, hence the generous timeouts.
 const SLOW = 60_000;
 
@@ -253,6 +255,58 @@ describe("embedded database (PGlite)", () => {
       await writeFile(join(other, "shop-api.lock"), "999999999"); // no such process: a crash left it
       const reopened = await openEmbedded(other);
       await reopened.close();
+    },
+    SLOW,
+  );
+});
+
+describe("a new embedded database is a copy of the installation's template", () => {
+  const exists = (path: string) =>
+    access(path).then(
+      () => true,
+      () => false,
+    );
+
+  it(
+    "copies the template into a new folder, which then opens and migrates; an existing database is left alone",
+    async () => {
+      const template = await prepareEmbeddedTemplate();
+      expect(await prepareEmbeddedTemplate()).toBe(template); // made once
+      expect(await exists(join(template, "PG_VERSION"))).toBe(true);
+
+      const fresh = join(dir, "copies", "fresh");
+      expect(await copyEmbeddedTemplate(fresh)).toBe(true);
+      expect(await readFile(join(fresh, "PG_VERSION"), "utf8")).toBe(
+        await readFile(join(template, "PG_VERSION"), "utf8"),
+      );
+      const copy = await openEmbedded(fresh);
+      try {
+        await migrate(copy);
+        const [row] = await copy.sql.query<{ n: string }>(`SELECT count(*) AS n FROM "write"."events"`);
+        expect(row!.n).toBe("0");
+      } finally {
+        await copy.close();
+      }
+      expect(await copyEmbeddedTemplate(fresh)).toBe(false); // a database already
+      expect(await readdir(join(dir, "copies"))).toEqual(["fresh"]); // nothing built beside it is left
+    },
+    SLOW,
+  );
+
+  it(
+    "never copies over a folder holding files of its own, and removes what a killed process left half-built",
+    async () => {
+      const own = join(dir, "own-files");
+      await mkdir(own, { recursive: true });
+      await writeFile(join(own, "notes.txt"), "mine");
+      const leftover = `${own}.999999999.tmp`; // no such process: killed while copying
+      await mkdir(leftover);
+      await writeFile(join(leftover, "PG_VERSION"), "17");
+
+      expect(await copyEmbeddedTemplate(own)).toBe(false);
+      expect(await readdir(own)).toEqual(["notes.txt"]);
+      expect(await exists(leftover)).toBe(false);
+      expect((await readdir(dir)).filter((name) => name.startsWith("own-files"))).toEqual(["own-files"]);
     },
     SLOW,
   );

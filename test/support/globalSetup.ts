@@ -5,6 +5,7 @@ import { openPostgres } from "../../src/db/postgres";
 import { loadMigrations, migrate } from "../../src/db/migrate";
 import { isAlive } from "../../src/shared/process";
 import { buildServer } from "../../scripts/build-server";
+import { prepareEmbeddedTemplate } from "../../src/db/pgliteTemplate";
 
 export const ADMIN_URL = process.env.TEST_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
@@ -18,10 +19,11 @@ export function databaseUrl(name: string): string {
  * Migrates one template database per migration set; each test file then gets its own
  * database copied from it (CREATE DATABASE ... TEMPLATE, a file copy: fast). Builds the server
  * that `npm start` runs (dist/server) from the code as it is now: the tests that start the API
- * as a process of its own start that one.
+ * as a process of its own start that one. Makes the embedded database's template if
+ * `npm install` did not (each embedded test database is a copy of it).
  */
 export default async function setup(project: TestProject): Promise<void> {
-  await buildServer();
+  await Promise.all([buildServer(), prepareEmbeddedTemplate()]);
   const migrations = await loadMigrations();
   const hash = createHash("sha256")
     .update(migrations.map((m) => m.checksum).join())

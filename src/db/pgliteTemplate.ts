@@ -1,0 +1,81 @@
+import { access, cp, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { isAlive } from "../shared/process";
+
+// A new embedded database starts as a copy of one that PGlite initialised once per installation
+// (at `npm install`, and in the tests' global setup): PGlite's initdb takes 6-7 s, a copy of its
+// 40 MB well under one. The template is keyed by PGlite's version, since its data files belong to
+// the Postgres build inside it. Without a template (installed with --ignore-scripts, say) a new
+// folder is initialised as before.
+
+/** Module paths from import.meta are two folders below the root, in src/ and in dist/ alike. */
+const ROOT = resolve(import.meta.dirname, "../..");
+
+const isDatabase = (dir: string): Promise<boolean> =>
+  access(join(dir, "PG_VERSION")).then(
+    () => true,
+    () => false,
+  );
+
+async function templateDir(): Promise<string> {
+  const manifest = await readFile(resolve(ROOT, "node_modules/@electric-sql/pglite/package.json"), "utf8");
+  const { version } = JSON.parse(manifest) as { version: string };
+  return resolve(ROOT, "node_modules/.cache/shop-api", `pglite-${version}`);
+}
+
+/** `${target}.<pid>.tmp`: built beside its target, renamed onto it when whole. */
+const building = (target: string): string => `${target}.${process.pid}.tmp`;
+
+/** Leftovers of a process that was killed while building beside `target`. */
+async function removeLeftovers(target: string): Promise<void> {
+  const prefix = `${basename(target)}.`;
+  const names = await readdir(dirname(target)).catch(() => []);
+  for (const name of names) {
+    const pid = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined;
+    if (pid && !isAlive(Number(pid))) await rm(join(dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+/** Makes the template if there is none yet; returns where it is. */
+export async function prepareEmbeddedTemplate(): Promise<string> {
+  const template = await templateDir();
+  if (await isDatabase(template)) return template;
+  await mkdir(dirname(template), { recursive: true });
+  await removeLeftovers(template);
+  const next = building(template);
+  try {
+    const pg = await PGlite.create({ dataDir: next });
+    await pg.close();
+    await rename(next, template);
+  } catch (error) {
+    // Another process's template got there first: use that one.
+    if (!(await isDatabase(template))) throw error;
+  } finally {
+    await rm(next, { recursive: true, force: true });
+  }
+  return template;
+}
+
+/**
+ * Makes `location` a copy of the template when it is not a database yet and a template exists.
+ * The copy is made beside it and renamed onto it, which replaces only a missing or empty folder:
+ * a folder is a whole database or untouched. False when it was left to PGlite to initialise.
+ */
+export async function copyEmbeddedTemplate(location: string): Promise<boolean> {
+  if (await isDatabase(location)) return false;
+  const template = await templateDir().catch(() => undefined);
+  if (!template || !(await isDatabase(template))) return false;
+  await mkdir(dirname(location), { recursive: true });
+  await removeLeftovers(location);
+  const next = building(location);
+  try {
+    await cp(template, next, { recursive: true });
+    await rename(next, location);
+    return true;
+  } catch {
+    return false; // not empty (another process's copy, or files of its own): PGlite decides
+  } finally {
+    await rm(next, { recursive: true, force: true });
+  }
+}

@@ -1,13 +1,13 @@
-import { access, cp, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
-import { basename, dirname, join, resolve } from "node:path";
+import { access, copyFile, mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { basename, dirname, join, relative, resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { isAlive } from "../shared/process";
 
 // A new embedded database starts as a copy of one that PGlite initialised once per installation
-// (at `npm install`, and in the tests' global setup): PGlite's initdb takes 6-7 s, a copy of its
-// 40 MB well under one. The template is keyed by PGlite's version, since its data files belong to
-// the Postgres build inside it. Without a template (installed with --ignore-scripts, say) a new
-// folder is initialised as before.
+// (at `npm install`, and in the tests' global setup): PGlite's initdb takes 4-7 s, a copy of its
+// 40 MB a fifth of a second. The template is keyed by PGlite's version, since its data files
+// belong to the Postgres build inside it. Without a template (installed with --ignore-scripts,
+// say) a new folder is initialised as before.
 
 /** Module paths from import.meta are two folders below the root, in src/ and in dist/ alike. */
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -35,6 +35,27 @@ async function removeLeftovers(target: string): Promise<void> {
     const pid = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid && !isAlive(Number(pid))) await rm(join(dirname(target), name), { recursive: true, force: true });
   }
+}
+
+/**
+ * A copy of the folder `from` (about a thousand files), 16 files at a time: half the time of
+ * fs.cp, which copies one file after another.
+ */
+async function copyFolder(from: string, to: string): Promise<void> {
+  const entries = await readdir(from, { recursive: true, withFileTypes: true });
+  const inCopy = (path: string) => join(to, relative(from, path));
+  await mkdir(to, { recursive: true });
+  for (const entry of entries)
+    if (entry.isDirectory()) await mkdir(inCopy(join(entry.parentPath, entry.name)), { recursive: true });
+  const files = entries.filter((entry) => !entry.isDirectory()).map((entry) => join(entry.parentPath, entry.name));
+  let next = 0;
+  const copier = async () => {
+    while (next < files.length) {
+      const file = files[next++]!;
+      await copyFile(file, inCopy(file));
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, copier));
 }
 
 /** Makes the template if there is none yet; returns where it is. */
@@ -70,7 +91,7 @@ export async function copyEmbeddedTemplate(location: string): Promise<boolean> {
   await removeLeftovers(location);
   const next = building(location);
   try {
-    await cp(template, next, { recursive: true });
+    await copyFolder(template, next);
     await rename(next, location);
     return true;
   } catch {

@@ -4,8 +4,8 @@ import { PGlite } from "@electric-sql/pglite";
 import { isAlive } from "../shared/process";
 
 // A new embedded database starts as a copy of one that PGlite initialised once per installation
-// (at `npm install`, and in the tests' global setup): PGlite's initdb takes 4-7 s, a copy of its
-// 40 MB a fifth of a second. The template is keyed by PGlite's version, since its data files
+// (at `npm install`, and in the tests' global setup): PGlite's initdb takes seconds, a copy of
+// its files a fraction of one. The template is keyed by PGlite's version, since its data files
 // belong to the Postgres build inside it. Without a template (installed with --ignore-scripts,
 // say) a new folder is initialised as before.
 
@@ -37,10 +37,7 @@ async function removeLeftovers(target: string): Promise<void> {
   }
 }
 
-/**
- * A copy of the folder `from` (about a thousand files), 16 files at a time: half the time of
- * fs.cp, which copies one file after another.
- */
+/** A copy of the folder `from`, many files at a time (fs.cp copies one after another). */
 async function copyFolder(from: string, to: string): Promise<void> {
   const entries = await readdir(from, { recursive: true, withFileTypes: true });
   const inCopy = (path: string) => join(to, relative(from, path));

@@ -9,12 +9,16 @@
 // skipped (the command answers CONFLICT). The projector then catches up before the script
 // ends, so the catalog shows the products as soon as the server is up.
 //
-// The embedded database is a folder owned by ONE process: stop the server before seeding it
-// (or seed before the first start). Two processes on one PGlite folder corrupt it. A Postgres
-// server (DATABASE_URL) can be seeded while the API runs.
+// The embedded database is a folder owned by ONE process (two on one PGlite folder corrupt it).
+// When a server holds it, the seed sends the same commands to that server's API instead, at
+// http://127.0.0.1:$PORT/graphql, as an admin signed with JWT_SECRET. A Postgres server
+// (DATABASE_URL) is seeded directly, whether the API runs or not.
 import { randomUUID } from "node:crypto";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { commandSettings, ConfigError, loadConfig, type Config } from "../src/config";
 import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
+import { EmbeddedDatabaseInUse } from "../src/db/pglite";
+import { signToken } from "../src/http/auth";
 import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
 import { Projector } from "../src/projection/projector";
@@ -26,8 +30,15 @@ import { systemClock, uuid } from "../src/shared/clock";
 import { AppError } from "../src/shared/errors";
 import { createProduct, type CreateProduct } from "../src/write/catalog/commands/createProduct";
 import { CommandBus } from "../src/write/commandBus";
+import {
+  CreateProductDocument,
+  ProductDocument,
+  ProductsDocument,
+  type ProductFieldsFragment,
+} from "../src/storefront/generated/graphql";
 
-const SEED_ACTOR: Actor = { kind: "user", id: "seed", role: "admin" };
+const SEED_SUB = "seed";
+const SEED_ACTOR: Actor = { kind: "user", id: SEED_SUB, role: "admin" };
 
 export const DEMO_CATALOG: CreateProduct[] = [
   {
@@ -118,7 +129,32 @@ export const DEMO_CATALOG: CreateProduct[] = [
 
 const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
 
-async function seed(config: Config): Promise<void> {
+interface Seeded {
+  created: string[];
+  skipped: string[];
+  /** The demo products as the catalog shows them now. */
+  rows: Array<Pick<ProductFieldsFragment, "sku" | "name" | "priceCents" | "available"> | null>;
+  listed: number;
+}
+
+function report(sku: string, name: string, outcome: "created" | "skipped"): void {
+  if (outcome === "created") console.log(`  created  ${sku}  ${name}`);
+  else console.log(`  skipped  ${sku}  (a product with this sku exists)`);
+}
+
+function summary({ created, skipped, rows, listed }: Seeded): void {
+  console.log(
+    `\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${listed} products.`,
+  );
+  for (const row of rows) {
+    if (row)
+      console.log(
+        `  ${row.sku}  ${euros(row.priceCents).padStart(8)}  ${String(row.available).padStart(4)} available  ${row.name}`,
+      );
+  }
+}
+
+async function seedDatabase(config: Config): Promise<Seeded> {
   const logger = createLogger(config.logLevel === "info" ? "warn" : config.logLevel);
   const dbs = await openDatabases(config);
   const { read: readDb } = dbs;
@@ -140,12 +176,12 @@ async function seed(config: Config): Promise<void> {
       try {
         await bus.dispatch(createProduct, product, SEED_ACTOR, { correlationId });
         created.push(product.sku);
-        console.log(`  created  ${product.sku}  ${product.name}`);
+        report(product.sku, product.name, "created");
       } catch (error) {
         // CONFLICT: the sku exists (also when a concurrent seed won the race: the bus maps the unique violation).
         if (!(error instanceof AppError && error.code === "CONFLICT")) throw error;
         skipped.push(product.sku);
-        console.log(`  skipped  ${product.sku}  (a product with this sku exists)`);
+        report(product.sku, product.name, "skipped");
       }
     }
 
@@ -168,17 +204,74 @@ async function seed(config: Config): Promise<void> {
     const catalog = new CatalogQueries(readDb);
     const rows = await Promise.all(DEMO_CATALOG.map((p) => catalog.bySku(p.sku)));
     const page = await catalog.list({}, 0, null);
-    console.log(
-      `\n${created.length} created, ${skipped.length} skipped (already there); the catalog lists ${await page.count()} products.`,
-    );
-    for (const row of rows) {
-      if (row)
-        console.log(
-          `  ${row.sku}  ${euros(row.priceCents).padStart(8)}  ${String(row.available).padStart(4)} available  ${row.name}`,
-        );
-    }
+    return { created, skipped, rows, listed: await page.count() };
   } finally {
     await dbs.close();
+  }
+}
+
+/** The server that holds the embedded database, seeded through its API with the same commands. */
+async function seedThroughServer(config: Config, inUse: EmbeddedDatabaseInUse): Promise<Seeded> {
+  const url = `http://127.0.0.1:${config.port}/graphql`;
+  if (!config.jwtSecret)
+    throw new ConfigError(
+      `${inUse.message}; to seed through its API the seed signs an admin token with JWT_SECRET, and none is set`,
+    );
+  const authorization = `Bearer ${signToken(config.jwtSecret, SEED_SUB, "admin", 300)}`;
+  type Errors = Array<{ message: string; extensions?: { code?: string } }>;
+  /** A trusted document, sent by its id as the storefront sends it. */
+  const request = async <T, V>(
+    document: TypedDocumentNode<T, V>,
+    variables: V,
+  ): Promise<{ data?: T; errors?: Errors }> => {
+    const documentId = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization },
+      body: JSON.stringify({ documentId, variables }),
+    }).catch((error: unknown) => {
+      throw new Error(
+        `${inUse.message}. No API answers at ${url} (${String((error as Error).cause ?? error)}): set PORT to the port that server serves`,
+      );
+    });
+    return (await res.json()) as { data?: T; errors?: Errors };
+  };
+  const fail = (what: string, errors: Errors = []) =>
+    new Error(`${what} at ${url}: ${errors.map((e) => `${e.message} (${e.extensions?.code})`).join("; ")}`);
+
+  console.log(`the embedded database is in use by process ${inUse.pid}: seeding through its API at ${url}`);
+  const created: string[] = [];
+  const skipped: string[] = [];
+  for (const product of DEMO_CATALOG) {
+    const { data, errors } = await request(CreateProductDocument, { input: product });
+    if (errors?.[0]?.extensions?.code === "CONFLICT") {
+      skipped.push(product.sku);
+      report(product.sku, product.name, "skipped");
+    } else if (!data) throw fail(`createProduct ${product.sku} failed`, errors);
+    else {
+      created.push(product.sku);
+      report(product.sku, product.name, "created");
+    }
+  }
+  // Each createProduct answered once its product was in the read tables (read-your-writes).
+  const rows = await Promise.all(
+    DEMO_CATALOG.map(async ({ sku }) => {
+      const { data, errors } = await request(ProductDocument, { sku });
+      if (!data) throw fail(`product(sku: ${sku}) failed`, errors);
+      return data.product;
+    }),
+  );
+  const { data, errors } = await request(ProductsDocument, { first: 0 });
+  if (!data) throw fail("products failed", errors);
+  return { created, skipped, rows, listed: data.products.totalCount };
+}
+
+async function seed(config: Config): Promise<void> {
+  try {
+    summary(await seedDatabase(config));
+  } catch (error) {
+    if (!(error instanceof EmbeddedDatabaseInUse)) throw error;
+    summary(await seedThroughServer(config, error));
   }
 }
 
@@ -189,6 +282,6 @@ try {
     console.error(`configuration error: ${error.message}`);
     process.exit(2);
   }
-  console.error("seed failed:", error);
+  console.error("seed failed:", error instanceof Error && !(error instanceof AppError) ? error.message : error);
   process.exit(1);
 }

@@ -56,6 +56,18 @@ interface OpenTransaction {
   completed: Promise<void>;
 }
 
+/** The embedded database's folder is held by another live process (a server, say). */
+export class EmbeddedDatabaseInUse extends Error {
+  constructor(
+    readonly location: string,
+    readonly pid: number,
+  ) {
+    super(
+      `the embedded database in ${location} is in use by process ${pid}; stop it first (or set DATA_DIR / DATABASE_URL)`,
+    );
+  }
+}
+
 /**
  * PGlite's files belong to one process: a second one (a server left running, a seed) would
  * corrupt them. A lock file with the owner's pid refuses that; a stale one (dead pid) is taken over.
@@ -69,11 +81,7 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
       const owner = Number(await readFile(lockFile, "utf8").catch(() => ""));
-      if (owner && owner !== process.pid && isAlive(owner)) {
-        throw new Error(
-          `the embedded database in ${location} is in use by process ${owner}; stop it first (or set DATA_DIR / DATABASE_URL)`,
-        );
-      }
+      if (owner && owner !== process.pid && isAlive(owner)) throw new EmbeddedDatabaseInUse(location, owner);
       await rm(lockFile, { force: true });
     }
   }

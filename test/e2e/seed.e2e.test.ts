@@ -1,0 +1,104 @@
+import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ProductsDocument } from "../../src/storefront/generated/graphql";
+import { GraphQLClient, TEST_JWT_SECRET } from "../support/client";
+import { freshDatabase, type TestDatabase } from "../support/db";
+import { freePort } from "../support/ports";
+import { ServerProcess } from "../reliability/serverProcess";
+
+// `npm run seed`, as a user runs it: on a Postgres database, and on the embedded database while
+// the server that holds it runs (the quick start's order: `npm start`, then the seed).
+
+const DEMO_PRODUCTS = 12;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function runSeed(env: Record<string, string>): Promise<Run> {
+  return promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/seed.ts"], {
+    cwd: resolve(import.meta.dirname, "../.."),
+    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
+  }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
+describe("seeding a Postgres database", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await freshDatabase({ empty: true });
+  });
+  afterAll(async () => {
+    await db?.drop();
+  });
+
+  it("migrates it, creates the demo catalog through commands and projects it; a second run skips every product", async () => {
+    const first = await runSeed({ DATABASE_URL: db.url });
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(
+      `${DEMO_PRODUCTS} created, 0 skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+    const [events] = await db.sql(
+      `SELECT count(*)::int AS n FROM "write".events WHERE type = 'ProductCreated' AND metadata->>'correlationId' LIKE 'seed-%'`,
+    );
+    expect(events!.n).toBe(DEMO_PRODUCTS);
+
+    const second = await runSeed({ DATABASE_URL: db.url });
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain(
+      `0 created, ${DEMO_PRODUCTS} skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+    const [after] = await db.sql(`SELECT count(*)::int AS n FROM "write".events`);
+    expect(after!.n).toBe(DEMO_PRODUCTS);
+  });
+});
+
+describe("seeding the embedded database while a server holds it", () => {
+  let dir: string;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "seed-e2e-"));
+    server = new ServerProcess("", await freePort(), { DATA_DIR: join(dir, "pglite") });
+    await server.start();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it("sends the commands to that server's API, where the catalog shows them; a second run skips every product", async () => {
+    const env = { DATA_DIR: join(dir, "pglite"), PORT: String(server.port) };
+    const first = await runSeed(env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`seeding through its API at http://127.0.0.1:${server.port}/graphql`);
+    expect(first.stdout).toContain(
+      `${DEMO_PRODUCTS} created, 0 skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+    expect(first.stdout).toMatch(/KIT-ESP-001 +€34\.99 +40 available +Stovetop Espresso Maker, 6 cup/);
+
+    const { products } = await new GraphQLClient(server.url).ok(ProductsDocument, { first: 100 });
+    expect(products.totalCount).toBe(DEMO_PRODUCTS);
+
+    const second = await runSeed(env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stdout).toContain(
+      `0 created, ${DEMO_PRODUCTS} skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+  });
+
+  it("fails with the reason when no API answers at PORT, and leaves the folder to its server", async () => {
+    const run = await runSeed({ DATA_DIR: join(dir, "pglite"), PORT: String(await freePort()) });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/in use by process \d+.*No API answers at http:\/\/127\.0\.0\.1:\d+\/graphql/);
+    const { products } = await new GraphQLClient(server.url).ok(ProductsDocument, { first: 0 });
+    expect(products.totalCount).toBe(DEMO_PRODUCTS);
+  });
+});

@@ -220,10 +220,29 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       socketLimits: config.socketLimits,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     });
-    const port = await http.start(config.port);
+    let stopping: Promise<void> | undefined;
+    const stop = () =>
+      (stopping ??= (async () => {
+        await http.stop();
+        await expiry?.stop();
+        await relay?.stop();
+        await projector?.stop();
+        await stream?.close();
+        await relayStatus?.close();
+        await replicas?.stop();
+        await feed.stop();
+        if (ownsDb) await dbs.close();
+      })());
+    let port: number;
+    try {
+      port = await http.start(config.port);
+    } catch (error) {
+      // The port is taken, say: what started stops, in order, before the databases close.
+      await stop().catch(() => undefined);
+      throw error;
+    }
     logger.info({ port }, `GraphQL at http://localhost:${port}/graphql (graphql-ws on the same path)`);
 
-    let stopping: Promise<void> | undefined;
     return {
       config,
       db,
@@ -235,20 +254,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       cache,
       http,
       port,
-      stop() {
-        stopping ??= (async () => {
-          await http.stop();
-          await expiry?.stop();
-          await relay?.stop();
-          await projector?.stop();
-          await stream?.close();
-          await relayStatus?.close();
-          await replicas?.stop();
-          await feed.stop();
-          if (ownsDb) await dbs.close();
-        })();
-        return stopping;
-      },
+      stop,
     };
   } catch (error) {
     if (ownsDb) await dbs.close().catch(() => undefined);

@@ -15,7 +15,11 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
-  const app = await startApp(config, { logger });
+  const app = await startApp(config, { logger }).catch((error: unknown) => {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    console.error(`port ${config.port} is in use: stop what listens on it, or start with another PORT`);
+    process.exit(1);
+  });
 
   let shuttingDown = false;
   const shutdown = (signal: string) => {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { Server } from "node:http";
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
 import {
   getOperationAST,
   GraphQLError,
@@ -71,7 +72,12 @@ export function serveGraphQLOverWebSocket(server: Server, options: WebSocketOpti
     formatError,
     logger,
   } = options;
-  const wss = new WebSocketServer({ server, path: "/graphql", maxPayload: limits.messageBytes });
+  // Upgrades are handed over here rather than ws listening on the server itself, which would also
+  // pass on the server's own errors (a port in use) for graphql-ws to log as an internal one.
+  const wss = new WebSocketServer({ noServer: true, path: "/graphql", maxPayload: limits.messageBytes });
+  const upgrade = (request: IncomingMessage, socket: Duplex, head: Buffer) =>
+    wss.handleUpgrade(request, socket, head, (ws) => wss.emit("connection", ws, request));
+  server.on("upgrade", upgrade);
   // Before graphql-ws sees the socket: one address may hold so many, initialised or not.
   const socketsPerIp = new SocketCounts(limits.socketsPerIp);
   const socketsPerActor = new SocketCounts(limits.socketsPerActor);
@@ -204,6 +210,9 @@ export function serveGraphQLOverWebSocket(server: Server, options: WebSocketOpti
     dispose: async () => {
       await cleanup.dispose();
     },
-    close: () => wss.close(),
+    close: () => {
+      server.off("upgrade", upgrade);
+      wss.close();
+    },
   };
 }

@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from "graphql";
 import type { IntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -6,7 +8,8 @@ import { SCHEMA_FILE } from "../../src/graphql/schema";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
 import { ServerProcess } from "../reliability/serverProcess";
-import { GraphQLClient, token } from "../support/client";
+import { SERVER_ENTRY } from "../../scripts/build-server";
+import { GraphQLClient, TEST_JWT_SECRET, token } from "../support/client";
 import { CreateProductDocument, ProductsDocument, ProjectionsDocument } from "../../src/storefront/generated/graphql";
 
 // `npm start` runs dist/server/main.mjs, src/main.ts bundled by esbuild (scripts/build-server.ts),
@@ -61,5 +64,29 @@ describe("the built server (npm start)", () => {
     const page = await fetch(`${server.url}/`);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="root">');
+  });
+
+  it("started on a port that is taken, says only that, exits 1 and leaves the running server alone", async () => {
+    const run = await promisify(execFile)(process.execPath, [SERVER_ENTRY], {
+      env: {
+        ...process.env,
+        DATABASE_URL: db.url,
+        PORT: String(server.port),
+        LOG_LEVEL: "warn",
+        JWT_SECRET: TEST_JWT_SECRET,
+      },
+      timeout: 60_000,
+    }).then(
+      () => ({ code: 0, stderr: "" }),
+      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
+    );
+    expect(run.code).toBe(1);
+    expect(run.stderr.trim()).toBe(
+      `port ${server.port} is in use: stop what listens on it, or start with another PORT`,
+    );
+    // The first server is untouched, and still leads its projections.
+    const admin = new GraphQLClient(server.url).as(token("admin", "ops"));
+    const { projections } = await admin.ok(ProjectionsDocument, {});
+    expect(projections.every((p) => p.status === "RUNNING")).toBe(true);
   });
 });

@@ -1,15 +1,12 @@
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { promisify } from "node:util";
 import { buildClientSchema, buildSchema, getIntrospectionQuery, lexicographicSortSchema, printSchema } from "graphql";
 import type { IntrospectionQuery } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SCHEMA_FILE } from "../../src/graphql/schema";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
-import { ServerProcess } from "../reliability/serverProcess";
-import { SERVER_ENTRY } from "../../scripts/build-server";
-import { GraphQLClient, TEST_JWT_SECRET, token } from "../support/client";
+import { ServerProcess, startFailure } from "../reliability/serverProcess";
+import { GraphQLClient, token } from "../support/client";
 import { CreateProductDocument, ProductsDocument, ProjectionsDocument } from "../../src/storefront/generated/graphql";
 
 // `npm start` runs dist/server/main.mjs, src/main.ts bundled by esbuild (scripts/build-server.ts),
@@ -67,26 +64,36 @@ describe("the built server (npm start)", () => {
   });
 
   it("started on a port that is taken, says only that, exits 1 and leaves the running server alone", async () => {
-    const run = await promisify(execFile)(process.execPath, [SERVER_ENTRY], {
-      env: {
-        ...process.env,
-        DATABASE_URL: db.url,
-        PORT: String(server.port),
-        LOG_LEVEL: "warn",
-        JWT_SECRET: TEST_JWT_SECRET,
-      },
-      timeout: 60_000,
-    }).then(
-      () => ({ code: 0, stderr: "" }),
-      (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr }),
-    );
-    expect(run.code).toBe(1);
-    expect(run.stderr.trim()).toBe(
-      `port ${server.port} is in use: stop what listens on it, or start with another PORT`,
-    );
+    const run = await startFailure({ DATABASE_URL: db.url, PORT: String(server.port) });
+    expect(run).toEqual({
+      code: 1,
+      stderr: `port ${server.port} is in use: stop what listens on it, or start with another PORT`,
+    });
     // The first server is untouched, and still leads its projections.
     const admin = new GraphQLClient(server.url).as(token("admin", "ops"));
     const { projections } = await admin.ok(ProjectionsDocument, {});
     expect(projections.every((p) => p.status === "RUNNING")).toBe(true);
+  });
+});
+
+describe("a start-up that cannot reach its database says why in one line, and exits 1", () => {
+  const url = (port: number, name: string) => `postgresql://postgres@127.0.0.1:${port}/${name}`;
+
+  it("nothing listening where DATABASE_URL points", async () => {
+    const port = await freePort();
+    expect(await startFailure({ DATABASE_URL: url(port, "shop"), PORT: String(await freePort()) })).toEqual({
+      code: 1,
+      stderr: `no database answers at 127.0.0.1:${port} (ECONNREFUSED): start Postgres there, or fix DATABASE_URL / READ_DATABASE_URL`,
+    });
+  });
+
+  it("a database that does not exist", async () => {
+    const { port } = new URL(db.url);
+    expect(
+      await startFailure({ DATABASE_URL: url(Number(port), "no_such_shop"), PORT: String(await freePort()) }),
+    ).toEqual({
+      code: 1,
+      stderr: `database "no_such_shop" does not exist: fix DATABASE_URL / READ_DATABASE_URL`,
+    });
   });
 });

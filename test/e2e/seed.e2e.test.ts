@@ -8,7 +8,7 @@ import { ProductsDocument } from "../../src/storefront/generated/graphql";
 import { GraphQLClient, TEST_JWT_SECRET } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
-import { ServerProcess } from "../reliability/serverProcess";
+import { ServerProcess, startFailure } from "../reliability/serverProcess";
 
 // `npm run seed`, as a user runs it: on a Postgres database, and on the embedded database while
 // the server that holds it runs (the quick start's order: `npm start`, then the seed).
@@ -91,6 +91,14 @@ describe("seeding the embedded database while a server holds it", () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain(
       `0 created, ${DEMO_PRODUCTS} skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+  });
+
+  it("is the one process on it: a second server on the same folder says so in one line and exits 1", async () => {
+    const run = await startFailure({ DATA_DIR: join(dir, "pglite"), PORT: String(await freePort()) });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      /^the embedded database in \S+ is in use by process \d+; stop it first \(or set DATA_DIR \/ DATABASE_URL\)$/,
     );
   });
 

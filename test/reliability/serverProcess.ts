@@ -1,6 +1,7 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
+import { promisify } from "node:util";
 import { openPostgres } from "../../src/db/postgres";
 import { verify, type VerifyResult } from "../../src/verify/verify";
 import { TEST_JWT_SECRET, type GqlResponse } from "../support/client";
@@ -107,6 +108,21 @@ export class ServerProcess {
     await this.exited;
     this.child = undefined;
   }
+}
+
+/**
+ * The built server started with `env` (over the test defaults) where it cannot start: how it
+ * exits, and what it wrote to stderr.
+ */
+export async function startFailure(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
+  return promisify(execFile)(process.execPath, [SERVER_ENTRY], {
+    cwd: ROOT,
+    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
+    timeout: 60_000,
+  }).then(
+    () => ({ code: 0, stderr: "" }),
+    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr.trim() }),
+  );
 }
 
 /**

@@ -31,7 +31,12 @@ export default async function setup(project: TestProject): Promise<void> {
     .slice(0, 12);
   const template = `shop_test_template_${hash}`;
   const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
+  await admin.connect().catch((error: unknown) => {
+    const where = new URL(ADMIN_URL);
+    throw new Error(
+      `npm test needs PostgreSQL at ${where.host} as ${where.username || "postgres"} (trust auth), or TEST_DATABASE_URL: ${String((error as Error).message)}`,
+    );
+  });
   try {
     const { rowCount } = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [template]);
     if (!rowCount) {

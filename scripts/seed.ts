@@ -129,6 +129,9 @@ export const DEMO_CATALOG: CreateProduct[] = [
 
 const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
 
+/** A failure the user fixes (no API at PORT, the API refused a command): said in one line. */
+class SeedFailure extends Error {}
+
 interface Seeded {
   created: string[];
   skipped: string[];
@@ -230,14 +233,14 @@ async function seedThroughServer(config: Config, inUse: EmbeddedDatabaseInUse): 
       headers: { "content-type": "application/json", authorization },
       body: JSON.stringify({ documentId, variables }),
     }).catch((error: unknown) => {
-      throw new Error(
+      throw new SeedFailure(
         `${inUse.message}. No API answers at ${url} (${String((error as Error).cause ?? error)}): set PORT to the port that server serves`,
       );
     });
     return (await res.json()) as { data?: T; errors?: Errors };
   };
   const fail = (what: string, errors: Errors = []) =>
-    new Error(`${what} at ${url}: ${errors.map((e) => `${e.message} (${e.extensions?.code})`).join("; ")}`);
+    new SeedFailure(`${what} at ${url}: ${errors.map((e) => `${e.message} (${e.extensions?.code})`).join("; ")}`);
 
   console.log(`the embedded database is in use by process ${inUse.pid}: seeding through its API at ${url}`);
   const created: string[] = [];
@@ -282,6 +285,6 @@ try {
     console.error(`configuration error: ${error.message}`);
     process.exit(2);
   }
-  console.error("seed failed:", error instanceof Error && !(error instanceof AppError) ? error.message : error);
+  console.error("seed failed:", error instanceof SeedFailure ? error.message : error);
   process.exit(1);
 }

@@ -4,7 +4,8 @@
 //   npm run projections -- rebuild <name>... | --all   rebuild from position 0 while the API serves the old rows, then swap;
 //                                                      several at once read the log once and apply it side by side
 //   npm run projections -- retry <name>                after fixing the cause of a FAILED projection, let the projector resume it
-// The embedded database belongs to one process: stop the server before using this on it.
+// The embedded database belongs to one process: while a server holds it, `status` asks that
+// server's API (serverApi.ts); a rebuild or a retry needs the server stopped.
 import "reflect-metadata";
 import { loadConfig } from "../src/config";
 import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
@@ -16,6 +17,9 @@ import { measureLag } from "../src/projection/lag";
 import { rebuildProjections } from "../src/projection/rebuild";
 import { logSource, wakeProjectors } from "../src/projection/logSource";
 import { natsSource } from "../src/projection/natsSource";
+import { EmbeddedDatabaseInUse } from "../src/db/pglite";
+import { ProjectionsDocument } from "../src/storefront/generated/graphql";
+import { ScriptFailure, serverApi } from "./serverApi";
 
 const [command, ...args] = process.argv.slice(2);
 const usage = "usage: npm run projections -- status | rebuild <name>... | rebuild --all | retry <name>";
@@ -41,7 +45,24 @@ const REBUILD_BATCH_SIZE = 10_000;
 
 const config = loadConfig();
 const logger = createLogger(config.logLevel === "silent" ? "silent" : "info");
-const dbs = await openDatabases(config);
+const dbs = await openDatabases(config).catch(async (error: unknown) => {
+  if (!(error instanceof EmbeddedDatabaseInUse)) throw error;
+  // A server holds the embedded database: its API answers `status` (as the `projections` query
+  // does); a rebuild or a retry needs the database itself.
+  if (command !== "status") {
+    console.error(`${error.message}; only \`status\` can go through its API`);
+    process.exit(1);
+  }
+  try {
+    const { projections } = await serverApi(config, error, "projections").data(ProjectionsDocument, {}, "projections");
+    console.table(projections);
+  } catch (failure) {
+    if (!(failure instanceof ScriptFailure)) throw failure;
+    console.error(failure.message);
+    process.exit(1);
+  }
+  process.exit(0);
+});
 const { read: db } = dbs;
 // Where the events come from: the write database's log, or the event stream (PROJECTOR_SOURCE=nats).
 const stream =

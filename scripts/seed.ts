@@ -10,15 +10,13 @@
 // ends, so the catalog shows the products as soon as the server is up.
 //
 // The embedded database is a folder owned by ONE process (two on one PGlite folder corrupt it).
-// When a server holds it, the seed sends the same commands to that server's API instead, at
-// http://127.0.0.1:$PORT/graphql, as an admin signed with JWT_SECRET. A Postgres server
+// When a server holds it, the seed sends the same commands to that server's API instead
+// (serverApi.ts: http://127.0.0.1:$PORT/graphql, as an admin). A Postgres server
 // (DATABASE_URL) is seeded directly, whether the API runs or not.
 import { randomUUID } from "node:crypto";
-import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { commandSettings, ConfigError, loadConfig, type Config } from "../src/config";
 import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
 import { EmbeddedDatabaseInUse } from "../src/db/pglite";
-import { signToken } from "../src/http/auth";
 import { logSource } from "../src/projection/logSource";
 import { createLogger } from "../src/logger";
 import { Projector } from "../src/projection/projector";
@@ -30,6 +28,7 @@ import { systemClock, uuid } from "../src/shared/clock";
 import { AppError } from "../src/shared/errors";
 import { createProduct, type CreateProduct } from "../src/write/catalog/commands/createProduct";
 import { CommandBus } from "../src/write/commandBus";
+import { ScriptFailure, serverApi } from "./serverApi";
 import {
   CreateProductDocument,
   ProductDocument,
@@ -129,9 +128,6 @@ export const DEMO_CATALOG: CreateProduct[] = [
 
 const euros = (cents: number) => `€${(cents / 100).toFixed(2)}`;
 
-/** A failure the user fixes (no API at PORT, the API refused a command): said in one line. */
-class SeedFailure extends Error {}
-
 interface Seeded {
   created: string[];
   skipped: string[];
@@ -215,58 +211,27 @@ async function seedDatabase(config: Config): Promise<Seeded> {
 
 /** The server that holds the embedded database, seeded through its API with the same commands. */
 async function seedThroughServer(config: Config, inUse: EmbeddedDatabaseInUse): Promise<Seeded> {
-  const url = `http://127.0.0.1:${config.port}/graphql`;
-  if (!config.jwtSecret)
-    throw new ConfigError(
-      `${inUse.message}; to seed through its API the seed signs an admin token with JWT_SECRET, and none is set`,
-    );
-  const authorization = `Bearer ${signToken(config.jwtSecret, SEED_SUB, "admin", 300)}`;
-  type Errors = Array<{ message: string; extensions?: { code?: string } }>;
-  /** A trusted document, sent by its id as the storefront sends it. */
-  const request = async <T, V>(
-    document: TypedDocumentNode<T, V>,
-    variables: V,
-  ): Promise<{ data?: T; errors?: Errors }> => {
-    const documentId = (document as { __meta__?: { hash?: string } }).__meta__?.hash;
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", authorization },
-      body: JSON.stringify({ documentId, variables }),
-    }).catch((error: unknown) => {
-      throw new SeedFailure(
-        `${inUse.message}. No API answers at ${url} (${String((error as Error).cause ?? error)}): set PORT to the port that server serves`,
-      );
-    });
-    return (await res.json()) as { data?: T; errors?: Errors };
-  };
-  const fail = (what: string, errors: Errors = []) =>
-    new SeedFailure(`${what} at ${url}: ${errors.map((e) => `${e.message} (${e.extensions?.code})`).join("; ")}`);
-
-  console.log(`the embedded database is in use by process ${inUse.pid}: seeding through its API at ${url}`);
+  const api = serverApi(config, inUse, SEED_SUB);
+  console.log(`the embedded database is in use by process ${inUse.pid}: seeding through its API at ${api.url}`);
   const created: string[] = [];
   const skipped: string[] = [];
   for (const product of DEMO_CATALOG) {
-    const { data, errors } = await request(CreateProductDocument, { input: product });
+    const { data, errors } = await api.request(CreateProductDocument, { input: product });
     if (errors?.[0]?.extensions?.code === "CONFLICT") {
       skipped.push(product.sku);
       report(product.sku, product.name, "skipped");
-    } else if (!data) throw fail(`createProduct ${product.sku} failed`, errors);
-    else {
+    } else {
+      if (!data) throw api.failure(`createProduct ${product.sku} failed`, errors);
       created.push(product.sku);
       report(product.sku, product.name, "created");
     }
   }
   // Each createProduct answered once its product was in the read tables (read-your-writes).
   const rows = await Promise.all(
-    DEMO_CATALOG.map(async ({ sku }) => {
-      const { data, errors } = await request(ProductDocument, { sku });
-      if (!data) throw fail(`product(sku: ${sku}) failed`, errors);
-      return data.product;
-    }),
+    DEMO_CATALOG.map(async ({ sku }) => (await api.data(ProductDocument, { sku }, `product(sku: ${sku})`)).product),
   );
-  const { data, errors } = await request(ProductsDocument, { first: 0 });
-  if (!data) throw fail("products failed", errors);
-  return { created, skipped, rows, listed: data.products.totalCount };
+  const { products } = await api.data(ProductsDocument, { first: 0 }, "products");
+  return { created, skipped, rows, listed: products.totalCount };
 }
 
 async function seed(config: Config): Promise<void> {
@@ -285,6 +250,6 @@ try {
     console.error(`configuration error: ${error.message}`);
     process.exit(2);
   }
-  console.error("seed failed:", error instanceof SeedFailure ? error.message : error);
+  console.error("seed failed:", error instanceof ScriptFailure ? error.message : error);
   process.exit(1);
 }

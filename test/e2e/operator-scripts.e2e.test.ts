@@ -10,8 +10,9 @@ import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
 import { ServerProcess, startFailure } from "../reliability/serverProcess";
 
-// `npm run seed`, as a user runs it: on a Postgres database, and on the embedded database while
-// the server that holds it runs (the quick start's order: `npm start`, then the seed).
+// The operator scripts as a user runs them: `npm run seed` on a Postgres database, and the seed
+// and `npm run projections` on the embedded database while the server that holds it runs (the
+// quick start's order: `npm start`, then the seed).
 
 const DEMO_PRODUCTS = 12;
 
@@ -21,8 +22,8 @@ interface Run {
   stderr: string;
 }
 
-function runSeed(env: Record<string, string>): Promise<Run> {
-  return promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/seed.ts"], {
+function runScript(script: string, args: string[], env: Record<string, string>): Promise<Run> {
+  return promisify(execFile)(process.execPath, ["--import", "tsx", script, ...args], {
     cwd: resolve(import.meta.dirname, "../.."),
     env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
   }).then(
@@ -30,6 +31,8 @@ function runSeed(env: Record<string, string>): Promise<Run> {
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
 }
+
+const runSeed = (env: Record<string, string>) => runScript("scripts/seed.ts", [], env);
 
 describe("seeding a Postgres database", () => {
   let db: TestDatabase;
@@ -61,7 +64,7 @@ describe("seeding a Postgres database", () => {
   });
 });
 
-describe("seeding the embedded database while a server holds it", () => {
+describe("the embedded database while a server holds it: the seed and `projections status` go through its API", () => {
   let dir: string;
   let server: ServerProcess;
   beforeAll(async () => {
@@ -91,6 +94,20 @@ describe("seeding the embedded database while a server holds it", () => {
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain(
       `0 created, ${DEMO_PRODUCTS} skipped (already there); the catalog lists ${DEMO_PRODUCTS} products.`,
+    );
+  });
+
+  it("answers `projections status` through that server's API, and refuses a rebuild, which needs the database itself", async () => {
+    const env = { DATA_DIR: join(dir, "pglite"), PORT: String(server.port) };
+    const status = await runScript("scripts/projections.ts", ["status"], env);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(/'catalog'.*'RUNNING'/);
+    expect(status.stdout).toMatch(/'orders'.*'RUNNING'/);
+
+    const rebuild = await runScript("scripts/projections.ts", ["rebuild", "catalog"], env);
+    expect(rebuild.code).toBe(1);
+    expect(rebuild.stderr.trim()).toMatch(
+      /in use by process \d+; stop it first .*; only `status` can go through its API$/,
     );
   });
 

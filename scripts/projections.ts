@@ -7,7 +7,7 @@
 // The embedded database belongs to one process: while a server holds it, `status` asks that
 // server's API (serverApi.ts); a rebuild or a retry needs the server stopped.
 import "reflect-metadata";
-import { loadConfig } from "../src/config";
+import { ConfigError, loadConfig } from "../src/config";
 import { migrateDatabases, openDatabases, writeDatabase } from "../src/db/open";
 import { createLogger } from "../src/logger";
 import { ensureCheckpoints, listCheckpoints, markRunning } from "../src/projection/checkpoints";
@@ -57,7 +57,7 @@ const dbs = await openDatabases(config).catch(async (error: unknown) => {
     const { projections } = await serverApi(config, error, "projections").data(ProjectionsDocument, {}, "projections");
     console.table(projections);
   } catch (failure) {
-    if (!(failure instanceof ScriptFailure)) throw failure;
+    if (!(failure instanceof ScriptFailure || failure instanceof ConfigError)) throw failure;
     console.error(failure.message);
     process.exit(1);
   }

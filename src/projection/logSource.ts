@@ -19,6 +19,12 @@ export interface EventSource {
   watch(wake: () => void, maxDelayMs: number): Promise<SourceWatch>;
   /** How far a reader at `after` is behind: what the projector knows of the source, for the lag figures. */
   backlogAfter(after: LogPosition): Promise<Backlog>;
+  /**
+   * For a reader that stops once it has read what it can (catchUp): when events are held back by
+   * transactions of other databases on the server, leaves those out. True when that frees every
+   * committed event, so that reading again reaches them.
+   */
+  releaseHeldBack?(): Promise<boolean>;
 }
 
 export interface SourceWatch {
@@ -54,6 +60,14 @@ export function logSource(db: Database): EventSource {
   return {
     readAfter: (after, limit) => readEventsAfter(db.sql, after, limit, foreign),
     backlogAfter: (after) => backlogAfter(db.sql, after),
+
+    async releaseHeldBack() {
+      if (!(await hasHeldBackEvents(db.sql, foreign))) return false;
+      foreignAt = 0; // look now
+      await lookForForeign();
+      // Still held back: by a transaction of this database, which a reader must wait for.
+      return !(await hasHeldBackEvents(db.sql, foreign));
+    },
 
     async watch(wake, maxDelayMs) {
       const listener: Listener = await db.listen([EVENTS_APPENDED], { onNotify: wake, onReconnect: wake });

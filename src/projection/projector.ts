@@ -122,7 +122,11 @@ export class Projector implements ProjectorRunner {
   async catchUp(): Promise<void> {
     await ensureCheckpoints(this.db.sql, this.names());
     this.checkpoints = undefined;
-    if (await this.runAll(() => true)) await this.runAll(() => true);
+    // The server's transactions share one snapshot: one running in another database may hold the
+    // reader back, and nothing here waits for it to end. The source leaves it out; read again.
+    do {
+      if (await this.runAll(() => true)) await this.runAll(() => true);
+    } while (await this.source.releaseHeldBack?.());
     await measureLag(this.db, this.source, [...(await this.currentCheckpoints()).values()], this.options.instanceId);
   }
 

@@ -321,6 +321,32 @@ describe("projecting events whose transactions commit out of order", () => {
       expect((await readProducts([first.id, second.id])).map((p) => p.id).sort()).toEqual([first.id, second.id].sort());
     });
   });
+
+  it("catches up past a transaction left open in another database of the server, which cannot write this log", async () => {
+    const product = newProduct();
+    const elsewhere = await freshDatabase({ empty: true });
+    const other = new pg.Client({ connectionString: elsewhere.url });
+    await other.connect();
+    try {
+      // Older than the event, and running: the server's snapshot holds every reader back behind it.
+      await other.query("BEGIN");
+      await other.query("SELECT pg_current_xact_id()");
+      let position = LOG_START;
+      await withClients(async (a) => {
+        await a.query("BEGIN");
+        position = await append(on(a), productCreated(product, 3));
+        await a.query("COMMIT");
+      });
+      // A fresh projector, as a CLI's: it has never looked for other databases' transactions.
+      await new Projector(database, allProjections, projectorOptions).catchUp();
+      expect(comparePositions(await checkpoint("catalog"), position)).toBeGreaterThanOrEqual(0);
+      expect((await readProducts([product.id])).map((p) => p.available)).toEqual([3]);
+    } finally {
+      await other.query("ROLLBACK").catch(() => undefined);
+      await other.end();
+      await elsewhere.drop();
+    }
+  });
 });
 
 // ---------- exactly once ----------

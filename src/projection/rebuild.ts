@@ -3,7 +3,7 @@ import type { Database, Sql, Tx } from "../db/database";
 import { sql, type Identifier } from "../db/sql";
 import type { Logger } from "../logger";
 import { LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
-import { readEventsAfter } from "../write/eventLog/eventLog";
+import { foreignTransactions, readEventsAfter, type ForeignTransactions } from "../write/eventLog/eventLog";
 import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
 import { PROJECTION_LEASES } from "./leases";
 import { wakeProjectors, type EventSource } from "./logSource";
@@ -95,13 +95,18 @@ export async function rebuildProjections(
     try {
       // Through the lock's own session when the log is in this database: see fillCopies.
       const log = options.log && options.log !== db ? options.log.sql : undefined;
+      // Transactions open in other databases of the server at the first read, left out of the
+      // horizon (see eventLog.ts): one left open elsewhere would hold the whole rebuild back.
+      let foreign: Promise<ForeignTransactions> | undefined;
+      const leftOut = () => (foreign ??= foreignTransactions(log ?? lockSession));
       const source: Reader | undefined = options.source
         ? (after, limit) => options.source!.readAfter(after, limit)
-        : log && ((after, limit) => readEventsAfter(log, after, limit));
+        : log && (async (after, limit) => readEventsAfter(log, after, limit, await leftOut()));
       const events = await fillCopies(
         db,
-        source ?? ((after, limit) => readEventsAfter(lockSession, after, limit)),
+        source ?? (async (after, limit) => readEventsAfter(lockSession, after, limit, await leftOut())),
         source !== undefined,
+        leftOut,
         targets,
         options,
       );
@@ -137,12 +142,13 @@ type Reader = (after: LogPosition, limit: number) => Promise<RecordedEvent[]>;
  * `reader` reads the events. When they come from elsewhere (`separateLog`: another database's
  * log, the event stream), the swap's last catch-up reads them there too; otherwise inside the
  * swap's transaction (an embedded database has one connection: a read beside the transaction
- * would wait for it).
+ * would wait for it), leaving out the same other databases' transactions as the reader.
  */
 async function fillCopies(
   db: Database,
   reader: Reader,
   separateLog: boolean,
+  leftOut: () => Promise<ForeignTransactions>,
   targets: Target[],
   options: RebuildOptions,
 ): Promise<number> {
@@ -210,7 +216,9 @@ async function fillCopies(
       if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
     }
     for (;;) {
-      const batch = await (separateLog ? reader(at, options.batchSize) : readEventsAfter(tx, at, options.batchSize));
+      const batch = await (separateLog
+        ? reader(at, options.batchSize)
+        : readEventsAfter(tx, at, options.batchSize, await leftOut()));
       const last = batch.at(-1);
       if (!last) break;
       for (const t of targets) await tx.run(projectInto(t, batch));

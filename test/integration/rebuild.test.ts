@@ -1,4 +1,6 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freshDatabase } from "../support/db";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";
 import {
@@ -214,6 +216,34 @@ describe("rebuilding projections from the log", () => {
       logger: createLogger("silent"),
     });
     expect(catalog.events).toBeGreaterThan(0);
+  });
+
+  it("reads past a transaction left open in another database of the server, which cannot write this log", async () => {
+    const elsewhere = await freshDatabase({ empty: true });
+    const other = new pg.Client({ connectionString: elsewhere.url });
+    await other.connect();
+    try {
+      // Older than the events below, and running: the server's snapshot holds readers back behind it.
+      await other.query("BEGIN");
+      await other.query("SELECT pg_current_xact_id()");
+      await t.admin.ok(CreateProductDocument, {
+        input: { sku: "RB-ELSEWHERE", name: "Rebuilt past elsewhere", priceCents: 100, initialStock: 4 },
+      });
+      const [log] = await t.db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM "write".events`);
+      const result = await rebuildProjection(t.app.db!, catalogProjection, {
+        batchSize: 50,
+        logger: createLogger("silent"),
+      });
+      expect(result.events).toBe(log!.n);
+      const [row] = await t.db.sql<{ available: number }>(
+        `SELECT available FROM "read".products WHERE sku = 'RB-ELSEWHERE'`,
+      );
+      expect(row?.available).toBe(4);
+    } finally {
+      await other.query("ROLLBACK").catch(() => undefined);
+      await other.end();
+      await elsewhere.drop();
+    }
   });
 
   it("holds the lease of what it rebuilds: the projections query names the rebuild as its leader", async () => {

@@ -19,7 +19,7 @@ import { sql } from "../../src/db/sql";
 import { projectBatch } from "../../src/projection/projection";
 import { startTestApp, type TestApp } from "../support/app";
 import type { GqlResponse } from "../support/client";
-import { freshDatabase, type TestDatabase } from "../support/db";
+import { freshDatabase, whileOpenElsewhere, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
 import {
   CreateProductDocument,
@@ -324,13 +324,7 @@ describe("projecting events whose transactions commit out of order", () => {
 
   it("catches up past a transaction left open in another database of the server, which cannot write this log", async () => {
     const product = newProduct();
-    const elsewhere = await freshDatabase({ empty: true });
-    const other = new pg.Client({ connectionString: elsewhere.url });
-    await other.connect();
-    try {
-      // Older than the event, and running: the server's snapshot holds every reader back behind it.
-      await other.query("BEGIN");
-      await other.query("SELECT pg_current_xact_id()");
+    await whileOpenElsewhere(async () => {
       let position = LOG_START;
       await withClients(async (a) => {
         await a.query("BEGIN");
@@ -341,11 +335,7 @@ describe("projecting events whose transactions commit out of order", () => {
       await new Projector(database, allProjections, projectorOptions).catchUp();
       expect(comparePositions(await checkpoint("catalog"), position)).toBeGreaterThanOrEqual(0);
       expect((await readProducts([product.id])).map((p) => p.available)).toEqual([3]);
-    } finally {
-      await other.query("ROLLBACK").catch(() => undefined);
-      await other.end();
-      await elsewhere.drop();
-    }
+    });
   });
 });
 

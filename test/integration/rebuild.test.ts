@@ -1,6 +1,5 @@
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freshDatabase } from "../support/db";
+import { whileOpenElsewhere } from "../support/db";
 import { setupFile } from "../support/app";
 import { eventually } from "../support/wait";
 import {
@@ -219,13 +218,7 @@ describe("rebuilding projections from the log", () => {
   });
 
   it("reads past a transaction left open in another database of the server, which cannot write this log", async () => {
-    const elsewhere = await freshDatabase({ empty: true });
-    const other = new pg.Client({ connectionString: elsewhere.url });
-    await other.connect();
-    try {
-      // Older than the events below, and running: the server's snapshot holds readers back behind it.
-      await other.query("BEGIN");
-      await other.query("SELECT pg_current_xact_id()");
+    await whileOpenElsewhere(async () => {
       await t.admin.ok(CreateProductDocument, {
         input: { sku: "RB-ELSEWHERE", name: "Rebuilt past elsewhere", priceCents: 100, initialStock: 4 },
       });
@@ -239,11 +232,7 @@ describe("rebuilding projections from the log", () => {
         `SELECT available FROM "read".products WHERE sku = 'RB-ELSEWHERE'`,
       );
       expect(row?.available).toBe(4);
-    } finally {
-      await other.query("ROLLBACK").catch(() => undefined);
-      await other.end();
-      await elsewhere.drop();
-    }
+    });
   });
 
   it("holds the lease of what it rebuilds: the projections query names the rebuild as its leader", async () => {

@@ -50,3 +50,23 @@ export async function freshDatabase({ empty = false } = {}): Promise<TestDatabas
     },
   };
 }
+
+/**
+ * Runs `fn` while a transaction with an id is open in another database of the same server: the
+ * server's snapshot then holds every reader of this log back behind it, unless the reader leaves
+ * out other databases' transactions (they cannot write this log).
+ */
+export async function whileOpenElsewhere<T>(fn: () => Promise<T>): Promise<T> {
+  const elsewhere = await freshDatabase({ empty: true });
+  const other = new pg.Client({ connectionString: elsewhere.url });
+  await other.connect();
+  try {
+    await other.query("BEGIN");
+    await other.query("SELECT pg_current_xact_id()");
+    return await fn();
+  } finally {
+    await other.query("ROLLBACK").catch(() => undefined);
+    await other.end();
+    await elsewhere.drop();
+  }
+}

@@ -24,16 +24,30 @@ async function templateDir(): Promise<string> {
   return resolve(ROOT, "node_modules/.cache/shop-api", `pglite-${version}`);
 }
 
-/** `${target}.<pid>.tmp`: built beside its target, renamed onto it when whole. */
-const building = (target: string): string => `${target}.${process.pid}.tmp`;
-
-/** Leftovers of a process that was killed while building beside `target`. */
+/** Leftovers of a process that was killed while building beside `target` (`${target}.<pid>.tmp`). */
 async function removeLeftovers(target: string): Promise<void> {
   const prefix = `${basename(target)}.`;
   const names = await readdir(dirname(target)).catch(() => []);
   for (const name of names) {
     const pid = name.startsWith(prefix) ? /^(\d+)\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined;
     if (pid && !isAlive(Number(pid))) await rm(join(dirname(target), name), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Makes the folder `target` with `make`, beside it (`${target}.<pid>.tmp`), then renames it onto
+ * `target`, which replaces only a missing or empty folder: `target` is whole or untouched. Throws
+ * when either step fails.
+ */
+async function buildBeside(target: string, make: (dir: string) => Promise<void>): Promise<void> {
+  await mkdir(dirname(target), { recursive: true });
+  await removeLeftovers(target);
+  const next = `${target}.${process.pid}.tmp`;
+  try {
+    await make(next);
+    await rename(next, target);
+  } finally {
+    await rm(next, { recursive: true, force: true });
   }
 }
 
@@ -59,41 +73,27 @@ async function copyFolder(from: string, to: string): Promise<void> {
 export async function prepareEmbeddedTemplate(): Promise<string> {
   const template = await templateDir();
   if (await isDatabase(template)) return template;
-  await mkdir(dirname(template), { recursive: true });
-  await removeLeftovers(template);
-  const next = building(template);
-  try {
-    const pg = await PGlite.create({ dataDir: next });
+  await buildBeside(template, async (dir) => {
+    const pg = await PGlite.create({ dataDir: dir });
     await pg.close();
-    await rename(next, template);
-  } catch (error) {
+  }).catch(async (error: unknown) => {
     // Another process's template got there first: use that one.
     if (!(await isDatabase(template))) throw error;
-  } finally {
-    await rm(next, { recursive: true, force: true });
-  }
+  });
   return template;
 }
 
 /**
- * Makes `location` a copy of the template when it is not a database yet and a template exists.
- * The copy is made beside it and renamed onto it, which replaces only a missing or empty folder:
- * a folder is a whole database or untouched. False when it was left to PGlite to initialise.
+ * Makes `location` a copy of the template when it is not a database yet and a template exists
+ * (a folder is a whole database or untouched: see buildBeside). False when it was left to PGlite
+ * to initialise.
  */
 export async function copyEmbeddedTemplate(location: string): Promise<boolean> {
   if (await isDatabase(location)) return false;
   const template = await templateDir().catch(() => undefined);
   if (!template || !(await isDatabase(template))) return false;
-  await mkdir(dirname(location), { recursive: true });
-  await removeLeftovers(location);
-  const next = building(location);
-  try {
-    await copyFolder(template, next);
-    await rename(next, location);
-    return true;
-  } catch {
-    return false; // not empty (another process's copy, or files of its own): PGlite decides
-  } finally {
-    await rm(next, { recursive: true, force: true });
-  }
+  return buildBeside(location, (dir) => copyFolder(template, dir)).then(
+    () => true,
+    () => false, // not empty (another process's copy, or files of its own): PGlite decides
+  );
 }

@@ -1,14 +1,12 @@
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { promisify } from "node:util";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProductsDocument } from "../../src/storefront/generated/graphql";
-import { GraphQLClient, TEST_JWT_SECRET } from "../support/client";
+import { GraphQLClient } from "../support/client";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
-import { ServerProcess, startFailure } from "../reliability/serverProcess";
+import { runToExit, ServerProcess, startFailure } from "../reliability/serverProcess";
 
 // The operator scripts as a user runs them: `npm run seed` on a Postgres database, and the seed
 // and `npm run projections` on the embedded database while the server that holds it runs (the
@@ -16,21 +14,8 @@ import { ServerProcess, startFailure } from "../reliability/serverProcess";
 
 const DEMO_PRODUCTS = 12;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function runScript(script: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return promisify(execFile)(process.execPath, ["--import", "tsx", script, ...args], {
-    cwd: resolve(import.meta.dirname, "../.."),
-    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
-  }).then(
-    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-    (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
-  );
-}
+const runScript = (script: string, args: string[], env: Record<string, string>) =>
+  runToExit(["--import", "tsx", script, ...args], env);
 
 const runSeed = (env: Record<string, string>) => runScript("scripts/seed.ts", [], env);
 

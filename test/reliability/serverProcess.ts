@@ -110,19 +110,32 @@ export class ServerProcess {
   }
 }
 
+/** How a node process run to its end (the built server, a script) exited, and what it wrote. */
+export interface Exited {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** `node <args>` from the checkout's root, with `env` over the test defaults, run to its end. */
+export function runToExit(args: string[], env: Record<string, string>): Promise<Exited> {
+  return promisify(execFile)(process.execPath, args, {
+    cwd: ROOT,
+    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
+    timeout: 60_000,
+  }).then(
+    (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
+    (e: Exited) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+  );
+}
+
 /**
  * The built server started with `env` (over the test defaults) where it cannot start: how it
  * exits, and what it wrote to stderr.
  */
 export async function startFailure(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
-  return promisify(execFile)(process.execPath, [SERVER_ENTRY], {
-    cwd: ROOT,
-    env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
-    timeout: 60_000,
-  }).then(
-    () => ({ code: 0, stderr: "" }),
-    (e: { code: number; stderr: string }) => ({ code: e.code, stderr: e.stderr.trim() }),
-  );
+  const { code, stderr } = await runToExit([SERVER_ENTRY], env);
+  return { code, stderr: stderr.trim() };
 }
 
 /**

@@ -127,7 +127,11 @@ describe("a write database and a read database of their own", () => {
               WHERE n.nspname IN ('write', 'read') ORDER BY 1`,
           )
         ).map((r) => r.name);
-      expect(await functions(write)).toEqual(["write.events_are_immutable", "write.notify_events_appended"]);
+      expect(await functions(write)).toEqual([
+        "write.each",
+        "write.events_are_immutable",
+        "write.notify_events_appended",
+      ]);
       expect(await functions(read)).toEqual(["read.advance_checkpoint"]);
 
       // The write database later used whole (an instance given DATABASE_URL alone): it gets the

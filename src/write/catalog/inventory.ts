@@ -11,11 +11,12 @@ import type { DomainEvent } from "../../events";
  */
 export function moveStock(events: DomainEvent[]): Fragment {
   const moves = events.flatMap(stockMoves);
+  // write.each (not unnest) drives the join: planned as the index lookups it is, once (see its migration).
   return sql.fragment`
     UPDATE "write"."inventory" i
-       SET on_hand = i.on_hand + m.on_hand, reserved = i.reserved + m.reserved, available = i.available + m.available
-      FROM unnest(${moves.map((m) => m.productId)}::uuid[], ${moves.map((m) => m.onHand)}::int[],
-                  ${moves.map((m) => m.reserved)}::int[], ${moves.map((m) => m.available)}::int[])
-           AS m(product_id, on_hand, reserved, available)
+       SET on_hand = i.on_hand + (${moves.map((m) => m.onHand)}::int[])[m.n],
+           reserved = i.reserved + (${moves.map((m) => m.reserved)}::int[])[m.n],
+           available = i.available + (${moves.map((m) => m.available)}::int[])[m.n]
+      FROM "write"."each"(${moves.map((m) => m.productId)}::uuid[]) AS m(product_id, n)
      WHERE i.product_id = m.product_id`;
 }

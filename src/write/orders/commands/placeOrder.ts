@@ -93,10 +93,12 @@ export const placeOrder = defineCommand<PlaceOrder, State, OrderPlaced, { orderI
   fingerprint: (input) => normalizeLines(input.lines),
   // Locks the stock rows in product-id order (the lock sits above the sort), so two orders over
   // the same products queue instead of deadlocking, and what decide sees stays true.
+  // write.each, not = ANY(…): planned as the index lookups it is, once (see its migration).
   load: (input) => sql`
     SELECT p.id::text AS id, p.sku, p.name, p.price_cents, i.available
-      FROM "write"."inventory" i JOIN "write"."products" p ON p.id = i.product_id
-     WHERE i.product_id = ANY(${[...new Set(input.lines.map((l) => l.productId))]}::uuid[])
+      FROM "write"."each"(${[...new Set(input.lines.map((l) => l.productId))]}::uuid[]) AS w(id, n)
+      JOIN "write"."inventory" i ON i.product_id = w.id
+      JOIN "write"."products" p ON p.id = i.product_id
      ORDER BY i.product_id
        FOR NO KEY UPDATE OF i`,
   state: (rows, _input, { actor, newId }) => ({

@@ -1,0 +1,106 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../../src/db/database";
+import { openPostgres } from "../../src/db/postgres";
+import type { Actor } from "../../src/shared/auth";
+import { systemClock, uuid } from "../../src/shared/clock";
+import { CommandBus } from "../../src/write/commandBus";
+import { createProduct } from "../../src/write/catalog/commands/createProduct";
+import { cancelOrder } from "../../src/write/orders/commands/cancelOrder";
+import { placeOrder } from "../../src/write/orders/commands/placeOrder";
+import { freshDatabase, type TestDatabase } from "../support/db";
+
+// placeOrder's stock load and the stock update of every order command take their products as
+// one array, through write.each. Each line's quantity must land on its own product, and
+// Postgres must keep one plan for them (a generic plan) instead of planning them at every call.
+
+const admin: Actor = { kind: "user", id: "ops", role: "admin" };
+const customer: Actor = { kind: "user", id: "stock-customer", role: "customer" };
+
+let tdb: TestDatabase;
+let db: Database;
+let bus: CommandBus;
+
+beforeAll(async () => {
+  tdb = await freshDatabase();
+  // One connection: the prepared statements looked at below are that session's.
+  db = openPostgres(tdb.url, 1);
+  bus = new CommandBus(db, systemClock, uuid, { orderPaymentTimeoutSeconds: 900 });
+});
+afterAll(async () => {
+  await db?.close();
+  await tdb?.drop();
+});
+
+async function product(stock: number): Promise<string> {
+  const sku = `STK-${randomUUID().slice(0, 8)}`;
+  const { result } = await bus.dispatch(
+    createProduct,
+    { sku, name: sku, description: null, priceCents: 250, initialStock: stock },
+    admin,
+    { correlationId: randomUUID() },
+  );
+  return result.productId;
+}
+
+async function stock(ids: string[]): Promise<Array<{ onHand: number; reserved: number; available: number }>> {
+  const rows = await tdb.sql<{ id: string; on_hand: number; reserved: number; available: number }>(
+    `SELECT product_id::text AS id, on_hand, reserved, available FROM "write"."inventory" WHERE product_id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return ids.map((id) => {
+    const row = rows.find((r) => r.id === id)!;
+    return { onHand: row.on_hand, reserved: row.reserved, available: row.available };
+  });
+}
+
+const order = (lines: Array<{ productId: string; quantity: number }>) =>
+  bus.dispatch(placeOrder, { idempotencyKey: randomUUID(), lines }, customer, { correlationId: randomUUID() });
+
+describe("an order over several products", () => {
+  it("reserves each line's quantity on its own product, and a cancellation releases each", async () => {
+    const [a, b, c] = [await product(10), await product(20), await product(30)];
+    // Lines out of product order, one product twice (merged into one line of 4).
+    const { result } = await order([
+      { productId: c, quantity: 3 },
+      { productId: a, quantity: 1 },
+      { productId: b, quantity: 2 },
+      { productId: a, quantity: 3 },
+    ]);
+    expect(await stock([a, b, c])).toEqual([
+      { onHand: 10, reserved: 4, available: 6 },
+      { onHand: 20, reserved: 2, available: 18 },
+      { onHand: 30, reserved: 3, available: 27 },
+    ]);
+    await bus.dispatch(cancelOrder, { orderId: result.orderId }, customer, { correlationId: randomUUID() });
+    expect(await stock([a, b, c])).toEqual([
+      { onHand: 10, reserved: 0, available: 10 },
+      { onHand: 20, reserved: 0, available: 20 },
+      { onHand: 30, reserved: 0, available: 30 },
+    ]);
+  });
+});
+
+describe("the stock statements", () => {
+  it("are planned once for any list (a generic plan), not at every call", async () => {
+    const products = [await product(100), await product(100), await product(100)];
+    for (let n = 0; n < 12; n++) {
+      // One line, then two, then three: the same statements whatever the count.
+      await order(products.slice(0, 1 + (n % 3)).map((productId) => ({ productId, quantity: 1 })));
+    }
+    const plans = await db.sql.query<{ statement: string; generic: number; custom: number }>(
+      `SELECT statement, generic_plans::int AS generic, custom_plans::int AS custom
+         FROM pg_prepared_statements WHERE statement LIKE '%"write"."each"%'`,
+    );
+    const load = plans.filter((p) => p.statement.includes("FOR NO KEY UPDATE"));
+    const reserve = plans.filter((p) => p.statement.includes("WITH moved AS ("));
+    expect(load).toHaveLength(1);
+    expect(reserve).toHaveLength(1);
+    for (const p of [...load, ...reserve]) {
+      // Postgres plans the first five calls for their values, then keeps the generic plan when it
+      // costs no more; the statements planned with unnest() or = ANY(…) stayed at custom plans.
+      expect(p.custom).toBeLessThanOrEqual(5);
+      expect(p.generic).toBeGreaterThanOrEqual(7);
+    }
+  });
+});

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database, Sql } from "../../src/db/database";
 import { migrate } from "../../src/db/migrate";
 import { openPostgres } from "../../src/db/postgres";
-import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { createLogger } from "../../src/logger";
 import { listCheckpoints, markFailed, markRunning } from "../../src/projection/checkpoints";
 import { logSource, type EventSource } from "../../src/projection/logSource";
@@ -19,7 +18,7 @@ import { sql } from "../../src/db/sql";
 import { projectBatch } from "../../src/projection/projection";
 import { startTestApp, type TestApp } from "../support/app";
 import type { GqlResponse } from "../support/client";
-import { freshDatabase, whileOpenElsewhere, type TestDatabase } from "../support/db";
+import { committedEventsAfter, freshDatabase, whileOpenElsewhere, type TestDatabase } from "../support/db";
 import { eventually } from "../support/wait";
 import {
   CreateProductDocument,
@@ -488,7 +487,7 @@ async function rowsOf(db: Sql, products: string, orders: string, counts?: string
 async function wholeLog() {
   const [{ n }] = (await db.sql<{ n: number }>(`SELECT count(*)::int AS n FROM "write"."events"`)) as [{ n: number }];
   return eventually(async () => {
-    const events = await readEventsAfter(database.sql, LOG_START, 100_000);
+    const events = await committedEventsAfter(database.sql, LOG_START);
     return events.length === n ? events : undefined;
   }, CAUGHT_UP);
 }

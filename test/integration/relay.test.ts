@@ -10,9 +10,8 @@ import { EventStream, isTailMoved } from "../../src/relay/eventStream";
 import { Relay } from "../../src/relay/relay";
 import { natsSource } from "../../src/projection/natsSource";
 import { LOG_START, type RecordedEvent } from "../../src/shared/events";
-import { readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { startTestApp, type TestApp } from "../support/app";
-import { freshDatabase, type TestDatabase } from "../support/db";
+import { committedEventsAfter, freshDatabase, type TestDatabase } from "../support/db";
 import { readWholeStream, streamMatchesLog } from "../support/eventStream";
 import { startNats, stopAllNats, type NatsServer } from "../support/natsServer";
 import { orderLoad } from "../support/orderLoad";
@@ -144,7 +143,7 @@ describe("the relay (EVENTS_NATS_URL)", () => {
 
   it("feeds projectors from the stream (PROJECTOR_SOURCE=nats): several reading at once, each from its own checkpoint", async () => {
     await complete("the stream to hold the whole log");
-    const log = await readEventsAfter(t.app.db!.sql, LOG_START, 100_000);
+    const log = await committedEventsAfter(t.app.db!.sql, LOG_START);
     const source = natsSource({ servers: [nats.url], name: "SHOP_EVENTS", connectionName: "test" });
     try {
       const positions = (events: RecordedEvent[]) => events.map((e) => e.position);
@@ -199,7 +198,7 @@ describe("the relay (EVENTS_NATS_URL)", () => {
     try {
       await createProduct(1);
       const tail = await a.tail();
-      const events = await readEventsAfter(t.app.db!.sql, tail.position, 100);
+      const events = await committedEventsAfter(t.app.db!.sql, tail.position, 100);
       expect(events.length).toBeGreaterThan(0);
       const results = await Promise.allSettled([a.append(tail, events, 5000), b.append(tail, events, 5000)]);
       const won = results.filter((r) => r.status === "fulfilled");

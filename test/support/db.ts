@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { inject } from "vitest";
+import type { Sql } from "../../src/db/database";
+import type { LogPosition, RecordedEvent } from "../../src/shared/events";
+import { foreignTransactions, readEventsAfter } from "../../src/write/eventLog/eventLog";
 import { ADMIN_URL, databaseUrl } from "./globalSetup";
 
 export interface TestDatabase {
@@ -69,4 +72,13 @@ export async function whileOpenElsewhere<T>(fn: () => Promise<T>): Promise<T> {
     await other.end();
     await elsewhere.drop();
   }
+}
+
+/**
+ * Every event committed after `after`, as a reader that has looked for other databases'
+ * transactions sees them: a transaction another test file holds open in its database would
+ * otherwise hold back what committed after it began (the server's snapshot is shared).
+ */
+export async function committedEventsAfter(sql: Sql, after: LogPosition, limit = 100_000): Promise<RecordedEvent[]> {
+  return readEventsAfter(sql, after, limit, await foreignTransactions(sql));
 }

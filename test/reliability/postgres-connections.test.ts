@@ -77,7 +77,7 @@ describe("the API's database connections terminated under load", () => {
       let watching = true;
       const watcher = (async () => {
         while (watching) {
-          const status = await fetch(`${server.url}/readyz`).then(
+          const status = await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(5_000) }).then(
             async (r) => (await r.arrayBuffer(), r.status),
             () => 0,
           );
@@ -139,7 +139,9 @@ describe("the API's database connections terminated under load", () => {
           // Recovered by itself: ready again, and orders are answered again.
           const after = answered;
           await eventually(
-            async () => answered > after + CLIENTS && (await fetch(`${server.url}/readyz`)).status === 200,
+            async () =>
+              answered > after + CLIENTS &&
+              (await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(5_000) })).status === 200,
             { timeoutMs: 30_000, what: "recovery" },
           ).catch(async (error: unknown) => {
             const readyz = await fetch(`${server.url}/readyz`).then((r) => r.text());
@@ -148,7 +150,23 @@ describe("the API's database connections terminated under load", () => {
         }
       } finally {
         loadDone = true;
-        await load;
+        // Each client ends after its request in flight; one the server never answers is given up
+        // after 20 s and sent again: report that instead of running into the test's own timeout.
+        let stalled: NodeJS.Timeout | undefined;
+        await Promise.race([
+          load,
+          new Promise<never>((_, reject) => {
+            stalled = setTimeout(
+              () =>
+                reject(
+                  new Error(
+                    `the load did not end within 45 s (hung: ${hung.join(", ")}); the server wrote:\n${server.output()}`,
+                  ),
+                ),
+              45_000,
+            );
+          }),
+        ]).finally(() => clearTimeout(stalled));
         watching = false;
         await watcher;
       }

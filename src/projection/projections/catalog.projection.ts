@@ -13,6 +13,9 @@ interface Delta {
   updatedAt: Date;
 }
 
+/** Up to this many products moved in a batch, the update lists them through read.each (see below). */
+const FEW_MOVES = 32;
+
 /**
  * read.products: the catalog as the storefront shows it. A batch is folded into one insert
  * for new products and one update of per-product deltas (stock moves are commutative).
@@ -92,9 +95,34 @@ export const catalogProjection = defineProjection({
     }
     if (deltas.size > 0) {
       const moves = [...deltas.values()];
-      // `was` is the row as it was before this statement: whether it was in stock. The moves come as
-      // typed arrays through unnest, whose length the planner knows (as it does not a JSON recordset's),
-      // so it reads the one or two products a live batch moves by their key, not the whole table.
+      const columns = {
+        id: moves.map((d) => d.id),
+        available: moves.map((d) => d.available),
+        sold: moves.map((d) => d.sold),
+        updatedAt: moves.map((d) => d.updatedAt.toISOString()),
+        firstTx: moves.map((d) => d.first.txId.toString()),
+        firstPos: moves.map((d) => d.first.position.toString()),
+        lastTx: moves.map((d) => d.last.txId.toString()),
+        lastPos: moves.map((d) => d.last.position.toString()),
+      };
+      // The moves come as typed arrays (not a JSON recordset, whose 100 guessed rows could have the
+      // planner scan a small table). A live batch moves a few products: listed through read.each,
+      // declared as one row, they get a plan of key lookups that Postgres keeps, where unnest() was
+      // planned anew at every batch (its generic plan guesses 10 rows and scans). A rebuild's or a
+      // catch-up's batch moves many: unnest, planned for the count at hand.
+      const listed =
+        moves.length <= FEW_MOVES
+          ? sql.fragment`(SELECT k.id, (${columns.available}::int[])[k.n] AS available,
+                                 (${columns.sold}::int[])[k.n] AS units_sold,
+                                 (${columns.updatedAt}::timestamptz[])[k.n] AS updated_at,
+                                 (${columns.firstTx}::text[])[k.n] AS first_tx, (${columns.firstPos}::bigint[])[k.n] AS first_pos,
+                                 (${columns.lastTx}::text[])[k.n] AS last_tx, (${columns.lastPos}::bigint[])[k.n] AS last_pos
+                            FROM "read"."each"(${columns.id}::uuid[]) AS k(id, n)) AS d`
+          : sql.fragment`unnest(${columns.id}::uuid[], ${columns.available}::int[], ${columns.sold}::int[],
+                                ${columns.updatedAt}::timestamptz[], ${columns.firstTx}::text[], ${columns.firstPos}::bigint[],
+                                ${columns.lastTx}::text[], ${columns.lastPos}::bigint[])
+                           AS d(id, available, units_sold, updated_at, first_tx, first_pos, last_tx, last_pos)`;
+      // `was` is the row as it was before this statement: whether it was in stock.
       statements.push(sql`
         WITH moved AS (
           UPDATE ${tables.products} AS p
@@ -104,12 +132,7 @@ export const catalogProjection = defineProjection({
                  updated_at = GREATEST(p.updated_at, d.updated_at),
                  applied_tx = d.last_tx::xid8,
                  applied_pos = d.last_pos
-            FROM unnest(${moves.map((d) => d.id)}::uuid[], ${moves.map((d) => d.available)}::int[],
-                        ${moves.map((d) => d.sold)}::int[], ${moves.map((d) => d.updatedAt.toISOString())}::timestamptz[],
-                        ${moves.map((d) => d.first.txId.toString())}::text[], ${moves.map((d) => d.first.position.toString())}::bigint[],
-                        ${moves.map((d) => d.last.txId.toString())}::text[], ${moves.map((d) => d.last.position.toString())}::bigint[])
-                 AS d(id, available, units_sold, updated_at, first_tx, first_pos, last_tx, last_pos),
-                 ${tables.products} AS was
+            FROM ${listed}, ${tables.products} AS was
            WHERE p.id = d.id AND was.id = d.id
              AND (p.applied_tx, p.applied_pos) < (d.first_tx::xid8, d.first_pos)
           RETURNING was.in_stock AS was, p.in_stock AS now)

@@ -41,8 +41,9 @@ export interface Fragment extends Statement<never> {
  * quoted into the text; a fragment (`sql.fragment`) is spliced in with its own parameters
  * numbered after the ones before it. Keep the text fixed for a statement (pass lists as arrays
  * and unnest them in SQL): the text names a prepared statement, reused on every connection.
- * Where such a list picks a table's rows by key on a hot path, join through "write"."each"
- * instead of unnest() or = ANY(…), so that Postgres keeps one plan for it (see its migration).
+ * Where such a short list picks a table's rows by key on a hot path, join through "write"."each"
+ * (or "read"."each") instead of unnest() or = ANY(…), so that Postgres keeps one plan for it
+ * (see their migrations); a long list (a rebuild's batch) is better planned for its count.
  */
 export function sql<Row = Record<string, unknown>>(
   strings: TemplateStringsArray,

@@ -14,8 +14,8 @@ import { placeOrder } from "../../src/write/orders/commands/placeOrder";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
 // placeOrder's stock load and the stock update of every order command take their products as
-// one array, through write.each, and the catalog projection's update of a live batch through
-// read.each. Each line's quantity must land on its own product, and Postgres must keep one plan
+// one array, through write.each, and the projections' updates of a live batch through
+// read.each (batchRows). Each line's quantity must land on its own product, and Postgres must keep one plan
 // for them (a generic plan) instead of planning them at every call.
 
 const admin: Actor = { kind: "user", id: "ops", role: "admin" };
@@ -85,7 +85,7 @@ describe("an order over several products", () => {
   });
 });
 
-describe("the stock statements", () => {
+describe("the statements over a short list (stock moves, a live batch's updates)", () => {
   it("are planned once for any short list (a generic plan), not at every call", async () => {
     const products = [await product(100), await product(100), await product(100)];
     const projector = new Projector(db, allProjections, {
@@ -98,7 +98,9 @@ describe("the stock statements", () => {
     for (let n = 0; n < 12; n++) {
       // One line, then two, then three: the same statements whatever the count; each order a
       // batch of the projector's of its own (on the same one connection).
-      await order(products.slice(0, 1 + (n % 3)).map((productId) => ({ productId, quantity: 1 })));
+      const { result } = await order(products.slice(0, 1 + (n % 3)).map((productId) => ({ productId, quantity: 1 })));
+      await projector.catchUp();
+      await bus.dispatch(cancelOrder, { orderId: result.orderId }, customer, { correlationId: randomUUID() });
       await projector.catchUp();
     }
     const plans = await db.sql.query<{ statement: string; generic: number; custom: number }>(
@@ -109,10 +111,12 @@ describe("the stock statements", () => {
     // placeOrder's one statement for the stock, the order and its lines (moveStock within it).
     const reserve = plans.filter((p) => p.statement.includes(`INSERT INTO "write"."order_lines"`));
     const projected = plans.filter((p) => p.statement.includes(`UPDATE "read"."products"`));
+    const cancelled = plans.filter((p) => p.statement.includes(`UPDATE "read"."orders"`));
     expect(load).toHaveLength(1);
     expect(reserve).toHaveLength(1);
     expect(projected).toHaveLength(1);
-    for (const p of [...load, ...reserve, ...projected]) {
+    expect(cancelled).toHaveLength(1);
+    for (const p of [...load, ...reserve, ...projected, ...cancelled]) {
       // Postgres plans the first five calls for their values, then keeps the generic plan when it
       // costs no more; the statements planned with unnest() or = ANY(…) stayed at custom plans.
       expect(p.custom).toBeLessThanOrEqual(5);

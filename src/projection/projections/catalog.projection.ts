@@ -1,6 +1,7 @@
 import { sql, type Fragment, type Identifier } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import { assertNever, comparePositions, positionOf, type LogPosition } from "../../shared/events";
+import { batchRows } from "../batchRows";
 import { defineProjection } from "../projection";
 
 interface Delta {
@@ -12,9 +13,6 @@ interface Delta {
   last: LogPosition;
   updatedAt: Date;
 }
-
-/** Up to this many products moved in a batch, the update lists them through read.each (see below). */
-const FEW_MOVES = 32;
 
 /**
  * read.products: the catalog as the storefront shows it. A batch is folded into one insert
@@ -95,33 +93,16 @@ export const catalogProjection = defineProjection({
     }
     if (deltas.size > 0) {
       const moves = [...deltas.values()];
-      const columns = {
-        id: moves.map((d) => d.id),
-        available: moves.map((d) => d.available),
-        sold: moves.map((d) => d.sold),
-        updatedAt: moves.map((d) => d.updatedAt.toISOString()),
-        firstTx: moves.map((d) => d.first.txId.toString()),
-        firstPos: moves.map((d) => d.first.position.toString()),
-        lastTx: moves.map((d) => d.last.txId.toString()),
-        lastPos: moves.map((d) => d.last.position.toString()),
-      };
-      // The moves come as typed arrays (not a JSON recordset, whose 100 guessed rows could have the
-      // planner scan a small table). A live batch moves a few products: listed through read.each,
-      // declared as one row, they get a plan of key lookups that Postgres keeps, where unnest() was
-      // planned anew at every batch (its generic plan guesses 10 rows and scans). A rebuild's or a
-      // catch-up's batch moves many: unnest, planned for the count at hand.
-      const listed =
-        moves.length <= FEW_MOVES
-          ? sql.fragment`(SELECT k.id, (${columns.available}::int[])[k.n] AS available,
-                                 (${columns.sold}::int[])[k.n] AS units_sold,
-                                 (${columns.updatedAt}::timestamptz[])[k.n] AS updated_at,
-                                 (${columns.firstTx}::text[])[k.n] AS first_tx, (${columns.firstPos}::bigint[])[k.n] AS first_pos,
-                                 (${columns.lastTx}::text[])[k.n] AS last_tx, (${columns.lastPos}::bigint[])[k.n] AS last_pos
-                            FROM "read"."each"(${columns.id}::uuid[]) AS k(id, n)) AS d`
-          : sql.fragment`unnest(${columns.id}::uuid[], ${columns.available}::int[], ${columns.sold}::int[],
-                                ${columns.updatedAt}::timestamptz[], ${columns.firstTx}::text[], ${columns.firstPos}::bigint[],
-                                ${columns.lastTx}::text[], ${columns.lastPos}::bigint[])
-                           AS d(id, available, units_sold, updated_at, first_tx, first_pos, last_tx, last_pos)`;
+      const listed = batchRows("d", {
+        id: [moves.map((d) => d.id), "uuid"],
+        available: [moves.map((d) => d.available), "int"],
+        units_sold: [moves.map((d) => d.sold), "int"],
+        updated_at: [moves.map((d) => d.updatedAt.toISOString()), "timestamptz"],
+        first_tx: [moves.map((d) => d.first.txId.toString()), "text"],
+        first_pos: [moves.map((d) => d.first.position.toString()), "bigint"],
+        last_tx: [moves.map((d) => d.last.txId.toString()), "text"],
+        last_pos: [moves.map((d) => d.last.position.toString()), "bigint"],
+      });
       // `was` is the row as it was before this statement: whether it was in stock.
       statements.push(sql`
         WITH moved AS (

@@ -7,6 +7,7 @@ import {
   type OrderStatus,
 } from "../../events";
 import type { RecordedEvent } from "../../shared/events";
+import { batchRows } from "../batchRows";
 import { defineProjection } from "../projection";
 
 interface StatusChange {
@@ -100,18 +101,21 @@ export const ordersProjection = defineProjection({
          WHERE r.version < excluded.version`);
     }
     if (changes.size > 0) {
-      // As typed arrays through unnest, whose length the planner knows: it reads the batch's few
-      // orders by their key, where a JSON recordset's guessed 100 rows could have it scan a small table.
       const rows = [...changes.values()];
+      const changed = batchRows("c", {
+        id: [rows.map((r) => r.id), "uuid"],
+        status: [rows.map((r) => r.status), "text"],
+        version: [rows.map((r) => r.version), "int"],
+        updated_at: [rows.map((r) => r.updated_at), "timestamptz"],
+        cancellation_reason: [rows.map((r) => r.cancellation_reason), "text"],
+        applied_tx: [rows.map((r) => r.applied_tx), "text"],
+        applied_pos: [rows.map((r) => r.applied_pos), "bigint"],
+      });
       statements.push(sql`
         UPDATE ${tables.orders} AS o
            SET status = c.status, version = c.version, updated_at = c.updated_at, expires_at = NULL,
                cancellation_reason = c.cancellation_reason, applied_tx = c.applied_tx::xid8, applied_pos = c.applied_pos
-          FROM unnest(${rows.map((r) => r.id)}::uuid[], ${rows.map((r) => r.status)}::text[],
-                      ${rows.map((r) => r.version)}::int[], ${rows.map((r) => r.updated_at)}::timestamptz[],
-                      ${rows.map((r) => r.cancellation_reason)}::text[], ${rows.map((r) => r.applied_tx)}::text[],
-                      ${rows.map((r) => r.applied_pos)}::bigint[])
-               AS c(id, status, version, updated_at, cancellation_reason, applied_tx, applied_pos)
+          FROM ${changed}
          WHERE o.id = c.id AND o.version < c.version`);
     }
     const ids = [...new Set([...placed.keys(), ...changes.keys()])];

@@ -49,10 +49,14 @@ export class SessionLease {
     return true;
   }
 
-  /** Gives the lease back (closing the session releases the lock). */
+  /**
+   * Gives the lease back. Unlocked before the session closes: closing it releases the lock too,
+   * but only once the server's backend has ended, after the close has returned here.
+   */
   async release(): Promise<void> {
     const session = this.session;
     this.session = undefined;
+    await session?.query(sql`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
     await session?.close().catch(() => undefined);
   }
 }

@@ -1,7 +1,7 @@
 import { sql, type Fragment } from "../db/sql";
 
 /** Up to this many rows, a batch's rows are listed through read.each; past it, through unnest(). */
-export const FEW_ROWS = 32;
+const FEW_ROWS = 32;
 
 /** The SQL type of a column's values. */
 export type ColumnType = "uuid" | "int" | "bigint" | "text" | "timestamptz";

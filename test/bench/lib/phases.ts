@@ -122,16 +122,19 @@ export interface WriteResult {
   ratioAt: Record<string, number>;
   /** From the server's /metrics over each GraphQL run. */
   serverSide: Record<string, ServerSideStats>;
+  /** The same over each raw SQL run, in which the server only projects: its projector's batches. */
+  serverSideRawSql: Record<string, ServerSideStats>;
 }
 
 export async function writePhase(bench: Bench, server: Server, concurrencies: number[]): Promise<WriteResult> {
   const { settings } = bench;
-  const result: WriteResult = { graphql: {}, rawSql: {}, ratioAt: {}, serverSide: {} };
+  const result: WriteResult = { graphql: {}, rawSql: {}, ratioAt: {}, serverSide: {}, serverSideRawSql: {} };
   for (const c of concurrencies) {
     // Raw SQL first, then GraphQL, at each concurrency: both see the same table sizes, give or take.
     const writers = await Promise.all(Array.from({ length: c }, () => RawOrderWriter.connect(bench.db.url)));
     server.proc.memory.begin(`raw SQL @${c} (server idle but projecting)`);
     try {
+      const rawBefore = await scrapeMetrics(server.url);
       const raw = await closedLoop({
         concurrency: c,
         warmupMs: settings.warmupMs,
@@ -141,16 +144,18 @@ export async function writePhase(bench: Bench, server: Server, concurrencies: nu
           await writers[worker]!.placeOrder(`bench-raw-${n % 500}`, randomUUID(), product.id, 1 + (n % 3));
         },
       });
+      const rawAfter = await scrapeMetrics(server.url);
       await waitForProjections(bench.db.pool, (bench.readDb ?? bench.db).pool);
       // The server only projects these orders: its CPU per order is the projector's share.
       result.rawSql[c] = runSummary(raw, c, server.proc.memory.end());
+      result.serverSideRawSql[c] = serverSideDelta(rawBefore, rawAfter, "placeOrder");
       bench.samples[`raw SQL order tx @${c}`] = raw.latencies;
       if (raw.errors) bench.notes.push(`raw SQL @${c}: ${raw.errors} errors, first: ${raw.firstError}`);
     } finally {
       await Promise.all(writers.map((w) => w.close()));
     }
     bench.log(
-      `  raw SQL @${c}: ${result.rawSql[c]!.perSecond} tx/s, p50 ${result.rawSql[c]!.p50} ms, p99 ${result.rawSql[c]!.p99} ms`,
+      `  raw SQL @${c}: ${result.rawSql[c]!.perSecond} tx/s, p50 ${result.rawSql[c]!.p50} ms, p99 ${result.rawSql[c]!.p99} ms; the server's projector ${JSON.stringify(result.serverSideRawSql[c]!.projector)}`,
     );
 
     server.proc.memory.begin(`placeOrder GraphQL @${c}`);

@@ -42,6 +42,7 @@ export interface TransactionOptions {
 export interface SqlSession extends Sql {
   /** One or more statements without parameters (migration files). */
   exec(sql: string): Promise<void>;
+  /** Ends the session: its session advisory locks are free when this returns. */
   close(): Promise<void>;
 }
 

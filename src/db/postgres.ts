@@ -188,10 +188,13 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
     // caller (which has no session yet) must not hear of it twice, before it has one.
     let opened = false;
     let closed = false;
+    let lost = false;
     client.on("error", (error) => {
+      lost = true;
       if (opened && !closed) onLost?.(error);
     });
     client.on("end", () => {
+      lost = true;
       if (opened && !closed) onLost?.(new Error("session connection ended"));
     });
     await client.connect();
@@ -205,6 +208,10 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
         if (closed) return;
         closed = true;
         sessions.delete(session);
+        // Ending the connection frees its advisory locks only once the server's backend has
+        // ended, which may be after end() returns here: free them first, so that a lease given
+        // back is free when close() returns (a lost connection holds none any more).
+        if (!lost) await client.query("SELECT pg_advisory_unlock_all()").catch(() => undefined);
         await client.end().catch(() => undefined);
       },
     };

@@ -49,14 +49,10 @@ export class SessionLease {
     return true;
   }
 
-  /**
-   * Gives the lease back. Unlocked before the session closes: closing it releases the lock too,
-   * but only once the server's backend has ended, after the close has returned here.
-   */
+  /** Gives the lease back (closing the session releases the lock). */
   async release(): Promise<void> {
     const session = this.session;
     this.session = undefined;
-    await session?.query(sql`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
     await session?.close().catch(() => undefined);
   }
 }

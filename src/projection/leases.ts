@@ -52,15 +52,11 @@ export class ProjectionLeases {
     }
   }
 
-  /**
-   * Gives every lease back. Unlocked before the session closes: closing it releases them too, but
-   * only once the server's backend has ended, after the close has returned here.
-   */
+  /** Gives every lease back (closing the session releases its locks). */
   async release(): Promise<void> {
     const session = this.session;
     this.session = undefined;
     this.leased.clear();
-    await session?.query(sql`SELECT pg_advisory_unlock_all()`).catch(() => undefined);
     await session?.close().catch(() => undefined);
   }
 

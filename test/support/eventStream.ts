@@ -86,6 +86,8 @@ export async function streamMatchesLog(
   streamed: number;
   logged: number;
   firstDifference: number;
+  /** At the first difference: the stream's message and the log's event there (for a failure's message). */
+  difference?: { streamed: unknown; logged: unknown };
 }> {
   const [streamed, logged] = await Promise.all([readWholeStream(servers), expectedStream(db)]);
   const bare = streamed.map(({ seq: _seq, ...m }) => m);
@@ -96,5 +98,12 @@ export async function streamMatchesLog(
       break;
     }
   }
-  return { ok: firstDifference === -1, streamed: streamed.length, logged: logged.length, firstDifference };
+  const ok = firstDifference === -1;
+  return {
+    ok,
+    streamed: streamed.length,
+    logged: logged.length,
+    firstDifference,
+    ...(ok ? {} : { difference: { streamed: streamed[firstDifference], logged: logged[firstDifference] } }),
+  };
 }

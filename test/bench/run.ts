@@ -527,7 +527,9 @@ async function main(): Promise<void> {
     if (soakMinutes !== undefined) {
       const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
       if (!write) bench.notes.push("soak: no write phase in this run, so 100 orders/s instead of half the write rate");
-      log(`soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages)`);
+      log(
+        `soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages) and 100 catalog reads/s`,
+      );
       if (bench.products.length < 1_000)
         throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);
       const server = await startServer("server (soak)", SERVER, { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
@@ -647,6 +649,7 @@ async function main(): Promise<void> {
           lagP99Ms: soakResult.lagP99Ms,
           ratePerSecond: soakResult.ratePerSecond,
           subscribers: soakResult.subscribers,
+          readsPerSecond: soakResult.readsPerSecond,
           warmupMinutes: soakResult.warmupMinutes,
           curve: soakResult.curve,
         },
@@ -874,8 +877,17 @@ async function main(): Promise<void> {
     console.log(
       "\n" +
         table(
-          soakResult.curve.map((m) => [m.minute, m.rssMb ?? "", m.lagP50Ms, m.lagP99Ms, m.orders, m.pushes]),
-          ["soak minute", "server RSS MB", "lag p50 ms", "lag p99 ms", "orders", "pushes"],
+          soakResult.curve.map((m) => [
+            m.minute,
+            m.rssMb ?? "",
+            m.lagP50Ms,
+            m.lagP99Ms,
+            m.orders,
+            m.pushes,
+            m.reads,
+            m.readErrors,
+          ]),
+          ["soak minute", "server RSS MB", "lag p50 ms", "lag p99 ms", "orders", "pushes", "catalog reads", "failed"],
         ),
     );
   if (details.length)

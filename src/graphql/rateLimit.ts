@@ -1,12 +1,20 @@
 import { AppError } from "../shared/errors";
 
+/** Buckets held before the full ones are looked for and forgotten. */
+const SWEEP_AT = 10_000;
+
 /**
  * Token buckets by key (an actor's id), one instance's own: each holds up to `burst` tokens and
  * refills at `perSecond`; a mutation takes one. Buckets that are full again are forgotten, so
- * memory follows the actors active in the last few seconds.
+ * memory follows the actors active in the last few seconds. A sweep looks at every bucket, so
+ * the next waits until twice as many as it left are held: with more than SWEEP_AT actors active
+ * at once, a take still costs O(1) on average, not a sweep each.
  */
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
+  private sweepAt = SWEEP_AT;
+  /** Sweeps so far (see the class comment). */
+  sweeps = 0;
 
   constructor(
     private readonly perSecond: number,
@@ -20,13 +28,16 @@ export class TokenBuckets {
     const bucket = this.buckets.get(key) ?? { tokens: this.burst, at: now };
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.perSecond);
     bucket.at = now;
+    const taken = bucket.tokens >= 1;
+    if (taken) bucket.tokens -= 1;
+    // Swept after the take: this actor's bucket, full a moment ago, is not forgotten with its take.
     this.buckets.set(key, bucket);
-    if (this.buckets.size > 10_000) this.forgetFull(now);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return 0;
+    if (this.buckets.size > this.sweepAt) {
+      this.forgetFull(now);
+      this.sweeps += 1;
+      this.sweepAt = Math.max(SWEEP_AT, 2 * this.buckets.size);
     }
-    return this.secondsUntilOne(bucket.tokens);
+    return taken ? 0 : this.secondsUntilOne(bucket.tokens);
   }
 
   /** What `take` would answer, without taking: lets a request that is sure to be refused be refused early. */
@@ -35,6 +46,11 @@ export class TokenBuckets {
     if (!bucket) return 0;
     const tokens = bucket.tokens + ((this.now() - bucket.at) / 1000) * this.perSecond;
     return tokens >= 1 ? 0 : this.secondsUntilOne(tokens);
+  }
+
+  /** Actors with a bucket now. */
+  get size(): number {
+    return this.buckets.size;
   }
 
   private secondsUntilOne(tokens: number): number {

@@ -22,4 +22,22 @@ describe("token buckets per actor", () => {
     now = 60_000;
     expect([buckets.take("a"), buckets.take("a"), buckets.take("a")]).toEqual([0, 0, 1]);
   });
+
+  it("forgets the actors that went quiet, and sweeps rarely while more than 10,000 are active", () => {
+    let now = 0;
+    const buckets = new TokenBuckets(1, 5, () => now);
+    // 40,000 actors, each with a mutation in the same second: none is full again, none forgotten
+    for (let i = 0; i < 40_000; i++) expect(buckets.take(`actor-${i}`)).toBe(0);
+    expect(buckets.size).toBe(40_000);
+    // a sweep per doubling (10,000, 20,000), not one per take past 10,000
+    expect(buckets.sweeps).toBe(2);
+    // they go quiet and refill: the next sweep forgets them all, but not the take that caused it
+    now = 10_000;
+    let late = 0;
+    while (buckets.sweeps === 2) buckets.take(`late-${late++}`);
+    expect(buckets.size).toBe(late);
+    expect(buckets.peek(`late-${late - 1}`)).toBe(0);
+    for (let i = 0; i < 4; i++) buckets.take(`late-${late - 1}`);
+    expect(buckets.take(`late-${late - 1}`)).toBe(1); // its first take still counted: five in all
+  });
 });

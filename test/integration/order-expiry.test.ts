@@ -99,8 +99,9 @@ const eventsOf = (orderIds: string[]) =>
     data: Record<string, unknown>;
     metadata: Record<string, unknown>;
   }>(
-    `SELECT stream_id::text AS stream_id, type, position::text AS position, data, metadata FROM "write".events
-      WHERE stream_id = ANY($1::uuid[]) ORDER BY position`,
+    // e.position: a bare position would be the text output column ('10' before '9').
+    `SELECT e.stream_id::text AS stream_id, e.type, e.position::text AS position, e.data, e.metadata FROM "write".events e
+      WHERE e.stream_id = ANY($1::uuid[]) ORDER BY e.position`,
     [orderIds],
   );
 

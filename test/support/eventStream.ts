@@ -56,8 +56,11 @@ export async function expectedStream(db: Pick<TestDatabase, "sql">): Promise<Omi
     metadata: unknown;
     occurred_at: Date;
   }>(
-    `SELECT position::text AS position, tx_id::text AS tx_id, stream_id, stream_type, stream_version, type, data, metadata, occurred_at
-       FROM "write"."events" ORDER BY tx_id, position`,
+    // ORDER BY the table's columns (e.): bare, tx_id and position would be the text output
+    // columns, and '100012' sorts before '99871' once the server's transaction ids gain a digit.
+    `SELECT e.position::text AS position, e.tx_id::text AS tx_id, e.stream_id, e.stream_type, e.stream_version, e.type,
+            e.data, e.metadata, e.occurred_at
+       FROM "write"."events" AS e ORDER BY e.tx_id, e.position`,
   );
   return rows.map((r) => ({
     subject: `shop.events.${r.stream_type}.${r.type}`,

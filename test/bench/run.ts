@@ -880,6 +880,7 @@ async function main(): Promise<void> {
           soakResult.curve.map((m) => [
             m.minute,
             m.rssMb ?? "",
+            m.rssMinMb === null ? "" : `${m.rssMinMb}-${m.rssMaxMb}`,
             m.lagP50Ms,
             m.lagP99Ms,
             m.orders,
@@ -887,7 +888,17 @@ async function main(): Promise<void> {
             m.reads,
             m.readErrors,
           ]),
-          ["soak minute", "server RSS MB", "lag p50 ms", "lag p99 ms", "orders", "pushes", "catalog reads", "failed"],
+          [
+            "soak minute",
+            "server RSS MB (median)",
+            "least-most",
+            "lag p50 ms",
+            "lag p99 ms",
+            "orders",
+            "pushes",
+            "catalog reads",
+            "failed",
+          ],
         ),
     );
   if (details.length)

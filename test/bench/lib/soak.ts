@@ -7,7 +7,10 @@ import { round } from "./stats";
 
 export interface SoakMinute {
   minute: number;
+  /** The server's RSS over the minute, sampled every RSS_SAMPLE_MS: the median (what the growth compares), the least and the most. */
   rssMb: number | null;
+  rssMinMb: number | null;
+  rssMaxMb: number | null;
   lagP50Ms: number;
   lagP99Ms: number;
   orders: number;
@@ -24,12 +27,41 @@ export interface SoakResult {
   subscribers: number;
   /** The storefront's catalog reads beside the orders (searches, pages, products by id), per second. */
   readsPerSecond: number;
-  /** RSS at the end over RSS after the warm-up (the first sixth, at least a minute), in %. */
+  /**
+   * RSS in the last minute over RSS in the warm-up's last minute (the warm-up: the first sixth,
+   * at least a minute), in %; each the minute's median, so a GC landing just before or after a
+   * single reading does not decide it (one reading swung by up to 30 % from minute to minute).
+   */
   rssGrowthPct: number | null;
   /** The worst minute's lag p99. */
   lagP99Ms: number;
   warmupMinutes: number;
   curve: SoakMinute[];
+}
+
+/** How often the server's RSS is read during a soak minute. */
+const RSS_SAMPLE_MS = 2_000;
+
+/** The server's RSS read every RSS_SAMPLE_MS until stopped: its median, least and most, in MB. */
+function sampleRss(pid: number) {
+  const samples: number[] = [];
+  const read = () => {
+    const rss = rssMb(pid);
+    if (rss !== undefined) samples.push(rss);
+  };
+  read();
+  const timer = setInterval(read, RSS_SAMPLE_MS);
+  return () => {
+    clearInterval(timer);
+    read();
+    const sorted = samples.sort((a, b) => a - b);
+    if (sorted.length === 0) return { rssMb: null, rssMinMb: null, rssMaxMb: null };
+    return {
+      rssMb: round(sorted[Math.floor(sorted.length / 2)]!, 1),
+      rssMinMb: round(sorted[0]!, 1),
+      rssMaxMb: round(sorted.at(-1)!, 1),
+    };
+  };
 }
 
 const PRODUCTS = print(ProductsDocument);
@@ -138,11 +170,12 @@ export async function soak(
   try {
     for (let m = 1; m <= minutes; m++) {
       const pushedBefore = clients.deliveries.length;
+      const rssOfMinute = sampleRss(pid);
       const lag = await lagPhase(minute, server, ratePerSecond);
-      const rss = rssMb(pid);
+      const rss = rssOfMinute();
       curve.push({
         minute: m,
-        rssMb: rss === undefined ? null : round(rss, 1),
+        ...rss,
         lagP50Ms: lag.p50,
         lagP99Ms: lag.p99,
         orders: lag.sent,
@@ -151,7 +184,7 @@ export async function soak(
       });
       clients.deliveries.length = 0; // the soak keeps counts, not every push
       bench.log(
-        `  soak minute ${m}/${minutes}: RSS ${rss?.toFixed(0)} MB, lag p50 ${lag.p50} ms p99 ${lag.p99} ms, ${lag.sent} orders, ${curve.at(-1)!.pushes} pushes, ${curve.at(-1)!.reads} catalog reads (${curve.at(-1)!.readErrors} failed)`,
+        `  soak minute ${m}/${minutes}: RSS ${rss.rssMb?.toFixed(0)} MB (${rss.rssMinMb?.toFixed(0)}-${rss.rssMaxMb?.toFixed(0)}), lag p50 ${lag.p50} ms p99 ${lag.p99} ms, ${lag.sent} orders, ${curve.at(-1)!.pushes} pushes, ${curve.at(-1)!.reads} catalog reads (${curve.at(-1)!.readErrors} failed)`,
       );
     }
   } finally {

@@ -532,7 +532,13 @@ async function main(): Promise<void> {
       );
       if (bench.products.length < 1_000)
         throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);
-      const server = await startServer("server (soak)", SERVER, { READ_YOUR_WRITES_TIMEOUT_MS: "0" });
+      // Orders stay unpaid and must not expire within the soak: from minute 15 (the default
+      // 900 s) every order would come back as a cancellation, doubling the commands to the whole
+      // write rate instead of half of it (measured 2026-12-05: soak-expiring-2026-12-05.json).
+      const server = await startServer("server (soak)", SERVER, {
+        READ_YOUR_WRITES_TIMEOUT_MS: "0",
+        ORDER_PAYMENT_TIMEOUT_SECONDS: "86400",
+      });
       try {
         soakResult = await soak(bench, server, { minutes: soakMinutes, ratePerSecond: rate });
       } finally {

@@ -13,8 +13,7 @@ const SWEEP_AT = 10_000;
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private sweepAt = SWEEP_AT;
-  /** Sweeps so far (see the class comment). */
-  sweeps = 0;
+  private sweepCount = 0;
 
   constructor(
     private readonly perSecond: number,
@@ -34,7 +33,7 @@ export class TokenBuckets {
     this.buckets.set(key, bucket);
     if (this.buckets.size > this.sweepAt) {
       this.forgetFull(now);
-      this.sweeps += 1;
+      this.sweepCount += 1;
       this.sweepAt = Math.max(SWEEP_AT, 2 * this.buckets.size);
     }
     return taken ? 0 : this.secondsUntilOne(bucket.tokens);
@@ -51,6 +50,11 @@ export class TokenBuckets {
   /** Actors with a bucket now. */
   get size(): number {
     return this.buckets.size;
+  }
+
+  /** Sweeps so far (see the class comment). */
+  get sweeps(): number {
+    return this.sweepCount;
   }
 
   private secondsUntilOne(tokens: number): number {

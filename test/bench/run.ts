@@ -46,7 +46,7 @@ import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint 
 import { NodeProcess, ROOT, SERVER, serverOf, type PhaseMemory } from "./lib/processes";
 import { postgraphilePeer, type PeerResult } from "./lib/peers";
 import { logSizeCurve, type LogSizeInterleaved, type LogSizePoint, type RebuildPoint } from "./lib/logSize";
-import { soak, type SoakResult } from "./lib/soak";
+import { soak, SOAK_READS_PER_SECOND, type SoakResult } from "./lib/soak";
 import { curvesSvg, latencySvg, table, type CurvePanel } from "./lib/report";
 import { drift, round } from "./lib/stats";
 import { buildServer } from "../../scripts/build-server";
@@ -528,7 +528,7 @@ async function main(): Promise<void> {
       const rate = write ? write.graphql[32]!.perSecond / 2 : 100;
       if (!write) bench.notes.push("soak: no write phase in this run, so 100 orders/s instead of half the write rate");
       log(
-        `soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages) and 100 catalog reads/s`,
+        `soak: ${soakMinutes} min at ${Math.round(rate)} orders/s with 1,000 subscribers (product pages) and ${SOAK_READS_PER_SECOND} catalog reads/s`,
       );
       if (bench.products.length < 1_000)
         throw new Error(`the soak needs 1,000 stocked products, the bench has ${bench.products.length}`);

@@ -39,6 +39,9 @@ export interface SoakResult {
   curve: SoakMinute[];
 }
 
+/** The storefront's catalog reads a second beside the soak's orders (see catalogReader). */
+export const SOAK_READS_PER_SECOND = 100;
+
 /** How often the server's RSS is read during a soak minute. */
 const RSS_SAMPLE_MS = 2_000;
 
@@ -152,7 +155,7 @@ export async function soak(
   {
     minutes,
     ratePerSecond,
-    readsPerSecond = 100,
+    readsPerSecond = SOAK_READS_PER_SECOND,
     subscribers = 1_000,
   }: { minutes: number; ratePerSecond: number; readsPerSecond?: number; subscribers?: number },
 ): Promise<SoakResult> {

@@ -14,8 +14,8 @@ import { placeOrder } from "../../src/write/orders/commands/placeOrder";
 import { freshDatabase, type TestDatabase } from "../support/db";
 
 // placeOrder's stock load and the stock update of every order command take their products as
-// one array, through write.each, and the projections' updates of a live batch through
-// read.each (batchRows). Each line's quantity must land on its own product, and Postgres must keep one plan
+// one array, through write.each (the update through batchRows), and the projections' updates of a
+// live batch through read.each (batchRows). Each line's quantity must land on its own product, and Postgres must keep one plan
 // for them (a generic plan) instead of planning them at every call.
 
 const admin: Actor = { kind: "user", id: "ops", role: "admin" };
@@ -82,6 +82,16 @@ describe("an order over several products", () => {
       { onHand: 20, reserved: 0, available: 20 },
       { onHand: 30, reserved: 0, available: 30 },
     ]);
+  });
+
+  it("does the same for an order of more lines than a short list holds (unnest, past 32)", async () => {
+    const ids = await Promise.all(Array.from({ length: 40 }, (_, i) => product(10 + i)));
+    const { result } = await order(ids.map((productId, i) => ({ productId, quantity: 1 + (i % 3) })));
+    expect(await stock(ids)).toEqual(
+      ids.map((_, i) => ({ onHand: 10 + i, reserved: 1 + (i % 3), available: 9 + i - (i % 3) })),
+    );
+    await bus.dispatch(cancelOrder, { orderId: result.orderId }, customer, { correlationId: randomUUID() });
+    expect(await stock(ids)).toEqual(ids.map((_, i) => ({ onHand: 10 + i, reserved: 0, available: 10 + i })));
   });
 });
 

@@ -1,7 +1,7 @@
 import { sql, type Fragment, type Identifier } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import { assertNever, comparePositions, positionOf, type LogPosition } from "../../shared/events";
-import { batchRows } from "../batchRows";
+import { batchRows } from "../../db/batchRows";
 import { defineProjection } from "../projection";
 
 interface Delta {
@@ -93,7 +93,7 @@ export const catalogProjection = defineProjection({
     }
     if (deltas.size > 0) {
       const moves = [...deltas.values()];
-      const listed = batchRows("d", {
+      const listed = batchRows("read", "d", {
         id: [moves.map((d) => d.id), "uuid"],
         available: [moves.map((d) => d.available), "int"],
         units_sold: [moves.map((d) => d.sold), "int"],

@@ -7,7 +7,7 @@ import {
   type OrderStatus,
 } from "../../events";
 import type { RecordedEvent } from "../../shared/events";
-import { batchRows } from "../batchRows";
+import { batchRows } from "../../db/batchRows";
 import { defineProjection } from "../projection";
 
 interface StatusChange {
@@ -102,7 +102,7 @@ export const ordersProjection = defineProjection({
     }
     if (changes.size > 0) {
       const rows = [...changes.values()];
-      const changed = batchRows("c", {
+      const changed = batchRows("read", "c", {
         id: [rows.map((r) => r.id), "uuid"],
         status: [rows.map((r) => r.status), "text"],
         version: [rows.map((r) => r.version), "int"],

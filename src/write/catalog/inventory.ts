@@ -1,3 +1,4 @@
+import { batchRows } from "../../db/batchRows";
 import { sql, type Fragment } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import type { DomainEvent } from "../../events";
@@ -11,12 +12,15 @@ import type { DomainEvent } from "../../events";
  */
 export function moveStock(events: DomainEvent[]): Fragment {
   const moves = events.flatMap(stockMoves);
-  // write.each (not unnest) drives the join: planned as the index lookups it is, once (see its migration).
+  const m = batchRows("write", "m", {
+    product_id: [moves.map((move) => move.productId), "uuid"],
+    on_hand: [moves.map((move) => move.onHand), "int"],
+    reserved: [moves.map((move) => move.reserved), "int"],
+    available: [moves.map((move) => move.available), "int"],
+  });
   return sql.fragment`
     UPDATE "write"."inventory" i
-       SET on_hand = i.on_hand + (${moves.map((m) => m.onHand)}::int[])[m.n],
-           reserved = i.reserved + (${moves.map((m) => m.reserved)}::int[])[m.n],
-           available = i.available + (${moves.map((m) => m.available)}::int[])[m.n]
-      FROM "write"."each"(${moves.map((m) => m.productId)}::uuid[]) AS m(product_id, n)
+       SET on_hand = i.on_hand + m.on_hand, reserved = i.reserved + m.reserved, available = i.available + m.available
+      FROM ${m}
      WHERE i.product_id = m.product_id`;
 }

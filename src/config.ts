@@ -60,6 +60,11 @@ export interface Config {
   mutationBurst: number;
   /** Commands of one signed-in actor running at once on one instance (0: no limit); the others wait their turn. */
   mutationConcurrency: number;
+  /**
+   * Mutations are refused at once (OVERLOADED, HTTP 503) while every transaction of the last
+   * 100 ms waited longer than this for a write database connection: a standing queue (0: never).
+   */
+  mutationQueueMs: number;
   /** Origins whose pages may call the API from a browser (CORS); none by default: same origin only. */
   corsOrigins: string[];
   /** Documents outside the trusted-documents manifest: run (off, allow: counted) or refused to non-admins (only). */
@@ -134,6 +139,8 @@ export const SERVICES = ["commands", "queries", "projector", "relay"] as const;
 
 /** READ_YOUR_WRITES_TIMEOUT_MS's default: how long a mutation waits for its own rows to be projected. */
 export const DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS = 2000;
+/** MUTATION_QUEUE_MS's default: a burst's queue drains long before this; only a standing one sheds. */
+export const DEFAULT_MUTATION_QUEUE_MS = 500;
 export type Service = (typeof SERVICES)[number];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -220,6 +227,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
     mutationBurst: int(env, "MUTATION_BURST", 40, 1),
     mutationConcurrency: int(env, "MUTATION_CONCURRENCY", 4),
+    mutationQueueMs: int(env, "MUTATION_QUEUE_MS", DEFAULT_MUTATION_QUEUE_MS),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
     trustedDocuments: trustedDocuments(env, production),
     catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),

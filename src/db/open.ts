@@ -15,6 +15,7 @@ type DatabaseConfig = Pick<
   | "queryStatementTimeoutMs"
   | "dbQueryTimeoutMs"
   | "dbConnectTimeoutMs"
+  | "mutationQueueMs"
 >;
 
 /** The deadlines every request pool has: no request waits on a silent network for ever. */
@@ -23,10 +24,15 @@ const deadlines = (config: DatabaseConfig): PostgresOptions => ({
   connectTimeoutMs: config.dbConnectTimeoutMs,
 });
 
-/** DATABASE_URL set: that Postgres server. Unset: an embedded Postgres (PGlite) under DATA_DIR. */
+/**
+ * The write database. DATABASE_URL set: that Postgres server. Unset: an embedded Postgres
+ * (PGlite) under DATA_DIR. Its queue for connections sheds mutations (MUTATION_QUEUE_MS).
+ */
 export async function openDatabase(config: DatabaseConfig): Promise<Database> {
-  if (config.databaseUrl) return openPostgres(config.databaseUrl, config.dbPoolSize, deadlines(config));
-  return openEmbedded(resolve(config.dataDir));
+  const queueTargetMs = config.mutationQueueMs;
+  if (config.databaseUrl)
+    return openPostgres(config.databaseUrl, config.dbPoolSize, { ...deadlines(config), queueTargetMs });
+  return openEmbedded(resolve(config.dataDir), { queueTargetMs });
 }
 
 /** The two sides' databases: the same one unless READ_DATABASE_URL names another. */

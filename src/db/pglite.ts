@@ -14,6 +14,7 @@ import {
   type Tx,
 } from "./database";
 import type { Statement } from "./sql";
+import { Backlog } from "./backlog";
 import { isAlive } from "../shared/process";
 import { copyEmbeddedTemplate } from "./pgliteTemplate";
 
@@ -88,7 +89,8 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
   throw new Error(`could not lock ${lockFile}`);
 }
 
-export async function openEmbedded(dataDir: string): Promise<Database> {
+/** queueTargetMs: as PostgresOptions's (the wait here is for PGlite's one connection). */
+export async function openEmbedded(dataDir: string, options: { queueTargetMs?: number } = {}): Promise<Database> {
   const location = resolve(dataDir);
   await copyEmbeddedTemplate(location);
   await mkdir(location, { recursive: true });
@@ -103,6 +105,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pg) });
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
+  const backlog = new Backlog(options.queueTargetMs ?? 0);
 
   async function beginTransaction(modes: string): Promise<OpenTransaction> {
     let finish!: () => void;
@@ -147,7 +150,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
   // PGlite runs one statement at a time anyway: run() and commit() send them one after another.
   // asyncCommit: PGlite in this process has no separate WAL flush to skip.
   async function transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    const open = await beginTransaction("");
+    const open = await backlog.wait(() => beginTransaction(""));
     let committed = false;
     const query = async <R>(statement: Statement<R> | string, params?: unknown[]) => {
       const { text, values } = toStatement(statement, params);
@@ -287,6 +290,7 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
     prisma,
     sql,
     transaction,
+    backlog,
     openSession,
     listen,
     async close() {

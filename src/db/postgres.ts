@@ -14,6 +14,7 @@ import {
   type Tx,
 } from "./database";
 import type { Statement } from "./sql";
+import { Backlog } from "./backlog";
 
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 2000;
@@ -123,6 +124,11 @@ export interface PostgresOptions {
   queryTimeoutMs?: number;
   /** Opening a connection fails after this long (DB_CONNECT_TIMEOUT_MS; 0 or unset: never). */
   connectTimeoutMs?: number;
+  /**
+   * A wait for a connection that counts as a standing queue (Backlog; MUTATION_QUEUE_MS; 0 or
+   * unset: never).
+   */
+  queueTargetMs?: number;
   /** How often a LISTEN connection checks that the server still answers (LISTEN_HEARTBEAT_MS by default). */
   listenHeartbeatMs?: number;
 }
@@ -146,9 +152,10 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
   const listeners = new Set<Listener>();
   const sessions = new Set<SqlSession>();
+  const backlog = new Backlog(options.queueTargetMs ?? 0);
 
   async function transaction<T>(fn: (tx: Tx) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const client = await pool.connect();
+    const client = await backlog.wait(() => pool.connect());
     let broken: Error | undefined;
     // The pool listens for errors only while a connection is idle: a connection cut between two
     // statements of ours would otherwise be an unhandled 'error' event (a crash).
@@ -313,6 +320,7 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
     prisma,
     sql: sqlOn(pool),
     transaction,
+    backlog,
     openSession,
     listen,
     async close() {

@@ -44,13 +44,14 @@ export function requireUser(ctx: GraphQLContext): User {
 }
 
 /**
- * The command bus, for a mutation: refused when this instance serves no commands, or the actor
- * is over its rate; an actor's commands beyond MUTATION_CONCURRENCY wait for one of theirs to end.
+ * The command bus, for a mutation: refused when this instance serves no commands, the write
+ * database's queue is standing (OVERLOADED), or the actor is over its rate; an actor's commands beyond MUTATION_CONCURRENCY wait for one of theirs to end.
  */
 export function commandBus(ctx: GraphQLContext): Pick<CommandBus, "dispatch"> {
   const { bus, mutationLimit, mutationConcurrency } = ctx.services;
   if (!bus) throw new AppError("NOT_SERVED", "this instance does not serve commands (SERVICES)");
   if (ctx.actor.kind !== "user") return bus;
+  if (bus.overloaded()) throw bus.shed(); // before the rate's token: a shed mutation costs its actor none
   const retryAfterSeconds = mutationLimit?.take(ctx.actor.id) ?? 0;
   if (retryAfterSeconds > 0) throw rateLimited(retryAfterSeconds);
   if (!mutationConcurrency) return bus;

@@ -1,6 +1,6 @@
 import { GraphQLError } from "graphql";
 import type { ApolloServerPlugin } from "@apollo/server";
-import { AppError } from "../shared/errors";
+import { AppError, type ErrorCode } from "../shared/errors";
 
 /**
  * Subscriptions are served over graphql-ws only. Over HTTP, Apollo would run the subscription
@@ -25,18 +25,24 @@ export function subscriptionsOnlyOverWebSocket(): ApolloServerPlugin {
   };
 }
 
-/** A mutation refused for its actor's rate: HTTP 429 with Retry-After, besides RATE_LIMITED in the body. */
-export function rateLimitedAs429(): ApolloServerPlugin {
+/** The HTTP status of a mutation refused for a while: for its actor's rate, or an overloaded instance. */
+export const RETRY_LATER_STATUS: Partial<Record<ErrorCode, number>> = { RATE_LIMITED: 429, OVERLOADED: 503 };
+
+/**
+ * A mutation refused for its actor's rate (429) or because the instance is overloaded (503):
+ * that status and Retry-After, besides the code in the body.
+ */
+export function retryLaterStatus(): ApolloServerPlugin {
   return {
     async requestDidStart() {
       return {
         async willSendResponse({ errors, response }) {
-          const limited = errors
+          const refused = errors
             ?.map((e) => e.originalError)
-            .find((e): e is AppError => e instanceof AppError && e.code === "RATE_LIMITED");
-          if (!limited) return;
-          response.http.status = 429;
-          response.http.headers.set("retry-after", String(limited.details.retryAfterSeconds));
+            .find((e): e is AppError => e instanceof AppError && RETRY_LATER_STATUS[e.code] !== undefined);
+          if (!refused) return;
+          response.http.status = RETRY_LATER_STATUS[refused.code];
+          response.http.headers.set("retry-after", String(refused.details.retryAfterSeconds));
         },
       };
     },

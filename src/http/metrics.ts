@@ -31,6 +31,11 @@ export class Metrics
     labelNames: ["command"],
     registers: [this.registry],
   });
+  private readonly shed = new Counter({
+    name: "shop_mutations_shed_total",
+    help: "Mutations refused with OVERLOADED: the write database's connection queue was standing (MUTATION_QUEUE_MS).",
+    registers: [this.registry],
+  });
   private readonly batchSeconds = new Histogram({
     name: "shop_projection_batch_duration_seconds",
     help: "Time to apply one batch of events to a projection (one transaction).",
@@ -159,6 +164,18 @@ export class Metrics
     });
   }
 
+  /** Whether mutations are shed now (instances with commands). */
+  watchShedding(overloaded: () => boolean): void {
+    new Gauge({
+      name: "shop_mutations_shedding",
+      help: "1 while mutations are refused with OVERLOADED: the write database's connection queue is standing (MUTATION_QUEUE_MS).",
+      registers: [this.registry],
+      collect() {
+        this.set(overloaded() ? 1 : 0);
+      },
+    });
+  }
+
   /** The payment deadlines due now, read from the write database when scraped (instances with commands). */
   watchDeadlines(due: () => Promise<DueDeadlines>): void {
     let scrape: Promise<DueDeadlines> | undefined;
@@ -192,6 +209,10 @@ export class Metrics
   onCommand(name: string, outcome: "ok" | "rejected" | "error", seconds: number, attempts: number): void {
     this.commandSeconds.observe({ command: name, outcome }, seconds);
     if (attempts > 1) this.commandAttempts.inc({ command: name }, attempts - 1);
+  }
+
+  onShed(): void {
+    this.shed.inc();
   }
 
   onBatch(projection: string, events: number, seconds: number): void {

@@ -16,7 +16,7 @@ import type { Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
 import { complexityLimit, depthLimit } from "../graphql/limits";
-import { rateLimitedAs429, subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
+import { RETRY_LATER_STATUS, retryLaterStatus, subscriptionsOnlyOverWebSocket } from "../graphql/httpOperations";
 import { rateLimited } from "../graphql/rateLimit";
 import { servedOperationsOnly } from "../graphql/servedOperations";
 import { SERVICES, type Service } from "../config";
@@ -87,6 +87,15 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 const errorBody = (message: string, code: string, details: Record<string, unknown> = {}) => ({
   errors: [{ message, extensions: { ...details, code } }],
 });
+
+/** A mutation refused for a while, before Apollo (RETRY_LATER_STATUS): as retryLaterStatus answers it after. */
+function sendRetryLater(res: ServerResponse, refused: AppError, headers: Record<string, string>): void {
+  sendJson(res, RETRY_LATER_STATUS[refused.code]!, errorBody(refused.message, refused.code, refused.details), {
+    ...headers,
+    "retry-after": String(refused.details.retryAfterSeconds),
+    "cache-control": "no-store",
+  });
+}
 
 class BodyError extends Error {
   constructor(
@@ -188,7 +197,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       ApolloServerPluginDrainHttpServer({ httpServer: server }),
       complexityLimit(options.maxQueryComplexity),
       subscriptionsOnlyOverWebSocket(),
-      rateLimitedAs429(),
+      retryLaterStatus(),
       servedOperationsOnly(served),
       {
         async serverWillStart() {
@@ -249,15 +258,16 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     // (a tarpit: the client has that long to wait anyway), so a client that floods from many
     // connections gets a few answers a second, not thousands, and the others keep the instance.
     const wait = document && actor.kind === "user" ? (services.mutationLimit?.peek(actor.id) ?? 0) : 0;
-    if (wait > 0 && operationTypeOf(document!, operationNameOf(body, params)) === "mutation") {
-      const refused = rateLimited(wait);
+    const isMutation = () => operationTypeOf(document!, operationNameOf(body, params)) === "mutation";
+    if (wait > 0 && isMutation()) {
       await sleep(Math.min(1000, wait * 1000) * (0.75 + Math.random() / 4)); // jittered: no waves of retries
-      return sendJson(res, 429, errorBody(refused.message, refused.code, refused.details), {
-        ...baseHeaders,
-        "retry-after": String(wait),
-        "cache-control": "no-store",
-      });
+      return sendRetryLater(res, rateLimited(wait), baseHeaders);
     }
+    // A mutation the command bus would shed (its write database's queue is standing) is refused
+    // here too: the GraphQL work of what is refused anyway would only load the main thread more.
+    const bus = services.bus;
+    if (document && actor.kind === "user" && bus?.overloaded() && isMutation())
+      return sendRetryLater(res, bus.shed(), baseHeaders);
     // A GET of a trusted query of the public catalog, without a token: the same answer for
     // everyone, and no side effect for a cross-site request to cause, so a CDN may keep it.
     const cacheable =

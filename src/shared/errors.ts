@@ -9,6 +9,7 @@ export type ErrorCode =
   | "INVALID_STATE"
   | "RATE_LIMITED"
   | "NOT_SERVED"
+  | "OVERLOADED"
   // The request itself (its body, or the document it names), refused before any GraphQL runs:
   | "BAD_REQUEST"
   | "PERSISTED_QUERY_NOT_FOUND"

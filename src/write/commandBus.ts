@@ -21,7 +21,12 @@ export interface DispatchOptions {
 
 export interface CommandObserver {
   onCommand(name: string, outcome: "ok" | "rejected" | "error", seconds: number, attempts: number): void;
+  /** A client's command refused because the bus was overloaded() (shed). */
+  onShed(): void;
 }
+
+/** How long a client refused by admit() is told to wait (Retry-After). */
+export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
 
 const MAX_ATTEMPTS = 6;
 
@@ -39,6 +44,25 @@ export class CommandBus {
     private readonly settings: CommandSettings,
     private readonly observer?: CommandObserver,
   ) {}
+
+  /**
+   * True while the write database's transactions queue for a connection longer than
+   * MUTATION_QUEUE_MS (a standing queue: see Backlog). A client's command is then refused at once
+   * (shed), so that those admitted wait about that long, not until the connection timeout. The
+   * system's own commands (the order expiry) do not ask.
+   */
+  overloaded(): boolean {
+    return this.db.backlog.standing();
+  }
+
+  /** A client's command refused because overloaded(): OVERLOADED, retryable; nothing was written. Counted. */
+  shed(): AppError {
+    this.observer?.onShed();
+    return new AppError("OVERLOADED", "the service is overloaded: try again in a second", {
+      retryable: true,
+      retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS,
+    });
+  }
 
   async dispatch<Input, State, Event extends EventData, Result, Row>(
     command: CommandDefinition<Input, State, Event, Result, Row>,

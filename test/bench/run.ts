@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --log-size-from=<results.json>] [-- --log-size-rounds=N] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
+// npm run bench [-- --quick] [-- --only=write,lag,subscriptions,read,rebuild,split,nats,expiry,flood,overload,curves,peers] [-- --curves=subscribers,productPages,catalogSize,logSize] [-- --subscribers=1000,5000] [-- --long] [-- --log-size-from=<results.json>] [-- --log-size-rounds=N] [-- --soak[=minutes]] [-- --baseline=<checkout>] [-- --profile[=dir]] [-- --keep-db]
 //
 // Starts the real server (node --import tsx src/main.ts) on a database of its own on the local
 // Postgres and measures, in one run: placeOrder over GraphQL against the same order transaction
@@ -42,6 +42,7 @@ import { startNats, stopAllNats } from "../support/natsServer";
 import { relayCatchUp, type NatsResult } from "./lib/nats";
 import { expiryPhase, type ExpiryResult } from "./lib/expiry";
 import { floodPhase, type FloodResult } from "./lib/flood";
+import { overloadPhase, type OverloadResult } from "./lib/overload";
 import { catalogCurve, subscriberPoint, type CatalogPoint, type SubscriberPoint } from "./lib/curves";
 import { NodeProcess, ROOT, SERVER, serverOf, type PhaseMemory } from "./lib/processes";
 import { postgraphilePeer, type PeerResult } from "./lib/peers";
@@ -61,6 +62,7 @@ const PHASES = [
   "nats",
   "expiry",
   "flood",
+  "overload",
   "curves",
   "peers",
 ] as const;
@@ -260,6 +262,7 @@ async function main(): Promise<void> {
   let nats: NatsResult | undefined;
   let expiry: ExpiryResult | undefined;
   let flood: FloodResult | undefined;
+  let overload: OverloadResult | undefined;
   const curves: Curves = {};
   let soakResult: SoakResult | undefined;
   let peers: PeerResult | undefined;
@@ -411,6 +414,10 @@ async function main(): Promise<void> {
     if (only.has("flood")) {
       log("flood: one customer floods placeOrder from 64 connections while another shops at 20 requests/s");
       flood = await floodPhase(bench, startServer, stopServer, quick ? 5 : 15);
+    }
+    if (only.has("overload")) {
+      log("overload: orders from many customers at twice the server's capacity, shed (MUTATION_QUEUE_MS) and not");
+      overload = await overloadPhase(bench, startServer, stopServer, quick ? 5 : 15);
     }
     if (only.has("curves") && (curvesToRun.has("subscribers") || curvesToRun.has("productPages"))) {
       const counts = subscriberCounts ?? (quick ? [200, 1_000] : [1_000, 5_000, 10_000]);
@@ -645,6 +652,7 @@ async function main(): Promise<void> {
     rebuild,
     expiry,
     flood,
+    overload,
     curves,
     peerDetails: peers && { ...peers, memory: undefined },
     soak: soakFrom

@@ -6,7 +6,8 @@ import { documentOf, type GraphQLClient, type GqlError } from "../support/client
 import { CreateProductDocument, PlaceOrderDocument, ProductsDocument } from "../../src/storefront/generated/graphql";
 
 // Every error code of the contract (CONTRACT.md, "Errors"), the same whether the operation
-// comes over HTTP or over graphql-ws. (RATE_LIMITED: test/e2e/limits.e2e.test.ts, on both.)
+// comes over HTTP or over graphql-ws. (RATE_LIMITED: test/e2e/limits.e2e.test.ts, on both; OVERLOADED:
+// test/e2e/overload.e2e.test.ts, on both.)
 // Trusted documents are off here but in the last case: the others send documents of their own.
 
 let t: Awaited<ReturnType<typeof setupFile>>;

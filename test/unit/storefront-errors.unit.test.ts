@@ -31,6 +31,10 @@ describe("the storefront's words for errors", () => {
       graphQLError("only a PLACED order can be paid", { code: "INVALID_STATE" }),
       "Not possible any more: only a PLACED order can be paid",
     ],
+    [
+      graphQLError("the service is overloaded: try again in a second", { code: "OVERLOADED", retryable: true }),
+      "The shop is very busy right now: please try again in a moment",
+    ],
     [new Error("[Network] Failed to fetch"), "Network: Failed to fetch"],
   ])("%# says it in words", (error, words) => {
     expect(describeError(error, names)).toBe(words);

@@ -23,6 +23,8 @@ export function describeError(
       return "You are not allowed to do that";
     case "INVALID_STATE":
       return `Not possible any more: ${first.message}`;
+    case "OVERLOADED":
+      return "The shop is very busy right now: please try again in a moment";
     default:
       return first.message;
   }

@@ -95,7 +95,7 @@ const RESTOCK = print(RestockProductDocument);
 const PRODUCTS = print(ProductsDocument).replace(/^\s*position\n/m, "");
 if (/\bposition\b/.test(PRODUCTS)) throw new Error("the bench's Products document still asks for position");
 
-function placeOrderBody(products: BenchProduct[], n: number): string {
+export function placeOrderBody(products: BenchProduct[], n: number): string {
   const product = products[Math.floor(Math.random() * products.length)]!;
   return JSON.stringify({
     query: PLACE_ORDER,

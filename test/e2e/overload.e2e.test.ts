@@ -1,0 +1,125 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { randomUUID } from "node:crypto";
+import { setupFile } from "../support/app";
+import { documentOf, token, type GqlError } from "../support/client";
+import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
+
+// Shedding (MUTATION_QUEUE_MS): while the write database's transactions queue for a connection
+// longer than the target, window after window, a new mutation is refused at once with OVERLOADED
+// (HTTP 503, Retry-After), and writes nothing; what was admitted completes. A slow database is
+// made here with a trigger that sleeps in every stock update, and one pooled connection.
+const SLOW_UPDATE_SECONDS = 0.15;
+const QUEUED = 8;
+
+let t: Awaited<ReturnType<typeof setupFile>>;
+let productId: string;
+beforeAll(async () => {
+  t = await setupFile({ dbPoolSize: 1, mutationQueueMs: 50 });
+  const { createProduct } = await t.admin.ok(CreateProductDocument, {
+    input: { sku: `SHED-${randomUUID().slice(0, 8)}`, name: "Flash sale lamp", priceCents: 100, initialStock: 1000 },
+  });
+  productId = createProduct.product!.id;
+});
+afterAll(async () => {
+  await t?.teardown();
+});
+
+const slowDatabase = async (slow: boolean) =>
+  slow
+    ? t.db.sql(`
+        CREATE FUNCTION write.test_slow_stock() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN PERFORM pg_sleep(${SLOW_UPDATE_SECONDS}); RETURN NEW; END $$;
+        CREATE TRIGGER test_slow_stock BEFORE UPDATE ON write.inventory
+          FOR EACH ROW EXECUTE FUNCTION write.test_slow_stock();`)
+    : t.db.sql(`DROP TRIGGER test_slow_stock ON write.inventory; DROP FUNCTION write.test_slow_stock();`);
+
+/** A sample of /metrics (read when no queue stands: its deadlines gauge reads the write database). */
+const metric = async (name: string) =>
+  Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${t.url}/metrics`)).text())?.[1]);
+
+const orderOf = (key: string) => ({ input: { idempotencyKey: key, lines: [{ productId, quantity: 1 }] } });
+const available = async () =>
+  (
+    await t.db.sql<{ available: number }>("SELECT available FROM write.inventory WHERE product_id = $1", [productId])
+  )[0]!.available;
+
+/** placeOrder over HTTP, as a customer of its own: the status, Retry-After and body. */
+async function placeOrder(key: string) {
+  const res = await fetch(`${t.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token("customer", `shed-${key}`)}` },
+    body: JSON.stringify({ ...documentOf(PlaceOrderDocument), variables: orderOf(key) }),
+  });
+  const body = (await res.json()) as { data?: { placeOrder: { order: { status: string } } }; errors?: GqlError[] };
+  return { key, status: res.status, retryAfter: res.headers.get("retry-after"), body };
+}
+
+describe("mutations shed while the write database's queue stands (MUTATION_QUEUE_MS)", () => {
+  it("refuses a new mutation at once with OVERLOADED over HTTP and graphql-ws, writes nothing, and admits again once the queue is gone", async () => {
+    const before = await available();
+    await slowDatabase(true);
+    const sent: ReturnType<typeof placeOrder>[] = [];
+    let probing: NodeJS.Timeout | undefined;
+    try {
+      // A burst arrives together: all of it is admitted, and queues behind the one connection.
+      for (let i = 0; i < QUEUED; i++) sent.push(placeOrder(`queued-${i}`));
+      // Each waits about SLOW_UPDATE_SECONDS longer than the one before it: the queue soon stands.
+      // Orders keep arriving until one is refused (those admitted meanwhile join the queue).
+      let probes = 0;
+      const refused = new Promise<Awaited<ReturnType<typeof placeOrder>>>((resolve) => {
+        probing = setInterval(() => {
+          const probe = placeOrder(`probe-${probes++}`);
+          sent.push(probe);
+          void probe.then(
+            (r) => r.status === 503 && resolve(r),
+            () => undefined,
+          );
+        }, 25);
+      });
+      const first = await Promise.race([
+        refused,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error("no order was refused in 10 s")), 10_000)),
+      ]);
+      clearInterval(probing);
+      expect(first.retryAfter).toBe("1");
+      expect(first.body.data).toBeUndefined();
+      expect(first.body.errors?.[0]?.extensions).toEqual({ code: "OVERLOADED", retryable: true, retryAfterSeconds: 1 });
+
+      // The same over graphql-ws (refused in the resolver there: the same code). The queue still
+      // stands: it is several orders long.
+      const ws = t.customer("shed-ws").ws();
+      try {
+        const overWs = await new Promise<GqlError[] | undefined>((resolve, reject) =>
+          ws.subscribe(
+            { query: "", ...documentOf(PlaceOrderDocument), variables: orderOf("ws") },
+            { next: (r) => resolve(r.errors as GqlError[] | undefined), error: reject, complete: () => undefined },
+          ),
+        );
+        expect(overWs?.[0]?.extensions).toMatchObject({ code: "OVERLOADED", retryable: true });
+      } finally {
+        await ws.dispose();
+      }
+    } finally {
+      clearInterval(probing);
+      await Promise.allSettled(sent);
+      await slowDatabase(false);
+    }
+    // Every order was placed or refused; what was admitted completed, nothing of the refused was written.
+    const outcomes = await Promise.all(sent);
+    const placed = outcomes.filter((o) => o.status === 200);
+    const shed = outcomes.filter((o) => o.status === 503);
+    expect(placed.length + shed.length).toBe(outcomes.length);
+    expect(outcomes.slice(0, QUEUED).every((o) => o.status === 200)).toBe(true); // the burst
+    for (const o of placed) expect(o.body.data?.placeOrder.order.status).toBe("PLACED");
+    expect(await available()).toBe(before - placed.length);
+    const keys = await t.db.sql<{ key: string }>("SELECT key FROM write.command_keys WHERE actor_id LIKE 'shed-%'");
+    expect(keys.map((k) => k.key).sort()).toEqual(placed.map((o) => o.key).sort());
+    expect(await metric("shop_mutations_shed_total")).toBe(shed.length + 1);
+
+    // The queue gone, a refused client's retry (same key) is admitted, and placed now.
+    expect(await metric("shop_mutations_shedding")).toBe(0);
+    const retried = await placeOrder(shed[0]!.key);
+    expect(retried.body.data?.placeOrder.order.status).toBe("PLACED");
+    expect(await available()).toBe(before - placed.length - 1);
+  });
+});

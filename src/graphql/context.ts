@@ -45,7 +45,8 @@ export function requireUser(ctx: GraphQLContext): User {
 
 /**
  * The command bus, for a mutation: refused when this instance serves no commands, the write
- * database's queue is standing (OVERLOADED), or the actor is over its rate; an actor's commands beyond MUTATION_CONCURRENCY wait for one of theirs to end.
+ * database's queue stands (OVERLOADED), or the actor is over its rate; an actor's commands
+ * beyond MUTATION_CONCURRENCY wait for one of theirs to end.
  */
 export function commandBus(ctx: GraphQLContext): Pick<CommandBus, "dispatch"> {
   const { bus, mutationLimit, mutationConcurrency } = ctx.services;

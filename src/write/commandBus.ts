@@ -25,8 +25,8 @@ export interface CommandObserver {
   onShed(): void;
 }
 
-/** How long a client refused by admit() is told to wait (Retry-After). */
-export const OVERLOADED_RETRY_AFTER_SECONDS = 1;
+/** How long a client whose command was shed is told to wait (Retry-After). */
+const OVERLOADED_RETRY_AFTER_SECONDS = 1;
 
 const MAX_ATTEMPTS = 6;
 

@@ -61,8 +61,9 @@ export interface Config {
   /** Commands of one signed-in actor running at once on one instance (0: no limit); the others wait their turn. */
   mutationConcurrency: number;
   /**
-   * Mutations are refused at once (OVERLOADED, HTTP 503) while every transaction of the last
-   * 100 ms waited longer than this for a write database connection: a standing queue (0: never).
+   * A client's mutations are refused at once (OVERLOADED, HTTP 503) while the write database's
+   * queue for connections stands: every transaction of the last 100 ms waited longer than this,
+   * and more wait than this long hands out (0: never; see src/db/backlog.ts).
    */
   mutationQueueMs: number;
   /** Origins whose pages may call the API from a browser (CORS); none by default: same origin only. */

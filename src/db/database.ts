@@ -77,8 +77,8 @@ export interface Database {
    * returns (unless it committed with tx.commit), ROLLBACK if it throws. Use only `tx` inside fn.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
-  /** The transactions' wait for a connection: whether it is standing (see Backlog). */
-  readonly backlog: Backlog;
+  /** The transactions' wait for a connection: whether it stands (see Backlog). */
+  readonly backlog: Pick<Backlog, "standing">;
   /** onLost fires when the session's connection dies (its session locks are then gone). */
   openSession(onLost?: (error: Error) => void): Promise<SqlSession>;
   /** LISTEN on channels, re-established by itself when the connection drops. */

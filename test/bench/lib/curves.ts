@@ -2,11 +2,9 @@ import { print } from "graphql";
 import { ProductDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
 import { createBenchDatabase, SEARCH_TERMS, seedProducts, waitForProjections } from "./database";
 import { closedLoop } from "./load";
-import type { Bench, Server, SubscriptionResult } from "./phases";
+import type { Bench, Server, SubscriptionResult, StartServer } from "./phases";
 import { round, summarize } from "./stats";
 import { SERVER } from "./processes";
-
-type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
 /** One number of subscribers, each restock pushed to every one of them. */
 export interface SubscriberPoint {

@@ -1,5 +1,5 @@
 import { setTimeout as delay } from "node:timers/promises";
-import { placeOrder, writePhase, type Bench, type Server, type WriteResult } from "./phases";
+import { placeOrder, writePhase, type Bench, type Server, type WriteResult, type StartServer } from "./phases";
 import { round } from "./stats";
 import { SERVER } from "./processes";
 
@@ -14,8 +14,6 @@ export interface ExpiryResult {
   /** Orders of that GraphQL run that expired during the run (all of them, but for the last second's). */
   expiredDuringRun: number;
 }
-
-type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
 const duePlaced = async (bench: Bench) =>
   Number(

@@ -5,11 +5,9 @@ import { PlaceOrderDocument, ProductsDocument } from "../../../src/storefront/ge
 import { Worker } from "node:worker_threads";
 import { HttpGraphQL } from "./http";
 import type { FlooderReport, FlooderWorkerData } from "./flooder.worker";
-import type { Bench, Server } from "./phases";
+import type { Bench, Server, StartServer } from "./phases";
 import { round, summarize } from "./stats";
 import { SERVER } from "./processes";
-
-type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
 export interface FloodRun {
   /** The well-behaved client's latency, alone and while the flooder floods (ms). */

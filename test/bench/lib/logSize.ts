@@ -8,11 +8,9 @@ import {
   type BenchDatabase,
 } from "./database";
 import { scrapeMetrics } from "./http";
-import { lagPhase, rebuildPhase, writePhase, type Bench, type Server } from "./phases";
+import { lagPhase, rebuildPhase, writePhase, type Bench, type Server, type StartServer } from "./phases";
 import { drift, nowMs, round } from "./stats";
 import { SERVER, serverOf } from "./processes";
-
-type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
 /** One size of the event log, measured on the same machine and server build as the others. */
 export interface LogSizePoint {

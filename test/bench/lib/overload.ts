@@ -1,18 +1,17 @@
 import { closedLoop, openLoop } from "./load";
 import { HttpGraphQL } from "./http";
-import { placeOrderBody, type Bench, type Server } from "./phases";
+import { placeOrderBody, type Bench, type Server, type StartServer } from "./phases";
 import { round, summarize, type LatencySummary } from "./stats";
 import { SERVER } from "./processes";
+import { DEFAULT_MUTATION_QUEUE_MS } from "../../../src/config";
 
 const PRODUCTS_PAGE = JSON.stringify({ query: "{ products(first: 1) { totalCount } }" });
-
-type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
 
 export interface OverloadRun {
   /** MUTATION_QUEUE_MS of the server (0: never shed). */
   mutationQueueMs: number;
   offeredPerSec: number;
-  /** Orders placed per second over the run: the goodput. */
+  /** Orders placed per second, from the first sent to the last answered: the goodput. */
   placedPerSec: number;
   /** Latency of the placed orders, from when each was due to be sent (ms). */
   placed: LatencySummary;
@@ -31,7 +30,7 @@ export interface OverloadResult {
 }
 
 /** The shipped MUTATION_QUEUE_MS, and 0 (never shed), side by side. */
-const SETTINGS = [500, 0];
+const SETTINGS = [DEFAULT_MUTATION_QUEUE_MS, 0];
 const OFFERED_TIMES_CAPACITY = 2;
 /**
  * Connections to the server, opened before the run and kept (as a load balancer keeps its pool

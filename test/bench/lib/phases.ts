@@ -48,6 +48,9 @@ export interface Server {
   inspectorPort?: number;
 }
 
+/** Starts a server (a node script with the bench's env and more), healthy when it answers. */
+export type StartServer = (name: string, script: string, env?: Record<string, string>) => Promise<Server>;
+
 export interface Bench {
   settings: Settings;
   /** The write database (the only one unless readDb is set). */

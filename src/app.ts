@@ -282,11 +282,20 @@ async function readiness(
 
   async function checks(): Promise<string | null> {
     try {
-      const pending = (await Promise.all(dbs.map((d) => pendingMigrations(d, migrations)))).flat();
+      // At once, not one after another: under load each waits its turn for a pooled connection
+      // (about MUTATION_QUEUE_MS at most while mutations are shed), and the probe has 2 s.
+      // Missing migrations are the reason even when the statuses failed for them (no tables yet).
+      const [pendingPerDb, statuses] = await Promise.allSettled([
+        Promise.all(dbs.map((d) => pendingMigrations(d, migrations))),
+        projections.statuses(),
+      ]);
+      if (pendingPerDb.status === "rejected") throw pendingPerDb.reason;
+      const pending = pendingPerDb.value.flat();
       if (pending.length > 0) return `migrations not applied: ${pending.join(", ")}`;
+      if (statuses.status === "rejected") throw statuses.reason;
       // A FAILED projection is reported by /metrics and `projections`, not here: taking every
       // instance out of service would not fix a poison event.
-      for (const s of await projections.statuses()) {
+      for (const s of statuses.value) {
         if (s.status === "RUNNING" && s.lagSeconds > maxLagSeconds)
           return `projection ${s.name} is ${s.lagSeconds.toFixed(1)} s behind`;
       }

@@ -1,5 +1,6 @@
 import { closedLoop, openLoop } from "./load";
-import { HttpGraphQL } from "./http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { getText, HttpGraphQL } from "./http";
 import { placeOrderBody, type Bench, type Server, type StartServer } from "./phases";
 import { round, summarize, type LatencySummary } from "./stats";
 import { SERVER } from "./processes";
@@ -21,6 +22,14 @@ export interface OverloadRun {
   /** Anything else: failed requests (a timeout waiting for a connection, say), by code. */
   failed: Record<string, number>;
   failedLatency: LatencySummary | null;
+  /**
+   * /readyz asked every READY_EVERY_MS from the first order sent to the last answered, as a load
+   * balancer's health check does: how many times, and how many answered other than 200 (a
+   * balancer would take the instance out), with the first reason.
+   */
+  readyChecks: number;
+  notReady: number;
+  notReadyReason: string | null;
 }
 
 export interface OverloadResult {
@@ -39,6 +48,7 @@ const OFFERED_TIMES_CAPACITY = 2;
  * and the kernel's retries of dropped connections, seconds apart, would be what is measured.)
  */
 const CONNECTIONS = 1024;
+const READY_EVERY_MS = 500;
 
 /**
  * A flash sale: orders from many customers arriving at twice what the server places (open loop,
@@ -82,6 +92,22 @@ export async function overloadPhase(
       const failedLatencies: number[] = [];
       const failed: Record<string, number> = {};
       const started = performance.now();
+      const ready = { checks: 0, failed: 0, reason: null as string | null };
+      let probing = true;
+      const readiness = (async () => {
+        while (probing) {
+          const answer = await getText(`${server.url}/readyz`).catch((error: Error) => ({
+            status: 0,
+            text: error.message,
+          }));
+          ready.checks += 1;
+          if (answer.status !== 200) {
+            ready.failed += 1;
+            ready.reason ??= answer.text.slice(0, 200);
+          }
+          await sleep(READY_EVERY_MS);
+        }
+      })();
       await openLoop({
         ratePerSecond: offeredPerSec,
         durationMs: seconds * 1000,
@@ -108,6 +134,8 @@ export async function overloadPhase(
         },
       });
       const elapsed = (performance.now() - started) / 1000;
+      probing = false;
+      await readiness;
       const run: OverloadRun = {
         mutationQueueMs,
         offeredPerSec,
@@ -117,10 +145,13 @@ export async function overloadPhase(
         shedLatency: shed.length ? summarize(shed) : null,
         failed,
         failedLatency: failedLatencies.length ? summarize(failedLatencies) : null,
+        readyChecks: ready.checks,
+        notReady: ready.failed,
+        notReadyReason: ready.reason,
       };
       runs.push(run);
       bench.log(
-        `  MUTATION_QUEUE_MS=${mutationQueueMs}: offered ${offeredPerSec}/s, placed ${run.placedPerSec}/s (p50 ${run.placed.p50} ms, p99 ${run.placed.p99} ms); shed ${run.shed}${run.shedLatency ? ` (p99 ${run.shedLatency.p99} ms)` : ""}; failed ${JSON.stringify(failed)}${run.failedLatency ? ` (p50 ${run.failedLatency.p50} ms)` : ""}`,
+        `  MUTATION_QUEUE_MS=${mutationQueueMs}: offered ${offeredPerSec}/s, placed ${run.placedPerSec}/s (p50 ${run.placed.p50} ms, p99 ${run.placed.p99} ms); shed ${run.shed}${run.shedLatency ? ` (p99 ${run.shedLatency.p99} ms)` : ""}; failed ${JSON.stringify(failed)}${run.failedLatency ? ` (p50 ${run.failedLatency.p50} ms)` : ""}; /readyz not ready ${run.notReady} of ${run.readyChecks}${run.notReadyReason ? ` (${run.notReadyReason})` : ""}`,
       );
     } finally {
       gql.close();

@@ -111,6 +111,18 @@ describe("the configuration of CORS", () => {
   });
 });
 
+describe("load shedding (MUTATION_QUEUE_MS)", () => {
+  it("is on in production (500 ms), off elsewhere, and either way as set", () => {
+    expect(loadConfig({}).mutationQueueMs).toBe(0);
+    expect(loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32) }).mutationQueueMs).toBe(500);
+    expect(loadConfig({ MUTATION_QUEUE_MS: "250" }).mutationQueueMs).toBe(250);
+    expect(
+      loadConfig({ NODE_ENV: "production", JWT_SECRET: "x".repeat(32), MUTATION_QUEUE_MS: "0" }).mutationQueueMs,
+    ).toBe(0);
+    expect(() => loadConfig({ MUTATION_QUEUE_MS: "-1" })).toThrow(ConfigError);
+  });
+});
+
 describe("trusted documents (TRUSTED_DOCUMENTS)", () => {
   it("are off by default, required in production, and one of off, allow, only", () => {
     expect(loadConfig({}).trustedDocuments).toBe("off");

@@ -44,9 +44,7 @@ export class Backlog {
       // An empty queue ends it: what waits next is a new queue, judged on its own waits.
       if (this.waiting === 0) {
         this.lastMin = 0;
-        this.windowMin = Infinity;
-        this.windowGranted = 0;
-        this.windowStart = at;
+        this.startWindow(at);
       }
     }
   }
@@ -70,6 +68,10 @@ export class Backlog {
       this.lastMin = this.windowMin;
       this.lastRate = this.windowGranted / elapsed;
     }
+    this.startWindow(at);
+  }
+
+  private startWindow(at: number): void {
     this.windowMin = Infinity;
     this.windowGranted = 0;
     this.windowStart = at;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { setupFile } from "../support/app";
-import { collect } from "../support/client";
+import { collect, metricOf } from "../support/client";
 import { eventually } from "../support/wait";
 import {
   CancelOrderDocument,
@@ -36,8 +36,7 @@ const place = (customer: string, productId: string, quantity: number) =>
     .customer(customer)
     .ok(PlaceOrderDocument, { input: { idempotencyKey: randomUUID(), lines: [{ productId, quantity }] } });
 
-const metric = async (name: string) =>
-  Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${t.url}/metrics`)).text())?.[1]);
+const metric = (name: string) => metricOf(t.url, name);
 
 describe(`orders unpaid after ORDER_PAYMENT_TIMEOUT_SECONDS=${TIMEOUT_SECONDS}`, () => {
   it("are cancelled by the system: the order's subscriber sees CANCELLED / PAYMENT_TIMEOUT, the stock returns and is pushed", async () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
 import { setupFile } from "../support/app";
-import { documentOf, token, type GqlError } from "../support/client";
+import { documentOf, metricOf, token, type GqlError } from "../support/client";
 import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 
 // Shedding (MUTATION_QUEUE_MS): while the write database's transactions queue for a connection
@@ -34,8 +34,7 @@ const slowDatabase = async (slow: boolean) =>
     : t.db.sql(`DROP TRIGGER test_slow_stock ON write.inventory; DROP FUNCTION write.test_slow_stock();`);
 
 /** A sample of /metrics (read when no queue stands: its deadlines gauge reads the write database). */
-const metric = async (name: string) =>
-  Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await (await fetch(`${t.url}/metrics`)).text())?.[1]);
+const metric = (name: string) => metricOf(t.url, name);
 
 const orderOf = (key: string) => ({ input: { idempotencyKey: key, lines: [{ productId, quantity: 1 }] } });
 const available = async () =>

@@ -110,3 +110,9 @@ export function collect<T, V>(client: Client, document: TypedDocumentNode<T, V>,
     unsubscribe,
   };
 }
+
+/** The value of an unlabelled sample of an instance's /metrics (NaN when it has none). */
+export async function metricOf(baseUrl: string, name: string): Promise<number> {
+  const text = await (await fetch(`${baseUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+}

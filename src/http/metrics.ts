@@ -7,6 +7,9 @@ import type { RelayObserver } from "../relay/relay";
 import type { DueDeadlines, OrderExpiryObserver } from "../process/orderExpiry";
 import type { CatalogCacheKind, CatalogCacheObserver, CatalogCacheOutcome } from "../query/catalogCache";
 
+/** How long a scrape waits for a database read before its gauges keep their last values. */
+export const SCRAPE_READ_MS = 1000;
+
 /** Prometheus metrics of one app instance (own registry, so several instances can share a process). */
 export class Metrics
   implements
@@ -103,13 +106,27 @@ export class Metrics
     registers: [this.registry],
   });
 
-  constructor(projections: ProjectionQueries, subscribers: () => number, replicas: () => ReplicaStatus[] = () => []) {
+  /** The age of each scrape read's values, as a scrape shows them (see scrapeRead). */
+  private readonly readAges = new Map<string, () => Promise<number>>();
+
+  constructor(
+    projections: ProjectionQueries,
+    subscribers: () => number,
+    replicas: () => ReplicaStatus[] = () => [],
+    private readonly scrapeReadMs = SCRAPE_READ_MS,
+  ) {
     collectDefaultMetrics({ register: this.registry, prefix: "shop_" });
-    // Lag is read from the database when scraped, once per scrape: prom-client collects the
-    // gauges concurrently, so each one awaits the same read (setting one gauge from another's
-    // collect() would leave the others a scrape behind, or empty on the first scrape).
-    let scrape: Promise<ProjectionStatusRow[]> | undefined;
-    const statuses = () => (scrape ??= projections.statuses().finally(() => (scrape = undefined)));
+    const ages = this.readAges;
+    new Gauge({
+      name: "shop_metrics_read_age_seconds",
+      help: "Age of the values a scrape shows from a database read (read: projections, deadlines): 0 when the scrape read them; else the read took longer than the scrape waits, and this is the time since the last read that ended (-1: none has).",
+      labelNames: ["read"],
+      registers: [this.registry],
+      async collect() {
+        await Promise.all([...ages].map(async ([read, age]) => this.set({ read }, await age())));
+      },
+    });
+    const statuses = this.scrapeRead("projections", () => projections.statuses());
     const projectionGauge = (name: string, help: string, value: (s: ProjectionStatusRow) => number) =>
       new Gauge({
         name,
@@ -117,8 +134,10 @@ export class Metrics
         labelNames: ["projection"],
         registers: [this.registry],
         async collect() {
+          const rows = await statuses();
+          if (!rows) return;
           this.reset();
-          for (const s of await statuses()) this.set({ projection: s.name }, value(s));
+          for (const s of rows) this.set({ projection: s.name }, value(s));
         },
       });
     projectionGauge("shop_projection_lag_events", "Committed events not yet applied.", (s) => s.lagEvents);
@@ -178,14 +197,14 @@ export class Metrics
 
   /** The payment deadlines due now, read from the write database when scraped (instances with commands). */
   watchDeadlines(due: () => Promise<DueDeadlines>): void {
-    let scrape: Promise<DueDeadlines> | undefined;
-    const read = () => (scrape ??= due().finally(() => (scrape = undefined)));
+    const read = this.scrapeRead("deadlines", due);
     new Gauge({
       name: "shop_order_deadlines_due",
       help: "PLACED orders whose payment deadline has passed, not yet expired (a few for a moment is normal; growing means the expiry is stuck).",
       registers: [this.registry],
       async collect() {
-        this.set((await read()).orders);
+        const deadlines = await read();
+        if (deadlines) this.set(deadlines.orders);
       },
     });
     new Gauge({
@@ -193,9 +212,48 @@ export class Metrics
       help: "Seconds since the oldest of those deadlines passed (0 when none is due).",
       registers: [this.registry],
       async collect() {
-        this.set((await read()).oldestSeconds);
+        const deadlines = await read();
+        if (deadlines) this.set(deadlines.oldestSeconds);
       },
     });
+  }
+
+  /**
+   * A database read for the gauges of a scrape, made once per scrape: prom-client collects the
+   * gauges concurrently, so each one awaits the same read (setting one gauge from another's
+   * collect() would leave the others a scrape behind, or empty on the first scrape). A scrape
+   * waits for it `scrapeReadMs` at most, then answers undefined: the gauges keep their last
+   * values, shop_metrics_read_age_seconds says how old, and /metrics never waits behind a queue
+   * for a connection (a rush of orders, the embedded database's one connection). The read goes
+   * on; scrapes meanwhile wait for the same one rather than queue another.
+   */
+  private scrapeRead<T>(name: string, read: () => Promise<T>): () => Promise<T | undefined> {
+    let pending: Promise<T> | undefined;
+    let endedAt: number | undefined;
+    let scrape: Promise<{ value: T } | undefined> | undefined;
+    const thisScrape = () =>
+      (scrape ??= (async () => {
+        pending ??= read()
+          .then((value) => {
+            endedAt = Date.now();
+            return value;
+          })
+          .finally(() => (pending = undefined));
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<undefined>(
+          (resolve) => (timer = setTimeout(() => resolve(undefined), this.scrapeReadMs)),
+        );
+        try {
+          return await Promise.race([pending.then((value) => ({ value })), late]);
+        } finally {
+          clearTimeout(timer);
+          scrape = undefined;
+        }
+      })());
+    this.readAges.set(name, async () =>
+      (await thisScrape()) ? 0 : endedAt === undefined ? -1 : (Date.now() - endedAt) / 1000,
+    );
+    return async () => (await thisScrape())?.value;
   }
 
   onExpired(orders: number): void {

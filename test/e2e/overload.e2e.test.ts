@@ -33,7 +33,7 @@ const slowDatabase = async (slow: boolean) =>
           FOR EACH ROW EXECUTE FUNCTION write.test_slow_stock();`)
     : t.db.sql(`DROP TRIGGER test_slow_stock ON write.inventory; DROP FUNCTION write.test_slow_stock();`);
 
-/** A sample of /metrics (read when no queue stands: its deadlines gauge reads the write database). */
+/** A sample of /metrics (its deadlines gauge reads the write database, waiting a second at most). */
 const metric = (name: string) => metricOf(t.url, name);
 
 const orderOf = (key: string) => ({ input: { idempotencyKey: key, lines: [{ productId, quantity: 1 }] } });
@@ -86,8 +86,10 @@ describe("mutations shed while the write database's queue stands (MUTATION_QUEUE
       expect(first.body.data ?? null).toBeNull();
       expect(first.body.errors?.[0]?.extensions).toEqual({ code: "OVERLOADED", retryable: true, retryAfterSeconds: 1 });
 
-      // The same over graphql-ws (refused in the resolver there: the same code). The queue still
-      // stands: it is several orders long.
+      // The queue still stands (it is several orders long), and a scrape of /metrics says so.
+      expect(await metric("shop_mutations_shedding")).toBe(1);
+
+      // The same over graphql-ws (refused in the resolver there: the same code).
       const ws = t.customer("shed-ws").ws();
       try {
         const overWs = await new Promise<GqlError[] | undefined>((resolve, reject) =>

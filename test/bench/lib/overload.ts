@@ -30,6 +30,49 @@ export interface OverloadRun {
   readyChecks: number;
   notReady: number;
   notReadyReason: string | null;
+  /**
+   * /metrics scraped every READY_EVERY_MS likewise: how long each scrape took (ms), how many
+   * failed, and the oldest values it showed (`shop_metrics_read_age_seconds`, max; -1: a scrape
+   * that had none yet).
+   */
+  scrapes: number;
+  scrapeFailed: number;
+  scrapeLatency: LatencySummary | null;
+  scrapeReadAgeMaxSeconds: number | null;
+}
+
+/** A health check or a scrape, asked every READY_EVERY_MS while `running()`, as a load balancer or Prometheus would. */
+async function probe(url: string, running: () => boolean) {
+  const seen = {
+    checks: 0,
+    failed: 0,
+    reason: null as string | null,
+    latencies: [] as number[],
+    texts: [] as string[],
+  };
+  while (running()) {
+    const sent = performance.now();
+    const answer = await getText(url).catch((error: Error) => ({ status: 0, text: error.message }));
+    seen.latencies.push(performance.now() - sent);
+    seen.checks += 1;
+    if (answer.status !== 200) {
+      seen.failed += 1;
+      seen.reason ??= answer.text.slice(0, 200);
+    } else seen.texts.push(answer.text);
+    await sleep(READY_EVERY_MS);
+  }
+  return seen;
+}
+
+/** The largest value of a metric's samples over scrapes' texts (null when none has it). */
+function largest(texts: string[], name: string): number | null {
+  const values = texts.flatMap((text) =>
+    text
+      .split("\n")
+      .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      .map((line) => Number(line.slice(line.lastIndexOf(" ") + 1))),
+  );
+  return values.length ? Math.max(...values) : null;
 }
 
 export interface OverloadResult {
@@ -92,22 +135,9 @@ export async function overloadPhase(
       const failedLatencies: number[] = [];
       const failed: Record<string, number> = {};
       const started = performance.now();
-      const ready = { checks: 0, failed: 0, reason: null as string | null };
       let probing = true;
-      const readiness = (async () => {
-        while (probing) {
-          const answer = await getText(`${server.url}/readyz`).catch((error: Error) => ({
-            status: 0,
-            text: error.message,
-          }));
-          ready.checks += 1;
-          if (answer.status !== 200) {
-            ready.failed += 1;
-            ready.reason ??= answer.text.slice(0, 200);
-          }
-          await sleep(READY_EVERY_MS);
-        }
-      })();
+      const readiness = probe(`${server.url}/readyz`, () => probing);
+      const scraping = probe(`${server.url}/metrics`, () => probing);
       await openLoop({
         ratePerSecond: offeredPerSec,
         durationMs: seconds * 1000,
@@ -135,7 +165,7 @@ export async function overloadPhase(
       });
       const elapsed = (performance.now() - started) / 1000;
       probing = false;
-      await readiness;
+      const [ready, scrapes] = await Promise.all([readiness, scraping]);
       const run: OverloadRun = {
         mutationQueueMs,
         offeredPerSec,
@@ -148,10 +178,14 @@ export async function overloadPhase(
         readyChecks: ready.checks,
         notReady: ready.failed,
         notReadyReason: ready.reason,
+        scrapes: scrapes.checks,
+        scrapeFailed: scrapes.failed,
+        scrapeLatency: scrapes.latencies.length ? summarize(scrapes.latencies) : null,
+        scrapeReadAgeMaxSeconds: largest(scrapes.texts, "shop_metrics_read_age_seconds"),
       };
       runs.push(run);
       bench.log(
-        `  MUTATION_QUEUE_MS=${mutationQueueMs}: offered ${offeredPerSec}/s, placed ${run.placedPerSec}/s (p50 ${run.placed.p50} ms, p99 ${run.placed.p99} ms); shed ${run.shed}${run.shedLatency ? ` (p99 ${run.shedLatency.p99} ms)` : ""}; failed ${JSON.stringify(failed)}${run.failedLatency ? ` (p50 ${run.failedLatency.p50} ms)` : ""}; /readyz not ready ${run.notReady} of ${run.readyChecks}${run.notReadyReason ? ` (${run.notReadyReason})` : ""}`,
+        `  MUTATION_QUEUE_MS=${mutationQueueMs}: offered ${offeredPerSec}/s, placed ${run.placedPerSec}/s (p50 ${run.placed.p50} ms, p99 ${run.placed.p99} ms); shed ${run.shed}${run.shedLatency ? ` (p99 ${run.shedLatency.p99} ms)` : ""}; failed ${JSON.stringify(failed)}${run.failedLatency ? ` (p50 ${run.failedLatency.p50} ms)` : ""}; /readyz not ready ${run.notReady} of ${run.readyChecks}${run.notReadyReason ? ` (${run.notReadyReason})` : ""}; /metrics ${run.scrapes} scrapes, ${run.scrapeFailed} failed, p50 ${run.scrapeLatency?.p50} ms, max ${run.scrapeLatency?.max} ms, oldest values ${run.scrapeReadAgeMaxSeconds} s`,
       );
     } finally {
       gql.close();

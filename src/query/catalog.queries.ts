@@ -40,10 +40,11 @@ const columnsOf = (lowStockThreshold: number) =>
 export const MAX_REPLAY = 1000;
 
 /**
- * The expression of the trigram index read_products_search_idx (migration
- * 20261127180000_read_products_search), written exactly as there, or Postgres does not use it.
+ * What a search matches: `lower(name) || E'\\n' || lower(sku)`, stored with each row (a generated
+ * column, migration 20261209000000_read_products_search_key) under the trigram index
+ * read_products_search_idx, so that a search does not compute it for every candidate row.
  */
-export const SEARCH_KEY = `lower(name) || E'\\n' || lower(sku)`;
+export const SEARCH_KEY = "search_key";
 const SEARCH_KEY_SQL = sql.trusted(SEARCH_KEY);
 
 /** `%term%` for LIKE/ILIKE, with the term's own wildcards (and the escape character) taken literally. */

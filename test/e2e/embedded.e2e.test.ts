@@ -14,6 +14,7 @@ import {
   OrderDocument,
   PlaceOrderDocument,
   ProductDocument,
+  ProductsDocument,
   ProjectionsDocument,
 } from "../../src/storefront/generated/graphql";
 
@@ -87,6 +88,12 @@ describe("running without DATABASE_URL (embedded Postgres)", () => {
 
       const read = await anonymous.ok(ProductDocument, { id: productId });
       expect(read.product).toMatchObject({ name: "Enamel mug", priceCents: 1450, available: 5, unitsSold: 0 });
+      // A search, by name and by sku, any case (its key stored with the row; no trigram index here).
+      for (const search of ["ENAMEL", "mel m", "emb-mug"]) {
+        const found = await anonymous.ok(ProductsDocument, { filter: { search } });
+        expect(found.products.edges.map((e) => e.node.id)).toEqual([productId]);
+      }
+      expect((await anonymous.ok(ProductsDocument, { filter: { search: "mug\nemb" } })).products.totalCount).toBe(0);
 
       const ws = anonymous.ws();
       try {

@@ -122,19 +122,24 @@ export function projectionSpec<Names extends string, Types extends EventType>(
   database: () => Database,
 ) {
   const tables = Object.entries(projection.tables) as [Names, Identifier][];
-  const firstColumns = new Map<Names, string>();
+  const columnLists = new Map<Names, string[]>();
 
-  async function firstColumn(name: Names, table: Identifier): Promise<string> {
-    let column = firstColumns.get(name);
-    if (column === undefined) {
-      const [row] = await database().sql.query<{ column_name: string }>(sql`
+  /**
+   * The table's columns that the projection writes, in order: not those Postgres generates from
+   * them (read.products' search_key), which are its derivation, not the projection's.
+   */
+  async function columnsOf(name: Names, table: Identifier): Promise<string[]> {
+    let columns = columnLists.get(name);
+    if (columns === undefined) {
+      const rows = await database().sql.query<{ column_name: string }>(sql`
         SELECT column_name FROM information_schema.columns
-         WHERE table_schema = ${table.parts.at(-2) ?? "public"} AND table_name = ${table.name} AND ordinal_position = 1`);
-      if (!row) throw new Error(`${table.text} has no columns`);
-      column = row.column_name;
-      firstColumns.set(name, column);
+         WHERE table_schema = ${table.parts.at(-2) ?? "public"} AND table_name = ${table.name} AND is_generated = 'NEVER'
+         ORDER BY ordinal_position`);
+      if (rows.length === 0) throw new Error(`${table.text} has no columns`);
+      columns = rows.map((r) => r.column_name);
+      columnLists.set(name, columns);
     }
-    return column;
+    return columns;
   }
 
   async function reset(): Promise<void> {
@@ -149,7 +154,7 @@ export function projectionSpec<Names extends string, Types extends EventType>(
 
   // Sorted in JavaScript, expected and actual alike, so both follow the same collation.
   async function ordered(name: Names, table: Identifier, rows: Row[]): Promise<Row[]> {
-    const key = await firstColumn(name, table);
+    const key = (await columnsOf(name, table))[0]!;
     return rows.toSorted((a, b) => {
       const x = String(a[key] ?? "");
       const y = String(b[key] ?? "");
@@ -160,7 +165,8 @@ export function projectionSpec<Names extends string, Types extends EventType>(
   async function read(): Promise<Record<Names, Row[]>> {
     const rows = {} as Record<Names, Row[]>;
     for (const [name, table] of tables) {
-      rows[name] = await ordered(name, table, await database().sql.query<Row>(sql`SELECT * FROM ${table}`));
+      const columns = sql.trusted((await columnsOf(name, table)).map((c) => sql.identifier(c).text).join(", "));
+      rows[name] = await ordered(name, table, await database().sql.query<Row>(sql`SELECT ${columns} FROM ${table}`));
     }
     return rows;
   }

@@ -93,23 +93,16 @@ export async function rebuildProjections(
       if (!lock?.locked) throw new Error(`a rebuild of ${t.projection.name} is already running`);
     }
     try {
-      // Through the lock's own session when the log is in this database: see fillCopies.
+      // Through the lock's own session when the log is in this database: see Reader.
       const log = options.log && options.log !== db ? options.log.sql : undefined;
       // Transactions open in other databases of the server at the first read, left out of the
       // horizon (see eventLog.ts): one left open elsewhere would hold the whole rebuild back.
       let foreign: Promise<ForeignTransactions> | undefined;
       const leftOut = () => (foreign ??= foreignTransactions(log ?? lockSession));
-      const source: Reader | undefined = options.source
+      const reader: Reader = options.source
         ? (after, limit) => options.source!.readAfter(after, limit)
-        : log && (async (after, limit) => readEventsAfter(log, after, limit, await leftOut()));
-      const events = await fillCopies(
-        db,
-        source ?? (async (after, limit) => readEventsAfter(lockSession, after, limit, await leftOut())),
-        source !== undefined,
-        leftOut,
-        targets,
-        options,
-      );
+        : async (after, limit, swap) => readEventsAfter(log ?? swap ?? lockSession, after, limit, await leftOut());
+      const events = await fillCopies(db, reader, targets, options);
       // The projectors listen on the event log's database: wake them there, now that the swap is
       // in. Only sooner than their poll would: the rebuild has succeeded whatever this answers.
       // (Projectors fed from the stream find the new checkpoint on their next poll.)
@@ -135,23 +128,16 @@ export async function rebuildProjections(
   }
 }
 
-/** Reads the events after a position, in the log's reading order. */
-type Reader = (after: LogPosition, limit: number) => Promise<RecordedEvent[]>;
-
 /**
- * `reader` reads the events. When they come from elsewhere (`separateLog`: another database's
- * log, the event stream), the swap's last catch-up reads them there too; otherwise inside the
- * swap's transaction (an embedded database has one connection: a read beside the transaction
- * would wait for it), leaving out the same other databases' transactions as the reader.
+ * Reads the events after a position, in the log's reading order. The swap's last catch-up passes
+ * its transaction: a log in the same database is read inside it (an embedded database has one
+ * connection: a read beside the transaction would wait for it); one elsewhere (another
+ * database's log, the event stream) is read there as always.
  */
-async function fillCopies(
-  db: Database,
-  reader: Reader,
-  separateLog: boolean,
-  leftOut: () => Promise<ForeignTransactions>,
-  targets: Target[],
-  options: RebuildOptions,
-): Promise<number> {
+type Reader = (after: LogPosition, limit: number, swap?: Tx) => Promise<RecordedEvent[]>;
+
+/** Fills the copies from the log through `reader`, builds their indexes, and swaps them in. */
+async function fillCopies(db: Database, reader: Reader, targets: Target[], options: RebuildOptions): Promise<number> {
   const names = targets.map((t) => t.projection.name);
   await db.transaction(async (tx) => {
     for (const t of targets) {
@@ -216,9 +202,7 @@ async function fillCopies(
       if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
     }
     for (;;) {
-      const batch = await (separateLog
-        ? reader(at, options.batchSize)
-        : readEventsAfter(tx, at, options.batchSize, await leftOut()));
+      const batch = await reader(at, options.batchSize, tx);
       const last = batch.at(-1);
       if (!last) break;
       for (const t of targets) await tx.run(projectInto(t, batch));

@@ -119,7 +119,7 @@ export class Metrics
     const ages = this.readAges;
     new Gauge({
       name: "shop_metrics_read_age_seconds",
-      help: "Age of the values a scrape shows from a database read (read: projections, deadlines): 0 when the scrape read them; else the read took longer than the scrape waits, and this is the time since the last read that ended (-1: none has).",
+      help: "Age of the values a scrape shows from a database read (read: projections, deadlines): 0 when the scrape read them; else the read failed or took longer than the scrape waits, and this is the time since the last read that succeeded (-1: none has).",
       labelNames: ["read"],
       registers: [this.registry],
       async collect() {
@@ -222,10 +222,12 @@ export class Metrics
    * A database read for the gauges of a scrape, made once per scrape: prom-client collects the
    * gauges concurrently, so each one awaits the same read (setting one gauge from another's
    * collect() would leave the others a scrape behind, or empty on the first scrape). A scrape
-   * waits for it `scrapeReadMs` at most, then answers undefined: the gauges keep their last
-   * values, shop_metrics_read_age_seconds says how old, and /metrics never waits behind a queue
-   * for a connection (a rush of orders, the embedded database's one connection). The read goes
-   * on; scrapes meanwhile wait for the same one rather than queue another.
+   * waits for it `scrapeReadMs` at most, then answers undefined, as it does when the read
+   * fails: the gauges keep their last values, shop_metrics_read_age_seconds says how old, and
+   * /metrics neither waits behind a queue for a connection (a rush of orders, the embedded
+   * database's one connection) nor fails with the database (the process's own figures are what
+   * an operator needs then). A late read goes on; scrapes meanwhile wait for the same one rather
+   * than queue another.
    */
   private scrapeRead<T>(name: string, read: () => Promise<T>): () => Promise<T | undefined> {
     let pending: Promise<T> | undefined;
@@ -244,7 +246,13 @@ export class Metrics
           (resolve) => (timer = setTimeout(() => resolve(undefined), this.scrapeReadMs)),
         );
         try {
-          return await Promise.race([pending.then((value) => ({ value })), late]);
+          return await Promise.race([
+            pending.then(
+              (value) => ({ value }),
+              () => undefined,
+            ),
+            late,
+          ]);
         } finally {
           clearTimeout(timer);
           scrape = undefined;

@@ -89,6 +89,16 @@ const readiness = () =>
     () => 0,
   );
 
+/** A scrape of /metrics: its status (0: no answer within 3 s) and how old its projection figures are. */
+const scrape = () =>
+  fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(3000) }).then(
+    async (r) => {
+      const age = /^shop_metrics_read_age_seconds\{read="projections"\} (\S+)$/m.exec(await r.text());
+      return { status: r.status, age: age ? Number(age[1]) : undefined };
+    },
+    () => ({ status: 0, age: undefined }),
+  );
+
 async function recovered(load: ReturnType<typeof orderLoad>) {
   await eventually(async () => (await readiness()) === 200, { timeoutMs: 30_000, what: "/readyz to say ready" });
   const okBefore = load.outcomes.filter((o) => o.ok).length;
@@ -125,13 +135,17 @@ describe("a slow, silent or resetting network between the API and Postgres", () 
     async () => {
       const load = orderLoad("silent");
       const readyDuring: number[] = [];
+      const scrapesDuring: Awaited<ReturnType<typeof scrape>>[] = [];
       try {
         await eventually(() => load.outcomes.filter((o) => o.ok).length >= 10, { what: "orders before the fault" });
+        expect(await scrape()).toEqual({ status: 200, age: 0 });
         const from = load.outcomes.length;
         proxy.silent = true;
         const until = Date.now() + 10_000;
         while (Date.now() < until) {
-          readyDuring.push(await readiness());
+          const [ready, scraped] = await Promise.all([readiness(), scrape()]);
+          readyDuring.push(ready);
+          scrapesDuring.push(scraped);
           await delay(500);
         }
         proxy.silent = false;
@@ -146,6 +160,9 @@ describe("a slow, silent or resetting network between the API and Postgres", () 
       expect(load.outcomes.filter((o) => o.hung)).toEqual([]);
       expect(readyDuring).not.toContain(0); // /readyz always answered…
       expect(readyDuring).toContain(503); // …and said not ready
+      // /metrics always answered too, with the last projection figures and how old they are.
+      expect(scrapesDuring.filter((s) => s.status !== 200)).toEqual([]);
+      expect(scrapesDuring.some((s) => s.age! > 0)).toBe(true);
     },
   );
 

@@ -222,46 +222,39 @@ export class Metrics
    * A database read for the gauges of a scrape, made once per scrape: prom-client collects the
    * gauges concurrently, so each one awaits the same read (setting one gauge from another's
    * collect() would leave the others a scrape behind, or empty on the first scrape). A scrape
-   * waits for it `scrapeReadMs` at most, then answers undefined, as it does when the read
-   * fails: the gauges keep their last values, shop_metrics_read_age_seconds says how old, and
-   * /metrics neither waits behind a queue for a connection (a rush of orders, the embedded
-   * database's one connection) nor fails with the database (the process's own figures are what
-   * an operator needs then). A late read goes on; scrapes meanwhile wait for the same one rather
-   * than queue another.
+   * waits for it `scrapeReadMs` at most. Late, or failed, it shows what the last read that
+   * succeeded found (none: nothing), and shop_metrics_read_age_seconds how old that is: /metrics
+   * neither waits behind a queue for a connection (a rush of orders, the embedded database's one
+   * connection) nor fails with the database (the process's own figures are what an operator
+   * needs then). A late read goes on; scrapes meanwhile wait for the same one rather than queue
+   * another.
    */
   private scrapeRead<T>(name: string, read: () => Promise<T>): () => Promise<T | undefined> {
-    let pending: Promise<T> | undefined;
-    let endedAt: number | undefined;
-    let scrape: Promise<{ value: T } | undefined> | undefined;
+    let last: { value: T; at: number } | undefined;
+    let pending: Promise<void> | undefined;
+    let scrape: Promise<{ value: T | undefined; ageSeconds: number }> | undefined;
     const thisScrape = () =>
       (scrape ??= (async () => {
         pending ??= read()
-          .then((value) => {
-            endedAt = Date.now();
-            return value;
-          })
+          .then((value) => void (last = { value, at: Date.now() }))
           .finally(() => (pending = undefined));
         let timer: NodeJS.Timeout | undefined;
-        const late = new Promise<undefined>(
-          (resolve) => (timer = setTimeout(() => resolve(undefined), this.scrapeReadMs)),
-        );
+        const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.scrapeReadMs)));
         try {
-          return await Promise.race([
-            pending.then(
-              (value) => ({ value }),
-              () => undefined,
-            ),
-            late,
-          ]);
+          const ended = pending.then(
+            () => true,
+            () => false,
+          );
+          const fresh = await Promise.race([ended, late]);
+          const ageSeconds = fresh ? 0 : last ? (Date.now() - last.at) / 1000 : -1;
+          return { value: last?.value, ageSeconds };
         } finally {
           clearTimeout(timer);
           scrape = undefined;
         }
       })());
-    this.readAges.set(name, async () =>
-      (await thisScrape()) ? 0 : endedAt === undefined ? -1 : (Date.now() - endedAt) / 1000,
-    );
-    return async () => (await thisScrape())?.value;
+    this.readAges.set(name, async () => (await thisScrape()).ageSeconds);
+    return async () => (await thisScrape()).value;
   }
 
   onExpired(orders: number): void {

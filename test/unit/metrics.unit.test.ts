@@ -72,6 +72,16 @@ describe("Metrics: a scrape never waits behind the database", () => {
     expect(sample(text, 'shop_projection_lag_events{projection="catalog"}')).toBe(7);
     expect(sample(text, "shop_order_deadlines_due")).toBe(3);
     expect(sample(text, 'shop_metrics_read_age_seconds{read="deadlines"}')).toBeGreaterThan(0);
+
+    // That late read ends between scrapes; the next scrape, late too, shows what it found.
+    await statuses.answer([status("catalog", 9)]);
+    await due.answer({ orders: 5, oldestSeconds: 2 });
+    text = await metrics.registry.metrics();
+    expect(sample(text, 'shop_projection_lag_events{projection="catalog"}')).toBe(9);
+    expect(sample(text, "shop_order_deadlines_due")).toBe(5);
+    const age = sample(text, 'shop_metrics_read_age_seconds{read="deadlines"}')!;
+    expect(age).toBeGreaterThan(0);
+    expect(age).toBeLessThan(1);
   });
 
   it("a failed read leaves the last values (the scrape still answers), and the next scrape reads again", async () => {

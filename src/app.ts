@@ -96,7 +96,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       db && config.services.has("commands")
         ? new CommandBus(db, systemClock, uuid, commandSettings(config), metrics)
         : undefined;
-    if (bus) metrics.watchShedding(() => bus.overloaded());
+    if (bus && db) metrics.watchShedding(() => bus.overloaded(), () => db.backlog.queued);
     const expiry =
       bus &&
       db &&

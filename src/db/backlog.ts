@@ -29,6 +29,11 @@ export class Backlog {
     this.windowStart = now();
   }
 
+  /** Transactions waiting for a connection now. */
+  get queued(): number {
+    return this.waiting;
+  }
+
   /** Runs the wait for a connection (acquire), timing it. */
   async wait<T>(acquire: () => Promise<T>): Promise<T> {
     const asked = this.now();

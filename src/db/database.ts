@@ -78,7 +78,7 @@ export interface Database {
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
   /** The transactions' wait for a connection: whether it stands (see Backlog). */
-  readonly backlog: Pick<Backlog, "standing">;
+  readonly backlog: Pick<Backlog, "standing" | "queued">;
   /** onLost fires when the session's connection dies (its session locks are then gone). */
   openSession(onLost?: (error: Error) => void): Promise<SqlSession>;
   /** LISTEN on channels, re-established by itself when the connection drops. */

@@ -183,14 +183,22 @@ export class Metrics
     });
   }
 
-  /** Whether mutations are shed now (instances with commands). */
-  watchShedding(overloaded: () => boolean): void {
+  /** Whether mutations are shed now, and how many transactions wait for a write connection (instances with commands). */
+  watchShedding(overloaded: () => boolean, queued: () => number): void {
     new Gauge({
       name: "shop_mutations_shedding",
       help: "1 while mutations are refused with OVERLOADED: the write database's connection queue is standing (MUTATION_QUEUE_MS).",
       registers: [this.registry],
       collect() {
         this.set(overloaded() ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "shop_write_transactions_waiting",
+      help: "Transactions waiting now for a connection to the write database (the queue load shedding watches).",
+      registers: [this.registry],
+      collect() {
+        this.set(queued());
       },
     });
   }

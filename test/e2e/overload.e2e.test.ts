@@ -1,15 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { setupFile } from "../support/app";
 import { documentOf, metricOf, token, type GqlError } from "../support/client";
+import { eventually } from "../support/wait";
 import { CreateProductDocument, PlaceOrderDocument } from "../../src/storefront/generated/graphql";
 
 // Shedding (MUTATION_QUEUE_MS): while the write database's transactions queue for a connection
 // longer than the target, window after window, a new mutation is refused at once with OVERLOADED
 // (HTTP 503, Retry-After), and writes nothing; what was admitted completes. A slow database is
-// made here with a trigger that sleeps in every stock update, and one pooled connection.
+// made here with a trigger that sleeps in every stock update, and one pooled connection. The
+// trigger first takes a lock the test can hold (GATE): while it does, the first order keeps the
+// connection and the others wait for it, however slowly they arrive.
 const SLOW_UPDATE_SECONDS = 0.15;
 const QUEUED = 8;
+const GATE = 424_242;
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 let productId: string;
@@ -28,7 +33,11 @@ const slowDatabase = async (slow: boolean) =>
   slow
     ? t.db.sql(`
         CREATE FUNCTION write.test_slow_stock() RETURNS trigger LANGUAGE plpgsql AS
-          $$ BEGIN PERFORM pg_sleep(${SLOW_UPDATE_SECONDS}); RETURN NEW; END $$;
+          $$ BEGIN
+               PERFORM pg_advisory_xact_lock_shared(${GATE});
+               PERFORM pg_sleep(${SLOW_UPDATE_SECONDS});
+               RETURN NEW;
+             END $$;
         CREATE TRIGGER test_slow_stock BEFORE UPDATE ON write.inventory
           FOR EACH ROW EXECUTE FUNCTION write.test_slow_stock();`)
     : t.db.sql(`DROP TRIGGER test_slow_stock ON write.inventory; DROP FUNCTION write.test_slow_stock();`);
@@ -59,11 +68,24 @@ describe("mutations shed while the write database's queue stands (MUTATION_QUEUE
     await slowDatabase(true);
     const sent: ReturnType<typeof placeOrder>[] = [];
     let probing: NodeJS.Timeout | undefined;
+    const gate = new pg.Client({ connectionString: t.db.url });
+    await gate.connect();
+    let gated = false;
     try {
-      // A burst arrives together: all of it is admitted, and queues behind the one connection.
+      await gate.query("SELECT pg_advisory_lock($1)", [GATE]);
+      gated = true;
+      // A burst: the first order takes the connection and stops at the gate; the others are
+      // admitted and wait for the connection. No connection is handed out meanwhile, so no window
+      // can show a standing queue, and the burst is admitted whole however long it takes to come.
       for (let i = 0; i < QUEUED; i++) sent.push(placeOrder(`queued-${i}`));
-      // Each waits about SLOW_UPDATE_SECONDS longer than the one before it: the queue soon stands.
-      // Orders keep arriving until one is refused (those admitted meanwhile join the queue).
+      await eventually(async () => (await metric("shop_write_transactions_waiting")) >= QUEUED - 1, {
+        timeoutMs: 20_000,
+        what: "the burst admitted, waiting for the connection",
+      });
+      await gate.query("SELECT pg_advisory_unlock($1)", [GATE]);
+      gated = false;
+      // Each now waits about SLOW_UPDATE_SECONDS longer than the one before it: the queue soon
+      // stands. Orders keep arriving until one is refused (those admitted meanwhile join the queue).
       let probes = 0;
       const refused = new Promise<Awaited<ReturnType<typeof placeOrder>>>((resolve) => {
         probing = setInterval(() => {
@@ -105,6 +127,8 @@ describe("mutations shed while the write database's queue stands (MUTATION_QUEUE
       expect(await metric("shop_mutations_shedding")).toBe(1);
     } finally {
       clearInterval(probing);
+      if (gated) await gate.query("SELECT pg_advisory_unlock($1)", [GATE]);
+      await gate.end();
       await Promise.allSettled(sent);
       await slowDatabase(false);
     }

@@ -96,7 +96,11 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       db && config.services.has("commands")
         ? new CommandBus(db, systemClock, uuid, commandSettings(config), metrics)
         : undefined;
-    if (bus && db) metrics.watchShedding(() => bus.overloaded(), () => db.backlog.queued);
+    if (bus && db)
+      metrics.watchShedding(
+        () => bus.overloaded(),
+        () => db.backlog.queued,
+      );
     const expiry =
       bus &&
       db &&

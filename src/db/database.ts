@@ -77,7 +77,7 @@ export interface Database {
    * returns (unless it committed with tx.commit), ROLLBACK if it throws. Use only `tx` inside fn.
    */
   transaction<T>(fn: (tx: Tx) => Promise<T>, options?: TransactionOptions): Promise<T>;
-  /** The transactions' wait for a connection: whether it stands (see Backlog). */
+  /** The transactions' wait for a connection: whether it stands, and how many wait now (see Backlog). */
   readonly backlog: Pick<Backlog, "standing" | "queued">;
   /** onLost fires when the session's connection dies (its session locks are then gone). */
   openSession(onLost?: (error: Error) => void): Promise<SqlSession>;

@@ -2,10 +2,13 @@
 //   npm run verify                 recompute the read tables from the write model and the event log, print a diff
 //   npm run verify -- --wait 30    wait up to 30 s (default 10) for the projections to catch up first
 // Exit 0 only when everything agrees; 1 when there are problems; 2 on a usage or connection error.
-// Read-only. The embedded database belongs to one process: stop the server before using this on it.
+// Read-only. The embedded database belongs to one process: while a server holds it, that server
+// runs the check for us (serverApi.ts).
 import { loadConfig } from "../src/config";
-import { openDatabases, writeDatabase, type Databases } from "../src/db/open";
-import { formatReport, verify } from "../src/verify/verify";
+import { openDatabases, type Databases } from "../src/db/open";
+import { EmbeddedDatabaseInUse } from "../src/db/pglite";
+import { verifyDatabases, type OperatorOutcome } from "../src/operator/commands";
+import { ScriptFailure, serverApi } from "./serverApi";
 
 const args = process.argv.slice(2);
 const waitAt = args.indexOf("--wait");
@@ -15,20 +18,29 @@ if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || args.some((a, i) => a !=
   process.exit(2);
 }
 
-let dbs: Databases;
-try {
-  dbs = await openDatabases(loadConfig());
-} catch (error) {
-  console.error(`verify: cannot open the database: ${(error as Error).message}`);
-  process.exit(2);
+/** The check's outcome: on the databases opened here, or by the server that holds the embedded one. */
+async function check(): Promise<OperatorOutcome> {
+  const config = loadConfig();
+  let dbs: Databases;
+  try {
+    dbs = await openDatabases(config);
+  } catch (error) {
+    if (error instanceof EmbeddedDatabaseInUse)
+      return serverApi(config, error, "verify").operator("verify", { waitSeconds });
+    throw new ScriptFailure(`cannot open the database: ${(error as Error).message}`);
+  }
+  try {
+    return await verifyDatabases(dbs, waitSeconds * 1000);
+  } finally {
+    await dbs.close();
+  }
 }
+
 try {
-  const result = await verify(writeDatabase(dbs), { waitMs: waitSeconds * 1000 }, dbs.read);
-  console.log(formatReport(result));
-  process.exitCode = result.ok ? 0 : 1;
+  const outcome = await check();
+  console.log(outcome.report);
+  process.exitCode = outcome.ok ? 0 : 1;
 } catch (error) {
   console.error(`verify: ${(error as Error).message}`);
   process.exitCode = 2;
-} finally {
-  await dbs.close();
 }

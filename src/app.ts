@@ -26,6 +26,7 @@ import { Relay } from "./relay/relay";
 import { RelayStatusQueries } from "./relay/relayStatus";
 import { systemClock, uuid } from "./shared/clock";
 import { CommandBus } from "./write/commandBus";
+import { OperatorCommands } from "./operator/commands";
 
 export interface App {
   readonly config: Config;
@@ -224,6 +225,11 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       compressMinBytes: config.responseCompressionMinBytes,
       socketLimits: config.socketLimits,
       keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      // The embedded database belongs to this process: the operator CLIs ask it to run their commands.
+      operator:
+        db?.kind === "embedded"
+          ? new OperatorCommands(dbs, { batchSize: config.projectorBatchSize, logger })
+          : undefined,
     });
     let stopping: Promise<void> | undefined;
     const stop = () =>

@@ -11,7 +11,7 @@ import {
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "../logger";
-import { AppError } from "../shared/errors";
+import { AppError, badInput } from "../shared/errors";
 import type { Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
@@ -34,6 +34,7 @@ import {
   withDocument,
 } from "./graphqlRequest";
 import type { Metrics } from "./metrics";
+import type { OperatorCommands } from "../operator/commands";
 
 export const MAX_BODY_BYTES = 1_000_000;
 
@@ -66,6 +67,11 @@ export interface HttpOptions {
   socketLimits: SocketLimits;
   /** How long an idle keep-alive connection stays open (default Node's 5 s). */
   keepAliveTimeoutMs?: number;
+  /**
+   * POST /operator/verify | rebuild | retry, for an admin: the operator commands this server runs
+   * for the CLIs, on the embedded database it holds (none: those paths are a 404).
+   */
+  operator?: OperatorCommands;
 }
 
 export interface HttpApp {
@@ -83,6 +89,23 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   });
   res.end(text);
 }
+
+/** The HTTP status of an operator command refused. */
+const OPERATOR_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, CONFLICT: 409 };
+
+const secondsOf = (value: unknown): number => {
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0)
+    throw badInput("waitSeconds must be a number of seconds, at least 0");
+  return value;
+};
+const nameOf = (value: unknown): string => {
+  if (typeof value !== "string") throw badInput("projection must be a projection's name");
+  return value;
+};
+const namesOf = (value: unknown): string[] => {
+  if (!Array.isArray(value)) throw badInput("projections must be a list of projection names");
+  return value.map(nameOf);
+};
 
 const errorBody = (message: string, code: string, details: Record<string, unknown> = {}) => ({
   errors: [{ message, extensions: { ...details, code } }],
@@ -368,6 +391,45 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     return true;
   }
 
+  /** An operator command (options.operator), its outcome as JSON: `{ ok, report }`. */
+  async function handleOperator(req: IncomingMessage, res: ServerResponse, command: string): Promise<void> {
+    const operator = options.operator;
+    if (!operator) return sendJson(res, 404, { error: "not found" });
+    if (req.method !== "POST") return sendJson(res, 405, { error: "POST a JSON body" }, { allow: "POST" });
+    try {
+      const actor = await tokens.actorOf(req.headers.authorization);
+      if (actor.kind !== "user" || actor.role !== "admin")
+        throw new AppError(
+          actor.kind === "anonymous" ? "UNAUTHENTICATED" : "FORBIDDEN",
+          "operator commands are for admins",
+        );
+      let body: unknown;
+      try {
+        body = JSON.parse(await readBody(req));
+      } catch (error) {
+        if (error instanceof BodyError) throw error;
+        body = undefined;
+      }
+      if (!isObject(body)) throw badInput("the body must be a JSON object");
+      const started = performance.now();
+      const outcome =
+        command === "verify"
+          ? await operator.verify(secondsOf(body.waitSeconds ?? 10) * 1000)
+          : command === "rebuild"
+            ? await operator.rebuild(namesOf(body.projections))
+            : await operator.retry(nameOf(body.projection));
+      logger.info(
+        { command, body, ok: outcome.ok, ms: Math.round(performance.now() - started) },
+        "operator command run",
+      );
+      return sendJson(res, 200, outcome, { "cache-control": "no-store" });
+    } catch (error) {
+      if (error instanceof BodyError) return sendJson(res, error.status, errorBody(error.message, error.code));
+      if (!(error instanceof AppError)) throw error;
+      return sendJson(res, OPERATOR_STATUS[error.code] ?? 400, errorBody(error.message, error.code, error.details));
+    }
+  }
+
   server.on("request", (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const route = async () => {
@@ -402,6 +464,10 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
             ? sendJson(res, 200, minted, { "cache-control": "no-store" })
             : sendJson(res, 400, { error: 'POST {"role": "customer" | "admin", "sub"?: string}' });
         }
+        case "/operator/verify":
+        case "/operator/rebuild":
+        case "/operator/retry":
+          return handleOperator(req, res, path.slice("/operator/".length));
         case "/favicon.ico":
           res.writeHead(204).end();
           return;

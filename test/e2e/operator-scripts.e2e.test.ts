@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProductsDocument } from "../../src/storefront/generated/graphql";
-import { GraphQLClient } from "../support/client";
+import { GraphQLClient, token } from "../support/client";
+import { startTestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
 import { freePort } from "../support/ports";
 import { runToExit, ServerProcess, startFailure } from "../reliability/serverProcess";
@@ -47,6 +48,29 @@ describe("seeding a Postgres database", () => {
     const [after] = await db.sql(`SELECT count(*)::int AS n FROM "write".events`);
     expect(after!.n).toBe(DEMO_PRODUCTS);
   });
+
+  it("runs verify, a rebuild and a retry on the database itself, beside a server that has no operator commands", async () => {
+    const app = await startTestApp(db);
+    try {
+      const res = await fetch(`${app.url}/operator/verify`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token("admin", "ops")}` },
+        body: "{}",
+      });
+      expect(res.status).toBe(404);
+      const env = { DATABASE_URL: db.url };
+      const rebuild = await runScript("scripts/projections.ts", ["rebuild", "catalog"], env);
+      expect(rebuild.code, rebuild.stderr).toBe(0);
+      expect(rebuild.stdout).toMatch(new RegExp(`^rebuilt catalog: ${DEMO_PRODUCTS} events in`, "m"));
+      const retry = await runScript("scripts/projections.ts", ["retry", "catalog"], env);
+      expect(retry.stdout.trim()).toBe("catalog was not FAILED; nothing to do");
+      const verify = await runScript("scripts/verify.ts", [], env);
+      expect(verify.code, verify.stderr).toBe(0);
+      expect(verify.stdout).toMatch(/^verify: OK/m);
+    } finally {
+      await app.stop();
+    }
+  });
 });
 
 describe("the embedded database while a server holds it: the seed and `projections status` go through its API", () => {
@@ -82,18 +106,66 @@ describe("the embedded database while a server holds it: the seed and `projectio
     );
   });
 
-  it("answers `projections status` through that server's API, and refuses a rebuild, which needs the database itself", async () => {
+  it("answers `projections status` through that server's API, and has it run a rebuild, a retry and verify", async () => {
     const env = { DATA_DIR: join(dir, "pglite"), PORT: String(server.port) };
     const status = await runScript("scripts/projections.ts", ["status"], env);
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/'catalog'.*'RUNNING'/);
     expect(status.stdout).toMatch(/'orders'.*'RUNNING'/);
 
-    const rebuild = await runScript("scripts/projections.ts", ["rebuild", "catalog"], env);
-    expect(rebuild.code).toBe(1);
-    expect(rebuild.stderr.trim()).toMatch(
-      /in use by process \d+; stop it first .*; only `status` can go through its API$/,
+    const rebuild = await runScript("scripts/projections.ts", ["rebuild", "--all"], env);
+    expect(rebuild.code, rebuild.stderr).toBe(0);
+    expect(rebuild.stdout).toMatch(/^rebuilt catalog, orders: \d+ events in [\d.]+ s/m);
+    const { products } = await new GraphQLClient(server.url).ok(ProductsDocument, { first: 100 });
+    expect(products.totalCount).toBe(DEMO_PRODUCTS);
+
+    const retry = await runScript("scripts/projections.ts", ["retry", "orders"], env);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout.trim()).toBe("orders was not FAILED; nothing to do");
+
+    const verify = await runScript("scripts/verify.ts", [], env);
+    expect(verify.code, verify.stderr).toBe(0);
+    expect(verify.stdout).toMatch(
+      new RegExp(`^verify: OK \\(${DEMO_PRODUCTS} products, 0 orders, \\d+ events\\)`, "m"),
     );
+
+    const unknown = await runScript("scripts/projections.ts", ["rebuild", "nope"], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe('unknown projection "nope"; known: catalog, orders');
+  });
+
+  it("runs an operator command for an admin only, and refuses a malformed one with its code", async () => {
+    const post = (command: string, body: unknown, authorization?: string) =>
+      fetch(`${server.url}/operator/${command}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(authorization ? { authorization } : {}) },
+        body: JSON.stringify(body),
+      }).then(async (res) => ({
+        status: res.status,
+        code: ((await res.json()) as { errors?: { extensions: { code: string } }[] }).errors?.[0]?.extensions.code,
+      }));
+    const admin = `Bearer ${token("admin", "ops")}`;
+    expect(await post("retry", { projection: "orders" })).toEqual({ status: 401, code: "UNAUTHENTICATED" });
+    expect(await post("retry", { projection: "orders" }, `Bearer ${token("customer", "c")}`)).toEqual({
+      status: 403,
+      code: "FORBIDDEN",
+    });
+    expect(await post("retry", { projection: "orders" }, "Bearer not-a-token")).toEqual({
+      status: 401,
+      code: "UNAUTHENTICATED",
+    });
+    for (const [command, body] of [
+      ["rebuild", { projections: "catalog" }],
+      ["rebuild", { projections: ["catalog", "nope"] }],
+      ["rebuild", { projections: [] }],
+      ["retry", {}],
+      ["verify", { waitSeconds: -1 }],
+      ["verify", "10"],
+    ] as const)
+      expect(await post(command, body, admin), JSON.stringify(body)).toEqual({ status: 400, code: "BAD_USER_INPUT" });
+    const get = await fetch(`${server.url}/operator/verify`);
+    expect(get.status).toBe(405);
+    expect((await fetch(`${server.url}/operator/drop`, { method: "POST" })).status).toBe(404);
   });
 
   it("is the one process on it: a second server on the same folder says so in one line and exits 1", async () => {

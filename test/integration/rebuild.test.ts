@@ -20,6 +20,8 @@ import { PROJECTION_LEASES } from "../../src/projection/leases";
 import type { Sql } from "../../src/db/database";
 import type { Statement } from "../../src/db/sql";
 import { ProjectionsDocument } from "../../src/storefront/generated/graphql";
+import { OperatorCommands } from "../../src/operator/commands";
+import { databases } from "../../src/db/open";
 
 let t: Awaited<ReturnType<typeof setupFile>>;
 beforeAll(async () => {
@@ -281,5 +283,18 @@ describe("rebuilding projections from the log", () => {
     expect((await rebuilding).events).toBeGreaterThan(0);
     const { projections } = await t.admin.ok(ProjectionsDocument, {});
     expect(projections.map((p) => p.name)).toEqual(["catalog", "orders"]);
+  });
+
+  it("runs the operator commands a server runs for the CLIs one at a time: another meanwhile is refused with CONFLICT", async () => {
+    const operator = new OperatorCommands(databases(t.app.db!), { batchSize: 5, logger: createLogger("silent") });
+    const rebuilding = operator.rebuild(["catalog", "orders"]);
+    await expect(operator.verify(0)).rejects.toMatchObject({ code: "CONFLICT" });
+    await expect(operator.retry("orders")).rejects.toMatchObject({ code: "CONFLICT" });
+    expect((await rebuilding).report).toMatch(/^rebuilt catalog, orders: \d+ events/);
+    // what was refused left nothing behind: the next runs
+    const verified = await operator.verify(10_000);
+    expect(verified.report).toMatch(/^verify: OK/);
+    expect(verified.ok).toBe(true);
+    await expect(operator.rebuild(["nope"])).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
   });
 });

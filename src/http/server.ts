@@ -11,7 +11,7 @@ import {
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import type { GraphQLSchema } from "graphql";
 import type { Logger } from "../logger";
-import { AppError, badInput } from "../shared/errors";
+import { AppError } from "../shared/errors";
 import type { Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { makeFormatError } from "../graphql/errors";
@@ -35,8 +35,8 @@ import {
 } from "./graphqlRequest";
 import type { Metrics } from "./metrics";
 import type { OperatorCommands } from "../operator/commands";
-
-export const MAX_BODY_BYTES = 1_000_000;
+import { BodyError, errorBody, readBody, sendBodyError, sendJson } from "./json";
+import { handleOperator } from "./operator";
 
 export interface HttpOptions {
   schema: GraphQLSchema;
@@ -80,83 +80,12 @@ export interface HttpApp {
   stop(): Promise<void>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-/** The HTTP status of an operator command refused. */
-const OPERATOR_STATUS: Partial<Record<string, number>> = { UNAUTHENTICATED: 401, FORBIDDEN: 403, CONFLICT: 409 };
-
-const secondsOf = (value: unknown): number => {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < 0)
-    throw badInput("waitSeconds must be a number of seconds, at least 0");
-  return value;
-};
-const nameOf = (value: unknown): string => {
-  if (typeof value !== "string") throw badInput("projection must be a projection's name");
-  return value;
-};
-const namesOf = (value: unknown): string[] => {
-  if (!Array.isArray(value)) throw badInput("projections must be a list of projection names");
-  return value.map(nameOf);
-};
-
-const errorBody = (message: string, code: string, details: Record<string, unknown> = {}) => ({
-  errors: [{ message, extensions: { ...details, code } }],
-});
-
 /** A mutation refused for a while, before Apollo (RETRY_LATER_STATUS): as retryLaterStatus answers it after. */
 function sendRetryLater(res: ServerResponse, refused: AppError, headers: Record<string, string>): void {
   sendJson(res, RETRY_LATER_STATUS[refused.code]!, errorBody(refused.message, refused.code, refused.details), {
     ...headers,
     "retry-after": String(refused.details.retryAfterSeconds),
     "cache-control": "no-store",
-  });
-}
-
-class BodyError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** Stateless between calls (no `stream` option), so one serves every request. */
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * The whole body, with events rather than the stream's async iterator (a promise per chunk): a
- * request's body is one chunk nearly always, and this runs for every request.
- */
-function readBody(req: IncomingMessage): Promise<string> {
-  const tooLarge = () => new BodyError(413, "BAD_REQUEST", `request body over ${MAX_BODY_BYTES} bytes`);
-  if (Number(req.headers["content-length"] ?? 0) > MAX_BODY_BYTES) return Promise.reject(tooLarge());
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size <= MAX_BODY_BYTES) return void chunks.push(chunk);
-      req.off("data", onData).off("end", onEnd);
-      reject(tooLarge()); // answered with Connection: close, which ends the reading too
-    };
-    const onEnd = () => {
-      try {
-        resolve(utf8.decode(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)));
-      } catch {
-        reject(new BodyError(400, "BAD_REQUEST", "request body is not valid UTF-8"));
-      }
-    };
-    req.on("data", onData).on("end", onEnd).once("error", reject);
   });
 }
 
@@ -268,12 +197,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       }
     } catch (error) {
       if (error instanceof AppError) return sendJson(res, 400, errorBody(error.message, error.code), baseHeaders);
-      if (error instanceof BodyError)
-        return sendJson(res, error.status, errorBody(error.message, error.code), {
-          ...baseHeaders,
-          // A body cut short (over the limit) leaves the rest unread: the connection cannot carry another request.
-          ...(error.status === 413 ? { connection: "close" } : {}),
-        });
+      if (error instanceof BodyError) return sendBodyError(res, error, baseHeaders);
       throw error;
     }
     // A mutation sure to be refused for its actor's rate is refused here, before Apollo (a JSON
@@ -391,45 +315,6 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
     return true;
   }
 
-  /** An operator command (options.operator), its outcome as JSON: `{ ok, report }`. */
-  async function handleOperator(req: IncomingMessage, res: ServerResponse, command: string): Promise<void> {
-    const operator = options.operator;
-    if (!operator) return sendJson(res, 404, { error: "not found" });
-    if (req.method !== "POST") return sendJson(res, 405, { error: "POST a JSON body" }, { allow: "POST" });
-    try {
-      const actor = await tokens.actorOf(req.headers.authorization);
-      if (actor.kind !== "user" || actor.role !== "admin")
-        throw new AppError(
-          actor.kind === "anonymous" ? "UNAUTHENTICATED" : "FORBIDDEN",
-          "operator commands are for admins",
-        );
-      let body: unknown;
-      try {
-        body = JSON.parse(await readBody(req));
-      } catch (error) {
-        if (error instanceof BodyError) throw error;
-        body = undefined;
-      }
-      if (!isObject(body)) throw badInput("the body must be a JSON object");
-      const started = performance.now();
-      const outcome =
-        command === "verify"
-          ? await operator.verify(secondsOf(body.waitSeconds ?? 10) * 1000)
-          : command === "rebuild"
-            ? await operator.rebuild(namesOf(body.projections))
-            : await operator.retry(nameOf(body.projection));
-      logger.info(
-        { command, body, ok: outcome.ok, ms: Math.round(performance.now() - started) },
-        "operator command run",
-      );
-      return sendJson(res, 200, outcome, { "cache-control": "no-store" });
-    } catch (error) {
-      if (error instanceof BodyError) return sendJson(res, error.status, errorBody(error.message, error.code));
-      if (!(error instanceof AppError)) throw error;
-      return sendJson(res, OPERATOR_STATUS[error.code] ?? 400, errorBody(error.message, error.code, error.details));
-    }
-  }
-
   server.on("request", (req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     const route = async () => {
@@ -467,7 +352,7 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
         case "/operator/verify":
         case "/operator/rebuild":
         case "/operator/retry":
-          return handleOperator(req, res, path.slice("/operator/".length));
+          return handleOperator(req, res, path, { operator: options.operator, tokens, logger });
         case "/favicon.ico":
           res.writeHead(204).end();
           return;

@@ -163,6 +163,10 @@ describe("the embedded database while a server holds it: the seed and `projectio
       ["verify", "10"],
     ] as const)
       expect(await post(command, body, admin), JSON.stringify(body)).toEqual({ status: 400, code: "BAD_USER_INPUT" });
+    expect(await post("verify", { padding: "x".repeat(1_000_001) }, admin)).toEqual({
+      status: 413,
+      code: "BAD_REQUEST",
+    });
     const get = await fetch(`${server.url}/operator/verify`);
     expect(get.status).toBe(405);
     expect((await fetch(`${server.url}/operator/drop`, { method: "POST" })).status).toBe(404);

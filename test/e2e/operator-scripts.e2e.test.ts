@@ -70,7 +70,7 @@ describe("seeding a Postgres database", () => {
     } finally {
       await app.stop();
     }
-  });
+  }, 90_000); // three scripts, each a process of its own
 });
 
 describe("the embedded database while a server holds it: the seed and `projections status` go through its API", () => {
@@ -106,32 +106,38 @@ describe("the embedded database while a server holds it: the seed and `projectio
     );
   });
 
-  it("answers `projections status` through that server's API, and has it run a rebuild, a retry and verify", async () => {
-    const env = { DATA_DIR: join(dir, "pglite"), PORT: String(server.port) };
-    const status = await runScript("scripts/projections.ts", ["status"], env);
+  // Each script is a process of its own (tsx): seconds apiece on a loaded machine.
+  const env = () => ({ DATA_DIR: join(dir, "pglite"), PORT: String(server.port) });
+
+  it("answers `projections status` through that server's API, and refuses an unknown projection before asking it", async () => {
+    const status = await runScript("scripts/projections.ts", ["status"], env());
     expect(status.code, status.stderr).toBe(0);
     expect(status.stdout).toMatch(/'catalog'.*'RUNNING'/);
     expect(status.stdout).toMatch(/'orders'.*'RUNNING'/);
 
-    const rebuild = await runScript("scripts/projections.ts", ["rebuild", "--all"], env);
+    const unknown = await runScript("scripts/projections.ts", ["rebuild", "nope"], env());
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim()).toBe('unknown projection "nope"; known: catalog, orders');
+  });
+
+  it("has that server rebuild the projections, the catalog whole after the swap", async () => {
+    const rebuild = await runScript("scripts/projections.ts", ["rebuild", "--all"], env());
     expect(rebuild.code, rebuild.stderr).toBe(0);
     expect(rebuild.stdout).toMatch(/^rebuilt catalog, orders: \d+ events in [\d.]+ s/m);
     const { products } = await new GraphQLClient(server.url).ok(ProductsDocument, { first: 100 });
     expect(products.totalCount).toBe(DEMO_PRODUCTS);
+  });
 
-    const retry = await runScript("scripts/projections.ts", ["retry", "orders"], env);
+  it("has that server run a retry and verify, and exits as the scripts do on the database itself", async () => {
+    const retry = await runScript("scripts/projections.ts", ["retry", "orders"], env());
     expect(retry.code, retry.stderr).toBe(0);
     expect(retry.stdout.trim()).toBe("orders was not FAILED; nothing to do");
 
-    const verify = await runScript("scripts/verify.ts", [], env);
+    const verify = await runScript("scripts/verify.ts", [], env());
     expect(verify.code, verify.stderr).toBe(0);
     expect(verify.stdout).toMatch(
       new RegExp(`^verify: OK \\(${DEMO_PRODUCTS} products, 0 orders, \\d+ events\\)`, "m"),
     );
-
-    const unknown = await runScript("scripts/projections.ts", ["rebuild", "nope"], env);
-    expect(unknown.code).toBe(2);
-    expect(unknown.stderr.trim()).toBe('unknown projection "nope"; known: catalog, orders');
   });
 
   it("runs an operator command for an admin only, and refuses a malformed one with its code", async () => {

@@ -1,7 +1,7 @@
 // The operator's commands on the databases: `npm run verify`, `npm run projections -- rebuild`
 // and `retry`. The CLIs run them on the databases they open. The embedded database (PGlite)
 // belongs to one process, so while a server holds it, that server runs them for the CLIs
-// (POST /operator/<command>, src/http/server.ts), one at a time.
+// (POST /operator/<command>, src/http/operator.ts), one at a time.
 import { writeDatabase, type Databases } from "../db/open";
 import type { Logger } from "../logger";
 import { markRunning } from "../projection/checkpoints";

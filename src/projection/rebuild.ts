@@ -1,5 +1,4 @@
 import { hostname } from "node:os";
-import { setImmediate } from "node:timers/promises";
 import type { Database, Sql, Tx } from "../db/database";
 import { sql, type Identifier } from "../db/sql";
 import type { Logger } from "../logger";
@@ -177,10 +176,6 @@ async function fillCopies(db: Database, reader: Reader, targets: Target[], optio
       at = { txId: last.txId, position: last.position };
       events += batch.length;
     }
-    // Let the rest of the process in between batches. The embedded database answers without I/O,
-    // so this loop's awaits would otherwise never leave the microtask queue: a server rebuilding
-    // on it would not even read a request until the rebuild ended.
-    await setImmediate();
     if (!full) break;
     if (++batches % 20 === 0) options.logger.info({ projections: names, events }, "rebuild: progress");
   }

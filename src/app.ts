@@ -228,7 +228,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       // The embedded database belongs to this process: the operator CLIs ask it to run their commands.
       operator:
         db?.kind === "embedded"
-          ? new OperatorCommands(dbs, { batchSize: config.projectorBatchSize, logger })
+          ? new OperatorCommands(dbs, { batchSize: config.projectorBatchSize, logger, instanceId: config.instanceId })
           : undefined,
     });
     let stopping: Promise<void> | undefined;

@@ -54,6 +54,11 @@ export interface RebuildSettings {
   logger: Logger;
   /** Where the events come from: the write database's log unless this (the event stream on NATS). */
   stream?: EventSource;
+  /**
+   * Who rebuilds, as the projections query names it; default rebuild@host:pid. A server passes
+   * its own: on the embedded database every session shares its one backend's application_name.
+   */
+  instanceId?: string;
 }
 
 /** Rebuilds the projections from position 0 into copies, then swaps them in (src/projection/rebuild.ts). */
@@ -65,6 +70,7 @@ export async function rebuild(
   const result = await rebuildProjections(dbs.read, projections, {
     batchSize: Math.max(settings.batchSize, rebuildBatchSize(dbs)),
     logger: settings.logger,
+    instanceId: settings.instanceId,
     ...(settings.stream ? { source: settings.stream } : { log: writeDatabase(dbs) }),
   });
   const batches = result.perProjection.map((p) => `${p.name} ${p.batchSeconds.toFixed(2)} s`).join(", ");

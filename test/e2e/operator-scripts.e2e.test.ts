@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ProductsDocument } from "../../src/storefront/generated/graphql";
+import { ProductsDocument, ProjectionsDocument } from "../../src/storefront/generated/graphql";
 import { GraphQLClient, token } from "../support/client";
 import { startTestApp } from "../support/app";
 import { freshDatabase, type TestDatabase } from "../support/db";
@@ -120,12 +120,17 @@ describe("the embedded database while a server holds it: the seed and `projectio
     expect(unknown.stderr.trim()).toBe('unknown projection "nope"; known: catalog, orders');
   });
 
-  it("has that server rebuild the projections, the catalog whole after the swap", async () => {
+  it("has that server rebuild the projections, the catalog whole after the swap and the leaders named as before", async () => {
+    const admin = new GraphQLClient(server.url).as(token("admin", "ops"));
+    const leaders = async () => (await admin.ok(ProjectionsDocument, {})).projections.map((p) => [p.name, p.leader]);
+    const before = await leaders();
     const rebuild = await runScript("scripts/projections.ts", ["rebuild", "--all"], env());
     expect(rebuild.code, rebuild.stderr).toBe(0);
     expect(rebuild.stdout).toMatch(/^rebuilt catalog, orders: \d+ events in [\d.]+ s/m);
     const { products } = await new GraphQLClient(server.url).ok(ProductsDocument, { first: 100 });
     expect(products.totalCount).toBe(DEMO_PRODUCTS);
+    // One backend: a session's application_name is every session's. The server rebuilds as itself.
+    expect(await leaders()).toEqual(before);
   });
 
   it("has that server run a retry and verify, and exits as the scripts do on the database itself", async () => {

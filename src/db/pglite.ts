@@ -96,9 +96,9 @@ async function lockDataDir(location: string): Promise<() => Promise<void>> {
  * server read no request until the loop ended (a catalog query sent as a rebuild of 40,000
  * events began waited 3.7 s, all of it; now p50 8 ms, at most 49). As a socket would, an
  * exchange with it now ends in a later turn of the event loop, after the I/O waiting meanwhile,
- * once it has run SLICE_MS without one (at every exchange it cost 50 us a query; so, nothing
- * measurable). Every query, a transaction's too, goes through execProtocolRaw, once per
- * protocol exchange.
+ * once it has run SLICE_MS without one (yielding at every exchange cost 50 us a query; once per
+ * slice, nothing measurable). Every query, a transaction's too, goes through execProtocolRaw,
+ * once per protocol exchange.
  */
 function yieldAfterEachSlice(pg: PGlite): void {
   const exchange = pg.execProtocolRaw.bind(pg);

@@ -22,7 +22,7 @@ export interface OperatorOutcome {
  * Events per batch of a rebuild: fewer, bigger statements (the catalog updates every product it
  * touches once per batch); two batches are in memory at a time (one applied, the next read).
  * On the embedded database, whose one connection the server's requests share, each batch
- * transaction makes them wait: there batches of 1,000 kept a read's wait at about 50 ms during a
+ * transaction makes them wait: there batches of 1,000 kept a read's wait under 50 ms during a
  * rebuild of 40,000 events (10,000: up to a second), the rebuild as fast.
  */
 const rebuildBatchSize = (dbs: Databases) => (dbs.read.kind === "embedded" ? 1_000 : 10_000);

@@ -37,7 +37,6 @@ if (
       : command === "rebuild" && args.length > 0)
 )
   fail(usage);
-const projections = command === "status" ? [] : named(args);
 function named(names: string[]) {
   try {
     return projectionsNamed(names);
@@ -46,6 +45,7 @@ function named(names: string[]) {
     throw error;
   }
 }
+const projections = command === "status" ? [] : named(args);
 const names = projections.map((p) => p.name);
 
 const config = loadConfig();

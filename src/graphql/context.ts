@@ -38,7 +38,8 @@ export interface GraphQLContext {
 
 export type User = Extract<Actor, { kind: "user" }>;
 
-export function requireUser(ctx: GraphQLContext): User {
+/** The signed-in user calling (ctx: a GraphQL context, or any request's actor). */
+export function requireUser(ctx: Pick<GraphQLContext, "actor">): User {
   if (ctx.actor.kind !== "user") throw new AppError("UNAUTHENTICATED", "sign in to do this");
   return ctx.actor;
 }
@@ -63,7 +64,7 @@ export function commandBus(ctx: GraphQLContext): Pick<CommandBus, "dispatch"> {
   };
 }
 
-export function requireAdmin(ctx: GraphQLContext): User {
+export function requireAdmin(ctx: Pick<GraphQLContext, "actor">): User {
   const user = requireUser(ctx);
   if (user.role !== "admin") throw new AppError("FORBIDDEN", "only an admin may do this");
   return user;

@@ -2,6 +2,7 @@
 // the embedded database it holds (src/operator/commands.ts), for an admin. The answer is the
 // command's outcome, `{ ok, report }`, or an error as GraphQL gives it, with its code.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { requireAdmin } from "../graphql/context";
 import type { Logger } from "../logger";
 import type { OperatorCommands } from "../operator/commands";
 import { AppError, badInput } from "../shared/errors";
@@ -38,12 +39,7 @@ export async function handleOperator(
   if (req.method !== "POST") return sendJson(res, 405, { error: "POST a JSON body" }, { allow: "POST" });
   const command = path.slice("/operator/".length);
   try {
-    const actor = await tokens.actorOf(req.headers.authorization);
-    if (actor.kind !== "user" || actor.role !== "admin")
-      throw new AppError(
-        actor.kind === "anonymous" ? "UNAUTHENTICATED" : "FORBIDDEN",
-        "operator commands are for admins",
-      );
+    requireAdmin({ actor: await tokens.actorOf(req.headers.authorization) });
     let body: unknown;
     try {
       body = JSON.parse(await readBody(req));

@@ -21,7 +21,7 @@ export interface Config {
   jwtSecret: string | undefined;
   /** Tokens from an identity provider (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE, AUTH_ROLE_CLAIM). */
   authJwks: JwksOptions | undefined;
-  logLevel: string;
+  logLevel: LogLevel;
   /** Pool size for the Postgres driver. */
   dbPoolSize: number;
   /** How long a mutation waits for its read row before returning it as null. */
@@ -158,6 +158,17 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
   return value;
 }
 
+/** pino's levels, and silent. */
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+function logLevel(env: NodeJS.ProcessEnv): LogLevel {
+  const raw = env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info");
+  const level = LOG_LEVELS.find((l) => l === raw);
+  if (!level) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
+  return level;
+}
+
 const list = (raw: string | undefined) =>
   (raw ?? "")
     .split(",")
@@ -202,6 +213,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`PROJECTOR_SOURCE must be log or nats, got "${projectorSource}"`);
   if (projectorSource === "nats" && eventsNatsUrls.length === 0)
     throw new ConfigError("PROJECTOR_SOURCE=nats needs EVENTS_NATS_URL");
+  const mutationsPerSecond = int(env, "MUTATIONS_PER_SECOND", 20);
   return {
     port: int(env, "PORT", 4000),
     databaseUrl: env.DATABASE_URL || undefined,
@@ -211,7 +223,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.DATA_DIR || ".data/pglite",
     jwtSecret,
     authJwks,
-    logLevel: env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info"),
+    logLevel: logLevel(env),
     dbPoolSize: int(env, "DB_POOL_SIZE", 20, 1),
     readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS),
     projectorPollMs: int(env, "PROJECTOR_POLL_MS", 1000, 10),
@@ -230,8 +242,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     orderPaymentTimeoutSeconds: int(env, "ORDER_PAYMENT_TIMEOUT_SECONDS", 900, 1),
     lowStockThreshold: int(env, "LOW_STOCK_THRESHOLD", DEFAULT_LOW_STOCK_THRESHOLD),
     devTokens: !production,
-    mutationsPerSecond: int(env, "MUTATIONS_PER_SECOND", 20),
-    mutationBurst: int(env, "MUTATION_BURST", 40, 1),
+    mutationsPerSecond,
+    // The bucket's size: at least one mutation, unless there is no bucket.
+    mutationBurst: int(env, "MUTATION_BURST", 40, mutationsPerSecond > 0 ? 1 : 0),
     mutationConcurrency: int(env, "MUTATION_CONCURRENCY", 4),
     mutationQueueMs: int(env, "MUTATION_QUEUE_MS", production ? DEFAULT_MUTATION_QUEUE_MS : 0),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),

@@ -1,5 +1,5 @@
 import type { GraphQLFormattedError } from "graphql";
-import { AppError, isConnectionError, sqlState } from "../shared/errors";
+import { AppError, isConnectionError, sqlState, type ErrorCode } from "../shared/errors";
 
 /**
  * Every error leaves with an `extensions.code`: the contract's codes for expected failures,
@@ -47,7 +47,7 @@ function formatError(
       message: "the query ran longer than this API allows and was cancelled: ask for less, or retry later",
       locations: formatted.locations,
       path: formatted.path,
-      extensions: { code: "QUERY_TIMEOUT", retryable: true },
+      extensions: { code: "QUERY_TIMEOUT" satisfies ErrorCode, retryable: true },
     };
   }
   const code = formatted.extensions?.code;

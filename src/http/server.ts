@@ -61,7 +61,7 @@ export interface HttpOptions {
   trustedDocuments?: TrustedDocuments;
   /** max-age of a GET of a trusted public catalog query (0 or unset: no-store, like every other answer). */
   catalogCacheSeconds?: number;
-  /** GraphQL answers of at least this many characters go compressed to clients that accept it (0 or unset: never). */
+  /** GraphQL answers of at least this many bytes (UTF-8) go compressed to clients that accept it (0 or unset: never). */
   compressMinBytes?: number;
   /** Limits on graphql-ws sockets (the configuration's: src/config.ts). */
   socketLimits: SocketLimits;
@@ -238,7 +238,9 @@ export async function createHttpApp(options: HttpOptions): Promise<HttpApp> {
       const text = response.body.string;
       // An answer this large goes compressed to a client that accepts it (br, else gzip); it varies
       // with Accept-Encoding then, whichever way it goes, for the caches between.
-      const compressible = compressMinBytes > 0 && text.length >= compressMinBytes;
+      // (In UTF-8 a string has at least as many bytes as UTF-16 units: only a shorter one is measured.)
+      const compressible =
+        compressMinBytes > 0 && (text.length >= compressMinBytes || Buffer.byteLength(text) >= compressMinBytes);
       const encoding = compressible ? acceptedEncodings(req.headers["accept-encoding"])[0] : undefined;
       if (compressible) addVary(res, "accept-encoding");
       if (cacheable && res.statusCode === 200 && !text.includes('"errors":')) {

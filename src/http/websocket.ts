@@ -15,7 +15,7 @@ import {
 import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer } from "ws";
 import type { Logger } from "../logger";
-import { AppError } from "../shared/errors";
+import { AppError, type ErrorCode } from "../shared/errors";
 import { anonymous, type Actor } from "../shared/auth";
 import type { GraphQLContext, Services } from "../graphql/context";
 import { complexityError } from "../graphql/limits";
@@ -162,7 +162,7 @@ export function serveGraphQLOverWebSocket(server: Server, options: WebSocketOpti
         if (limits.subscriptionsPerSocket > 0 && Object.keys(ctx.subscriptions).length > limits.subscriptionsPerSocket)
           return [
             new GraphQLError(`too many subscriptions on this socket (at most ${limits.subscriptionsPerSocket})`, {
-              extensions: { code: "LIMIT_EXCEEDED", limit: limits.subscriptionsPerSocket },
+              extensions: { code: "LIMIT_EXCEEDED" satisfies ErrorCode, limit: limits.subscriptionsPerSocket },
             }),
           ];
         let document: DocumentNode;

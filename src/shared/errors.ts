@@ -1,4 +1,4 @@
-/** The error codes of the public contract (CONTRACT.md), carried in GraphQL `extensions.code`. */
+/** The error codes this API sends in GraphQL `extensions.code`: the contract's (CONTRACT.md), and those the README adds. */
 export type ErrorCode =
   | "BAD_USER_INPUT"
   | "UNAUTHENTICATED"
@@ -10,6 +10,9 @@ export type ErrorCode =
   | "RATE_LIMITED"
   | "NOT_SERVED"
   | "OVERLOADED"
+  // A query-side statement cancelled (QUERY_STATEMENT_TIMEOUT_MS), a subscription over its socket's limit:
+  | "QUERY_TIMEOUT"
+  | "LIMIT_EXCEEDED"
   // The request itself (its body, or the document it names), refused before any GraphQL runs:
   | "BAD_REQUEST"
   | "PERSISTED_QUERY_NOT_FOUND"

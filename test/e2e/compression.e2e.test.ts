@@ -103,6 +103,25 @@ describe("GraphQL answers over HTTP", () => {
     expect((JSON.parse(small.text) as { data: { product: { id: string } } }).data.product.id).toBe(productId);
   });
 
+  it("are measured in bytes: an answer of fewer characters than that, but as many bytes in UTF-8, goes compressed", async () => {
+    const { createProduct } = await t.admin.ok(CreateProductDocument, {
+      input: {
+        sku: `ZIP-${randomUUID().slice(0, 8)}`,
+        name: "🫖".repeat(190),
+        description: "€".repeat(150),
+        priceCents: 100,
+        initialStock: 1,
+      },
+    });
+    const body = JSON.stringify({ documentId: idOf(ProductDocument), variables: { id: createProduct.product!.id } });
+    const plain = await post(t.url, undefined, body);
+    expect(plain.text.length).toBeLessThan(1024);
+    expect(plain.bytes.length).toBeGreaterThanOrEqual(1024);
+    const br = await post(t.url, "br", body);
+    expect(br.headers["content-encoding"]).toBe("br");
+    expect(JSON.parse(br.text)).toEqual(JSON.parse(plain.text));
+  });
+
   it("never go compressed with RESPONSE_COMPRESSION_MIN_BYTES=0 (the default)", async () => {
     const answer = await post(never.url, "br, gzip");
     expect(answer.headers["content-encoding"]).toBeUndefined();

@@ -1,5 +1,5 @@
 import { startApp, type App, type AppOverrides } from "../../src/app";
-import { loadConfig, type Config } from "../../src/config";
+import { loadConfig, type Config, type LogLevel } from "../../src/config";
 import { freshDatabase, TEST_READ_YOUR_WRITES_TIMEOUT_MS, type TestDatabase } from "./db";
 import { GraphQLClient, TEST_JWT_SECRET, token } from "./client";
 
@@ -27,7 +27,7 @@ export function testConfig(databaseUrl: string | undefined, overrides: Partial<C
     // As in production: the tests name their documents by id (test/support/client.ts); the ones
     // that send documents of their own (bad input, error codes) say so.
     trustedDocuments: "only",
-    logLevel: process.env.TEST_LOG_LEVEL ?? "silent",
+    logLevel: (process.env.TEST_LOG_LEVEL as LogLevel | undefined) ?? "silent",
     ...overrides,
   };
 }

@@ -151,4 +151,17 @@ describe("deadlines and limits", () => {
     expect(() => loadConfig({ RESPONSE_COMPRESSION_MIN_BYTES: "-1" })).toThrow(ConfigError);
     expect(loadConfig({ RESPONSE_COMPRESSION_MIN_BYTES: "1024" }).responseCompressionMinBytes).toBe(1024);
   });
+
+  it("refuses a log level pino does not know, and a burst of 0 while there is a rate limit", () => {
+    expect(loadConfig({}).logLevel).toBe("info");
+    expect(loadConfig({ NODE_ENV: "test" }).logLevel).toBe("silent");
+    expect(loadConfig({ LOG_LEVEL: "debug" }).logLevel).toBe("debug");
+    expect(() => loadConfig({ LOG_LEVEL: "verbose" })).toThrow(/LOG_LEVEL must be one of fatal, error, warn, info/);
+    expect(() => loadConfig({ MUTATION_BURST: "0" })).toThrow(/MUTATION_BURST must be an integer >= 1/);
+    // No rate limit: no bucket, so its size may be 0 too.
+    expect(loadConfig({ MUTATIONS_PER_SECOND: "0", MUTATION_BURST: "0" })).toMatchObject({
+      mutationsPerSecond: 0,
+      mutationBurst: 0,
+    });
+  });
 });

@@ -147,6 +147,7 @@ export async function startApp(config: Config, overrides: AppOverrides = {}): Pr
       projections,
       relay: relayStatus,
       readYourWritesTimeoutMs: config.readYourWritesTimeoutMs,
+      readModels: overrides.projections ?? allProjections,
       mutationLimit:
         config.mutationsPerSecond > 0 ? new TokenBuckets(config.mutationsPerSecond, config.mutationBurst) : undefined,
       mutationConcurrency:

@@ -6,6 +6,7 @@ import type { ChangeFeed } from "../realtime/changeFeed";
 import type { CatalogReader } from "../query/reads";
 import type { OrderQueries } from "../query/orders.queries";
 import type { ProjectionQueries } from "../query/projections.queries";
+import type { ProjectionOutline } from "../projection/projection";
 import type { QueryReads } from "../query/reads";
 import type { RelayStatusQueries } from "../relay/relayStatus";
 import { rateLimited, type ActorConcurrency, type TokenBuckets } from "./rateLimit";
@@ -24,6 +25,8 @@ export interface Services {
   /** The event stream's lag behind the log, where both are reachable. */
   relay?: RelayStatusQueries;
   readYourWritesTimeoutMs: number;
+  /** The projections (names and event types): which of them a mutation's events change, for its read-your-writes. */
+  readModels: readonly ProjectionOutline[];
   /** Mutations per signed-in actor on this instance (MUTATIONS_PER_SECOND, MUTATION_BURST); none: no limit. */
   mutationLimit?: TokenBuckets;
   /** Commands of one signed-in actor running at once on this instance (MUTATION_CONCURRENCY); none: no limit. */

@@ -97,11 +97,16 @@ export function deleteCheckpoint(name: string): Statement<never> {
   return sql`DELETE FROM "read"."projection_checkpoints" WHERE name = ${name}`;
 }
 
+/** Halts a projection at a poison event, and tells the API instances (no mutation waits for it meanwhile). */
 export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint | null): Promise<void> {
   await db.query(sql`
-    UPDATE "read"."projection_checkpoints"
-       SET status = 'FAILED', last_error = ${error.slice(0, 2000)}, failed_position = ${failedPosition}::bigint, updated_at = now()
-     WHERE name = ${name}`);
+    WITH failed AS (
+      UPDATE "read"."projection_checkpoints"
+         SET status = 'FAILED', last_error = ${error.slice(0, 2000)}, failed_position = ${failedPosition}::bigint, updated_at = now()
+       WHERE name = ${name} RETURNING tx_id::text AS tx_id, position::text AS position)
+    SELECT pg_notify(${READ_CHANGED}, json_build_object('projection', ${name}::text, 'table', NULL, 'ids', '[]'::json,
+             'txId', tx_id, 'position', position, 'halted', true)::text)
+      FROM failed`);
 }
 
 /** Operator action after fixing the cause of a failure: the projector picks the projection up again. */
@@ -139,6 +144,8 @@ export interface ReadChangedMessage {
   ids: string[];
   txId: string;
   position: string;
+  /** The projection halted at a poison event (markFailed); any later message of it: it runs again. */
+  halted?: true;
 }
 
 /** Ids per read_changed message: a batch that changed more sends several, each with the batch's checkpoint. */

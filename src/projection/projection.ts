@@ -41,6 +41,16 @@ export function defineProjection<Names extends string, const Types extends Event
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any projection, for the projector
 export type AnyProjection = Projection<string, any>;
 
+/** A projection's name and the event types it handles: what a mutation's read-your-writes needs to know of it. */
+export type ProjectionOutline = Pick<AnyProjection, "name" | "handles">;
+
+/** The projections whose read tables events of these types change; all of them when the types are not known. */
+export function projectionsChangedBy(projections: readonly ProjectionOutline[], types: readonly string[] | undefined) {
+  return projections
+    .filter((p) => !types || types.some((type) => (p.handles as readonly string[]).includes(type)))
+    .map((p) => p.name);
+}
+
 /** Projects a batch of the log: the projection sees only the events it handles. */
 export function projectBatch(projection: AnyProjection, events: RecordedEvent[], tables: TableMap): Projected {
   const handled = events.filter((e) => (projection.handles as readonly string[]).includes(e.type));

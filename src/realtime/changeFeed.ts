@@ -24,6 +24,8 @@ export class ChangeFeed {
   readonly products = new Topic<ProductRow>();
   readonly orders = new Topic<OrderRow>();
   private readonly checkpoints = new Map<string, LogPosition>();
+  /** Projections halted at a poison event (FAILED): nothing waits for them until they move again. */
+  private readonly halted = new Set<string>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   /** Last notification received; on reconnect, rows changed since shortly before are pushed again. */
   private lastMessageAt = new Date();
@@ -73,10 +75,13 @@ export class ChangeFeed {
     return this.checkpoints.get(projection) ?? LOG_START;
   }
 
-  /** Resolves true once the projection has applied `target`, false after timeoutMs. No polling. */
+  /**
+   * Resolves true once the projection has applied `target`; false after timeoutMs, or at once
+   * while it is halted at a poison event (it will not get there before an operator's retry). No polling.
+   */
   waitFor(projection: string, target: LogPosition, timeoutMs: number): Promise<boolean> {
     if (comparePositions(this.checkpoint(projection), target) >= 0) return Promise.resolve(true);
-    if (timeoutMs <= 0) return Promise.resolve(false);
+    if (timeoutMs <= 0 || this.halted.has(projection)) return Promise.resolve(false);
     return new Promise((resolve) => {
       let set = this.waiters.get(projection);
       if (!set) this.waiters.set(projection, (set = new Set()));
@@ -106,9 +111,19 @@ export class ChangeFeed {
     }
   }
 
+  /** A projection halted: its waiters are answered now. */
+  private halt(projection: string): void {
+    this.halted.add(projection);
+    for (const waiter of this.waiters.get(projection) ?? []) this.settle(waiter, false, projection);
+  }
+
   private async refreshCheckpoints(): Promise<void> {
     try {
-      for (const c of await listCheckpoints(this.db.sql)) this.advance(c.name, c);
+      for (const c of await listCheckpoints(this.db.sql)) {
+        this.advance(c.name, c);
+        if (c.status === "FAILED") this.halt(c.name);
+        else this.halted.delete(c.name);
+      }
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not read checkpoints");
     }
@@ -147,6 +162,8 @@ export class ChangeFeed {
     }
     this.listener?.changed(message);
     this.advance(message.projection, { txId: BigInt(message.txId), position: BigInt(message.position) });
+    if (message.halted) this.halt(message.projection);
+    else this.halted.delete(message.projection);
     if (message.ids.length === 0) return;
     if (message.table === "products") void this.publishProducts(message.ids);
     else if (message.table === "orders") void this.publishOrders(message.ids);

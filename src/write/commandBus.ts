@@ -12,6 +12,8 @@ export interface CommandOutcome<Result> {
   result: Result;
   /** Log position of the command's last event (of the first identical request, for a replay). */
   position: LogPosition;
+  /** The types of the events it appended; not known for a replay. */
+  eventTypes?: readonly string[];
 }
 
 export interface DispatchOptions {
@@ -146,7 +148,11 @@ export class CommandBus {
           appendEvents(events, metadata, ctx.now, claim && keyRecord(claim, result)),
         ]);
         const [appended] = committed.at(-1) as Appended[];
-        return { result, position: { txId: BigInt(appended!.tx_id), position: BigInt(appended!.position) } };
+        return {
+          result,
+          position: { txId: BigInt(appended!.tx_id), position: BigInt(appended!.position) },
+          eventTypes: events.map((e) => e.type),
+        };
       });
     } catch (error) {
       if (!(error instanceof KeyTaken)) throw error;

@@ -86,6 +86,7 @@ const http = await createHttpApp({
     reads: new QueryReads({ catalog, orders }),
     projections,
     readYourWritesTimeoutMs: 0,
+    readModels: [],
   },
   auth: { secret: config.jwtSecret },
   maxQueryDepth: config.maxQueryDepth,

@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database, ListenHandlers } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
+import { deleteCheckpoint, ensureCheckpoints, markFailed, saveCheckpoint } from "../../src/projection/checkpoints";
+import { comparePositions } from "../../src/shared/events";
 import { ChangeFeed } from "../../src/realtime/changeFeed";
 import { CatalogQueries, type ProductRow } from "../../src/query/catalog.queries";
 import { OrderQueries } from "../../src/query/orders.queries";
@@ -57,6 +59,45 @@ describe("a subscriber whose instance lost its LISTEN connection", () => {
       await everything.return?.();
       await justThis.return?.();
       await feed.stop();
+    }
+  });
+});
+
+describe("a projection halted at a poison event", () => {
+  it("is not waited for while it is halted (a read-back returns at once), and is again once it moves", async () => {
+    const feed = t.app.services.feed;
+    const db = t.app.db!.sql;
+    const name = "halt-test";
+    const farAhead = { txId: 1n << 40n, position: 1n << 40n };
+    await ensureCheckpoints(db, [name]);
+    try {
+      // Waiting already when it halts: answered then, not at the timeout (the test's own would come first).
+      const waiting = feed.waitFor(name, farAhead, 600_000);
+      await markFailed(db, name, "injected poison", 1n);
+      expect(await waiting).toBe(false);
+      expect(await feed.waitFor(name, farAhead, 600_000)).toBe(false); // and so is the next one
+      // An instance that starts (or listens again) while it is halted knows it from the checkpoints.
+      const fresh = new ChangeFeed(
+        t.app.db!,
+        new CatalogQueries(t.app.db!),
+        new OrderQueries(t.app.db!),
+        createLogger("silent"),
+      );
+      await fresh.start();
+      try {
+        expect(await fresh.waitFor(name, farAhead, 600_000)).toBe(false);
+      } finally {
+        await fresh.stop();
+      }
+
+      // Retried and moving again (its next batch, announced): waited for as any other.
+      const at = { txId: 5n, position: 5n };
+      await db.query(saveCheckpoint(name, at, "RUNNING", true));
+      await eventually(() => comparePositions(feed.checkpoint(name), at) === 0, { what: "the checkpoint heard" });
+      expect(await feed.waitFor(name, at, 600_000)).toBe(true);
+      expect(await feed.waitFor(name, farAhead, 50)).toBe(false); // by its timeout, this time
+    } finally {
+      await db.query(deleteCheckpoint(name));
     }
   });
 });

@@ -109,28 +109,33 @@ async function recovered(load: ReturnType<typeof orderLoad>) {
 }
 
 describe("a slow, silent or resetting network between the API and Postgres", () => {
-  it("200 ms of added latency: orders still go through, none hangs, /readyz answers", { timeout: 90_000 }, async () => {
-    const load = orderLoad("slow");
-    try {
-      await eventually(() => load.outcomes.filter((o) => o.ok).length >= 10, { what: "orders before the fault" });
-      proxy.latencyMs = 200;
-      const okBefore = load.outcomes.filter((o) => o.ok).length;
-      await eventually(() => load.outcomes.filter((o) => o.ok).length >= okBefore + 2 * CLIENTS, {
-        timeoutMs: 30_000,
-        what: "orders through the slow network",
-      });
-      expect(await readiness()).not.toBe(0);
-      proxy.latencyMs = 0;
-      await recovered(load);
-    } finally {
-      proxy.latencyMs = 0;
-      await load.stop();
-    }
-    expect(load.outcomes.filter((o) => o.hung)).toEqual([]);
-  });
+  it(
+    "200 ms of added latency: orders still go through, none hangs, /readyz answers, verify agrees",
+    { timeout: 90_000 },
+    async () => {
+      const load = orderLoad("slow");
+      try {
+        await eventually(() => load.outcomes.filter((o) => o.ok).length >= 10, { what: "orders before the fault" });
+        proxy.latencyMs = 200;
+        const okBefore = load.outcomes.filter((o) => o.ok).length;
+        await eventually(() => load.outcomes.filter((o) => o.ok).length >= okBefore + 2 * CLIENTS, {
+          timeoutMs: 30_000,
+          what: "orders through the slow network",
+        });
+        expect(await readiness()).not.toBe(0);
+        proxy.latencyMs = 0;
+        await recovered(load);
+      } finally {
+        proxy.latencyMs = 0;
+        await load.stop();
+      }
+      expect(load.outcomes.filter((o) => o.hung)).toEqual([]);
+      expect((await verifyDatabase(db.url)).problems).toEqual([]);
+    },
+  );
 
   it(
-    "10 s of silence (bytes dropped, connections left open): requests fail within their deadline, retryable; /readyz says not ready; it recovers by itself",
+    "10 s of silence (bytes dropped, connections left open): requests fail within their deadline, retryable; /readyz says not ready; it recovers by itself; verify agrees",
     { timeout: 120_000 },
     async () => {
       const load = orderLoad("silent");
@@ -163,6 +168,7 @@ describe("a slow, silent or resetting network between the API and Postgres", () 
       // /metrics always answered too, with the last projection figures and how old they are.
       expect(scrapesDuring.filter((s) => s.status !== 200)).toEqual([]);
       expect(scrapesDuring.some((s) => s.age! > 0)).toBe(true);
+      expect((await verifyDatabase(db.url)).problems).toEqual([]);
     },
   );
 

@@ -103,6 +103,8 @@ const streamComplete = (servers: string[], db: TestDatabase, what: string, outpu
   });
 };
 
+const RELAY_IDS = ["relay-a", "relay-b"];
+
 describe("relays killed with -9 mid-batch, a standby taking over", () => {
   it("leaves the stream with every event once, in order", { timeout: 150_000 }, async () => {
     const [db, nats] = await Promise.all([database(), startNats()]);
@@ -111,7 +113,7 @@ describe("relays killed with -9 mid-batch, a standby taking over", () => {
     // At info, the relays' output says when one leads and when one starts over from the stream's tail.
     const relayEnv = { SERVICES: "relay", EVENTS_NATS_URL: nats.url, PROJECTOR_BATCH_SIZE: "20", LOG_LEVEL: "info" };
     const relays = await Promise.all(
-      ["relay-a", "relay-b"].map(async (id) => {
+      RELAY_IDS.map(async (id) => {
         const p = new ServerProcess(db.url, await freePort(), { ...relayEnv, INSTANCE_ID: id });
         processes.push(p);
         await p.start();
@@ -124,9 +126,19 @@ describe("relays killed with -9 mid-batch, a standby taking over", () => {
         const target = load.placed + 15;
         await eventually(() => load.placed >= target, { timeoutMs: 30_000, what: `${target} orders` });
         // kill whichever leads (the other stands by): the -9 lands while it publishes
-        const leader = (await leaseHolders(db))[0];
-        const victim = relays.find((_, i) => ["relay-a", "relay-b"][i] === leader) ?? relays[round % 2]!;
+        const leader = await eventually(async () => (await leaseHolders(db))[0], {
+          timeoutMs: 30_000,
+          what: "a relay to lead",
+        });
+        const victim = relays[RELAY_IDS.indexOf(leader)]!;
+        const standby = RELAY_IDS.find((id) => id !== leader)!;
         await victim.kill9();
+        // the standby takes the lease over (and the stream goes on from its tail); then the victim
+        // comes back as the standby
+        await eventually(async () => (await leaseHolders(db))[0] === standby, {
+          timeoutMs: 30_000,
+          what: `${standby} to lead once ${leader} was killed`,
+        });
         await victim.start();
       }
       const target = load.placed + 15;

@@ -237,6 +237,8 @@ export function openPostgres(url: string, poolSize: number, options: PostgresOpt
     const connect = async (): Promise<void> => {
       const c = new pg.Client({
         connectionString: url,
+        // What pg_stat_activity shows for it: its query is the heartbeat's most of the time.
+        application_name: `listen ${channels.join(",")}`.slice(0, 63),
         query_timeout: options.queryTimeoutMs || heartbeatMs,
         ...(options.connectTimeoutMs ? { connectionTimeoutMillis: options.connectTimeoutMs } : {}),
       });

@@ -63,7 +63,7 @@ describe("the storefront in Chromium", () => {
     await showProduct(a.page, sku);
     const firstProductMs = Date.now() - started;
     await showProduct(b.page, sku);
-    await expect.poll(() => stockOf(b.page, sku).textContent()).toBe("Low stock · 3 left");
+    await expect.poll(() => stockOf(b.page, sku).textContent(), { timeout: 10_000 }).toBe("Low stock · 3 left");
 
     // B puts one in the cart while there is stock; A buys all three, clicking twice.
     await b.page.locator(`[data-sku="${sku}"]`).getByRole("button", { name: "Add to cart" }).click();
@@ -82,7 +82,9 @@ describe("the storefront in Chromium", () => {
     // B's attempt: refused, in words.
     await b.page.getByRole("link", { name: /Cart/ }).click();
     await b.page.getByRole("button", { name: "Place order" }).click();
-    await expect.poll(() => b.page.getByRole("alert").textContent()).toBe(`Browser lamp ${sku} is sold out`);
+    await expect
+      .poll(() => b.page.getByRole("alert").textContent(), { timeout: 10_000 })
+      .toBe(`Browser lamp ${sku} is sold out`);
 
     // The admin restocks; B's catalog shows it; B orders.
     await b.page.getByRole("link", { name: "Catalog" }).click();
@@ -100,8 +102,8 @@ describe("the storefront in Chromium", () => {
     expect(orders).toHaveLength(1);
     await a.page.getByRole("link", { name: "My orders", exact: true }).click();
     const status = a.page.locator("[data-testid=order-status]");
-    await expect.poll(() => status.textContent()).toBe("PLACED");
-    await expect.poll(() => a.page.locator("[data-testid=deadline]").count()).toBe(1);
+    await expect.poll(() => status.textContent(), { timeout: 10_000 }).toBe("PLACED");
+    await expect.poll(() => a.page.locator("[data-testid=deadline]").count(), { timeout: 10_000 }).toBe(1);
     await t.admin.ok(PayOrderDocument, { input: { orderId: orders[0]!.id } });
     await expect.poll(() => status.textContent(), { timeout: 5_000 }).toBe("PAID");
     await a.page.screenshot({ path: resolve(ARTIFACTS, "storefront-my-orders.png") });

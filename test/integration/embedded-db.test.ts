@@ -271,7 +271,12 @@ describe("embedded database (PGlite)", () => {
 
       await writeFile(join(other, "shop-api.lock"), "999999999"); // no such process: a crash left it
       const reopened = await openEmbedded(other);
-      await reopened.close();
+      try {
+        expect(await readFile(join(other, "shop-api.lock"), "utf8")).toBe(String(process.pid)); // ours now
+      } finally {
+        await reopened.close();
+      }
+      await expect(readFile(join(other, "shop-api.lock"), "utf8")).rejects.toThrow(/ENOENT/); // given back
     },
     SLOW,
   );

@@ -96,9 +96,11 @@ describe("Postgres restarted or crashed under order load", () => {
         const load = Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
 
         let readyAfterMs = Number.NaN;
+        let down = false;
         try {
           const before = answered;
           await eventually(() => answered >= before + 30, { timeoutMs: 30_000, what: "orders before the fault" });
+          down = true;
           await fault.cut();
           const lostBefore = attempts.filter((a) => a.lost).length;
           await delay(1000); // an outage of a second: the clients keep sending meanwhile
@@ -106,6 +108,7 @@ describe("Postgres restarted or crashed under order load", () => {
             what: "requests to fail while Postgres is down",
           });
           await primary.start(); // resolves once it accepts connections
+          down = false;
           const upAt = performance.now();
           await eventually(
             async () => (await fetch(`${server.url}/readyz`, { signal: AbortSignal.timeout(1000) })).status === 200,
@@ -122,6 +125,8 @@ describe("Postgres restarted or crashed under order load", () => {
           await eventually(() => answered > after + CLIENTS, { timeoutMs: 30_000, what: "orders after the fault" });
         } finally {
           loadDone = true;
+          // A failure while it was down leaves it up again for the next test of this file.
+          if (down) await primary.start().catch(() => undefined);
           await load;
         }
 

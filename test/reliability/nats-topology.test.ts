@@ -107,47 +107,61 @@ describe("a query service fed from the event stream alone", () => {
     await verified();
   });
 
-  it("catches up after the query service is killed with -9 and started again: its read tables match verify", async () => {
-    await servers.query.kill9();
-    const admin = api("commands").as(token("admin", "ops"));
-    // the payloads wait for a projector that is down: they come back null, the writes are done
-    await Promise.all(
-      Array.from({ length: 5 }, async (_, i) => {
-        const sku = `NT-K-${i}-${randomUUID().slice(0, 6)}`;
-        await admin.ok(CreateProductDocument, {
-          input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: i },
-        });
-      }),
-    );
-    await servers.query.start();
-    await eventually(
-      async () => {
-        const { projections } = await api("query").as(token("admin", "ops")).ok(ProjectionsDocument, {});
-        return projections.every((p) => p.lagEvents === 0 && p.lagMeasuredAt !== null);
-      },
-      { timeoutMs: 15_000, what: "the query service to catch up" },
-    );
-    await verified();
-  });
+  // Its waits: the payloads' read-your-writes, a process start, the catch-up (15 s at most).
+  it(
+    "catches up after the query service is killed with -9 and started again: its read tables match verify",
+    { timeout: 60_000 },
+    async () => {
+      await servers.query.kill9();
+      const admin = api("commands").as(token("admin", "ops"));
+      // the payloads wait for a projector that is down: they come back null, the writes are done
+      await Promise.all(
+        Array.from({ length: 5 }, async (_, i) => {
+          const sku = `NT-K-${i}-${randomUUID().slice(0, 6)}`;
+          await admin.ok(CreateProductDocument, {
+            input: { sku, name: `Product ${sku}`, priceCents: 100, initialStock: i },
+          });
+        }),
+      );
+      await servers.query.start();
+      await eventually(
+        async () => {
+          const { projections } = await api("query").as(token("admin", "ops")).ok(ProjectionsDocument, {});
+          return projections.every((p) => p.lagEvents === 0 && p.lagMeasuredAt !== null);
+        },
+        { timeoutMs: 15_000, what: "the query service to catch up" },
+      );
+      await verified();
+    },
+  );
 
-  it("rebuilds its projections from the stream with the projections CLI, without the write database", async () => {
-    const rows = () => readDb.sql(`SELECT id, available, units_sold FROM "read"."products" ORDER BY id`);
-    const before = await rows();
-    const { stdout } = await run(process.execPath, ["--import", "tsx", "scripts/projections.ts", "rebuild", "--all"], {
-      cwd: resolve(import.meta.dirname, "../.."),
-      env: {
-        ...process.env,
-        DATABASE_URL: "",
-        READ_DATABASE_URL: readDb.url,
-        SERVICES: "queries,projector",
-        PROJECTOR_SOURCE: "nats",
-        EVENTS_NATS_URL: nats.url,
-        LOG_LEVEL: "silent",
-      },
-      timeout: 60_000,
-    });
-    expect(stdout).toMatch(/rebuilt catalog, orders: \d+ events/);
-    expect(await rows()).toEqual(before);
-    await verified();
-  });
+  // The CLI runs under tsx, with 60 s of its own.
+  it(
+    "rebuilds its projections from the stream with the projections CLI, without the write database",
+    { timeout: 90_000 },
+    async () => {
+      const rows = () => readDb.sql(`SELECT id, available, units_sold FROM "read"."products" ORDER BY id`);
+      const before = await rows();
+      const { stdout } = await run(
+        process.execPath,
+        ["--import", "tsx", "scripts/projections.ts", "rebuild", "--all"],
+        {
+          cwd: resolve(import.meta.dirname, "../.."),
+          env: {
+            ...process.env,
+            DATABASE_URL: "",
+            READ_DATABASE_URL: readDb.url,
+            SERVICES: "queries,projector",
+            PROJECTOR_SOURCE: "nats",
+            EVENTS_NATS_URL: nats.url,
+            LOG_LEVEL: "silent",
+          },
+          timeout: 60_000,
+        },
+      );
+      expect(stdout).toMatch(/rebuilt catalog, orders: \d+ events/);
+      expect(await rows()).toEqual(before);
+      await verified();
+    },
+  );
 });

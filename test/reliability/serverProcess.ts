@@ -122,7 +122,8 @@ export function runToExit(args: string[], env: Record<string, string>): Promise<
   return promisify(execFile)(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, JWT_SECRET: TEST_JWT_SECRET, LOG_LEVEL: "warn", ...env },
-    timeout: 60_000,
+    // Under a test's own 30 s: a child that hangs is ended (and its test fails) before its test times out.
+    timeout: 25_000,
   }).then(
     (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
     (e: Exited) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),

@@ -194,6 +194,7 @@ describe("verifying a database", () => {
       const run = await promisify(execFile)(process.execPath, ["--import", "tsx", "scripts/verify.ts"], {
         cwd: resolve(import.meta.dirname, "../.."),
         env: { ...process.env, DATABASE_URL: t.db.url, JWT_SECRET: TEST_JWT_SECRET },
+        timeout: 50_000, // under the test's own: a hung child never outlives it
       }).then(
         (r) => ({ code: 0, stdout: r.stdout }),
         (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),

@@ -62,8 +62,11 @@ export async function setupFile(
     ...t,
     db,
     async teardown() {
-      await t.stop();
-      await db.drop();
+      try {
+        await t.stop();
+      } finally {
+        await db.drop();
+      }
     },
   };
 }

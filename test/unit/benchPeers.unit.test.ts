@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -72,6 +72,7 @@ describe("the bench's peer comparison", () => {
     } finally {
       if (before === undefined) delete process.env.BENCH_NODE22;
       else process.env.BENCH_NODE22 = before;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

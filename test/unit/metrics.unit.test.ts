@@ -39,7 +39,7 @@ describe("Metrics: a scrape never waits behind the database", () => {
   it("answers within the read's deadline, keeps the last values while a read is late, and shares the late read", async () => {
     const statuses = heldRead<ProjectionStatusRow[]>();
     const due = heldRead<DueDeadlines>();
-    const metrics = new Metrics({ statuses: statuses.read } as unknown as ProjectionQueries, () => 0, undefined, 20);
+    const metrics = new Metrics({ statuses: statuses.read } as unknown as ProjectionQueries, () => 0, undefined, 250);
     metrics.watchDeadlines(due.read);
 
     // The first scrape: both reads are queued and late; it answers without their gauges' values.

@@ -97,16 +97,25 @@ export function deleteCheckpoint(name: string): Statement<never> {
   return sql`DELETE FROM "read"."projection_checkpoints" WHERE name = ${name}`;
 }
 
+/** A read_changed message naming no row, from a checkpoint row `c` (SQL): where the projection stands, and whether it halted. */
+const statusMessageSql = (halted: boolean) =>
+  sql.trusted(`json_build_object('projection', c.name, 'table', NULL, 'ids', '[]'::json, 'txId', c.tx_id::text,
+     'position', c.position::text${halted ? ", 'halted', true" : ""})::text`);
+
 /** Halts a projection at a poison event, and tells the API instances (no mutation waits for it meanwhile). */
 export async function markFailed(db: Sql, name: string, error: string, failedPosition: bigint | null): Promise<void> {
   await db.query(sql`
-    WITH failed AS (
+    WITH c AS (
       UPDATE "read"."projection_checkpoints"
          SET status = 'FAILED', last_error = ${error.slice(0, 2000)}, failed_position = ${failedPosition}::bigint, updated_at = now()
-       WHERE name = ${name} RETURNING tx_id::text AS tx_id, position::text AS position)
-    SELECT pg_notify(${READ_CHANGED}, json_build_object('projection', ${name}::text, 'table', NULL, 'ids', '[]'::json,
-             'txId', tx_id, 'position', position, 'halted', true)::text)
-      FROM failed`);
+       WHERE name = ${name} RETURNING name, tx_id, position)
+    SELECT pg_notify(${READ_CHANGED}, ${statusMessageSql(true)}) FROM c`);
+}
+
+/** Tells the API instances where a projection stands, not halted: after a retry, mutations wait for it again. */
+export function announceRunning(name: string): Statement<never> {
+  return sql`SELECT pg_notify(${READ_CHANGED}, ${statusMessageSql(false)})
+               FROM "read"."projection_checkpoints" AS c WHERE c.name = ${name} AND c.status = 'RUNNING'`;
 }
 
 /** Operator action after fixing the cause of a failure: the projector picks the projection up again. */

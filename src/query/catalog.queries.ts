@@ -99,14 +99,6 @@ export class CatalogQueries {
     );
   }
 
-  /** Rows changed since a moment (at most `limit`, newest last): to catch subscribers up after an outage. */
-  changedSince(since: Date, limit = 1000): Promise<ProductRow[]> {
-    return this.db.sql.query<ProductRow>(
-      `SELECT ${this.columns} FROM "read"."products" WHERE updated_at >= $1 ORDER BY updated_at LIMIT $2::int`,
-      [since, limit],
-    );
-  }
-
   /**
    * Sorted by name, then id; keyset pagination. search: case-insensitive substring of the name
    * or the sku. One statement, through the driver (the hot read path), for the page and, when

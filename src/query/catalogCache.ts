@@ -244,7 +244,6 @@ export class CachedCatalog {
   readonly byIds: CatalogQueries["byIds"];
   readonly bySku: CatalogQueries["bySku"];
   readonly changedAfter: CatalogQueries["changedAfter"];
-  readonly changedSince: CatalogQueries["changedSince"];
 
   constructor(
     private readonly queries: CatalogQueries,
@@ -254,7 +253,6 @@ export class CachedCatalog {
     this.byIds = (ids) => queries.byIds(ids);
     this.bySku = (sku) => queries.bySku(sku);
     this.changedAfter = (ids, after, limit) => queries.changedAfter(ids, after, limit);
-    this.changedSince = (since, limit) => queries.changedSince(since, limit);
   }
 
   readonly byId = async (id: string): Promise<ProductRow | null> => {

@@ -6,7 +6,7 @@ import { CachedCatalog, CatalogCache } from "./catalogCache";
 import { OrderQueries } from "./orders.queries";
 
 /** What the query side reads of the catalog: CatalogQueries, or the same through a result cache. */
-export type CatalogReader = Pick<CatalogQueries, "byId" | "byIds" | "bySku" | "list" | "changedAfter" | "changedSince">;
+export type CatalogReader = Pick<CatalogQueries, "byId" | "byIds" | "bySku" | "list" | "changedAfter">;
 
 export interface Readers {
   catalog: CatalogReader;

@@ -5,9 +5,15 @@ import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../proje
 import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
 import type { ReadChangeListener } from "../query/catalogCache";
 import type { OrderQueries, OrderRow } from "../query/orders.queries";
+import { decodeRowPosition, encodeRowPosition } from "../query/rowPosition";
+import { OrderedPublisher } from "./orderedPublisher";
 import { Topic } from "./subscriptionHub";
 
-const REPUBLISH_MARGIN_MS = 5_000;
+/** The projections whose read tables the topics carry (the messages name them so). */
+const CATALOG = "catalog";
+const ORDERS = "orders";
+/** Rows read per page when catching up a subscriber to every product after an outage. */
+const CATCH_UP_PAGE = 1000;
 
 interface Waiter {
   target: LogPosition;
@@ -27,19 +33,23 @@ export class ChangeFeed {
   /** Projections halted at a poison event (FAILED): nothing waits for them until they move again. */
   private readonly halted = new Set<string>();
   private readonly waiters = new Map<string, Set<Waiter>>();
-  /** Last notification received; on reconnect, rows changed since shortly before are pushed again. */
-  private lastMessageAt = new Date();
-  private lostAt: Date | undefined;
+  private readonly productsOut: OrderedPublisher<ProductRow>;
+  private readonly ordersOut: OrderedPublisher<OrderRow>;
+  /** The checkpoints as they were when LISTEN was lost: what changed after them may not have been pushed. */
+  private atLoss: Map<string, LogPosition> | undefined;
   private connection: Listener | undefined;
 
   constructor(
     private readonly db: Database,
-    private readonly catalog: Pick<CatalogQueries, "byIds" | "changedSince">,
+    private readonly catalog: Pick<CatalogQueries, "byIds" | "changedAfter">,
     private readonly ordersQueries: OrderQueries,
     private readonly logger: Logger,
     /** Told of every message before its checkpoint advances (a result cache drops what changed). */
     private readonly listener?: ReadChangeListener,
-  ) {}
+  ) {
+    this.productsOut = new OrderedPublisher(this.products, (ids) => catalog.byIds(ids), logger, "products");
+    this.ordersOut = new OrderedPublisher(this.orders, (ids) => ordersQueries.byIds(ids), logger, "orders");
+  }
 
   async start(): Promise<void> {
     this.connection = await this.db.listen([READ_CHANGED], {
@@ -51,7 +61,7 @@ export class ChangeFeed {
         void this.refreshCheckpoints().then(() => this.republish());
       },
       onLost: () => {
-        this.lostAt ??= new Date();
+        this.atLoss ??= new Map(this.checkpoints);
         this.listener?.lost();
       },
     });
@@ -129,31 +139,47 @@ export class ChangeFeed {
     }
   }
 
-  /** After a LISTEN outage: rows a subscriber cares about that may have changed unseen. */
+  /**
+   * After a LISTEN outage: the rows subscribed to that changed after the checkpoints of the
+   * moment it was lost, pushed as any change (in the log's order, up to the checkpoints now).
+   */
   private async republish(): Promise<void> {
-    // Rows carry their event's time, taken before its commit: look back a margin further.
-    const since = new Date(this.lastMessageAt.getTime() - REPUBLISH_MARGIN_MS);
-    this.logger.warn(
-      { since, lostAt: this.lostAt },
-      "change feed: LISTEN re-established; pushing rows changed meanwhile",
-    );
-    this.lostAt = undefined;
+    const atLoss = this.atLoss ?? new Map<string, LogPosition>();
+    this.atLoss = undefined;
+    this.logger.warn("change feed: LISTEN re-established; pushing rows changed meanwhile");
     try {
       const products = this.products.subscribedKeys();
-      const productRows = products.all
-        ? await this.catalog.changedSince(since)
-        : await this.catalog.byIds(products.keys);
-      for (const row of productRows) if (products.all || row.updatedAt >= since) this.products.publish(row.id, row);
-      const orders = this.orders.subscribedKeys();
-      for (const row of await this.ordersQueries.byIds(orders.keys))
-        if (row.updatedAt >= since) this.orders.publish(row.id, row);
+      const fromCatalog = atLoss.get(CATALOG) ?? LOG_START;
+      const productIds: string[] = [];
+      if (products.all) {
+        // Every product: page through what changed, in the log's order.
+        for (let after = fromCatalog; ;) {
+          const page = await this.catalog.changedAfter(undefined, after, CATCH_UP_PAGE);
+          productIds.push(...page.map((row) => row.id));
+          if (page.length < CATCH_UP_PAGE) break;
+          after = decodeRowPosition(page.at(-1)!.position);
+        }
+      } else if (products.keys.length > 0) {
+        const rows = await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length);
+        productIds.push(...rows.map((row) => row.id));
+      }
+      this.productsOut.changed(productIds, this.upTo(CATALOG));
+      const fromOrders = BigInt(encodeRowPosition(atLoss.get(ORDERS) ?? LOG_START));
+      const orderKeys = this.orders.subscribedKeys().keys;
+      const orderRows = orderKeys.length > 0 ? await this.ordersQueries.byIds(orderKeys) : [];
+      const orderIds = orderRows.filter((row) => BigInt(row.position) > fromOrders).map((row) => row.id);
+      this.ordersOut.changed(orderIds, this.upTo(ORDERS));
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not push the rows changed during the outage");
     }
   }
 
+  /** A projection's checkpoint as a row position: what its topic's pushes may reach. */
+  private upTo(projection: string): bigint {
+    return BigInt(encodeRowPosition(this.checkpoint(projection)));
+  }
+
   private onMessage(payload: string): void {
-    this.lastMessageAt = new Date();
     let message: ReadChangedMessage;
     try {
       message = JSON.parse(payload) as ReadChangedMessage;
@@ -161,31 +187,13 @@ export class ChangeFeed {
       return;
     }
     this.listener?.changed(message);
-    this.advance(message.projection, { txId: BigInt(message.txId), position: BigInt(message.position) });
+    const at = { txId: BigInt(message.txId), position: BigInt(message.position) };
+    this.advance(message.projection, at);
     if (message.halted) this.halt(message.projection);
     else this.halted.delete(message.projection);
     if (message.ids.length === 0) return;
-    if (message.table === "products") void this.publishProducts(message.ids);
-    else if (message.table === "orders") void this.publishOrders(message.ids);
-  }
-
-  private async publishProducts(ids: string[]): Promise<void> {
-    const wanted = ids.filter((id) => this.products.hasSubscribers(id));
-    if (wanted.length === 0) return;
-    try {
-      for (const row of await this.catalog.byIds(wanted)) this.products.publish(row.id, row);
-    } catch (error) {
-      this.logger.warn({ err: error }, "change feed: could not load changed products");
-    }
-  }
-
-  private async publishOrders(ids: string[]): Promise<void> {
-    const wanted = ids.filter((id) => this.orders.hasSubscribers(id));
-    if (wanted.length === 0) return;
-    try {
-      for (const row of await this.ordersQueries.byIds(wanted)) this.orders.publish(row.id, row);
-    } catch (error) {
-      this.logger.warn({ err: error }, "change feed: could not load changed orders");
-    }
+    const upTo = BigInt(encodeRowPosition(at));
+    if (message.table === "products") this.productsOut.changed(message.ids, upTo);
+    else if (message.table === "orders") this.ordersOut.changed(message.ids, upTo);
   }
 }

@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { setImmediate as turn } from "node:timers/promises";
+import { createLogger } from "../../src/logger";
+import { OrderedPublisher } from "../../src/realtime/orderedPublisher";
+import { Topic } from "../../src/realtime/subscriptionHub";
+
+interface Row {
+  id: string;
+  position: string;
+  v: string;
+}
+
+/** A publisher whose loads the test answers, one by one, with the rows of its choice. */
+function setup() {
+  const topic = new Topic<Row>();
+  const loads: { ids: string[]; answer: (rows: Row[]) => void; fail: (error: Error) => void }[] = [];
+  const publisher = new OrderedPublisher<Row>(
+    topic,
+    (ids) => new Promise((resolve, reject) => loads.push({ ids: [...ids].sort(), answer: resolve, fail: reject })),
+    createLogger("silent"),
+    "rows",
+  );
+  const pushed: string[] = [];
+  const all = topic.subscribe(undefined);
+  void (async () => {
+    for await (const row of all) pushed.push(`${row.id}@${row.position}:${row.v}`);
+  })();
+  /** Until the publisher has asked for its next load (or has nothing to load). */
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await turn();
+  };
+  return { publisher, loads, pushed, settle, stop: () => all.return?.() };
+}
+
+const row = (id: string, position: number, v: string): Row => ({ id, position: String(position), v });
+
+describe("OrderedPublisher: pushes in the log's order", () => {
+  it("loads one batch of ids at a time: a later load never overtakes an earlier one", async () => {
+    const t = setup();
+    t.publisher.changed(["a"], 5n);
+    await t.settle();
+    expect(t.loads.map((l) => l.ids)).toEqual([["a"]]);
+    t.publisher.changed(["a"], 7n); // named again while the first load runs: waits for it
+    await t.settle();
+    expect(t.loads).toHaveLength(1);
+    t.loads[0]!.answer([row("a", 5, "v1")]);
+    await t.settle();
+    expect(t.loads.map((l) => l.ids)).toEqual([["a"], ["a"]]);
+    t.loads[1]!.answer([row("a", 7, "v2")]);
+    await t.settle();
+    expect(t.pushed).toEqual(["a@5:v1", "a@7:v2"]);
+    t.stop();
+  });
+
+  it("loads together what is named in one turn (a batch's chunked messages), and pushes it sorted by position", async () => {
+    const t = setup();
+    t.publisher.changed(["b", "a"], 9n);
+    t.publisher.changed(["c"], 9n);
+    await t.settle();
+    expect(t.loads.map((l) => l.ids)).toEqual([["a", "b", "c"]]);
+    t.loads[0]!.answer([row("c", 9, "c1"), row("a", 4, "a1"), row("b", 6, "b1")]);
+    await t.settle();
+    expect(t.pushed).toEqual(["a@4:a1", "b@6:b1", "c@9:c1"]);
+    t.stop();
+  });
+
+  it("leaves a row a later batch already changed to that batch's message, so a resume from the last row misses nothing", async () => {
+    const t = setup();
+    // Batch 1 (up to 6) changed a and b; by the time they are read, batch 2 (up to 8) changed a again, and d.
+    t.publisher.changed(["a", "b"], 6n);
+    await t.settle();
+    t.loads[0]!.answer([row("a", 8, "a2"), row("b", 6, "b1")]);
+    await t.settle();
+    expect(t.pushed).toEqual(["b@6:b1"]); // not a@8 before d@7: a client resuming from 8 would miss d
+    t.publisher.changed(["a", "d"], 8n);
+    await t.settle();
+    t.loads[1]!.answer([row("a", 8, "a2"), row("d", 7, "d1")]);
+    await t.settle();
+    expect(t.pushed).toEqual(["b@6:b1", "d@7:d1", "a@8:a2"]);
+    t.stop();
+  });
+
+  it("goes on after a load fails, and loads nothing for ids nobody subscribed to", async () => {
+    const topic = new Topic<Row>();
+    let loads = 0;
+    const publisher = new OrderedPublisher<Row>(
+      topic,
+      () => (++loads, Promise.reject(new Error("down"))),
+      createLogger("silent"),
+      "rows",
+    );
+    publisher.changed(["x"], 1n);
+    await turn();
+    expect(loads).toBe(0); // no subscriber
+    const sub = topic.subscribe(["x"]);
+    publisher.changed(["x"], 2n);
+    for (let i = 0; i < 5; i++) await turn();
+    publisher.changed(["x"], 3n);
+    for (let i = 0; i < 5; i++) await turn();
+    expect(loads).toBe(2);
+    await sub.return?.();
+  });
+});

@@ -6,7 +6,7 @@ import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
 import type { ReadChangeListener } from "../query/catalogCache";
 import type { OrderQueries, OrderRow } from "../query/orders.queries";
 import { decodeRowPosition, encodeRowPosition } from "../query/rowPosition";
-import { OrderedPublisher } from "./orderedPublisher";
+import { OrderedPublisher, type PositionedRow } from "./orderedPublisher";
 import { Topic } from "./subscriptionHub";
 
 /** The projections whose read tables the topics carry (the messages name them so). */
@@ -141,7 +141,8 @@ export class ChangeFeed {
 
   /**
    * After a LISTEN outage: the rows subscribed to that changed after the checkpoints of the
-   * moment it was lost, pushed as any change (in the log's order, up to the checkpoints now).
+   * moment it was lost, pushed as any change (in the log's order). They are applied already, so
+   * they are pushed up to the last of them, whether or not the checkpoints could be read again.
    */
   private async republish(): Promise<void> {
     const atLoss = this.atLoss ?? new Map<string, LogPosition>();
@@ -150,33 +151,29 @@ export class ChangeFeed {
     try {
       const products = this.products.subscribedKeys();
       const fromCatalog = atLoss.get(CATALOG) ?? LOG_START;
-      const productIds: string[] = [];
+      const productRows: ProductRow[] = [];
       if (products.all) {
         // Every product: page through what changed, in the log's order.
         for (let after = fromCatalog; ;) {
           const page = await this.catalog.changedAfter(undefined, after, CATCH_UP_PAGE);
-          productIds.push(...page.map((row) => row.id));
+          productRows.push(...page);
           if (page.length < CATCH_UP_PAGE) break;
           after = decodeRowPosition(page.at(-1)!.position);
         }
       } else if (products.keys.length > 0) {
-        const rows = await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length);
-        productIds.push(...rows.map((row) => row.id));
+        productRows.push(...(await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length)));
       }
-      this.productsOut.changed(productIds, this.upTo(CATALOG));
+      catchUp(this.productsOut, productRows);
       const fromOrders = BigInt(encodeRowPosition(atLoss.get(ORDERS) ?? LOG_START));
       const orderKeys = this.orders.subscribedKeys().keys;
       const orderRows = orderKeys.length > 0 ? await this.ordersQueries.byIds(orderKeys) : [];
-      const orderIds = orderRows.filter((row) => BigInt(row.position) > fromOrders).map((row) => row.id);
-      this.ordersOut.changed(orderIds, this.upTo(ORDERS));
+      catchUp(
+        this.ordersOut,
+        orderRows.filter((row) => BigInt(row.position) > fromOrders),
+      );
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not push the rows changed during the outage");
     }
-  }
-
-  /** A projection's checkpoint as a row position: what its topic's pushes may reach. */
-  private upTo(projection: string): bigint {
-    return BigInt(encodeRowPosition(this.checkpoint(projection)));
   }
 
   private onMessage(payload: string): void {
@@ -196,4 +193,14 @@ export class ChangeFeed {
     if (message.table === "products") this.productsOut.changed(message.ids, upTo);
     else if (message.table === "orders") this.ordersOut.changed(message.ids, upTo);
   }
+}
+
+/** Rows found changed after an outage, to their publisher: up to the last of them (all are applied). */
+function catchUp<Row extends PositionedRow>(publisher: OrderedPublisher<Row>, rows: Row[]): void {
+  if (rows.length === 0) return;
+  const upTo = rows.reduce((max, row) => (BigInt(row.position) > max ? BigInt(row.position) : max), 0n);
+  publisher.changed(
+    rows.map((row) => row.id),
+    upTo,
+  );
 }

@@ -6,7 +6,8 @@
 const MAX_QUEUE = 1000;
 
 class Channel<T> implements AsyncIterableIterator<T> {
-  private readonly queue: T[] = [];
+  /** Rows not yet taken, in the order they were published, at most one per key. */
+  private readonly queue: { key: string; value: T }[] = [];
   private waiting: ((r: IteratorResult<T>) => void) | undefined;
   private done = false;
 
@@ -15,7 +16,7 @@ class Channel<T> implements AsyncIterableIterator<T> {
     private readonly onClose: () => void,
   ) {}
 
-  push(value: T): void {
+  push(key: string, value: T): void {
     if (this.done || !this.accept(value)) return;
     if (this.waiting) {
       const resolve = this.waiting;
@@ -23,13 +24,18 @@ class Channel<T> implements AsyncIterableIterator<T> {
       resolve({ value, done: false });
       return;
     }
-    if (this.queue.length >= MAX_QUEUE) this.queue.shift(); // drop the oldest: rows are snapshots, the newest wins
-    this.queue.push(value);
+    // A row still waiting gives way to its newer state, queued last: rows are snapshots, and the
+    // queue stays in the order they were published (a subscriber resuming from the last row it
+    // took misses none). Past MAX_QUEUE different rows, the oldest goes.
+    const older = this.queue.findIndex((entry) => entry.key === key);
+    if (older >= 0) this.queue.splice(older, 1);
+    else if (this.queue.length >= MAX_QUEUE) this.queue.shift();
+    this.queue.push({ key, value });
   }
 
   next(): Promise<IteratorResult<T>> {
-    const value = this.queue.shift();
-    if (value !== undefined) return Promise.resolve({ value, done: false });
+    const entry = this.queue.shift();
+    if (entry !== undefined) return Promise.resolve({ value: entry.value, done: false });
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (this.waiting = resolve));
   }
@@ -82,8 +88,8 @@ export class Topic<T> {
   }
 
   publish(key: string, value: T): void {
-    for (const channel of this.byKey.get(key) ?? []) channel.push(value);
-    for (const channel of this.byKey.get(ALL) ?? []) channel.push(value);
+    for (const channel of this.byKey.get(key) ?? []) channel.push(key, value);
+    for (const channel of this.byKey.get(ALL) ?? []) channel.push(key, value);
   }
 
   /** The keys someone subscribed to; `all` when someone takes everything published. */

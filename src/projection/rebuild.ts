@@ -2,9 +2,16 @@ import { hostname } from "node:os";
 import type { Database, Sql, Tx } from "../db/database";
 import { sql, type Identifier } from "../db/sql";
 import type { Logger } from "../logger";
-import { LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
+import { comparePositions, LOG_START, positionOf, type LogPosition, type RecordedEvent } from "../shared/events";
 import { foreignTransactions, readEventsAfter, type ForeignTransactions } from "../write/eventLog/eventLog";
-import { deleteCheckpoint, lockCheckpoint, markFailed, resetCheckpoint, saveCheckpoint } from "./checkpoints";
+import {
+  deleteCheckpoint,
+  lockCheckpoint,
+  markFailed,
+  resetCheckpoint,
+  saveCheckpoint,
+  type Checkpoint,
+} from "./checkpoints";
 import { PROJECTION_LEASES } from "./leases";
 import { wakeProjectors, type EventSource } from "./logSource";
 import { projectBatch, type AnyProjection, type TableMap } from "./projection";
@@ -97,11 +104,17 @@ export async function rebuildProjections(
       const log = options.log && options.log !== db ? options.log.sql : undefined;
       // Transactions open in other databases of the server at the first read, left out of the
       // horizon (see eventLog.ts): one left open elsewhere would hold the whole rebuild back.
+      // Looked at again for the swap, as the live projector looks at them for each of its reads: a
+      // transaction opened elsewhere since would otherwise hold the swap behind the live projection.
       let foreign: Promise<ForeignTransactions> | undefined;
-      const leftOut = () => (foreign ??= foreignTransactions(log ?? lockSession));
+      let foreignAtSwap: Promise<ForeignTransactions> | undefined;
+      const leftOut = (swap?: Tx) =>
+        swap
+          ? (foreignAtSwap ??= foreignTransactions(log ?? swap))
+          : (foreign ??= foreignTransactions(log ?? lockSession));
       const reader: Reader = options.source
         ? (after, limit) => options.source!.readAfter(after, limit)
-        : async (after, limit, swap) => readEventsAfter(log ?? swap ?? lockSession, after, limit, await leftOut());
+        : async (after, limit, swap) => readEventsAfter(log ?? swap ?? lockSession, after, limit, await leftOut(swap));
       const events = await fillCopies(db, reader, targets, options);
       // The projectors listen on the event log's database: wake them there, now that the swap is
       // in. Only sooner than their poll would: the rebuild has succeeded whatever this answers.
@@ -198,8 +211,11 @@ async function fillCopies(db: Database, reader: Reader, targets: Target[], optio
 
   await db.transaction(async (tx) => {
     // Same order in every rebuild; the projector locks one checkpoint at a time.
+    const live: Checkpoint[] = [];
     for (const name of [...names].sort()) {
-      if (!(await lockCheckpoint(tx, name))) throw new Error(`unknown projection ${name}`);
+      const checkpoint = await lockCheckpoint(tx, name);
+      if (!checkpoint) throw new Error(`unknown projection ${name}`);
+      live.push(checkpoint);
     }
     for (;;) {
       const batch = await reader(at, options.batchSize, tx);
@@ -209,6 +225,14 @@ async function fillCopies(db: Database, reader: Reader, targets: Target[], optio
       at = { txId: last.txId, position: last.position };
       events += batch.length;
       if (batch.length < options.batchSize) break;
+    }
+    // Never behind the live projection: its tables, and the checkpoint the API instances wait on,
+    // would go back. (The live tables are untouched: the rebuild fails, and can be run again.)
+    for (const c of live) {
+      if (comparePositions(at, c) < 0)
+        throw new Error(
+          `the rebuild reached (${at.txId}, ${at.position}) but ${c.name} is at (${c.txId}, ${c.position}): run it again`,
+        );
     }
     for (const t of targets) {
       for (const [logical, liveTable] of Object.entries(t.projection.tables))

@@ -196,6 +196,32 @@ describe("rebuilding projections from the log", () => {
     expect((await checkpoints()).map((c) => c.name)).toEqual(["catalog", "orders"]);
   });
 
+  it("never swaps in copies behind the live projection: it fails instead, leaving the live tables and checkpoint as they were", async () => {
+    await caughtUp();
+    const before = await snapshot();
+    // The live catalog as if it had applied more than the rebuild can read (as when the rebuild's
+    // horizon was held back by a transaction the live projector reads past).
+    const [ahead] = await t.db.sql<{ position: string }>(
+      `UPDATE "read".projection_checkpoints SET position = position + 1000000 WHERE name = 'catalog' RETURNING position::text`,
+    );
+    try {
+      await expect(
+        rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
+          batchSize: 5,
+          logger: createLogger("silent"),
+        }),
+      ).rejects.toThrow(/catalog is at .*: run it again/);
+      expect(await snapshot()).toEqual(before);
+      expect((await checkpoints()).find((c) => c.name === "catalog")).toMatchObject({
+        position: ahead!.position,
+        status: "RUNNING",
+      });
+    } finally {
+      await t.db.sql(`UPDATE "read".projection_checkpoints SET position = position - 1000000 WHERE name = 'catalog'`);
+      await t.db.sql(`DELETE FROM "read".projection_checkpoints WHERE name LIKE '%@rebuild'`);
+    }
+  });
+
   it("refuses to rebuild a projection whose rebuild is already running, without touching it", async () => {
     const other = await t.app.db!.openSession();
     try {

@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../logger";
 import type { Topic } from "./subscriptionHub";
 
@@ -18,6 +19,9 @@ export interface PositionedRow {
  * publishes only those up to the last checkpoint it was asked for, in position order, and leaves
  * the others to the later batch's own message, which names them.
  */
+/** A failed load is tried again after this pause, with what was named meanwhile, this many times in a row at most. */
+const RETRY = { pauseMs: 500, attempts: 3 };
+
 export class OrderedPublisher<Row extends PositionedRow> {
   private readonly pending = new Set<string>();
   /** The last checkpoint named, as a row position. */
@@ -29,6 +33,7 @@ export class OrderedPublisher<Row extends PositionedRow> {
     private readonly load: (ids: string[]) => Promise<Row[]>,
     private readonly logger: Logger,
     private readonly what: string,
+    private readonly retry = RETRY,
   ) {}
 
   /** Rows `ids` changed, as of the checkpoint `upTo` (a row position). */
@@ -42,6 +47,7 @@ export class OrderedPublisher<Row extends PositionedRow> {
   }
 
   private async drain(): Promise<void> {
+    let failures = 0;
     try {
       while (this.pending.size > 0) {
         const ids = [...this.pending];
@@ -52,9 +58,21 @@ export class OrderedPublisher<Row extends PositionedRow> {
             .map((row) => ({ row, at: BigInt(row.position) }))
             .filter(({ at }) => at <= upTo)
             .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0));
+          failures = 0;
           for (const { row } of rows) this.topic.publish(row.id, row);
         } catch (error) {
-          this.logger.warn({ err: error }, `change feed: could not load changed ${this.what}`);
+          // A statement cancelled or a connection lost for a moment: those rows again, shortly.
+          if (++failures < this.retry.attempts) {
+            this.logger.warn({ err: error }, `change feed: could not load changed ${this.what}; trying again`);
+            for (const id of ids) this.pending.add(id);
+            await delay(this.retry.pauseMs);
+          } else {
+            this.logger.error(
+              { err: error, ids: ids.length },
+              `change feed: could not load changed ${this.what}; given up`,
+            );
+            failures = 0;
+          }
         }
       }
     } finally {

@@ -88,15 +88,21 @@ export class CatalogQueries {
   /**
    * The rows (of `ids`, or all) whose last applied event comes after `after` in the log's
    * reading order, in that order: what a subscriber resuming from `after` missed. At most
-   * limit rows.
+   * limit rows: the first ones, or with `latest` the last ones (still in that order).
    */
-  changedAfter(ids: string[] | undefined, after: LogPosition, limit = MAX_REPLAY + 1): Promise<ProductRow[]> {
-    return this.db.sql.query<ProductRow>(
+  async changedAfter(
+    ids: string[] | undefined,
+    after: LogPosition,
+    limit = MAX_REPLAY + 1,
+    latest = false,
+  ): Promise<ProductRow[]> {
+    const rows = await this.db.sql.query<ProductRow>(
       `SELECT ${this.columns} FROM "read"."products"
         WHERE (applied_tx, applied_pos) > ($1::text::xid8, $2::bigint) AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
-        ORDER BY applied_tx, applied_pos LIMIT $4::int`,
+        ORDER BY applied_tx ${latest ? "DESC" : ""}, applied_pos ${latest ? "DESC" : ""} LIMIT $4::int`,
       [after.txId.toString(), after.position.toString(), ids ?? null, limit],
     );
+    return latest ? rows.reverse() : rows;
   }
 
   /**

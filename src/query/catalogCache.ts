@@ -252,7 +252,7 @@ export class CachedCatalog {
   ) {
     this.byIds = (ids) => queries.byIds(ids);
     this.bySku = (sku) => queries.bySku(sku);
-    this.changedAfter = (ids, after, limit) => queries.changedAfter(ids, after, limit);
+    this.changedAfter = (ids, after, limit, latest) => queries.changedAfter(ids, after, limit, latest);
   }
 
   readonly byId = async (id: string): Promise<ProductRow | null> => {

@@ -5,15 +5,18 @@ import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../proje
 import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
 import type { ReadChangeListener } from "../query/catalogCache";
 import type { OrderQueries, OrderRow } from "../query/orders.queries";
-import { decodeRowPosition, encodeRowPosition } from "../query/rowPosition";
+import { encodeRowPosition } from "../query/rowPosition";
 import { OrderedPublisher, type PositionedRow } from "./orderedPublisher";
 import { Topic } from "./subscriptionHub";
 
 /** The projections whose read tables the topics carry (the messages name them so). */
 const CATALOG = "catalog";
 const ORDERS = "orders";
-/** Rows read per page when catching up a subscriber to every product after an outage. */
-const CATCH_UP_PAGE = 1000;
+/**
+ * After an outage, a subscriber to every product is caught up with the rows changed last, this
+ * many at most: its queue keeps no more (subscriptionHub.ts).
+ */
+const CATCH_UP_ALL = 1000;
 
 interface Waiter {
   target: LogPosition;
@@ -62,6 +65,9 @@ export class ChangeFeed {
       },
       onLost: () => {
         this.atLoss ??= new Map(this.checkpoints);
+        // What is named from now on waits for the catch-up, to be loaded in one go with it, in order.
+        this.productsOut.pause();
+        this.ordersOut.pause();
         this.listener?.lost();
       },
     });
@@ -72,6 +78,8 @@ export class ChangeFeed {
   async stop(): Promise<void> {
     this.listener?.lost();
     await this.connection?.close();
+    this.productsOut.close();
+    this.ordersOut.close();
     this.products.closeAll();
     this.orders.closeAll();
     for (const set of this.waiters.values()) for (const w of set) this.settle(w, false);
@@ -141,8 +149,9 @@ export class ChangeFeed {
 
   /**
    * After a LISTEN outage: the rows subscribed to that changed after the checkpoints of the
-   * moment it was lost, pushed as any change (in the log's order). They are applied already, so
-   * they are pushed up to the last of them, whether or not the checkpoints could be read again.
+   * moment it was lost, pushed as any change, in the log's order with what was named since the
+   * connection came back. They are applied already, so they are pushed up to the last of them,
+   * whether or not the checkpoints could be read again.
    */
   private async republish(): Promise<void> {
     const atLoss = this.atLoss ?? new Map<string, LogPosition>();
@@ -151,18 +160,11 @@ export class ChangeFeed {
     try {
       const products = this.products.subscribedKeys();
       const fromCatalog = atLoss.get(CATALOG) ?? LOG_START;
-      const productRows: ProductRow[] = [];
-      if (products.all) {
-        // Every product: page through what changed, in the log's order.
-        for (let after = fromCatalog; ;) {
-          const page = await this.catalog.changedAfter(undefined, after, CATCH_UP_PAGE);
-          productRows.push(...page);
-          if (page.length < CATCH_UP_PAGE) break;
-          after = decodeRowPosition(page.at(-1)!.position);
-        }
-      } else if (products.keys.length > 0) {
-        productRows.push(...(await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length)));
-      }
+      const productRows = products.all
+        ? await this.catalog.changedAfter(undefined, fromCatalog, CATCH_UP_ALL, true)
+        : products.keys.length > 0
+          ? await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length)
+          : [];
       catchUp(this.productsOut, productRows);
       const fromOrders = BigInt(encodeRowPosition(atLoss.get(ORDERS) ?? LOG_START));
       const orderKeys = this.orders.subscribedKeys().keys;
@@ -173,6 +175,9 @@ export class ChangeFeed {
       );
     } catch (error) {
       this.logger.warn({ err: error }, "change feed: could not push the rows changed during the outage");
+    } finally {
+      this.productsOut.resume();
+      this.ordersOut.resume();
     }
   }
 

@@ -6,8 +6,8 @@
 const MAX_QUEUE = 1000;
 
 class Channel<T> implements AsyncIterableIterator<T> {
-  /** Rows not yet taken, in the order they were published, at most one per key. */
-  private readonly queue: { key: string; value: T }[] = [];
+  /** Rows not yet taken, by key, in the order they were published (a Map keeps its insertion order). */
+  private readonly queue = new Map<string, T>();
   private waiting: ((r: IteratorResult<T>) => void) | undefined;
   private done = false;
 
@@ -27,15 +27,16 @@ class Channel<T> implements AsyncIterableIterator<T> {
     // A row still waiting gives way to its newer state, queued last: rows are snapshots, and the
     // queue stays in the order they were published (a subscriber resuming from the last row it
     // took misses none). Past MAX_QUEUE different rows, the oldest goes.
-    const older = this.queue.findIndex((entry) => entry.key === key);
-    if (older >= 0) this.queue.splice(older, 1);
-    else if (this.queue.length >= MAX_QUEUE) this.queue.shift();
-    this.queue.push({ key, value });
+    if (!this.queue.delete(key) && this.queue.size >= MAX_QUEUE) this.queue.delete(this.queue.keys().next().value!);
+    this.queue.set(key, value);
   }
 
   next(): Promise<IteratorResult<T>> {
-    const entry = this.queue.shift();
-    if (entry !== undefined) return Promise.resolve({ value: entry.value, done: false });
+    const first = this.queue.entries().next();
+    if (!first.done) {
+      this.queue.delete(first.value[0]);
+      return Promise.resolve({ value: first.value[1], done: false });
+    }
     if (this.done) return Promise.resolve({ value: undefined, done: true });
     return new Promise((resolve) => (this.waiting = resolve));
   }
@@ -43,7 +44,7 @@ class Channel<T> implements AsyncIterableIterator<T> {
   return(): Promise<IteratorResult<T>> {
     if (!this.done) {
       this.done = true;
-      this.queue.length = 0;
+      this.queue.clear();
       this.waiting?.({ value: undefined, done: true });
       this.waiting = undefined;
       this.onClose();

@@ -85,6 +85,42 @@ describe("OrderedPublisher: pushes in the log's order", () => {
     t.stop();
   });
 
+  it("still pushes a row that changes in every batch, one batch behind, though every load finds it changed again", async () => {
+    const t = setup();
+    for (const [upTo, found] of [
+      [5, 6],
+      [6, 7],
+      [7, 8],
+    ] as const) {
+      t.publisher.changed(["hot"], BigInt(upTo));
+      await t.settle();
+      t.loads.at(-1)!.answer([row("hot", found, `v${found}`)]);
+      await t.settle();
+    }
+    expect(t.pushed).toEqual(["hot@6:v6", "hot@7:v7"]);
+    t.stop();
+  });
+
+  it("while paused, collects what is named and loads it as one once resumed; closed, loads nothing", async () => {
+    const t = setup();
+    t.publisher.pause();
+    t.publisher.changed(["a"], 2n);
+    t.publisher.changed(["b"], 3n);
+    await t.settle();
+    expect(t.loads).toHaveLength(0);
+    t.publisher.resume();
+    await t.settle();
+    expect(t.loads.map((l) => l.ids)).toEqual([["a", "b"]]);
+    t.loads[0]!.answer([row("a", 2, "a"), row("b", 3, "b")]);
+    await t.settle();
+    expect(t.pushed).toEqual(["a@2:a", "b@3:b"]);
+    t.publisher.close();
+    t.publisher.changed(["c"], 4n);
+    await t.settle();
+    expect(t.loads).toHaveLength(1);
+    t.stop();
+  });
+
   it("tries a failed load again shortly, with what was named meanwhile, and gives up after 3 failures in a row", async () => {
     const topic = new Topic<Row>();
     const asked: string[][] = [];

@@ -129,11 +129,12 @@ function jwks(env: NodeJS.ProcessEnv): JwksOptions | undefined {
   return { url, issuer, audience, roleClaim: env.AUTH_ROLE_CLAIM?.trim() || undefined };
 }
 
-function trustedDocuments(env: NodeJS.ProcessEnv, production: boolean): TrustedDocumentsMode {
-  const mode = env.TRUSTED_DOCUMENTS?.trim() || (production ? "only" : "off");
-  if (!(TRUSTED_DOCUMENTS_MODES as readonly string[]).includes(mode))
-    throw new ConfigError(`TRUSTED_DOCUMENTS must be one of ${TRUSTED_DOCUMENTS_MODES.join(", ")}, got "${mode}"`);
-  return mode as TrustedDocumentsMode;
+/** The variable's value (or `fallback`), one of `allowed`; anything else is a configuration error. */
+function oneOf<const T extends string>(env: NodeJS.ProcessEnv, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name]?.trim() || fallback;
+  const value = allowed.find((a) => a === raw);
+  if (!value) throw new ConfigError(`${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  return value;
 }
 
 /** What an instance does (SERVICES): any subset, all by default. */
@@ -161,13 +162,6 @@ function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): n
 /** pino's levels, and silent. */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
-
-function logLevel(env: NodeJS.ProcessEnv): LogLevel {
-  const raw = env.LOG_LEVEL || (env.NODE_ENV === "test" ? "silent" : "info");
-  const level = LOG_LEVELS.find((l) => l === raw);
-  if (!level) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${raw}"`);
-  return level;
-}
 
 const list = (raw: string | undefined) =>
   (raw ?? "")
@@ -208,9 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const eventsNatsUrls = list(env.EVENTS_NATS_URL);
   if (served.has("relay") && eventsNatsUrls.length === 0)
     throw new ConfigError("SERVICES has relay: set EVENTS_NATS_URL to the NATS servers to relay the event log to");
-  const projectorSource = env.PROJECTOR_SOURCE || "log";
-  if (projectorSource !== "log" && projectorSource !== "nats")
-    throw new ConfigError(`PROJECTOR_SOURCE must be log or nats, got "${projectorSource}"`);
+  const projectorSource = oneOf(env, "PROJECTOR_SOURCE", ["log", "nats"], "log");
   if (projectorSource === "nats" && eventsNatsUrls.length === 0)
     throw new ConfigError("PROJECTOR_SOURCE=nats needs EVENTS_NATS_URL");
   const mutationsPerSecond = int(env, "MUTATIONS_PER_SECOND", 20);
@@ -223,7 +215,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     dataDir: env.DATA_DIR || ".data/pglite",
     jwtSecret,
     authJwks,
-    logLevel: logLevel(env),
+    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, env.NODE_ENV === "test" ? "silent" : "info"),
     dbPoolSize: int(env, "DB_POOL_SIZE", 20, 1),
     readYourWritesTimeoutMs: int(env, "READ_YOUR_WRITES_TIMEOUT_MS", DEFAULT_READ_YOUR_WRITES_TIMEOUT_MS),
     projectorPollMs: int(env, "PROJECTOR_POLL_MS", 1000, 10),
@@ -248,7 +240,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     mutationConcurrency: int(env, "MUTATION_CONCURRENCY", 4),
     mutationQueueMs: int(env, "MUTATION_QUEUE_MS", production ? DEFAULT_MUTATION_QUEUE_MS : 0),
     corsOrigins: corsOrigins(env.CORS_ORIGINS),
-    trustedDocuments: trustedDocuments(env, production),
+    trustedDocuments: oneOf(env, "TRUSTED_DOCUMENTS", TRUSTED_DOCUMENTS_MODES, production ? "only" : "off"),
     catalogCacheSeconds: int(env, "CATALOG_CACHE_SECONDS", 5),
     responseCompressionMinBytes: int(env, "RESPONSE_COMPRESSION_MIN_BYTES", 0),
     catalogResultCacheEntries: int(env, "CATALOG_RESULT_CACHE_ENTRIES", 10_000),

@@ -19,8 +19,8 @@ interface Loaded<Row> {
 /**
  * Loads the rows that read_changed messages name and publishes them on a topic, in the log's
  * order: a subscriber never gets a row older than one it already got, and on a subscription to
- * several rows, never a row after one the log changed later, so that the position of the last
- * row it received is a place to resume from.
+ * several rows it gets them in the order the log changed them, so that the position of the last
+ * row it received is a place to resume from (rows one event changed share its position).
  *
  * Loads run one at a time (ids named meanwhile are loaded together, next), so a later load never
  * answers before an earlier one. A load can see rows that a later batch changed already; those

@@ -308,6 +308,23 @@ describe("watching inventory live (inventoryChanged)", () => {
     expect(sub.results.at(-1)?.data?.inventoryChanged).toMatchObject({ available: 0, inStock: false, unitsSold: 1 });
   });
 
+  it("pushes a hot product's states in order, ending on its last, when it changes in batch after batch", async () => {
+    const hot = await createProduct({ stock: 1000 });
+    const sub = subscribe(t.anonymous, InventoryChangedDocument, { productIds: [hot.id] });
+    await registered(1);
+    // 40 orders at once from 40 customers: the projector applies them over several batches.
+    await Promise.all(Array.from({ length: 40 }, (_, i) => placeOrder(`hot-${i}`, hot.id, 1)));
+    await eventually(() => sub.results.some((r) => r.data?.inventoryChanged.available === 960), {
+      ...SLOW,
+      what: "the last state (960 available) pushed",
+    });
+    const pushed = sub.results.map((r) => r.data!.inventoryChanged);
+    // never a state older than one before it
+    const positions = pushed.map((p) => BigInt(p.position));
+    expect(positions).toEqual([...positions].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+    expect(pushed.at(-1)).toMatchObject({ available: 960, unitsSold: 40 });
+  });
+
   it("rejects productIds that are not UUIDs with BAD_USER_INPUT", async () => {
     const sub = subscribe(t.anonymous, InventoryChangedDocument, { productIds: ["lamp"] });
     await eventually(() => rejection(sub), { ...SLOW, what: "the subscription to be rejected" });

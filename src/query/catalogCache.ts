@@ -4,8 +4,8 @@ import type { CatalogQueries, ProductFilter, ProductRow } from "./catalog.querie
 import { pageSize, type ListOptions, type Page } from "./cursor";
 
 /** The projection that writes read.products: its read_changed messages are the cache's invalidations. */
-const CATALOG_PROJECTION = "catalog";
-const PRODUCTS_TABLE = "products";
+export const CATALOG_PROJECTION = "catalog";
+export const PRODUCTS_TABLE = "products";
 
 export type CatalogCacheKind = "row" | "page";
 /** hit: from the cache; shared: the answer of the same read already under way; miss: read. */

@@ -3,14 +3,13 @@ import type { Logger } from "../logger";
 import { comparePositions, LOG_START, type LogPosition } from "../shared/events";
 import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../projection/checkpoints";
 import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
-import type { ReadChangeListener } from "../query/catalogCache";
+import { CATALOG_PROJECTION, PRODUCTS_TABLE, type ReadChangeListener } from "../query/catalogCache";
 import type { OrderQueries, OrderRow } from "../query/orders.queries";
 import { encodeRowPosition } from "../query/rowPosition";
 import { OrderedPublisher, type PositionedRow } from "./orderedPublisher";
 import { Topic } from "./subscriptionHub";
 
-/** The projections whose read tables the topics carry (the messages name them so). */
-const CATALOG = "catalog";
+/** The projection (and read table) the orders topic carries, as the messages name them; the catalog's: catalogCache.ts. */
 const ORDERS = "orders";
 /**
  * After an outage, a subscriber to every product is caught up with the rows changed last, this
@@ -159,7 +158,7 @@ export class ChangeFeed {
     this.logger.warn("change feed: LISTEN re-established; pushing rows changed meanwhile");
     try {
       const products = this.products.subscribedKeys();
-      const fromCatalog = atLoss.get(CATALOG) ?? LOG_START;
+      const fromCatalog = atLoss.get(CATALOG_PROJECTION) ?? LOG_START;
       const productRows = products.all
         ? await this.catalog.changedAfter(undefined, fromCatalog, CATCH_UP_ALL, true)
         : products.keys.length > 0
@@ -195,8 +194,8 @@ export class ChangeFeed {
     else this.halted.delete(message.projection);
     if (message.ids.length === 0) return;
     const upTo = BigInt(encodeRowPosition(at));
-    if (message.table === "products") this.productsOut.changed(message.ids, upTo);
-    else if (message.table === "orders") this.ordersOut.changed(message.ids, upTo);
+    if (message.table === PRODUCTS_TABLE) this.productsOut.changed(message.ids, upTo);
+    else if (message.table === ORDERS) this.ordersOut.changed(message.ids, upTo);
   }
 }
 

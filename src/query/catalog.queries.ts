@@ -1,9 +1,8 @@
 import type { ProductView } from "../generated/prisma/client";
 import type { Database, Sql } from "../db/database";
 import { sql, type Fragment, type Identifier } from "../db/sql";
-import type { LogPosition } from "../shared/events";
 import { batchById } from "./batchById";
-import { rowPositionSql } from "./rowPosition";
+import { idOf, rowPositionSql, type RowPosition } from "./rowPosition";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 /** A catalog row as the API serves it: the Prisma model of read.products, less its bookkeeping columns. */
@@ -92,15 +91,15 @@ export class CatalogQueries {
    */
   async changedAfter(
     ids: string[] | undefined,
-    after: LogPosition,
+    after: RowPosition,
     limit = MAX_REPLAY + 1,
     latest = false,
   ): Promise<ProductRow[]> {
     const rows = await this.db.sql.query<ProductRow>(
       `SELECT ${this.columns} FROM "read"."products"
-        WHERE (applied_tx, applied_pos) > ($1::text::xid8, $2::bigint) AND ($3::uuid[] IS NULL OR id = ANY($3::uuid[]))
-        ORDER BY applied_tx ${latest ? "DESC" : ""}, applied_pos ${latest ? "DESC" : ""} LIMIT $4::int`,
-      [after.txId.toString(), after.position.toString(), ids ?? null, limit],
+        WHERE (applied_tx, applied_pos, id) > ($1::text::xid8, $2::bigint, $3::uuid) AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))
+        ORDER BY ${["applied_tx", "applied_pos", "id"].map((column) => `${column}${latest ? " DESC" : ""}`).join(", ")} LIMIT $5::int`,
+      [after.txId.toString(), after.position.toString(), idOf(after), ids ?? null, limit],
     );
     return latest ? rows.reverse() : rows;
   }

@@ -1,29 +1,77 @@
 import { badInput } from "../shared/errors";
-import type { LogPosition } from "../shared/events";
+import { comparePositions, type LogPosition } from "../shared/events";
 
 /**
  * A read row's `position`: the place in the log of the last event applied to it, (txId,
- * position), as one opaque decimal string: txId · 10^19 + position (a position is a bigint,
- * below 2^63 < 10^19). Commits land out of position order, and the projector applies events in
- * (txId, position) order, so that pair, not the position alone, tells which rows changed after
- * a row a client saw (a row changed by an older transaction that committed late has a smaller
- * position but a greater pair than rows applied before it).
+ * position), and the row's id, as one opaque decimal string:
+ * ((txId · 10^19 + position + 1) · 10^39 + the id as a 128-bit number).
+ *
+ * Commits land out of position order, and the projector applies events in (txId, position)
+ * order, so that pair, not the position alone, tells which rows changed after a row a client saw
+ * (a row changed by an older transaction that committed late has a smaller position but a
+ * greater pair than rows applied before it). The id breaks ties between the rows one event
+ * changed (an order's products): pushed in id order, the last one a client received is a place
+ * to resume from even between two of them. The number orders rows as (txId, position, id) do,
+ * and is at least 10^39 (a position is below 2^63 < 10^19, an id below 2^128 < 10^39).
+ *
+ * A cursor below 10^39 is a bare log place, txId · 10^19 + position (this API's row positions
+ * before ids were added, held by clients across a deploy) or a mutation's `position` (its
+ * transaction unknown here: taken as 0, before every event of the log's reading order, so
+ * everything is replayed rather than something skipped). It stands after every row of its event.
  */
-const SCALE = 10n ** 19n;
+export interface RowPosition extends LogPosition {
+  /** The row, among those of the event; absent: after all of them. */
+  id?: string;
+}
 
-/** The SQL expression of a row's position, from its applied_tx (xid8) and applied_pos (bigint) columns. */
-export const rowPositionSql = (table = "") =>
-  `((${table}applied_tx::text)::numeric * ${SCALE} + ${table}applied_pos)::text`;
-
-export const encodeRowPosition = (at: LogPosition): string => (at.txId * SCALE + at.position).toString();
+const EVENT = 10n ** 19n;
+const ID = 10n ** 39n;
+const TWO_60 = 2n ** 60n;
 
 /**
- * The log place a client's `after` names. A row's position, or a mutation's `position` (a plain
- * log position, its transaction unknown here: taken as (0, position), before every event of
- * the log's reading order, so everything is replayed rather than something skipped).
+ * The SQL expression of a row's position, from its applied_tx (xid8), applied_pos (bigint) and
+ * id (uuid) columns. The id's 32 hex digits are read as 15 + 15 + 2 (bit(60) casts to bigint
+ * whole; bit(64) would come out signed).
  */
-export function decodeRowPosition(cursor: string, field = "after"): LogPosition {
-  if (!/^[0-9]{1,60}$/.test(cursor)) throw badInput(`${field} is not a position returned by this API`, { field });
+export function rowPositionSql(table = ""): string {
+  const hex = (from: number, length: number) =>
+    `('x' || substr(replace(${table}id::text, '-', ''), ${from}, ${length}))`;
+  const id = `(${hex(1, 15)}::bit(60)::bigint::numeric * ${TWO_60 * 256n} + ${hex(16, 15)}::bit(60)::bigint::numeric * 256 + ${hex(31, 2)}::bit(8)::int)`;
+  return `(((${table}applied_tx::text)::numeric * ${EVENT} + ${table}applied_pos + 1) * ${ID} + ${id})::text`;
+}
+
+const MAX_ID = ID - 1n;
+const idNumber = (id: string): bigint => BigInt(`0x${id.replace(/-/g, "")}`);
+const idText = (n: bigint): string => {
+  const hex = n.toString(16).padStart(32, "0");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+};
+
+/** The id that orders a bound in SQL, as (applied_tx, applied_pos, id) > (txId, position, idOf(at)): the greatest uuid without one. */
+export const idOf = (at: RowPosition): string => at.id ?? "ffffffff-ffff-ffff-ffff-ffffffffffff";
+
+/** The position of row `id` at `at`; without an id, a bound after every row that event changed. */
+export const encodeRowPosition = (at: RowPosition): string =>
+  ((at.txId * EVENT + at.position + 1n) * ID + (at.id === undefined ? MAX_ID : idNumber(at.id))).toString();
+
+/** A client's `after`: a row's position, or a bare log place (see above). */
+export function decodeRowPosition(cursor: string, field = "after"): RowPosition {
+  const invalid = () => badInput(`${field} is not a position returned by this API`, { field });
+  if (!/^[0-9]{1,80}$/.test(cursor)) throw invalid();
   const value = BigInt(cursor);
-  return { txId: value / SCALE, position: value % SCALE };
+  if (value < ID) return { txId: value / EVENT, position: value % EVENT };
+  const event = value / ID - 1n;
+  const id = value % ID;
+  if (id > 2n ** 128n - 1n || event / EVENT >= 2n ** 64n) throw invalid();
+  return { txId: event / EVENT, position: event % EVENT, id: idText(id) };
+}
+
+/** Rows in the order their positions name: (txId, position), then id; a bound without an id last. */
+export function compareRowPositions(a: RowPosition, b: RowPosition): number {
+  const byEvent = comparePositions(a, b);
+  if (byEvent !== 0) return byEvent;
+  if (a.id === b.id) return 0;
+  if (a.id === undefined) return 1;
+  if (b.id === undefined) return -1;
+  return a.id < b.id ? -1 : 1;
 }

@@ -2,7 +2,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import type { Logger } from "../logger";
 import type { Topic } from "./subscriptionHub";
 
-/** A read row as pushed: its id, and its `position` (rowPosition.ts: a decimal that orders rows as the log does). */
+/** A read row as pushed: its id, and its `position` (rowPosition.ts: a decimal that orders rows as the log does, then by id). */
 export interface PositionedRow {
   id: string;
   position: string;
@@ -20,7 +20,7 @@ interface Loaded<Row> {
  * Loads the rows that read_changed messages name and publishes them on a topic, in the log's
  * order: a subscriber never gets a row older than one it already got, and on a subscription to
  * several rows it gets them in the order the log changed them, so that the position of the last
- * row it received is a place to resume from (rows one event changed share its position).
+ * row it received is a place to resume from (rows one event changed go in id order, as their positions do).
  *
  * Loads run one at a time (ids named meanwhile are loaded together, next), so a later load never
  * answers before an earlier one. A load can see rows that a later batch changed already; those

@@ -1,11 +1,4 @@
-import { comparePositions, type LogPosition } from "../shared/events";
-import { decodeRowPosition } from "../query/rowPosition";
-
-/** A read row a subscription pushes: its id, and the position of the last event applied to it. */
-export interface PositionedRow {
-  id: string;
-  position: string;
-}
+import type { PositionedRow } from "./orderedPublisher";
 
 /**
  * A resumed subscription: first the rows that changed after the client's position (read after
@@ -19,7 +12,7 @@ export function replayThenLive<T extends PositionedRow>(
   live: AsyncIterableIterator<T>,
 ): AsyncIterableIterator<T> {
   const queue = [...replay];
-  const replayed = new Map<string, LogPosition>(replay.map((row) => [row.id, decodeRowPosition(row.position)]));
+  const replayed = new Map<string, bigint>(replay.map((row) => [row.id, BigInt(row.position)]));
   const iterator: AsyncIterableIterator<T> = {
     async next() {
       const first = queue.shift();
@@ -28,7 +21,7 @@ export function replayThenLive<T extends PositionedRow>(
         const step = await live.next();
         if (step.done) return step;
         const seen = replayed.get(step.value.id);
-        if (seen && comparePositions(decodeRowPosition(step.value.position), seen) <= 0) continue;
+        if (seen !== undefined && BigInt(step.value.position) <= seen) continue;
         replayed.delete(step.value.id);
         return step;
       }

@@ -4,6 +4,7 @@ import pg from "pg";
 import { setupFile } from "../support/app";
 import { collect, type GqlError } from "../support/client";
 import { eventually } from "../support/wait";
+import { decodeRowPosition, encodeRowPosition, rowPositionSql } from "../../src/query/rowPosition";
 import {
   CreateProductDocument,
   InventoryChangedDocument,
@@ -179,13 +180,83 @@ describe("resuming inventoryChanged from a position", () => {
     await close(resumed);
   });
 
+  it("orders the products one event changed by id: a client that drops between two of them resumes and gets the second", async () => {
+    const products = await Promise.all([createProduct(10), createProduct(10), createProduct(10)]);
+    const ids = products.map((p) => p!.id);
+    const { sub, close: closeFirst } = await subscribed(InventoryChangedDocument, { productIds: ids }, "products");
+    // One order of all three: one event changes the three rows.
+    await t.customer("multi-line").ok(PlaceOrderDocument, {
+      input: { idempotencyKey: randomUUID(), lines: ids.map((productId) => ({ productId, quantity: 1 })) },
+    });
+    await eventually(() => sub.results.length >= 3, { what: "the three pushes" });
+    const pushed = sub.results.map((r) => r.data!.inventoryChanged);
+    await closeFirst();
+    expect(pushed.map((p) => p.id)).toEqual([...ids].sort());
+    expect(new Set(pushed.map((p) => p.position)).size).toBe(3);
+    expect(pushed.map((p) => BigInt(p.position))).toEqual(
+      pushed.map((p) => BigInt(p.position)).sort((a, b) => (a < b ? -1 : 1)),
+    );
+
+    // The connection dropped after the first push: resumed from it, the other two, in the same order.
+    const resumed = await subscribed(
+      InventoryChangedDocument,
+      { productIds: ids, after: pushed[0]!.position },
+      "products",
+    );
+    await eventually(() => resumed.sub.results.length >= 2, { what: "the replay" });
+    expect(resumed.sub.results.map((r) => [r.data!.inventoryChanged.id, r.data!.inventoryChanged.position])).toEqual(
+      pushed.slice(1).map((p) => [p.id, p.position]),
+    );
+    await close(resumed);
+
+    // Resumed from the last: nothing of that order again; the next change arrives live, alone.
+    const live = await subscribed(
+      InventoryChangedDocument,
+      { productIds: ids, after: pushed[2]!.position },
+      "products",
+    );
+    await restock(ids[0]!);
+    await eventually(() => live.sub.results.length >= 1, { what: "the live push" });
+    expect(live.sub.results.map((r) => [r.data!.inventoryChanged.id, r.data!.inventoryChanged.available])).toEqual([
+      [ids[0], 10],
+    ]);
+    await close(live);
+  });
+
+  it("computes a row's position in SQL as the code encodes it, and still takes a cursor of the earlier form", async () => {
+    const ids = [
+      "00000000-0000-0000-0000-000000000000",
+      "ffffffff-ffff-ffff-ffff-ffffffffffff",
+      "80000000-0000-0000-8000-000000000001",
+      "0fffffff-ffff-fff0-0fff-ffffffffff00",
+      randomUUID(),
+    ];
+    const at = { txId: 18_446_744_073_709_551_615n, position: 9_223_372_036_854_775_807n };
+    const rows = await t.db.sql<{ id: string; position: string }>(
+      `SELECT id::text AS id, ${rowPositionSql()} AS position
+         FROM unnest($1::uuid[]) AS id, (SELECT $2::text::xid8 AS applied_tx, $3::bigint AS applied_pos) AS place`,
+      [ids, at.txId.toString(), at.position.toString()],
+    );
+    for (const row of rows) {
+      expect(row.position).toBe(encodeRowPosition({ ...at, id: row.id }));
+      expect(decodeRowPosition(row.position)).toEqual({ ...at, id: row.id });
+    }
+    // Ordered as (txId, position, id), the bound of the event after all of its rows.
+    const sorted = [...rows].sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1)).map((r) => r.id);
+    expect(sorted).toEqual([...ids].sort());
+    expect(BigInt(encodeRowPosition(at))).toBeGreaterThan(BigInt(rows.find((r) => r.id === ids[1])!.position));
+    // The earlier form, txId · 10^19 + position: after every row of that event.
+    expect(decodeRowPosition((at.txId * 10n ** 19n + at.position).toString())).toEqual(at);
+    expect(decodeRowPosition("42")).toEqual({ txId: 0n, position: 42n });
+  });
+
   it("ends with BAD_USER_INPUT when more than 1,000 products would be replayed, or the position is not one", async () => {
     // 1,001 rows straight into the read table (this file's own database): only their count matters here.
     await t.db.sql(
       `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
        SELECT gen_random_uuid(), 'BULK-' || i, 'Bulk ' || i, 1, 1, true, 0, now(), now(), '1'::xid8, i FROM generate_series(1, 1001) i`,
     );
-    for (const after of ["0", "not-a-position", "-1", "1.5", "9".repeat(61), ""]) {
+    for (const after of ["0", "not-a-position", "-1", "1.5", "9".repeat(61), "1".repeat(81), ""]) {
       const ws = t.anonymous.ws();
       const sub = collect(ws, InventoryChangedDocument, { after });
       await eventually(() => sub.errors.length > 0 || sub.results.length > 0, { what: "the refusal" });

@@ -3,9 +3,8 @@ import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription 
 import type { OrderStatus } from "../../events";
 import { AppError } from "../../shared/errors";
 import { orderCursor, type OrderRow } from "../../query/orders.queries";
-import { decodeRowPosition } from "../../query/rowPosition";
+import { compareRowPositions, decodeRowPosition } from "../../query/rowPosition";
 import { resumed } from "../../realtime/resume";
-import { comparePositions } from "../../shared/events";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
 import { payOrder } from "../../write/orders/commands/payOrder";
 import { placeOrder } from "../../write/orders/commands/placeOrder";
@@ -124,7 +123,7 @@ export class OrdersResolver {
       return resumed(live, async () => {
         const existing = await context.services.orders.byId(orderId);
         if (existing && !canSee(user, existing)) throw new AppError("NOT_FOUND", `order ${orderId} not found`);
-        const changed = existing && after && comparePositions(decodeRowPosition(existing.position), after) > 0;
+        const changed = existing && after && compareRowPositions(decodeRowPosition(existing.position), after) > 0;
         return changed ? [existing] : [];
       });
     },

@@ -4,7 +4,7 @@
 // (POST /operator/<command>, src/http/operator.ts), one at a time.
 import { writeDatabase, type Databases } from "../db/open";
 import type { Logger } from "../logger";
-import { announceRunning, markRunning } from "../projection/checkpoints";
+import { markRunning } from "../projection/checkpoints";
 import { wakeProjectors, type EventSource } from "../projection/logSource";
 import type { AnyProjection } from "../projection/projection";
 import { allProjections } from "../projection/projections";
@@ -84,8 +84,7 @@ export async function rebuild(
 
 /** Lets the projector resume a FAILED projection from its checkpoint, once its cause is fixed. */
 export async function retry(dbs: Databases, projection: AnyProjection): Promise<OperatorOutcome> {
-  const changed = await markRunning(dbs.read.prisma, projection.name);
-  if (changed) await dbs.read.sql.query(announceRunning(projection.name));
+  const changed = await markRunning(dbs.read.sql, projection.name);
   // the projectors listen on the event log's database (those fed from the stream look on their next poll)
   if (dbs.write) await wakeProjectors(dbs.write.sql);
   return {

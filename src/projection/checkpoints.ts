@@ -1,5 +1,4 @@
 import type { Sql } from "../db/database";
-import type { PrismaClient } from "../generated/prisma/client";
 import { sql, type Statement } from "../db/sql";
 import { sqlState } from "../shared/errors";
 import type { LogPosition } from "../shared/events";
@@ -112,19 +111,19 @@ export async function markFailed(db: Sql, name: string, error: string, failedPos
     SELECT pg_notify(${READ_CHANGED}, ${statusMessageSql(true)}) FROM c`);
 }
 
-/** Tells the API instances where a projection stands, not halted: after a retry, mutations wait for it again. */
-export function announceRunning(name: string): Statement<never> {
-  return sql`SELECT pg_notify(${READ_CHANGED}, ${statusMessageSql(false)})
-               FROM "read"."projection_checkpoints" AS c WHERE c.name = ${name} AND c.status = 'RUNNING'`;
-}
-
-/** Operator action after fixing the cause of a failure: the projector picks the projection up again. */
-export async function markRunning(prisma: PrismaClient, name: string): Promise<number> {
-  const { count } = await prisma.projectionCheckpoint.updateMany({
-    where: { name, status: "FAILED" },
-    data: { status: "RUNNING", lastError: null, failedPosition: null, updatedAt: new Date() },
-  });
-  return count;
+/**
+ * Operator action after fixing the cause of a failure: the projector picks the projection up
+ * again, and the API instances, told in the same statement, wait for it again. The number of
+ * checkpoints changed (0: it was not FAILED).
+ */
+export async function markRunning(db: Sql, name: string): Promise<number> {
+  const changed = await db.query(sql`
+    WITH c AS (
+      UPDATE "read"."projection_checkpoints"
+         SET status = 'RUNNING', last_error = NULL, failed_position = NULL, updated_at = now()
+       WHERE name = ${name} AND status = 'FAILED' RETURNING name, tx_id, position)
+    SELECT pg_notify(${READ_CHANGED}, ${statusMessageSql(false)}) FROM c`);
+  return changed.length;
 }
 
 /** How far a projection was behind its source when the projector measured it. */

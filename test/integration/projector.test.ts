@@ -366,7 +366,7 @@ describe("a batch whose checkpoint moved while it was read (an operator, a rebui
     expect(await readProducts([product.id])).toEqual([]);
     expect(await checkpoint("catalog")).toMatchObject({ ...at(read), status: "FAILED" });
 
-    expect(await markRunning(database.prisma, "catalog")).toBe(1);
+    expect(await markRunning(database.sql, "catalog")).toBe(1);
     await catchUpWith(projector);
     expect(await readProducts([product.id])).toMatchObject([{ available: 7 }]);
   });
@@ -612,7 +612,7 @@ describe("with the API running", () => {
 
       // The fix: the conflicting row goes; then the operator's retry.
       await db.sql(`DELETE FROM "read"."products" WHERE id = $1`, [victim.id]);
-      expect(await markRunning(t.app.db!.prisma, "catalog")).toBe(1);
+      expect(await markRunning(t.app.db!.sql, "catalog")).toBe(1);
 
       await eventually(
         async () => {

@@ -1,4 +1,4 @@
-import type { Identifier, Statement } from "../db/sql";
+import { sql, type Fragment, type Identifier, type Statement } from "../db/sql";
 import type { DomainEvent, EventType } from "../events";
 import type { RecordedEvent } from "../shared/events";
 
@@ -10,6 +10,13 @@ export interface ReadChange {
   table: string;
   ids: string[];
 }
+
+/**
+ * The row_key of a read row a subscription pushes, from its id column: the id as a number, the
+ * last part of the row's `position` cursor (src/query/rowPosition.ts). Written with the row by
+ * the projection that inserts it (migration 20261210000000_read_row_key).
+ */
+export const rowKey = (idColumn: string): Fragment => sql.trusted(`"read"."row_key"(${idColumn})`);
 
 /** What a projection makes of a batch: the rows it changes, and the statements that change them. */
 export interface Projected {

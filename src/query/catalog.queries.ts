@@ -2,7 +2,7 @@ import type { ProductView } from "../generated/prisma/client";
 import type { Database, Sql } from "../db/database";
 import { sql, type Fragment, type Identifier } from "../db/sql";
 import { batchById } from "./batchById";
-import { idOf, ROW_POSITION, type RowPosition } from "./rowPosition";
+import { idOf, rowPositionSql, type RowPosition } from "./rowPosition";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
 /** A catalog row as the API serves it: the Prisma model of read.products, less its bookkeeping columns. */
@@ -33,7 +33,7 @@ export const stockLevelSql = (available: string, lowStockThreshold: number) =>
 const columnsOf = (lowStockThreshold: number) =>
   `id, sku, name, description, price_cents AS "priceCents", available, in_stock AS "inStock", units_sold AS "unitsSold", updated_at AS "updatedAt",
    ${stockLevelSql("available", lowStockThreshold)} AS "stockLevel",
-   ${ROW_POSITION} AS position`;
+   ${rowPositionSql()} AS position`;
 
 /** Rows replayed to a subscriber resuming from a position, at most (more: re-query instead). */
 export const MAX_REPLAY = 1000;

@@ -3,7 +3,7 @@ import type { CancellationReason, OrderStatus, PlacedLine } from "../events";
 import type { Database } from "../db/database";
 import { sql, type Fragment } from "../db/sql";
 import { batchById } from "./batchById";
-import { ROW_POSITION } from "./rowPosition";
+import { rowPositionSql } from "./rowPosition";
 import { badInput } from "../shared/errors";
 import { countMatching, decodeCursor, encodeCursor, fetchPage, pageSize, type ListOptions, type Page } from "./cursor";
 
@@ -22,7 +22,7 @@ export type OrderRow = Pick<
 
 /** An OrderRow's columns, for statements through the driver (jsonb comes back parsed). */
 const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt",
-  expires_at AS "expiresAt", cancellation_reason AS "cancellationReason", ${ROW_POSITION} AS position`;
+  expires_at AS "expiresAt", cancellation_reason AS "cancellationReason", ${rowPositionSql()} AS position`;
 
 export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
 

@@ -4,7 +4,7 @@ import pg from "pg";
 import { setupFile } from "../support/app";
 import { collect, type GqlError } from "../support/client";
 import { eventually } from "../support/wait";
-import { decodeRowPosition, encodeRowPosition } from "../../src/query/rowPosition";
+import { decodeRowPosition, encodeRowPosition, rowPositionSql } from "../../src/query/rowPosition";
 import {
   CreateProductDocument,
   InventoryChangedDocument,
@@ -193,6 +193,7 @@ describe("resuming inventoryChanged from a position", () => {
     await closeFirst();
     expect(pushed.map((p) => p.id)).toEqual([...ids].sort());
     expect(new Set(pushed.map((p) => p.position)).size).toBe(3);
+    expect(pushed.map((p) => decodeRowPosition(p.position).id)).toEqual(pushed.map((p) => p.id)); // the projection's row_key
     expect(pushed.map((p) => BigInt(p.position))).toEqual(
       pushed.map((p) => BigInt(p.position)).sort((a, b) => (a < b ? -1 : 1)),
     );
@@ -223,7 +224,7 @@ describe("resuming inventoryChanged from a position", () => {
     await close(live);
   });
 
-  it("stores a row's position as the code encodes it, in both read tables, and still takes a cursor of the earlier form", async () => {
+  it("reads a row's position as the code encodes it, in both read tables, and still takes a cursor of the earlier form", async () => {
     const ids = [
       "00000000-0000-0000-0000-000000000000",
       "ffffffff-ffff-ffff-ffff-ffffffffffff",
@@ -233,20 +234,20 @@ describe("resuming inventoryChanged from a position", () => {
     ];
     const at = { txId: 18_446_744_073_709_551_615n, position: 9_223_372_036_854_775_807n };
     const place = [ids, at.txId.toString(), at.position.toString()];
-    // Rows straight into this file's own read tables: only their positions matter here.
+    // Rows straight into this file's own read tables (with the row_key a projection writes): only their positions matter here.
     await t.db.sql(
-      `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
-       SELECT id, 'POS-' || id, 'Position', 1, 1, true, 0, now(), now(), $2::text::xid8, $3 FROM unnest($1::uuid[]) AS id`,
+      `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos, row_key)
+       SELECT id, 'POS-' || id, 'Position', 1, 1, true, 0, now(), now(), $2::text::xid8, $3, "read".row_key(id) FROM unnest($1::uuid[]) AS id`,
       place,
     );
     await t.db.sql(
-      `INSERT INTO "read".orders (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version, applied_tx, applied_pos)
-       SELECT id, 'position', 'PLACED', 1, 1, '[]', now(), now(), 1, $2::text::xid8, $3 FROM unnest($1::uuid[]) AS id`,
+      `INSERT INTO "read".orders (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version, applied_tx, applied_pos, row_key)
+       SELECT id, 'position', 'PLACED', 1, 1, '[]', now(), now(), 1, $2::text::xid8, $3, "read".row_key(id) FROM unnest($1::uuid[]) AS id`,
       place,
     );
     const stored = await t.db.sql<{ id: string; position: string }>(
-      `SELECT id::text AS id, row_position AS position FROM "read".products WHERE id = ANY($1::uuid[])
-       UNION ALL SELECT id::text, row_position FROM "read".orders WHERE id = ANY($1::uuid[])`,
+      `SELECT id::text AS id, ${rowPositionSql()} AS position FROM "read".products WHERE id = ANY($1::uuid[])
+       UNION ALL SELECT id::text, ${rowPositionSql()} FROM "read".orders WHERE id = ANY($1::uuid[])`,
       [ids],
     );
     await t.db.sql(`DELETE FROM "read".products WHERE id = ANY($1::uuid[])`, [ids]);
@@ -269,8 +270,9 @@ describe("resuming inventoryChanged from a position", () => {
   it("ends with BAD_USER_INPUT when more than 1,000 products would be replayed, or the position is not one", async () => {
     // 1,001 rows straight into the read table (this file's own database): only their count matters here.
     await t.db.sql(
-      `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
-       SELECT gen_random_uuid(), 'BULK-' || i, 'Bulk ' || i, 1, 1, true, 0, now(), now(), '1'::xid8, i FROM generate_series(1, 1001) i`,
+      `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos, row_key)
+       SELECT id, 'BULK-' || i, 'Bulk ' || i, 1, 1, true, 0, now(), now(), '1'::xid8, i, "read".row_key(id)
+         FROM (SELECT i, gen_random_uuid() AS id FROM generate_series(1, 1001) i) AS bulk`,
     );
     for (const after of ["0", "not-a-position", "-1", "1.5", "9".repeat(61), "1".repeat(81), ""]) {
       const ws = t.anonymous.ws();

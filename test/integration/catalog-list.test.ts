@@ -56,8 +56,8 @@ beforeAll(async () => {
     const sku = `SKU-${String(n).padStart(3, "0")}-${n % 4 === 0 ? "Lamp" : n % 5 === 0 ? "50%_off" : "plain"}`;
     rows.push({ name, sku });
     await tdb.sql(
-      `INSERT INTO "read"."products" (id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
-       VALUES ($1, $2, $3, NULL, 100, $4, $4 > 0, 0, now(), now(), '1'::xid8, $5)`,
+      `INSERT INTO "read"."products" (id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos, row_key)
+       VALUES ($1, $2, $3, NULL, 100, $4, $4 > 0, 0, now(), now(), '1'::xid8, $5, "read".row_key($1))`,
       [randomUUID(), sku, name, n % 3 === 0 ? 0 : 10, n],
     );
   }

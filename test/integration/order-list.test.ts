@@ -27,8 +27,8 @@ beforeAll(async () => {
     // Groups of four share a placed_at, so the id decides their order.
     const placedAt = new Date(base + Math.floor(n / 4) * 1000 + (n % 7 === 0 ? 1 : 0));
     await tdb.sql(
-      `INSERT INTO "read"."orders" (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
-       VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6, $6, 1)`,
+      `INSERT INTO "read"."orders" (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version, row_key)
+       VALUES ($1, $2, $3, $4, 1, $5::jsonb, $6, $6, 1, "read".row_key($1))`,
       [
         randomUUID(),
         CUSTOMERS[n % 3],

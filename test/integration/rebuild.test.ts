@@ -186,10 +186,7 @@ describe("rebuilding projections from the log", () => {
 
     // A run killed mid-way leaves its copies behind (a failed one drops them): the next run starts over.
     await t.db.sql(`CREATE TABLE "read"."orders__rebuild" (LIKE "read"."orders" INCLUDING ALL)`);
-    await t.db.sql(
-      `INSERT INTO "read"."orders__rebuild" (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
-       SELECT id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version FROM "read"."orders" LIMIT 1`,
-    );
+    await t.db.sql(`INSERT INTO "read"."orders__rebuild" SELECT * FROM "read"."orders" LIMIT 1`);
     await t.db.sql(`UPDATE "read"."orders__rebuild" SET total_cents = -1`);
     await rebuildProjections(t.app.db!, [catalogProjection, ordersProjection], {
       batchSize: 5,

@@ -126,7 +126,8 @@ export function projectionSpec<Names extends string, Types extends EventType>(
 
   /**
    * The table's columns that the projection writes, in order: not those Postgres generates from
-   * them (read.products' search_key), which are its derivation, not the projection's.
+   * them (read.products' search_key), which are its derivation, not the projection's, nor a row's
+   * row_key, the id as a number, which every spec checks the same way (rowKeysHold).
    */
   async function columnsOf(name: Names, table: Identifier): Promise<string[]> {
     let columns = columnLists.get(name);
@@ -134,6 +135,7 @@ export function projectionSpec<Names extends string, Types extends EventType>(
       const rows = await database().sql.query<{ column_name: string }>(sql`
         SELECT column_name FROM information_schema.columns
          WHERE table_schema = ${table.parts.at(-2) ?? "public"} AND table_name = ${table.name} AND is_generated = 'NEVER'
+           AND column_name <> 'row_key'
          ORDER BY ordinal_position`);
       if (rows.length === 0) throw new Error(`${table.text} has no columns`);
       columns = rows.map((r) => r.column_name);
@@ -171,9 +173,24 @@ export function projectionSpec<Names extends string, Types extends EventType>(
     return rows;
   }
 
+  /** Every row of a table with a row_key (a row a subscription pushes) has its id's, as "read".row_key(id) makes it. */
+  async function rowKeysHold(): Promise<void> {
+    for (const [, table] of tables) {
+      const [keyed] = await database().sql.query<{ n: number }>(sql`
+        SELECT count(*)::int AS n FROM information_schema.columns
+         WHERE table_schema = ${table.parts.at(-2) ?? "public"} AND table_name = ${table.name} AND column_name = 'row_key'`);
+      if (keyed!.n === 0) continue;
+      const wrong = await database().sql.query<Row>(
+        sql`SELECT id, row_key FROM ${table} WHERE row_key IS DISTINCT FROM "read".row_key(id)`,
+      );
+      expect(wrong, `${table.text}: rows whose row_key is not their id's`).toEqual([]);
+    }
+  }
+
   async function thenRows(batches: RecordedEvent[][], expected: Row[] | Record<Names, Row[]>): Promise<void> {
     await reset();
     for (const batch of batches) await apply(batch);
+    await rowKeysHold();
     const actual = await read();
     if (Array.isArray(expected)) {
       if (tables.length !== 1) throw new Error(`${projection.name} has several tables: give rows by table name`);

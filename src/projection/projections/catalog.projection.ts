@@ -2,7 +2,7 @@ import { sql, type Fragment, type Identifier } from "../../db/sql";
 import { stockMoves } from "../../events/stock";
 import { assertNever, comparePositions, positionOf, type LogPosition } from "../../shared/events";
 import { batchRows } from "../../db/batchRows";
-import { defineProjection } from "../projection";
+import { defineProjection, rowKey } from "../projection";
 
 interface Delta {
   id: string;
@@ -81,9 +81,9 @@ export const catalogProjection = defineProjection({
       statements.push(sql`
         WITH inserted AS (
           INSERT INTO ${tables.products} (id, sku, name, description, price_cents, available, in_stock, units_sold,
-                                          created_at, updated_at, applied_tx, applied_pos)
+                                          created_at, updated_at, applied_tx, applied_pos, row_key)
           SELECT id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at,
-                 applied_tx::text::xid8, applied_pos
+                 applied_tx::text::xid8, applied_pos, ${rowKey("id")}
             FROM jsonb_to_recordset(${JSON.stringify(created)}::jsonb) AS x(id uuid, sku text, name text,
                  description text, price_cents int, available int, in_stock boolean, units_sold int,
                  created_at timestamptz, updated_at timestamptz, applied_tx text, applied_pos bigint)

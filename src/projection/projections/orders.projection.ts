@@ -8,7 +8,7 @@ import {
 } from "../../events";
 import type { RecordedEvent } from "../../shared/events";
 import { batchRows } from "../../db/batchRows";
-import { defineProjection } from "../projection";
+import { defineProjection, rowKey } from "../projection";
 
 interface StatusChange {
   id: string;
@@ -81,9 +81,9 @@ export const ordersProjection = defineProjection({
       // the database must parse, and parsing is most of what this insert costs.
       statements.push(sql`
         INSERT INTO ${tables.orders} AS r (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at,
-                                           version, expires_at, cancellation_reason, applied_tx, applied_pos)
+                                           version, expires_at, cancellation_reason, applied_tx, applied_pos, row_key)
         SELECT o.id, o.customer_id, o.status, o.total_cents, o.item_count, l.lines, o.placed_at, o.updated_at, o.version,
-               o.expires_at, o.cancellation_reason, o.applied_tx::xid8, o.applied_pos
+               o.expires_at, o.cancellation_reason, o.applied_tx::xid8, o.applied_pos, ${rowKey("o.id")}
           FROM unnest(${rows.map((r) => r.order.orderId)}::uuid[], ${rows.map((r) => r.order.customerId)}::text[],
                       ${rows.map((r) => r.last.status)}::text[], ${rows.map((r) => r.order.totalCents)}::int[],
                       ${rows.map((r) => r.order.itemCount)}::int[], ${rows.map((r) => r.order.placedAt)}::timestamptz[],

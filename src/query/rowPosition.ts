@@ -1,5 +1,6 @@
 import { badInput } from "../shared/errors";
 import { comparePositions, type LogPosition } from "../shared/events";
+import { uuidNumber } from "../shared/ids";
 
 /**
  * A read row's `position`: the place in the log of the last event applied to it, (txId,
@@ -35,7 +36,6 @@ export const rowPositionSql = (table = "") =>
   `(((${table}applied_tx::text)::numeric * ${EVENT} + ${table}applied_pos + 1) * ${ID} + ${table}row_key)::text`;
 
 const MAX_ID = ID - 1n;
-const idNumber = (id: string): bigint => BigInt(`0x${id.replace(/-/g, "")}`);
 const idText = (n: bigint): string => {
   const hex = n.toString(16).padStart(32, "0");
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
@@ -46,7 +46,7 @@ export const idOf = (at: RowPosition): string => at.id ?? "ffffffff-ffff-ffff-ff
 
 /** The position of row `id` at `at`; without an id, a bound after every row that event changed. */
 export const encodeRowPosition = (at: RowPosition): string =>
-  ((at.txId * EVENT + at.position + 1n) * ID + (at.id === undefined ? MAX_ID : idNumber(at.id))).toString();
+  ((at.txId * EVENT + at.position + 1n) * ID + (at.id === undefined ? MAX_ID : uuidNumber(at.id))).toString();
 
 /** A client's `after`: a row's position, or a bare log place (see above). */
 export function decodeRowPosition(cursor: string, field = "after"): RowPosition {

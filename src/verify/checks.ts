@@ -1,4 +1,5 @@
 import { cancellationReasonOf } from "../events";
+import { uuidNumber } from "../shared/ids";
 import type { LoggedEvent, OrderViewRow, ProductViewRow, WriteOrderLine, WriteSide } from "./sides";
 
 // Recomputes what the read tables and the write model should hold from the write model and the
@@ -198,6 +199,7 @@ export function checkCatalog(write: WriteSide, rows: ProductViewRow[]): string[]
           available: stock?.available ?? null,
           in_stock: stock ? stock.available > 0 : null,
           units_sold: sold.get(p.id) ?? 0,
+          row_key: uuidNumber(p.id).toString(),
         },
       ];
     }),
@@ -213,6 +215,7 @@ export function checkCatalog(write: WriteSide, rows: ProductViewRow[]): string[]
         available: r.available,
         in_stock: r.inStock,
         units_sold: r.unitsSold,
+        row_key: r.rowKey.toFixed(),
       },
     ]),
   );
@@ -267,6 +270,7 @@ export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
         lines: member(placed.get(o.id)?.data, "lines") ?? null,
         expires_at: o.expiresAt && instant(o.expiresAt),
         cancellation_reason: o.status === "CANCELLED" ? reasonOf(last.get(o.id)) : null,
+        row_key: uuidNumber(o.id).toString(),
       },
     ]),
   );
@@ -283,6 +287,7 @@ export function checkOrders(write: WriteSide, rows: OrderViewRow[]): string[] {
         lines: r.lines,
         expires_at: r.expiresAt && instant(r.expiresAt),
         cancellation_reason: r.cancellationReason,
+        row_key: r.rowKey.toFixed(),
       },
     ]),
   );

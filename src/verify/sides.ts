@@ -58,6 +58,7 @@ const PRODUCT_VIEW = {
   available: true,
   inStock: true,
   unitsSold: true,
+  rowKey: true,
 } as const satisfies Prisma.ProductViewSelect;
 const ORDER_VIEW = {
   id: true,
@@ -70,6 +71,7 @@ const ORDER_VIEW = {
   lines: true,
   expiresAt: true,
   cancellationReason: true,
+  rowKey: true,
 } as const satisfies Prisma.OrderViewSelect;
 
 export type WriteProduct = Prisma.ProductGetPayload<{ select: typeof PRODUCT }>;

@@ -92,6 +92,17 @@ describe("verifying a database", () => {
     );
   });
 
+  it("reports a row_key that is not the row's id as a number (its position would name another row)", async () => {
+    await expectFound(
+      `UPDATE "read".products SET row_key = row_key + 1 WHERE id = '${productId}';
+       UPDATE "read".orders SET row_key = 0 WHERE id = '${orderIds[2]}'`,
+      `UPDATE "read".products SET row_key = "read".row_key(id) WHERE id = '${productId}';
+       UPDATE "read".orders SET row_key = "read".row_key(id) WHERE id = '${orderIds[2]}'`,
+      /^read\.products product .* \(VERIFY-1\): row_key is "\d+", expected "\d+"$/,
+      new RegExp(`^read\\.orders order ${orderIds[2]} .*: row_key is "0", expected "\\d+"$`),
+    );
+  });
+
   it("reports a product count (what totalCount answers) that differs from the catalog's rows", async () => {
     await expectFound(
       `UPDATE "read".catalog_counts SET in_stock = in_stock + 1`,
@@ -109,14 +120,15 @@ describe("verifying a database", () => {
   });
 
   it("reports an order missing from the read side, and one with the wrong status or lines", async () => {
-    const [saved] = await t.db.sql<{ row: unknown }>(
-      `SELECT to_jsonb(o) AS row FROM "read".orders o WHERE id = '${orderIds[3]}'`,
+    // As text: parsed, its row_key (a 39-digit number) would not come back whole.
+    const [saved] = await t.db.sql<{ row: string }>(
+      `SELECT to_jsonb(o)::text AS row FROM "read".orders o WHERE id = '${orderIds[3]}'`,
     );
     await expectFound(
       `DELETE FROM "read".orders WHERE id = '${orderIds[3]}';
        UPDATE "read".orders SET status = 'PLACED' WHERE id = '${orderIds[0]}';
        UPDATE "read".orders SET lines = '[]' WHERE id = '${orderIds[1]}'`,
-      `INSERT INTO "read".orders SELECT * FROM jsonb_populate_record(NULL::"read".orders, '${JSON.stringify(saved!.row)}');
+      `INSERT INTO "read".orders SELECT * FROM jsonb_populate_record(NULL::"read".orders, '${saved!.row}');
        UPDATE "read".orders SET status = 'PAID' WHERE id = '${orderIds[0]}';
        UPDATE "read".orders o SET lines = e.data->'lines' FROM "write".events e WHERE o.id = '${orderIds[1]}' AND e.stream_id = o.id AND e.type = 'OrderPlaced'`,
       new RegExp(`^read\\.orders order ${orderIds[3]} \\(customer verify-3\\): missing from the read table$`),

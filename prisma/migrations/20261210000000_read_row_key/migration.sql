@@ -8,10 +8,9 @@
 -- read as 15 + 15 + 2, since bit(60) casts to bigint whole and bit(64) would come out signed;
 -- 2^68 = 295147905179352825856), so it is stored, row_key, written once with the row by the
 -- projection that inserts it: a page read then costs what it did before (computed in the read,
--- a page of 20 cost Postgres about 35 % more, measured with pgbench). A stored generated column
--- would need no writer, but with one every UPDATE of the table cost about 40 us more, and every
--- stock move and order status is one: measured, placeOrder's throughput fell by about 10 % and
--- the projector's batches took 15 % longer.
+-- a page of 20 cost Postgres about 35 % more). A stored generated column would need no writer,
+-- but with one every UPDATE of the table cost about 40 us more, and a few us more per row, and
+-- every stock move and order status is one (both measured with pgbench).
 CREATE FUNCTION "read"."row_key"(id uuid) RETURNS numeric
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
   RETURN ('x' || substr(replace(id::text, '-', ''), 1, 15))::bit(60)::bigint::numeric * 295147905179352825856

@@ -85,9 +85,9 @@ export class CatalogQueries {
   }
 
   /**
-   * The rows (of `ids`, or all) whose last applied event comes after `after` in the log's
-   * reading order, in that order: what a subscriber resuming from `after` missed. At most
-   * limit rows: the first ones, or with `latest` the last ones (still in that order).
+   * The rows (of `ids`, or all) that come after `after` in the log's reading order (their last
+   * applied event, then their id), in that order: what a subscriber resuming from `after`
+   * missed. At most limit rows: the first ones, or with `latest` the last ones (still in that order).
    */
   async changedAfter(
     ids: string[] | undefined,

@@ -1,6 +1,6 @@
 import { badInput } from "../shared/errors";
-import { comparePositions, type LogPosition } from "../shared/events";
-import { uuidNumber } from "../shared/ids";
+import type { LogPosition } from "../shared/events";
+import { uuidNumber, uuidText } from "../shared/ids";
 
 /**
  * A read row's `position`: the place in the log of the last event applied to it, (txId,
@@ -36,11 +36,6 @@ export const rowPositionSql = (table = "") =>
   `(((${table}applied_tx::text)::numeric * ${EVENT} + ${table}applied_pos + 1) * ${ID} + ${table}row_key)::text`;
 
 const MAX_ID = ID - 1n;
-const idText = (n: bigint): string => {
-  const hex = n.toString(16).padStart(32, "0");
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-};
-
 /** The id that orders a bound in SQL, as (applied_tx, applied_pos, id) > (txId, position, idOf(at)): the greatest uuid without one. */
 export const idOf = (at: RowPosition): string => at.id ?? "ffffffff-ffff-ffff-ffff-ffffffffffff";
 
@@ -53,19 +48,9 @@ export function decodeRowPosition(cursor: string, field = "after"): RowPosition 
   const invalid = () => badInput(`${field} is not a position returned by this API`, { field });
   if (!/^[0-9]{1,80}$/.test(cursor)) throw invalid();
   const value = BigInt(cursor);
-  if (value < ID) return { txId: value / EVENT, position: value % EVENT };
-  const event = value / ID - 1n;
-  const id = value % ID;
-  if (id > 2n ** 128n - 1n || event / EVENT >= 2n ** 64n) throw invalid();
-  return { txId: event / EVENT, position: event % EVENT, id: idText(id) };
-}
-
-/** Rows in the order their positions name: (txId, position), then id; a bound without an id last. */
-export function compareRowPositions(a: RowPosition, b: RowPosition): number {
-  const byEvent = comparePositions(a, b);
-  if (byEvent !== 0) return byEvent;
-  if (a.id === b.id) return 0;
-  if (a.id === undefined) return 1;
-  if (b.id === undefined) return -1;
-  return a.id < b.id ? -1 : 1;
+  const [event, id] = value < ID ? [value, undefined] : [value / ID - 1n, value % ID];
+  const at: RowPosition = { txId: event / EVENT, position: event % EVENT };
+  // What the columns hold: an xid8 (64 bits), a bigint (63) and a uuid (128).
+  if (at.txId >= 2n ** 64n || at.position >= 2n ** 63n || (id !== undefined && id >= 2n ** 128n)) throw invalid();
+  return id === undefined ? at : { ...at, id: uuidText(id) };
 }

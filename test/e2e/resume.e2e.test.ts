@@ -193,7 +193,10 @@ describe("resuming inventoryChanged from a position", () => {
     await closeFirst();
     expect(pushed.map((p) => p.id)).toEqual([...ids].sort());
     expect(new Set(pushed.map((p) => p.position)).size).toBe(3);
-    expect(pushed.map((p) => decodeRowPosition(p.position).id)).toEqual(pushed.map((p) => p.id)); // the projection's row_key
+    const places = pushed.map((p) => decodeRowPosition(p.position));
+    expect(places.map((at) => at.id)).toEqual(pushed.map((p) => p.id)); // the projection's row_key
+    // One event: the same transaction and position, the id apart.
+    expect(new Set(places.map((at) => `${at.txId}:${at.position}`)).size).toBe(1);
     expect(pushed.map((p) => BigInt(p.position))).toEqual(
       pushed.map((p) => BigInt(p.position)).sort((a, b) => (a < b ? -1 : 1)),
     );
@@ -218,10 +221,17 @@ describe("resuming inventoryChanged from a position", () => {
     );
     await restock(ids[0]!);
     await eventually(() => live.sub.results.length >= 1, { what: "the live push" });
-    expect(live.sub.results.map((r) => [r.data!.inventoryChanged.id, r.data!.inventoryChanged.available])).toEqual([
-      [ids[0], 10],
-    ]);
+    const pushedLive = live.sub.results.map((r) => r.data!.inventoryChanged);
+    expect(pushedLive.map((p) => [p.id, p.available])).toEqual([[ids[0], 10]]);
     await close(live);
+
+    // From a cursor of the earlier form (the event's place alone, as a client may hold across the
+    // deploy that added the id): after every row of that order, so only the restock since.
+    const earlierForm = (places[0]!.txId * 10n ** 19n + places[0]!.position).toString();
+    const fromEarlier = await subscribed(InventoryChangedDocument, { productIds: ids, after: earlierForm }, "products");
+    await eventually(() => fromEarlier.sub.results.length >= 1, { what: "the replay" });
+    expect(fromEarlier.sub.results.map((r) => r.data!.inventoryChanged)).toEqual(pushedLive);
+    await close(fromEarlier);
   });
 
   it("reads a row's position as the code encodes it, in both read tables, and still takes a cursor of the earlier form", async () => {
@@ -230,7 +240,7 @@ describe("resuming inventoryChanged from a position", () => {
       "ffffffff-ffff-ffff-ffff-ffffffffffff",
       "80000000-0000-0000-8000-000000000001",
       "0fffffff-ffff-fff0-0fff-ffffffffff00",
-      randomUUID(),
+      ...Array.from({ length: 50 }, () => randomUUID()),
     ];
     const at = { txId: 18_446_744_073_709_551_615n, position: 9_223_372_036_854_775_807n };
     const place = [ids, at.txId.toString(), at.position.toString()];
@@ -274,7 +284,12 @@ describe("resuming inventoryChanged from a position", () => {
        SELECT id, 'BULK-' || i, 'Bulk ' || i, 1, 1, true, 0, now(), now(), '1'::xid8, i, "read".row_key(id)
          FROM (SELECT i, gen_random_uuid() AS id FROM generate_series(1, 1001) i) AS bulk`,
     );
-    for (const after of ["0", "not-a-position", "-1", "1.5", "9".repeat(61), "1".repeat(81), ""]) {
+    const invalid = [
+      ...["0", "not-a-position", "-1", "1.5", "9".repeat(61), "1".repeat(81), ""],
+      "9".repeat(39), // the earlier form, a transaction id past 64 bits
+      ((2n ** 63n + 1n) * 10n ** 39n).toString(), // a position past 63 bits
+    ];
+    for (const after of invalid) {
       const ws = t.anonymous.ws();
       const sub = collect(ws, InventoryChangedDocument, { after });
       await eventually(() => sub.errors.length > 0 || sub.results.length > 0, { what: "the refusal" });

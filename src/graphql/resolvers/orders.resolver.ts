@@ -3,7 +3,7 @@ import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription 
 import type { OrderStatus } from "../../events";
 import { AppError } from "../../shared/errors";
 import { orderCursor, type OrderRow } from "../../query/orders.queries";
-import { compareRowPositions, decodeRowPosition } from "../../query/rowPosition";
+import { decodeRowPosition, encodeRowPosition } from "../../query/rowPosition";
 import { resumed } from "../../realtime/resume";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
 import { payOrder } from "../../write/orders/commands/payOrder";
@@ -123,7 +123,7 @@ export class OrdersResolver {
       return resumed(live, async () => {
         const existing = await context.services.orders.byId(orderId);
         if (existing && !canSee(user, existing)) throw new AppError("NOT_FOUND", `order ${orderId} not found`);
-        const changed = existing && after && compareRowPositions(decodeRowPosition(existing.position), after) > 0;
+        const changed = existing && after && BigInt(existing.position) > BigInt(encodeRowPosition(after));
         return changed ? [existing] : [];
       });
     },

@@ -47,7 +47,7 @@ export class Order {
   cancellationReason!: CancellationReason | null;
   @Field(() => String, {
     description:
-      "Opaque cursor of the last event applied to this row: hand it back as `after` to orderUpdated to resume.",
+      "Opaque cursor of the last event applied to this row, and of the row: hand it back as `after` to orderUpdated to resume.",
   })
   position!: string;
 }

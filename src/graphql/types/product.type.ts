@@ -25,7 +25,7 @@ export class Product {
   @Field(() => GraphQLISODateTime) updatedAt!: Date;
   @Field(() => String, {
     description:
-      "Opaque cursor of the last event applied to this row: hand it back as `after` to inventoryChanged to resume.",
+      "Opaque cursor of the last event applied to this row, and of the row: hand it back as `after` to inventoryChanged to resume.",
   })
   position!: string;
 }

@@ -4,13 +4,11 @@ import { comparePositions, LOG_START, type LogPosition } from "../shared/events"
 import { listCheckpoints, READ_CHANGED, type ReadChangedMessage } from "../projection/checkpoints";
 import type { CatalogQueries, ProductRow } from "../query/catalog.queries";
 import { CATALOG_PROJECTION, PRODUCTS_TABLE, type ReadChangeListener } from "../query/catalogCache";
-import type { OrderQueries, OrderRow } from "../query/orders.queries";
+import { ORDERS_PROJECTION, ORDERS_TABLE, type OrderQueries, type OrderRow } from "../query/orders.queries";
 import { encodeRowPosition } from "../query/rowPosition";
 import { OrderedPublisher, type PositionedRow } from "./orderedPublisher";
 import { Topic } from "./subscriptionHub";
 
-/** The projection (and read table) the orders topic carries, as the messages name them; the catalog's: catalogCache.ts. */
-const ORDERS = "orders";
 /**
  * After an outage, a subscriber to every product is caught up with the rows changed last, this
  * many at most: its queue keeps no more (subscriptionHub.ts).
@@ -165,7 +163,7 @@ export class ChangeFeed {
           ? await this.catalog.changedAfter(products.keys, fromCatalog, products.keys.length)
           : [];
       catchUp(this.productsOut, productRows);
-      const fromOrders = BigInt(encodeRowPosition(atLoss.get(ORDERS) ?? LOG_START));
+      const fromOrders = BigInt(encodeRowPosition(atLoss.get(ORDERS_PROJECTION) ?? LOG_START));
       const orderKeys = this.orders.subscribedKeys().keys;
       const orderRows = orderKeys.length > 0 ? await this.ordersQueries.byIds(orderKeys) : [];
       catchUp(
@@ -195,7 +193,7 @@ export class ChangeFeed {
     if (message.ids.length === 0) return;
     const upTo = BigInt(encodeRowPosition(at));
     if (message.table === PRODUCTS_TABLE) this.productsOut.changed(message.ids, upTo);
-    else if (message.table === ORDERS) this.ordersOut.changed(message.ids, upTo);
+    else if (message.table === ORDERS_TABLE) this.ordersOut.changed(message.ids, upTo);
   }
 }
 

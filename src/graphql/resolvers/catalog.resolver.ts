@@ -2,6 +2,7 @@ import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError, badInput } from "../../shared/errors";
 import { MAX_REPLAY, productCursor, type ProductRow } from "../../query/catalog.queries";
+import { CATALOG_PROJECTION } from "../../query/catalogCache";
 import { decodeRowPosition } from "../../query/rowPosition";
 import { resumed } from "../../realtime/resume";
 import { createProduct } from "../../write/catalog/commands/createProduct";
@@ -51,7 +52,7 @@ export class CatalogResolver {
     const outcome = await commandBus(ctx).dispatch(createProduct, input, ctx.actor, {
       correlationId: ctx.correlationId,
     });
-    const { position, row } = await readBack(ctx, outcome, "catalog", () =>
+    const { position, row } = await readBack(ctx, outcome, CATALOG_PROJECTION, () =>
       ctx.services.catalog.byId(outcome.result.productId),
     );
     return { position, product: row };
@@ -68,7 +69,7 @@ export class CatalogResolver {
       ctx.actor,
       { correlationId: ctx.correlationId },
     );
-    const { position, row } = await readBack(ctx, outcome, "catalog", () =>
+    const { position, row } = await readBack(ctx, outcome, CATALOG_PROJECTION, () =>
       ctx.services.catalog.byId(outcome.result.productId),
     );
     return { position, product: row };

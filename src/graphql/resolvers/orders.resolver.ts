@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import type { OrderStatus } from "../../events";
 import { AppError } from "../../shared/errors";
-import { orderCursor, type OrderRow } from "../../query/orders.queries";
+import { ORDERS_PROJECTION, orderCursor, type OrderRow } from "../../query/orders.queries";
 import { decodeRowPosition, encodeRowPosition } from "../../query/rowPosition";
 import { resumed } from "../../realtime/resume";
 import { cancelOrder } from "../../write/orders/commands/cancelOrder";
@@ -27,7 +27,7 @@ const canSee = (user: User, order: OrderRow) => user.role === "admin" || order.c
 
 async function dispatchOrderCommand<I>(ctx: GraphQLContext, command: Command<I, { orderId: string }>, input: I) {
   const outcome = await commandBus(ctx).dispatch(command, input, ctx.actor, { correlationId: ctx.correlationId });
-  const { position, row } = await readBack(ctx, outcome, "orders", () =>
+  const { position, row } = await readBack(ctx, outcome, ORDERS_PROJECTION, () =>
     ctx.services.orders.byId(outcome.result.orderId),
   );
   return { position, order: row };

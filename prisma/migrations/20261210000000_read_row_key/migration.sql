@@ -25,3 +25,18 @@ ALTER TABLE "read"."products" ALTER COLUMN "row_key" SET NOT NULL;
 ALTER TABLE "read"."orders" ADD COLUMN "row_key" numeric(39, 0);
 UPDATE "read"."orders" SET "row_key" = "read"."row_key"("id");
 ALTER TABLE "read"."orders" ALTER COLUMN "row_key" SET NOT NULL;
+
+-- A version before this one, still running during a rolling deploy, inserts rows without it:
+-- Postgres fills it then. (This version writes it itself; the WHEN skips the call.)
+CREATE FUNCTION "read"."fill_row_key"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  NEW.row_key := "read"."row_key"(NEW.id);
+  RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER "products_fill_row_key" BEFORE INSERT ON "read"."products"
+  FOR EACH ROW WHEN (NEW.row_key IS NULL) EXECUTE FUNCTION "read"."fill_row_key"();
+
+CREATE TRIGGER "orders_fill_row_key" BEFORE INSERT ON "read"."orders"
+  FOR EACH ROW WHEN (NEW.row_key IS NULL) EXECUTE FUNCTION "read"."fill_row_key"();

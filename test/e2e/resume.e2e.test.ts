@@ -272,17 +272,6 @@ describe("resuming inventoryChanged from a position", () => {
     const sorted = [...rows].sort((a, b) => (BigInt(a.position) < BigInt(b.position) ? -1 : 1)).map((r) => r.id);
     expect(sorted).toEqual([...ids].sort());
     expect(BigInt(encodeRowPosition(at))).toBeGreaterThan(BigInt(rows.find((r) => r.id === ids[1])!.position));
-    // A version before row_key, still running during a rolling deploy, inserts rows without it:
-    // Postgres fills it in.
-    const [oldWriter] = await t.db.sql<{ id: string; position: string }>(
-      `WITH inserted AS (
-         INSERT INTO "read".orders (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version, applied_tx, applied_pos)
-         VALUES ($1, 'old-writer', 'PLACED', 1, 1, '[]', now(), now(), 1, '7', 8) RETURNING *)
-       SELECT id::text AS id, ${rowPositionSql()} AS position FROM inserted`,
-      [randomUUID()],
-    );
-    await t.db.sql(`DELETE FROM "read".orders WHERE id = $1`, [oldWriter!.id]);
-    expect(decodeRowPosition(oldWriter!.position)).toEqual({ txId: 7n, position: 8n, id: oldWriter!.id });
     // The earlier form, txId · 10^19 + position: after every row of that event.
     expect(decodeRowPosition((at.txId * 10n ** 19n + at.position).toString())).toEqual(at);
     expect(decodeRowPosition("42")).toEqual({ txId: 0n, position: 42n });

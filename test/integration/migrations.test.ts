@@ -7,12 +7,14 @@ import pg from "pg";
 import type { Database } from "../../src/db/database";
 import { openPostgres } from "../../src/db/postgres";
 import { loadMigrations, migrate, MIGRATIONS_DIR } from "../../src/db/migrate";
+import { uuidNumber } from "../../src/shared/ids";
 import { ADMIN_URL, databaseUrl } from "../support/globalSetup";
 
 // Empty databases (not the migrated template): these tests apply the migrations themselves.
 const name = `shop_test_f_${process.pid}_mig_${randomUUID().slice(0, 8)}`;
 const writeName = `${name}_w`;
 const readName = `${name}_r`;
+const keyedName = `${name}_k`;
 let dir: string;
 
 async function admin(statement: string) {
@@ -26,11 +28,11 @@ async function admin(statement: string) {
 }
 
 beforeAll(async () => {
-  for (const db of [name, writeName, readName]) await admin(`CREATE DATABASE "${db}"`);
+  for (const db of [name, writeName, readName, keyedName]) await admin(`CREATE DATABASE "${db}"`);
   dir = await mkdtemp(join(tmpdir(), "migrations-"));
 });
 afterAll(async () => {
-  for (const db of [name, writeName, readName]) await admin(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
+  for (const db of [name, writeName, readName, keyedName]) await admin(`DROP DATABASE IF EXISTS "${db}" WITH (FORCE)`);
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -68,6 +70,52 @@ describe("upgrading a database migration by migration", () => {
       expect(await migrate(db)).toEqual([]);
     } finally {
       await db.close();
+    }
+  });
+});
+
+describe("row_key (the id's number in a read row's position)", () => {
+  it("is given to the rows that exist before it, and filled in for a version that inserts rows without it", async () => {
+    const ROW_KEY = "20261210000000_read_row_key";
+    const all = await loadMigrations();
+    const before = all.filter((m) => m.name < ROW_KEY);
+    const keyDir = await mkdtemp(join(tmpdir(), "migrations-"));
+    const db = openPostgres(databaseUrl(keyedName), 2);
+    try {
+      for (const m of before) await cp(join(MIGRATIONS_DIR, m.name), join(keyDir, m.name), { recursive: true });
+      expect(await migrate(db, { dir: keyDir })).toEqual(before.map((m) => m.name));
+      const insertProduct = (id: string) =>
+        db.sql.query(
+          `INSERT INTO "read".products (id, sku, name, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
+           VALUES ($1::uuid, $1::text, 'Before', 1, 1, true, 0, now(), now(), '1', 1)`,
+          [id],
+        );
+      const insertOrder = (id: string) =>
+        db.sql.query(
+          `INSERT INTO "read".orders (id, customer_id, status, total_cents, item_count, lines, placed_at, updated_at, version)
+           VALUES ($1, 'before', 'PLACED', 1, 1, '[]', now(), now(), 1)`,
+          [id],
+        );
+      const earlier = ["ffffffff-0000-4000-8000-000000000001", randomUUID()];
+      for (const id of earlier) {
+        await insertProduct(id);
+        await insertOrder(id);
+      }
+
+      expect(await migrate(db)).toEqual(all.filter((m) => m.name >= ROW_KEY).map((m) => m.name));
+      // An instance of the version before, still running: its inserts name no row_key.
+      const later = randomUUID();
+      await insertProduct(later);
+      await insertOrder(later);
+      const keys = await db.sql.query<{ id: string; row_key: string }>(
+        `SELECT id::text AS id, row_key::text AS row_key FROM "read".products
+         UNION ALL SELECT id::text, row_key::text FROM "read".orders ORDER BY 1, 2`,
+      );
+      const ids = [...earlier, later].sort();
+      expect(keys).toEqual(ids.flatMap((id) => [id, id]).map((id) => ({ id, row_key: uuidNumber(id).toString() })));
+    } finally {
+      await db.close();
+      await rm(keyDir, { recursive: true, force: true });
     }
   });
 });

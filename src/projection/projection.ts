@@ -51,15 +51,17 @@ export type AnyProjection = Projection<string, any>;
 /** A projection's name and the event types it handles: what a mutation's read-your-writes needs to know of it. */
 export type ProjectionOutline = Pick<AnyProjection, "name" | "handles">;
 
+/** Whether the projection handles events of this type. */
+const handlesType = (projection: ProjectionOutline, type: string) =>
+  (projection.handles as readonly string[]).includes(type);
+
 /** The projections whose read tables events of these types change; all of them when the types are not known. */
 export function projectionsChangedBy(projections: readonly ProjectionOutline[], types: readonly string[] | undefined) {
-  return projections
-    .filter((p) => !types || types.some((type) => (p.handles as readonly string[]).includes(type)))
-    .map((p) => p.name);
+  return projections.filter((p) => !types || types.some((type) => handlesType(p, type))).map((p) => p.name);
 }
 
 /** Projects a batch of the log: the projection sees only the events it handles. */
 export function projectBatch(projection: AnyProjection, events: RecordedEvent[], tables: TableMap): Projected {
-  const handled = events.filter((e) => (projection.handles as readonly string[]).includes(e.type));
+  const handled = events.filter((e) => handlesType(projection, e.type));
   return handled.length === 0 ? { changes: [], statements: [] } : projection.project(handled as never, tables);
 }

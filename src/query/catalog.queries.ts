@@ -95,10 +95,11 @@ export class CatalogQueries {
     limit = MAX_REPLAY + 1,
     latest = false,
   ): Promise<ProductRow[]> {
+    const order = latest ? " DESC" : "";
     const rows = await this.db.sql.query<ProductRow>(
       `SELECT ${this.columns} FROM "read"."products"
         WHERE (applied_tx, applied_pos, id) > ($1::text::xid8, $2::bigint, $3::uuid) AND ($4::uuid[] IS NULL OR id = ANY($4::uuid[]))
-        ORDER BY ${["applied_tx", "applied_pos", "id"].map((column) => `${column}${latest ? " DESC" : ""}`).join(", ")} LIMIT $5::int`,
+        ORDER BY applied_tx${order}, applied_pos${order}, id${order} LIMIT $5::int`,
       [after.txId.toString(), after.position.toString(), idOf(after), ids ?? null, limit],
     );
     return latest ? rows.reverse() : rows;

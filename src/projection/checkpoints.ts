@@ -150,6 +150,8 @@ export interface ReadChangedMessage {
   projection: string;
   table: string | null;
   ids: string[];
+  /** As ReadChange.updated: the only columns the batch set on these rows, all of which existed before it. */
+  updated?: readonly string[];
   txId: string;
   position: string;
   /** The projection halted at a poison event (markFailed); any later message of it: it runs again. */
@@ -164,7 +166,8 @@ function readChangedMessages(projection: string, at: LogPosition, changes: ReadC
   const base = { projection, txId: at.txId.toString(), position: at.position.toString() };
   for (const change of changes) {
     for (let i = 0; i < change.ids.length; i += IDS_PER_NOTIFY) {
-      messages.push({ ...base, table: change.table, ids: change.ids.slice(i, i + IDS_PER_NOTIFY) });
+      const ids = change.ids.slice(i, i + IDS_PER_NOTIFY);
+      messages.push({ ...base, table: change.table, ids, ...(change.updated && { updated: change.updated }) });
     }
   }
   // Every message carries the new checkpoint (what waiting mutations compare against); a batch

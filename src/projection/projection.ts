@@ -9,6 +9,12 @@ export type TableMap<Names extends string = string> = Record<Names, Identifier>;
 export interface ReadChange {
   table: string;
   ids: string[];
+  /**
+   * Only when every one of these rows existed before the batch and the batch set no column but
+   * these (the query side's caches then keep what does not depend on them: see catalogCache.ts).
+   * Absent: rows may have been inserted or deleted, or any column changed.
+   */
+  updated?: readonly string[];
 }
 
 /**

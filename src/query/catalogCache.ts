@@ -32,11 +32,24 @@ interface CachedPage {
   total: number | undefined;
 }
 
+/**
+ * The columns of read.products that decide which rows any page lists, in which order, and its
+ * count: what a search matches (name, sku; search_key follows them) and the order (name, id,
+ * which never changes). A change of other columns (a stock move) changes a page only if the page
+ * lists the row, or filters on inStock and in_stock is among them.
+ */
+const LISTING_COLUMNS: ReadonlySet<string> = new Set(["name", "sku"]);
+const IN_STOCK_COLUMN = "in_stock";
+
 /** A Map in least-recently-used order, holding at most `capacity` in weight (a page weighs its rows). */
 class Lru<V> {
   private readonly map = new Map<string, { value: V; weight: number }>();
   private weight = 0;
-  constructor(private readonly capacity: number) {}
+  constructor(
+    private readonly capacity: number,
+    /** Told of every entry that leaves, but by clear(). */
+    private readonly removed: (key: string, value: V) => void = () => undefined,
+  ) {}
 
   get(key: string): V | undefined {
     const entry = this.map.get(key);
@@ -46,16 +59,19 @@ class Lru<V> {
     return entry.value;
   }
 
-  set(key: string, value: V, weight = 1): void {
+  /** Whether it was stored (not when it alone weighs more than the capacity). */
+  set(key: string, value: V, weight = 1): boolean {
     this.delete(key);
-    if (weight > this.capacity) return;
+    if (weight > this.capacity) return false;
     this.map.set(key, { value, weight });
     this.weight += weight;
     for (const [oldest, entry] of this.map) {
       if (this.weight <= this.capacity) break;
       this.map.delete(oldest);
       this.weight -= entry.weight;
+      this.removed(oldest, entry.value);
     }
+    return true;
   }
 
   delete(key: string): void {
@@ -63,6 +79,7 @@ class Lru<V> {
     if (!entry) return;
     this.map.delete(key);
     this.weight -= entry.weight;
+    this.removed(key, entry.value);
   }
 
   clear(): void {
@@ -80,11 +97,71 @@ interface Fill {
   seq: number;
 }
 
+/** A page, and whether its filter has inStock. */
+interface PageEntry {
+  page: CachedPage;
+  stockFiltered: boolean;
+}
+
+/** Pages in least-recently-used order, with the keys of the pages that list each product, and of those filtered on inStock. */
+class Pages {
+  private readonly lru: Lru<PageEntry>;
+  private readonly listing = new Map<string, Set<string>>();
+  private readonly stockFiltered = new Set<string>();
+
+  constructor(capacity: number) {
+    this.lru = new Lru(capacity, (key, entry) => {
+      this.stockFiltered.delete(key);
+      for (const row of entry.page.rows) {
+        const keys = this.listing.get(row.id);
+        keys?.delete(key);
+        if (keys?.size === 0) this.listing.delete(row.id);
+      }
+    });
+  }
+
+  get(key: string): PageEntry | undefined {
+    return this.lru.get(key);
+  }
+
+  set(key: string, entry: PageEntry): void {
+    if (!this.lru.set(key, entry, Math.max(1, entry.page.rows.length))) return;
+    if (entry.stockFiltered) this.stockFiltered.add(key);
+    for (const row of entry.page.rows) {
+      const keys = this.listing.get(row.id) ?? new Set<string>();
+      keys.add(key);
+      this.listing.set(row.id, keys);
+    }
+  }
+
+  /** Drops the pages that list any of these products. */
+  dropListing(ids: readonly string[]): void {
+    for (const id of ids) for (const key of [...(this.listing.get(id) ?? [])]) this.lru.delete(key);
+  }
+
+  dropStockFiltered(): void {
+    for (const key of [...this.stockFiltered]) this.lru.delete(key);
+  }
+
+  clear(): void {
+    this.lru.clear();
+    this.listing.clear();
+    this.stockFiltered.clear();
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+}
+
 /**
  * Public catalog reads (a product by id, a page of products) kept in memory and dropped exactly
- * when read_changed says read.products changed: a row when the message names its id, every page
- * on any change (a change can move a row in or out of a filter, or change a count). Nothing in a
- * ProductRow depends on who reads it, so entries are shared by every actor.
+ * when read_changed says read.products changed: a row when the message names its id; a page
+ * when the message names a row it lists, and every page when a product may have come, gone, or
+ * changed its name or sku (a page's members, order and count). When the message says the rows
+ * changed in other columns only (`updated`: a stock move), the other pages stay, but those
+ * filtered on inStock when in_stock is among them. Nothing in a ProductRow depends on who reads
+ * it, so entries are shared by every actor.
  *
  * The change feed calls `changed` before it advances the checkpoint the message carries, so a
  * mutation that waits for its write to be projected (and every read after it) never finds the
@@ -94,12 +171,16 @@ interface Fill {
  */
 export class CatalogCache implements ReadChangeListener {
   private readonly rows: Lru<ProductRow | null>;
-  private readonly pages: Lru<CachedPage>;
+  private readonly pages: Pages;
   /** Counts invalidations; a fill remembers the value when it began. */
   private seq = 0;
-  /** The seq of the last invalidation of everything, of every page, and (while fills are in flight) of each row. */
+  /**
+   * The seq of the last invalidation of everything, of every page, of the pages filtered on
+   * inStock, and (while fills are in flight) of each row.
+   */
   private allAt = 0;
   private pagesAt = 0;
+  private stockPagesAt = 0;
   private readonly rowAt = new Map<string, number>();
   /** Pages being read by a fill that may store them. */
   private readonly reading = new Map<string, { fill: Fill; page: Promise<CachedPage> }>();
@@ -111,7 +192,7 @@ export class CatalogCache implements ReadChangeListener {
   constructor(readonly entries: number) {
     if (!Number.isInteger(entries) || entries < 0) throw new Error(`entries must be an integer >= 0, got ${entries}`);
     this.rows = new Lru(entries);
-    this.pages = new Lru(entries);
+    this.pages = new Pages(entries);
   }
 
   observe(observer: CatalogCacheObserver): void {
@@ -131,13 +212,22 @@ export class CatalogCache implements ReadChangeListener {
     if (message.projection !== CATALOG_PROJECTION) return;
     if (message.table === PRODUCTS_TABLE && message.ids.length > 0 && message.ids.length < IDS_PER_NOTIFY) {
       const at = this.bump();
-      for (const id of message.ids) {
-        const key = id.toLowerCase();
-        this.rows.delete(key);
-        if (this.inFlight > 0) this.rowAt.set(key, at);
+      const ids = message.ids.map((id) => id.toLowerCase());
+      for (const id of ids) {
+        this.rows.delete(id);
+        if (this.inFlight > 0) this.rowAt.set(id, at);
       }
-      this.pages.clear();
-      this.pagesAt = at;
+      const { updated } = message;
+      if (!updated || updated.some((column) => LISTING_COLUMNS.has(column))) {
+        this.pages.clear();
+        this.pagesAt = at;
+        return;
+      }
+      this.pages.dropListing(ids);
+      if (updated.includes(IN_STOCK_COLUMN)) {
+        this.pages.dropStockFiltered();
+        this.stockPagesAt = at;
+      }
       return;
     }
     // A full message may be one of several for one batch, each advancing the checkpoint: the ids
@@ -181,18 +271,25 @@ export class CatalogCache implements ReadChangeListener {
     return row;
   }
 
-  /** The page, or the read of it under way that will be stored (nothing invalidated it since it began). */
-  getPage(key: string): CachedPage | Promise<CachedPage> | undefined {
+  /**
+   * The page, or the read of it under way: its answer unless a product it lists changed since the
+   * read began (then undefined: read it again). A read under way is shared only if no change of
+   * every page (or, filtered on inStock, of in_stock) came since it began.
+   */
+  getPage(key: string, stockFiltered: boolean): CachedPage | Promise<CachedPage | undefined> | undefined {
     if (!this.enabled) return undefined;
-    const page = this.pages.get(key);
-    if (page) {
+    const entry = this.pages.get(key);
+    if (entry) {
       this.observer?.onCatalogCache("page", "hit");
-      return page;
+      return entry.page;
     }
     const reading = this.reading.get(key);
-    if (reading && this.pageStorable(reading.fill)) {
+    if (reading && this.pagesFresh(reading.fill, stockFiltered)) {
       this.observer?.onCatalogCache("page", "shared");
-      return reading.page;
+      const joined = this.begin();
+      return reading.page
+        .then((page) => (this.rowsFresh(reading.fill, page.rows) ? page : undefined))
+        .finally(() => this.end(joined));
     }
     this.observer?.onCatalogCache("page", "miss");
     return undefined;
@@ -224,13 +321,19 @@ export class CatalogCache implements ReadChangeListener {
     this.rows.set(key, row);
   }
 
-  private pageStorable(fill: Fill): boolean {
-    return this.enabled && fill.seq >= this.allAt && fill.seq >= this.pagesAt;
+  /** No invalidation of every page, or of every page filtered on inStock, since the fill began. */
+  private pagesFresh(fill: Fill, stockFiltered: boolean): boolean {
+    return fill.seq >= this.allAt && fill.seq >= this.pagesAt && (!stockFiltered || fill.seq >= this.stockPagesAt);
   }
 
-  storePage(fill: Fill, key: string, page: CachedPage): void {
-    if (!this.pageStorable(fill)) return;
-    this.pages.set(key, page, Math.max(1, page.rows.length));
+  /** None of these rows invalidated since the fill began (known while a fill is in flight). */
+  private rowsFresh(fill: Fill, rows: readonly ProductRow[]): boolean {
+    return rows.every((row) => fill.seq >= (this.rowAt.get(row.id) ?? 0));
+  }
+
+  storePage(fill: Fill, key: string, page: CachedPage, stockFiltered: boolean): void {
+    if (!this.enabled || !this.pagesFresh(fill, stockFiltered) || !this.rowsFresh(fill, page.rows)) return;
+    this.pages.set(key, { page, stockFiltered });
   }
 }
 
@@ -281,8 +384,9 @@ export class CachedCatalog {
     const inStock = filter.inStock ?? null;
     const withCount = options.count === true;
     const key = JSON.stringify([search, inStock, take, after ?? null, withCount]);
-    const cached = this.cache.getPage(key);
-    if (cached) return this.toPage(await cached, filter);
+    const stockFiltered = inStock !== null;
+    const cached = await this.cache.getPage(key, stockFiltered);
+    if (cached) return this.toPage(cached, filter);
     if (!this.cache.enabled) return this.queries.list(filter, first, after, options);
     const fill = this.cache.begin();
     try {
@@ -298,7 +402,7 @@ export class CachedCatalog {
           read.then((r) => r.cached),
         );
       const result = await read;
-      if (storable) this.cache.storePage(fill, key, result.cached);
+      if (storable) this.cache.storePage(fill, key, result.cached, stockFiltered);
       return result.page;
     } finally {
       this.cache.end(fill);

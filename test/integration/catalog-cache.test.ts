@@ -37,6 +37,21 @@ const changed = (ids: string[], table: string | null = "products"): ReadChangedM
   position: "1",
 });
 
+/** A message of stock moves, as the catalog projection sends it for a batch that creates no product. */
+const moved = (ids: string[], updated = ["available", "in_stock", "units_sold", "updated_at"]): ReadChangedMessage => ({
+  ...changed(ids),
+  updated,
+});
+
+/** A cache whose page lookups are recorded, in order, as "hit" / "shared" / "miss". */
+function observedCache() {
+  const cache = new CatalogCache(100);
+  cache.listening();
+  const pages: string[] = [];
+  cache.observe({ onCatalogCache: (kind, outcome) => kind === "page" && pages.push(outcome) });
+  return { cache, pages };
+}
+
 /** The app's database, with each statement held until the test lets it go. */
 function gated(db: Database) {
   const held: Array<() => void> = [];
@@ -139,6 +154,136 @@ describe("the catalog result cache", () => {
     expect(cache.size.rows).toBe(1);
     cache.changed(changed([], null));
     expect(cache.size.rows).toBe(0);
+  });
+
+  it("keeps the pages a stock move cannot change, and drops those it can", async () => {
+    const a = await createProduct("CACHE-MOVE-A", 5);
+    const b = await createProduct("CACHE-MOVE-B", 5);
+    const { cache, pages } = observedCache();
+    const catalog = new CachedCatalog(new CatalogQueries(t.app.db!), cache);
+    const read = {
+      a: () => catalog.list({ search: "CACHE-MOVE-A" }, 10, null, { count: true }),
+      b: () => catalog.list({ search: "CACHE-MOVE-B" }, 10, null, { count: true }),
+      bInStock: () => catalog.list({ search: "CACHE-MOVE-B", inStock: true }, 10, null, { count: true }),
+      both: () => catalog.list({ search: "CACHE-MOVE" }, 10, null, { count: true }),
+      none: () => catalog.list({ search: "CACHE-MOVE-NOTHING" }, 10, null, { count: true }),
+    };
+    const readAll = async () => {
+      pages.length = 0;
+      for (const r of Object.values(read)) await r();
+      return [...pages];
+    };
+    expect(await readAll()).toEqual(["miss", "miss", "miss", "miss", "miss"]);
+    expect(await readAll()).toEqual(["hit", "hit", "hit", "hit", "hit"]);
+
+    // a's stock moved: the pages that list a go, and those filtered on inStock (a may have sold out).
+    cache.changed(moved([a.id]));
+    expect(await readAll()).toEqual(["miss", "hit", "miss", "miss", "hit"]);
+    // b's units sold changed, in_stock did not: only the pages that list b.
+    cache.changed(moved([b.id.toUpperCase()], ["units_sold", "updated_at"]));
+    expect(await readAll()).toEqual(["hit", "miss", "miss", "miss", "hit"]);
+    // A product renamed could join or leave any page: every page goes, as for a message without `updated`.
+    cache.changed(moved(["00000000-0000-4000-8000-000000000000"], ["name"]));
+    expect(await readAll()).toEqual(["miss", "miss", "miss", "miss", "miss"]);
+    cache.changed(changed(["00000000-0000-4000-8000-000000000000"]));
+    expect(await readAll()).toEqual(["miss", "miss", "miss", "miss", "miss"]);
+    expect(cache.size.pages).toBe(5);
+  });
+
+  it("does not answer or store a page from a read under way when a stock move changed a product it lists", async () => {
+    const a = await createProduct("CACHE-FLIGHT-A", 5);
+    await createProduct("CACHE-FLIGHT-B", 5);
+    const { cache, pages } = observedCache();
+    const gate = gated(t.app.db!);
+    const catalog = new CachedCatalog(new CatalogQueries({ sql: gate.sql }), cache);
+    const read = (search: string) => catalog.list({ search }, 10, null, { count: true });
+
+    // Two reads under way; a's stock moves: the page listing a is answered, not stored; b's is stored.
+    const first = [read("CACHE-FLIGHT-A"), read("CACHE-FLIGHT-B")];
+    await eventually(() => gate.held.length === 2, { what: "both reads sent" });
+    cache.changed(moved([a.id]));
+    gate.release();
+    expect((await Promise.all(first)).map((p) => p.rows.map((r) => r.sku))).toEqual([
+      ["CACHE-FLIGHT-A"],
+      ["CACHE-FLIGHT-B"],
+    ]);
+    expect(cache.size.pages).toBe(1);
+
+    // A read of a's page under way, a's stock moves, then the same read: it may not take the
+    // answer of the read begun before the move, so it reads again.
+    pages.length = 0;
+    const before = read("CACHE-FLIGHT-A");
+    await eventually(() => gate.held.length === 1, { what: "the read sent" });
+    cache.changed(moved([a.id]));
+    const after = read("CACHE-FLIGHT-A");
+    gate.release();
+    await eventually(() => gate.held.length === 1, { what: "the later read sent again" });
+    gate.release();
+    await Promise.all([before, after]);
+    expect(pages).toEqual(["miss", "shared"]);
+    // Its own read began after the move: stored.
+    expect(cache.size.pages).toBe(2);
+  });
+
+  it("shows every cached page as the projection changes it: stock moved, sold out, a product created", async () => {
+    const x = await createProduct("CACHE-LIVE-X", 5);
+    const y = await createProduct("CACHE-LIVE-Y", 1);
+    const page = async (inStock?: boolean) => {
+      const { products } = await t.anonymous.ok(ProductsDocument, {
+        first: 10,
+        filter: { search: "CACHE-LIVE", ...(inStock === undefined ? {} : { inStock }) },
+      });
+      return { rows: products.edges.map((e) => [e.node.sku, e.node.available]), total: products.totalCount };
+    };
+    for (let i = 0; i < 2; i++) {
+      expect(await page()).toEqual({
+        rows: [
+          ["CACHE-LIVE-X", 5],
+          ["CACHE-LIVE-Y", 1],
+        ],
+        total: 2,
+      });
+      expect(await page(true)).toEqual({
+        rows: [
+          ["CACHE-LIVE-X", 5],
+          ["CACHE-LIVE-Y", 1],
+        ],
+        total: 2,
+      });
+    }
+
+    await t.admin.ok(RestockProductDocument, { input: { productId: x.id, quantity: 3 } });
+    expect(await page()).toEqual({
+      rows: [
+        ["CACHE-LIVE-X", 8],
+        ["CACHE-LIVE-Y", 1],
+      ],
+      total: 2,
+    });
+
+    // placeOrder waits, within a bound, for the projections it changes: polled, in case that ran out.
+    await t.customer("cache-live").ok(PlaceOrderDocument, {
+      input: { idempotencyKey: "cache-live-order", lines: [{ productId: y.id, quantity: 1 }] },
+    });
+    await eventually(async () => (await page(true)).total === 1, { what: "the sold-out product gone from in stock" });
+    expect(await page(true)).toEqual({ rows: [["CACHE-LIVE-X", 8]], total: 1 });
+    expect(await page()).toEqual({
+      rows: [
+        ["CACHE-LIVE-X", 8],
+        ["CACHE-LIVE-Y", 0],
+      ],
+      total: 2,
+    });
+
+    await createProduct("CACHE-LIVE-Z", 2);
+    expect(await page()).toEqual({
+      rows: [
+        ["CACHE-LIVE-X", 8],
+        ["CACHE-LIVE-Y", 0],
+        ["CACHE-LIVE-Z", 2],
+      ],
+      total: 3,
+    });
   });
 
   it("shares a page read under way with the same reads after it, unless something changed since it began", async () => {

@@ -150,8 +150,35 @@ export function projectionSpec<Names extends string, Types extends EventType>(
 
   async function apply(batch: RecordedEvent[]): Promise<ReadChange[]> {
     const { changes, statements } = projectBatch(projection, batch, projection.tables);
+    const claims = changes.filter((c) => c.updated !== undefined);
+    const before = await Promise.all(claims.map(rowsOf));
     await database().transaction((tx) => tx.commit(statements));
+    const after = await Promise.all(claims.map(rowsOf));
+    claims.forEach((claim, i) => updatedHolds(claim, before[i]!, after[i]!));
     return changes;
+  }
+
+  /** The rows a change names, by id, every column (those Postgres generates too). */
+  async function rowsOf(change: ReadChange): Promise<Map<string, Row>> {
+    const table = projection.tables[change.table as Names];
+    if (!table) throw new Error(`${projection.name} announced a change of ${change.table}, not one of its tables`);
+    const rows = await database().sql.query<Row>(sql`SELECT * FROM ${table} WHERE id = ANY(${change.ids}::uuid[])`);
+    return new Map(rows.map((row) => [String(row.id), row]));
+  }
+
+  /** A change that says which columns it `updated` existed before its batch, and the batch set no other column of it. */
+  function updatedHolds(change: ReadChange, before: Map<string, Row>, after: Map<string, Row>): void {
+    expect([...before.keys()].sort(), `${change.table}: rows said updated that did not exist before`).toEqual(
+      [...change.ids].sort(),
+    );
+    for (const [id, row] of after) {
+      const was = before.get(id)!;
+      const changed = Object.keys(row).filter((column) => JSON.stringify(row[column]) !== JSON.stringify(was[column]));
+      expect(
+        changed.filter((column) => !change.updated!.includes(column)),
+        `${change.table} ${id}: columns set beyond those said updated`,
+      ).toEqual([]);
+    }
   }
 
   // Sorted in JavaScript, expected and actual alike, so both follow the same collation.

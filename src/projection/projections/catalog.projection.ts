@@ -119,10 +119,18 @@ export const catalogProjection = defineProjection({
           RETURNING was.in_stock AS was, p.in_stock AS now)
         ${countsAdd(tables.counts, sql.fragment`SELECT 0 AS products, (count(*) FILTER (WHERE now AND NOT was) - count(*) FILTER (WHERE was AND NOT now))::int AS in_stock FROM moved`)}`);
     }
+    if (created.length === 0)
+      return {
+        changes: deltas.size > 0 ? [{ table: "products", ids: [...deltas.keys()], updated: MOVED }] : [],
+        statements,
+      };
     const ids = [...new Set([...created.map((c) => c.id as string), ...deltas.keys()])];
-    return { changes: ids.length > 0 ? [{ table: "products", ids }] : [], statements };
+    return { changes: [{ table: "products", ids }], statements };
   },
 });
+
+/** The columns a stock move sets: a batch that creates no product changes no other (no name, no sku). */
+const MOVED = ["available", "in_stock", "units_sold", "updated_at", "applied_tx", "applied_pos"] as const;
 
 /** Adds one row of (products, in_stock) differences to read.catalog_counts (its only row, created at 0 in a rebuild's empty copy). */
 function countsAdd(counts: Identifier, difference: Fragment): Fragment {

@@ -171,6 +171,9 @@ export function projectionSpec<Names extends string, Types extends EventType>(
     expect([...before.keys()].sort(), `${change.table}: rows said updated that did not exist before`).toEqual(
       [...change.ids].sort(),
     );
+    expect([...after.keys()].sort(), `${change.table}: rows said updated that are gone`).toEqual(
+      [...change.ids].sort(),
+    );
     for (const [id, row] of after) {
       const was = before.get(id)!;
       const changed = Object.keys(row).filter((column) => JSON.stringify(row[column]) !== JSON.stringify(was[column]));

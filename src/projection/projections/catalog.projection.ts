@@ -119,17 +119,17 @@ export const catalogProjection = defineProjection({
           RETURNING was.in_stock AS was, p.in_stock AS now)
         ${countsAdd(tables.counts, sql.fragment`SELECT 0 AS products, (count(*) FILTER (WHERE now AND NOT was) - count(*) FILTER (WHERE was AND NOT now))::int AS in_stock FROM moved`)}`);
     }
-    if (created.length === 0)
-      return {
-        changes: deltas.size > 0 ? [{ table: "products", ids: [...deltas.keys()], updated: MOVED }] : [],
-        statements,
-      };
     const ids = [...new Set([...created.map((c) => c.id as string), ...deltas.keys()])];
-    return { changes: [{ table: "products", ids }], statements };
+    if (ids.length === 0) return { changes: [], statements };
+    // Stock moves alone set only MOVED, on rows that exist: said, so the API's caches keep what those cannot change.
+    const movesOnly = events.every((e) => MOVES_STOCK_ONLY.has(e.type));
+    return { changes: [{ table: "products", ids, ...(movesOnly && { updated: MOVED }) }], statements };
   },
 });
 
-/** The columns a stock move sets: a batch that creates no product changes no other (no name, no sku). */
+/** The events whose only effect here is to move stock (a new one is not, until it is listed). */
+const MOVES_STOCK_ONLY: ReadonlySet<string> = new Set(["StockAdjusted", "OrderPlaced", "OrderCancelled"]);
+/** The columns a stock move sets (not the name or the sku, which decide what a search or a page lists). */
 const MOVED = ["available", "in_stock", "units_sold", "updated_at", "applied_tx", "applied_pos"] as const;
 
 /** Adds one row of (products, in_stock) differences to read.catalog_counts (its only row, created at 0 in a rebuild's empty copy). */

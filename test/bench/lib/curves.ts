@@ -1,8 +1,8 @@
 import { print } from "graphql";
 import { ProductDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
-import { createBenchDatabase, SEARCH_TERMS, seedProducts, waitForProjections } from "./database";
-import { closedLoop } from "./load";
-import type { Bench, Server, SubscriptionResult, StartServer } from "./phases";
+import { createBenchDatabase, SEARCH_TERMS, seedProducts, stockedProducts, waitForProjections } from "./database";
+import { closedLoop, openLoop } from "./load";
+import { placeOrderBody, type Bench, type Server, type SubscriptionResult, type StartServer } from "./phases";
 import { round, summarize } from "./stats";
 import { SERVER } from "./processes";
 
@@ -53,9 +53,25 @@ export interface CatalogReads {
 }
 
 /**
+ * The reads of a shop taking orders: orders placed at `ordersPerSecond` (through the server that
+ * projects) while a server with the result cache on, that does not, serves the reads. Each order
+ * moves one product's stock, and the cache drops what that move may change.
+ */
+export interface CatalogReadsUnderWrites {
+  ordersPerSecond: number;
+  /** The storefront's search: a word of the names, any stock, with totalCount. */
+  search: CatalogRead;
+  /** A plain first page, with totalCount. */
+  page: CatalogRead;
+  /** The search in stock only (CatalogReads' search), which any stock move may change. */
+  searchInStock: CatalogRead;
+}
+
+/**
  * One size of the catalog: `products(first: 20, filter)` as a search, and as a plain page, and
  * `product(id)`, on a server as shipped (its result cache on, warm: the curve reads without
- * writes) and on one with the cache off (CATALOG_RESULT_CACHE_ENTRIES=0: the query plans' work).
+ * writes) and on one with the cache off (CATALOG_RESULT_CACHE_ENTRIES=0: the query plans' work);
+ * then the searches and the page under a stream of orders.
  */
 export interface CatalogPoint {
   size: number;
@@ -68,9 +84,20 @@ export interface CatalogPoint {
   searchWithoutCountPerSecond: number;
   cached: CatalogReads;
   uncached: CatalogReads;
+  underWrites: CatalogReadsUnderWrites;
+  /** The same, on the server of `--baseline` (the code before a change). */
+  underWritesBaseline?: CatalogReadsUnderWrites;
 }
 
+/** Orders a second placed while the reads under writes are measured: a busy shop, well under the write ceiling. */
+export const ORDERS_PER_SECOND = 100;
+
 const PRODUCTS = print(ProductsDocument);
+const storefrontSearch = (n: number) =>
+  JSON.stringify({
+    query: PRODUCTS,
+    variables: { first: 20, filter: { search: SEARCH_TERMS[n % SEARCH_TERMS.length] } },
+  });
 const search = (n: number) =>
   JSON.stringify({
     query: PRODUCTS,
@@ -91,21 +118,31 @@ const byId = (ids: string[]) => (n: number) =>
 /**
  * How a catalog query's cost grows with the catalog: one database of its own, grown in steps to
  * each size (products seeded with SQL as createProduct makes them, then projected), two servers
- * on it (result cache on and off) measuring each read at each size, 16 clients.
+ * on it (result cache on and off) measuring each read at each size, 16 clients. Then, with orders
+ * placed through the first, a third server (cache on, no projector) measures the reads under
+ * writes, and with `startBaseline` the server of another checkout in the same role.
  */
 export async function catalogCurve(
   bench: Bench,
   startServer: StartServer,
   stopServer: (server: Server) => Promise<void>,
   sizes: number[],
+  startBaseline?: (name: string, env: Record<string, string>) => Promise<Server>,
 ): Promise<CatalogPoint[]> {
   const db = await createBenchDatabase();
-  const cachedServer = await startServer("server (catalog sizes)", SERVER, { DATABASE_URL: db.url });
+  const cachedServer = await startServer("server (catalog sizes)", SERVER, {
+    DATABASE_URL: db.url,
+    MUTATIONS_PER_SECOND: "0",
+    MUTATION_CONCURRENCY: "0",
+  });
   const uncachedServer = await startServer("server (catalog sizes, no result cache)", SERVER, {
     DATABASE_URL: db.url,
     CATALOG_RESULT_CACHE_ENTRIES: "0",
     RUN_PROJECTOR: "false",
   });
+  const readerEnv = { DATABASE_URL: db.url, RUN_PROJECTOR: "false" };
+  const reader = await startServer("server (catalog sizes, reads under writes)", SERVER, readerEnv);
+  const baselineReader = await startBaseline?.("server (catalog sizes, reads under writes, baseline)", readerEnv);
   const points: CatalogPoint[] = [];
   try {
     let seeded = 0;
@@ -142,6 +179,42 @@ export async function catalogCurve(
       });
       const cached = await reads(cachedServer);
       const uncached = await reads(uncachedServer);
+      const products = await stockedProducts(db.pool);
+      const readsUnderWrites = async (server: Server): Promise<CatalogReadsUnderWrites> => {
+        const stop = new AbortController();
+        const orders = openLoop({
+          ratePerSecond: ORDERS_PER_SECOND,
+          durationMs: 3_600_000,
+          maxInFlight: 64,
+          signal: stop.signal,
+          task: async (n) => {
+            const res = await cachedServer.gql.post(
+              placeOrderBody(products, n),
+              bench.customerTokens[n % bench.customerTokens.length],
+            );
+            if (res.status !== 200 || res.errors?.length)
+              throw new Error(`placeOrder failed (${res.status}): ${JSON.stringify(res.errors)}`);
+          },
+        });
+        const measured = await Promise.allSettled([
+          (async () => ({
+            ordersPerSecond: ORDERS_PER_SECOND,
+            search: await run(server, storefrontSearch),
+            page: await run(server, () => page),
+            searchInStock: await run(server, search),
+          }))().finally(() => stop.abort()),
+          orders,
+        ]);
+        const [measuredReads, placed] = measured;
+        if (measuredReads.status === "rejected") throw measuredReads.reason;
+        if (placed.status === "rejected") throw placed.reason;
+        const { errors, skipped, firstError } = placed.value;
+        if (errors > 0 || skipped > 0)
+          throw new Error(`orders under the catalog reads: ${errors} failed, ${skipped} skipped (${firstError})`);
+        return measuredReads.value;
+      };
+      const underWrites = await readsUnderWrites(reader);
+      const underWritesBaseline = baselineReader && (await readsUnderWrites(baselineReader));
       points.push({
         size,
         p99Ms: cached.search.p99Ms,
@@ -152,13 +225,22 @@ export async function catalogCurve(
         searchWithoutCountPerSecond: cached.searchWithoutCount.perSecond,
         cached,
         uncached,
+        underWrites,
+        ...(underWritesBaseline && { underWritesBaseline }),
       });
       const line = (r: CatalogReads) =>
         `search p99 ${r.search.p99Ms} ms at ${r.search.perSecond}/s; page p99 ${r.page.p99Ms} ms at ${r.page.perSecond}/s; search without totalCount p99 ${r.searchWithoutCount.p99Ms} ms at ${r.searchWithoutCount.perSecond}/s; by id p99 ${r.byId.p99Ms} ms at ${r.byId.perSecond}/s`;
       bench.log(`  ${size} products, result cache on: ${line(cached)}`);
       bench.log(`  ${size} products, result cache off: ${line(uncached)}`);
+      const writesLine = (r: CatalogReadsUnderWrites) =>
+        `search p99 ${r.search.p99Ms} ms at ${r.search.perSecond}/s; page p99 ${r.page.p99Ms} ms at ${r.page.perSecond}/s; search in stock p99 ${r.searchInStock.p99Ms} ms at ${r.searchInStock.perSecond}/s`;
+      bench.log(`  ${size} products, ${ORDERS_PER_SECOND} orders/s: ${writesLine(underWrites)}`);
+      if (underWritesBaseline)
+        bench.log(`  ${size} products, ${ORDERS_PER_SECOND} orders/s, baseline: ${writesLine(underWritesBaseline)}`);
     }
   } finally {
+    if (baselineReader) await stopServer(baselineReader);
+    await stopServer(reader);
     await stopServer(uncachedServer);
     await stopServer(cachedServer);
     await db.drop();

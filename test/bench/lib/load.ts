@@ -64,6 +64,8 @@ export async function openLoop(options: {
   durationMs: number;
   maxInFlight: number;
   task: (n: number) => Promise<void>;
+  /** Stops starting requests (those in flight are awaited) before the duration is over. */
+  signal?: AbortSignal;
 }): Promise<{ sent: number; errors: number; skipped: number; firstError: string | undefined }> {
   const interval = 1000 / options.ratePerSecond;
   const start = performance.now();
@@ -77,6 +79,7 @@ export async function openLoop(options: {
     const due = start + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await sleep(wait);
+    if (options.signal?.aborted) break;
     if (inFlight.size >= options.maxInFlight) {
       skipped += 1;
       continue;

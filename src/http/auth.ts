@@ -9,6 +9,7 @@ import {
 } from "jose";
 import { AppError } from "../shared/errors";
 import { anonymous, type Actor, type Role } from "../shared/auth";
+import { systemClock, type Clock } from "../shared/clock";
 
 /** What an identity provider signs with (never HS256 from a JWKS: a public key is no secret). */
 const ASYMMETRIC = ["RS256", "PS256", "ES256", "EdDSA"];
@@ -59,7 +60,11 @@ export class TokenVerifier {
   private readonly keySet: JWTVerifyGetKey | undefined;
   private readonly verified = new Map<string, Verified>();
 
-  constructor(private readonly options: AuthOptions) {
+  constructor(
+    private readonly options: AuthOptions,
+    /** What a token's exp and nbf are checked against (jose's currentDate too). */
+    private readonly clock: Clock = systemClock,
+  ) {
     this.secretKey = options.secret ? createSecretKey(Buffer.from(options.secret, "utf8")) : undefined;
     this.keySet = options.jwks
       ? createRemoteJWKSet(new URL(options.jwks.url), {
@@ -77,7 +82,7 @@ export class TokenVerifier {
     if (!match) throw refused("authorization must be 'Bearer <token>'");
     const token = match[1]!;
     const known = this.verified.get(token);
-    if (known && stillValid(known)) return known.actor;
+    if (known && this.stillValid(known)) return known.actor;
     this.verified.delete(token); // expired (the check below says so) or not seen yet
     const fresh = await this.verify(token);
     if (this.verified.size >= VERIFIED_TOKENS) this.verified.delete(this.verified.keys().next().value!);
@@ -94,7 +99,10 @@ export class TokenVerifier {
     }
     try {
       if (alg === "HS256" && this.secretKey) {
-        const { payload } = await jwtVerify(token, this.secretKey, { algorithms: ["HS256"] });
+        const { payload } = await jwtVerify(token, this.secretKey, {
+          algorithms: ["HS256"],
+          currentDate: this.clock.now(),
+        });
         // The shared-secret contract: one role, a string, in `role` (arrays are the providers' way).
         if (typeof payload.role !== "string") throw refused("the token's role must be customer or admin");
         return verifiedActor(payload, roleOf(payload.role));
@@ -106,6 +114,7 @@ export class TokenVerifier {
           issuer,
           audience,
           requiredClaims: ["exp", "sub"],
+          currentDate: this.clock.now(),
         });
         return verifiedActor(payload, roleOf(claimAt(payload, roleClaim ?? "role")));
       }
@@ -118,11 +127,11 @@ export class TokenVerifier {
     }
     throw refused(`tokens signed ${alg ?? "without an algorithm"} are not accepted`);
   }
-}
 
-function stillValid(v: Verified): boolean {
-  const now = Math.floor(Date.now() / 1000);
-  return (v.exp === undefined || now < v.exp) && (v.nbf === undefined || now >= v.nbf);
+  private stillValid(v: Verified): boolean {
+    const now = Math.floor(this.clock.now().getTime() / 1000);
+    return (v.exp === undefined || now < v.exp) && (v.nbf === undefined || now >= v.nbf);
+  }
 }
 
 function verifiedActor(payload: JWTPayload, role: Role): Verified {

@@ -1,6 +1,7 @@
 import { print } from "graphql";
 import { ProductDocument, ProductsDocument } from "../../../src/storefront/generated/graphql";
 import { createBenchDatabase, SEARCH_TERMS, seedProducts, stockedProducts, waitForProjections } from "./database";
+import { scrapeMetrics } from "./http";
 import { closedLoop, openLoop } from "./load";
 import { placeOrderBody, type Bench, type Server, type SubscriptionResult, type StartServer } from "./phases";
 import { round, summarize } from "./stats";
@@ -57,17 +58,22 @@ export interface CatalogReads {
  * projects) while a server with the result cache on, that does not, serves the reads. Each order
  * moves one product's stock, and the cache drops what that move may change.
  */
+/** A read under writes, and the share of its page lookups the result cache answered (hit or shared; warm-up included). */
+export interface CatalogReadUnderWrites extends CatalogRead {
+  pageHitRatio: number;
+}
+
 export interface CatalogReadsUnderWrites {
   /** Orders placed a second while the reads ran (offered: ORDERS_PER_SECOND, at most 64 in flight). */
   ordersPerSecond: number;
   /** Orders not sent for having 64 in flight. */
   ordersSkipped: number;
   /** The storefront's search: a word of the names, any stock, with totalCount. */
-  search: CatalogRead;
+  search: CatalogReadUnderWrites;
   /** A plain first page, with totalCount. */
-  page: CatalogRead;
+  page: CatalogReadUnderWrites;
   /** The search in stock only (CatalogReads' search), which any stock move may change. */
-  searchInStock: CatalogRead;
+  searchInStock: CatalogReadUnderWrites;
 }
 
 /**
@@ -185,12 +191,25 @@ export async function catalogCurve(
       const cached = await reads(cachedServer);
       const uncached = await reads(uncachedServer);
       const products = await stockedProducts(db.pool);
+      const runCounted = async (server: Server, body: (n: number) => string): Promise<CatalogReadUnderWrites> => {
+        const lookups = async () => {
+          const metrics = await scrapeMetrics(server.url);
+          const of = (result: string) =>
+            metrics.get(`shop_catalog_cache_lookups_total{kind="page",result="${result}"}`) ?? 0;
+          return { answered: of("hit") + of("shared"), all: of("hit") + of("shared") + of("miss") };
+        };
+        const before = await lookups();
+        const read = await run(server, body);
+        const after = await lookups();
+        const pageHitRatio = round((after.answered - before.answered) / Math.max(1, after.all - before.all), 3);
+        return { ...read, pageHitRatio };
+      };
       const readsUnderWrites = async (server: Server): Promise<CatalogReadsUnderWrites> => {
         const stop = new AbortController();
         const started = performance.now();
         const orders = openLoop({
           ratePerSecond: ORDERS_PER_SECOND,
-          durationMs: 3_600_000,
+          durationMs: 3_600_000, // in fact until the reads end (stop)
           maxInFlight: 64,
           signal: stop.signal,
           task: async (n) => {
@@ -204,9 +223,9 @@ export async function catalogCurve(
         });
         const measured = await Promise.allSettled([
           (async () => ({
-            search: await run(server, storefrontSearch),
-            page: await run(server, () => page),
-            searchInStock: await run(server, search),
+            search: await runCounted(server, storefrontSearch),
+            page: await runCounted(server, () => page),
+            searchInStock: await runCounted(server, search),
           }))().finally(() => stop.abort()),
           orders,
         ]);
@@ -238,7 +257,7 @@ export async function catalogCurve(
       bench.log(`  ${size} products, result cache on: ${line(cached)}`);
       bench.log(`  ${size} products, result cache off: ${line(uncached)}`);
       const writesLine = (r: CatalogReadsUnderWrites) =>
-        `${r.ordersPerSecond} orders/s (${r.ordersSkipped} skipped); search p99 ${r.search.p99Ms} ms at ${r.search.perSecond}/s; page p99 ${r.page.p99Ms} ms at ${r.page.perSecond}/s; search in stock p99 ${r.searchInStock.p99Ms} ms at ${r.searchInStock.perSecond}/s`;
+        `${r.ordersPerSecond} orders/s (${r.ordersSkipped} skipped); search p99 ${r.search.p99Ms} ms at ${r.search.perSecond}/s (cache answered ${r.search.pageHitRatio}); page p99 ${r.page.p99Ms} ms at ${r.page.perSecond}/s (${r.page.pageHitRatio}); search in stock p99 ${r.searchInStock.p99Ms} ms at ${r.searchInStock.perSecond}/s (${r.searchInStock.pageHitRatio})`;
       bench.log(`  ${size} products, under writes: ${writesLine(underWrites)}`);
       if (underWritesBaseline)
         bench.log(`  ${size} products, under writes, baseline: ${writesLine(underWritesBaseline)}`);

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database, ListenHandlers, Sql } from "../../src/db/database";
 import { createLogger } from "../../src/logger";
@@ -284,6 +285,131 @@ describe("the catalog result cache", () => {
       ],
       total: 3,
     });
+  });
+
+  it("answers every read begun after a change was announced with rows at least that new, under random interleavings", async () => {
+    // A model of the shop: products whose stock moves (in_stock flipping at times) and products
+    // created, written to read.products by SQL, each change announced to the cache after a random
+    // delay, as the change feed would; readers meanwhile, through statements held for random
+    // delays. Every answer must be the rows of one state of the table between the last change
+    // announced when the read began and the last written when it ended.
+    const seed = 1 + (Date.now() % 100_000);
+    let state = seed;
+    const random = () => (state = (state * 48271) % 2147483647) / 2147483647;
+    const pause = () =>
+      new Promise<void>((go) => (random() < 0.5 ? setImmediate(go) : setTimeout(go, Math.floor(random() * 4))));
+    const db = t.app.db!;
+
+    type Snapshot = Map<string, { name: string; sku: string; available: number }>;
+    const first = await Promise.all(
+      [3, 0, 1, 7].map(async (stock, i) => {
+        const { createProduct } = await t.admin.ok(CreateProductDocument, {
+          input: { sku: `MODEL-${i}`, name: `Model lamp ${i}`, priceCents: 100, initialStock: stock },
+        });
+        return createProduct.product!;
+      }),
+    );
+    const versions: Snapshot[] = [
+      new Map(first.map((p) => [p.id, { name: p.name, sku: p.sku, available: p.available }])),
+    ];
+    let announced = 0;
+    // Set when the changes end, or a reader fails: everything else then stops.
+    let done = false;
+
+    const { cache, pages: lookups } = observedCache();
+    const held = {
+      query: async (statement: string, params?: unknown[]) => {
+        await pause();
+        const rows = await db.sql.query(statement, params);
+        await pause();
+        return rows;
+      },
+    } as Sql;
+    const catalog = new CachedCatalog(new CatalogQueries({ sql: held }), cache);
+
+    const changes = (async () => {
+      for (let k = 0; k < 150 && !done; k++) {
+        const now = new Map(versions.at(-1)!);
+        let write: () => Promise<unknown>;
+        let message: ReadChangedMessage;
+        if (random() < 0.15) {
+          const n = now.size;
+          const id = randomUUID();
+          now.set(id, { name: `Model lamp ${n}`, sku: `MODEL-${n}`, available: n % 3 });
+          write = () =>
+            db.sql.query(
+              `INSERT INTO "read"."products" (id, sku, name, description, price_cents, available, in_stock, units_sold, created_at, updated_at, applied_tx, applied_pos)
+               SELECT $1, $2, $3, NULL, 100, $4, $4 > 0, 0, now(), now(), applied_tx, applied_pos FROM "read"."products" WHERE id = $5`,
+              [id, `MODEL-${n}`, `Model lamp ${n}`, n % 3, first[0]!.id],
+            );
+          message = changed([id]);
+        } else {
+          const ids = [...now.keys()];
+          const id = ids[Math.floor(random() * ids.length)]!;
+          const available = Math.max(0, now.get(id)!.available + Math.floor(random() * 5) - 2);
+          now.set(id, { ...now.get(id)!, available });
+          write = () =>
+            db.sql.query(`UPDATE "read"."products" SET available = $2, in_stock = $2 > 0 WHERE id = $1`, [
+              id,
+              available,
+            ]);
+          message = moved([id]);
+        }
+        // A state counts from the moment its write is sent (a read may see it from its commit on).
+        versions.push(now);
+        const version = versions.length - 1;
+        await write();
+        await pause();
+        cache.changed(message);
+        announced = version;
+      }
+    })().finally(() => (done = true));
+
+    const pageAt = (v: number, inStock: boolean | undefined, take: number) => {
+      const rows = [...versions[v]!.values()]
+        .filter((p) => inStock === undefined || p.available > 0 === inStock)
+        .sort((a, b) => (a.name < b.name ? -1 : 1));
+      return {
+        rows: rows.slice(0, take).map((p) => `${p.sku}:${p.available}`),
+        hasNextPage: rows.length > take,
+        count: rows.length,
+      };
+    };
+    let reads = 0;
+    const reader = async () => {
+      while (!done) {
+        // A cache hit resolves without I/O: yield, or readers hitting it would starve the changes.
+        await pause();
+        const inStock = [undefined, true, false][Math.floor(random() * 3)];
+        const take = 1 + Math.floor(random() * 4);
+        const from = announced;
+        const page = await catalog.list({ search: "model lamp", inStock }, take, null, { count: true });
+        const to = versions.length - 1;
+        const got = {
+          rows: page.rows.map((r) => `${r.sku}:${r.available}`),
+          hasNextPage: page.hasNextPage,
+          count: await page.count(),
+        };
+        const states = Array.from({ length: to - from + 1 }, (_, i) => from + i);
+        expect(
+          states.some((v) => JSON.stringify(pageAt(v, inStock, take)) === JSON.stringify(got)),
+          `seed ${seed}: ${JSON.stringify({ inStock, take, got })} is no state from ${from} to ${to}`,
+        ).toBe(true);
+        reads++;
+      }
+    };
+
+    const readers = Array.from({ length: 4 }, () =>
+      reader().catch((error: unknown) => {
+        done = true;
+        throw error;
+      }),
+    );
+    await Promise.all([changes, ...readers]);
+    expect(reads).toBeGreaterThan(150);
+    // The answers came from the cache too, and from reads under way shared, not only from Postgres.
+    expect(lookups.filter((o) => o === "hit").length).toBeGreaterThan(10);
+    expect(lookups).toContain("shared");
   });
 
   it("shares a page read under way with the same reads after it, unless something changed since it began", async () => {

@@ -1,11 +1,8 @@
 import type { ReadChangedMessage } from "../projection/checkpoints";
 import { IDS_PER_NOTIFY } from "../projection/checkpoints";
+import { CATALOG_PROJECTION, PRODUCTS_TABLE } from "../projection/names";
 import type { CatalogQueries, ProductFilter, ProductRow } from "./catalog.queries";
 import { pageSize, type ListOptions, type Page } from "./cursor";
-
-/** The projection that writes read.products: its read_changed messages are the cache's invalidations. */
-export const CATALOG_PROJECTION = "catalog";
-export const PRODUCTS_TABLE = "products";
 
 export type CatalogCacheKind = "row" | "page";
 /** hit: from the cache; shared: the answer of the same read already under way; miss: read. */

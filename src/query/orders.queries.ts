@@ -24,10 +24,6 @@ export type OrderRow = Pick<
 const COLUMNS = `id::text AS id, customer_id AS "customerId", status, total_cents AS "totalCents", item_count AS "itemCount", lines, placed_at AS "placedAt", updated_at AS "updatedAt",
   expires_at AS "expiresAt", cancellation_reason AS "cancellationReason", ${rowPositionSql()} AS position`;
 
-/** The projection that writes read.orders, and the table, as its read_changed messages name them. */
-export const ORDERS_PROJECTION = "orders";
-export const ORDERS_TABLE = "orders";
-
 export const orderCursor = (o: OrderRow) => encodeCursor([o.placedAt.toISOString(), o.id]);
 
 /** The only code that reads read.orders. Newest first. */

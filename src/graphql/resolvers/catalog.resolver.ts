@@ -2,7 +2,7 @@ import type { GraphQLResolveInfo } from "graphql";
 import { Arg, Ctx, ID, Info, Int, Mutation, Query, Resolver, Root, Subscription } from "type-graphql";
 import { AppError, badInput } from "../../shared/errors";
 import { MAX_REPLAY, productCursor, type ProductRow } from "../../query/catalog.queries";
-import { CATALOG_PROJECTION } from "../../query/catalogCache";
+import { CATALOG_PROJECTION } from "../../projection/names";
 import { decodeRowPosition } from "../../query/rowPosition";
 import { resumed } from "../../realtime/resume";
 import { createProduct } from "../../write/catalog/commands/createProduct";

@@ -3,6 +3,7 @@ import { stockMoves } from "../../events/stock";
 import { assertNever, comparePositions, positionOf, type LogPosition } from "../../shared/events";
 import { batchRows } from "../../db/batchRows";
 import { defineProjection, rowKey } from "../projection";
+import { CATALOG_PROJECTION, PRODUCTS_TABLE } from "../names";
 
 interface Delta {
   id: string;
@@ -22,7 +23,7 @@ interface Delta {
  * actually inserted or changed (a replayed batch changes neither).
  */
 export const catalogProjection = defineProjection({
-  name: "catalog",
+  name: CATALOG_PROJECTION,
   tables: { products: sql.identifier("read", "products"), counts: sql.identifier("read", "catalog_counts") },
   handles: ["ProductCreated", "StockAdjusted", "OrderPlaced", "OrderCancelled"],
 
@@ -123,7 +124,7 @@ export const catalogProjection = defineProjection({
     if (ids.length === 0) return { changes: [], statements };
     // Stock moves alone set only MOVED, on rows that exist: said, so the API's caches keep what those cannot change.
     const movesOnly = events.every((e) => MOVES_STOCK_ONLY.has(e.type));
-    return { changes: [{ table: "products", ids, ...(movesOnly && { updated: MOVED }) }], statements };
+    return { changes: [{ table: PRODUCTS_TABLE, ids, ...(movesOnly && { updated: MOVED }) }], statements };
   },
 });
 

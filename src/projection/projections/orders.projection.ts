@@ -9,6 +9,7 @@ import {
 import type { RecordedEvent } from "../../shared/events";
 import { batchRows } from "../../db/batchRows";
 import { defineProjection, rowKey } from "../projection";
+import { ORDERS_PROJECTION, ORDERS_TABLE } from "../names";
 
 interface StatusChange {
   id: string;
@@ -42,7 +43,7 @@ const appliedBy = (
  * (applied_tx, applied_pos) is that event's place in the log: the row's `position` cursor.
  */
 export const ordersProjection = defineProjection({
-  name: "orders",
+  name: ORDERS_PROJECTION,
   tables: { orders: sql.identifier("read", "orders") },
   handles: ["OrderPlaced", "OrderPaid", "OrderShipped", "OrderCancelled"],
 
@@ -119,6 +120,6 @@ export const ordersProjection = defineProjection({
          WHERE o.id = c.id AND o.version < c.version`);
     }
     const ids = [...new Set([...placed.keys(), ...changes.keys()])];
-    return { changes: ids.length > 0 ? [{ table: "orders", ids }] : [], statements };
+    return { changes: ids.length > 0 ? [{ table: ORDERS_TABLE, ids }] : [], statements };
   },
 });
